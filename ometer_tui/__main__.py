@@ -1,0 +1,3 @@
+from ometer_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Shared fixtures: the demo endpoint over real HTTP on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ometer_tui.demo.server import DemoServerThread, run_in_thread
+
+
+@pytest.fixture(scope="session")
+def demo_server() -> Iterator[DemoServerThread]:
+    """One demo server for the session, in its own thread and event loop."""
+    with run_in_thread() as server:
+        yield server
+
+
+@pytest.fixture
+def demo(demo_server: DemoServerThread) -> DemoServerThread:
+    """The session's demo server with its counters (and cold-load state) reset."""
+    demo_server.reset()
+    return demo_server
