@@ -48,6 +48,8 @@ class BenchmarkPlan:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     prices: Prices | None = None
     keep_text_chars: int = 2000
+    #: use the completion API (/api/generate, /v1/completions) instead of chat
+    completion_api: bool = False
 
     @property
     def runs_per_model(self) -> int:

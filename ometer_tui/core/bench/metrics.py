@@ -1,0 +1,273 @@
+"""What the numbers mean: per-run metrics from an observation, and per-model summaries.
+
+Every definition here is the one in ../shared/design/metrics.md; the names match it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+
+from ometer_tui.core.api.base import EmbeddingObservation, GenerationObservation
+from ometer_tui.core.bench.plan import Prices
+from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
+
+NS = 1e9
+#: An Ollama ``load_duration`` at or above this means the model was loaded for this
+#: request (cold). Warm requests report a few milliseconds.
+COLD_LOAD_THRESHOLD_S = 0.1
+#: Below this many values, summaries carry the values themselves beside the statistics.
+FEW_VALUES = 5
+
+#: The metrics summarised per model, in display order.
+SUMMARISED_METRICS: tuple[str, ...] = (
+    "ttft_s",
+    "ttft_visible_s",
+    "e2e_s",
+    "decode_tps",
+    "server_decode_tps",
+    "tpot_s",
+    "itl_mean_s",
+    "itl_p99_s",
+    "prefill_tps",
+    "output_tokens",
+    "prompt_tokens",
+    "load_s",
+    "queue_s",
+    "latency_s",
+    "input_tps",
+)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (``q`` in 0..100) of already sorted values."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    frac = pos - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+def stats_of(values: Iterable[float]) -> Stats | None:
+    data = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not data:
+        return None
+    n = len(data)
+    return Stats(
+        n=n,
+        mean=statistics.fmean(data),
+        p50=percentile(data, 50),
+        p90=percentile(data, 90),
+        p99=percentile(data, 99),
+        min=data[0],
+        max=data[-1],
+        stdev=statistics.stdev(data) if n >= 2 else 0.0,
+        values=tuple(data) if n < FEW_VALUES else (),
+    )
+
+
+def _seconds(start_ns: int, end_ns: int | None) -> float | None:
+    return None if end_ns is None else (end_ns - start_ns) / NS
+
+
+def _gaps_summary(times_ns: Sequence[int]) -> tuple[float | None, float | None, float | None]:
+    """(mean, p50, p99) of the gaps between consecutive token chunks, in seconds."""
+    if len(times_ns) < 2:
+        return None, None, None
+    gaps = sorted((b - a) / NS for a, b in zip(times_ns, times_ns[1:], strict=False))
+    return statistics.fmean(gaps), percentile(gaps, 50), percentile(gaps, 99)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def generation_record(
+    obs: GenerationObservation,
+    *,
+    model: str,
+    pass_index: int,
+    prompt_index: int,
+    warmup: bool,
+    attempts: int,
+    queue_s: float,
+    bench_start_ns: int,
+    keep_text: bool,
+    prices: Prices | None,
+) -> RunRecord:
+    """Reduce one streamed request to its record (no per-chunk lists survive)."""
+    sent = obs.sent_ns
+    ttft = _seconds(sent, obs.first_token_ns)
+    e2e = _seconds(sent, obs.last_token_ns)
+    if obs.output_tokens is not None:
+        tokens: int | None = obs.output_tokens
+        source = "usage"
+    elif obs.token_chunks:
+        tokens, source = obs.token_chunks, "chunks"
+    else:
+        tokens, source = (0 if obs.error is None else None), "none"
+    decode_tps = tpot = None
+    if tokens is not None and tokens >= 2 and ttft is not None and e2e is not None:
+        decode_window = e2e - ttft
+        if decode_window > 0:
+            decode_tps = (tokens - 1) / decode_window
+            tpot = decode_window / (tokens - 1)
+    itl_mean, itl_p50, itl_p99 = _gaps_summary(obs.token_times_ns)
+
+    timings = obs.server_timings
+    server_decode_tps = prefill_tps = load_s = None
+    if "eval_s" in timings:  # Ollama
+        server_decode_tps = _ratio(timings.get("eval_count"), timings.get("eval_s"))
+        prefill_tps = _ratio(timings.get("prompt_eval_count"), timings.get("prompt_eval_s"))
+        load_s = timings.get("load_s")
+    elif "predicted_per_second" in timings:  # llama.cpp
+        server_decode_tps = timings.get("predicted_per_second")
+        prefill_tps = timings.get("prompt_per_second")
+
+    error = obs.error
+    ok = error is None and tokens is not None
+    record = RunRecord(
+        model=model,
+        pass_index=pass_index,
+        prompt_index=prompt_index,
+        warmup=warmup,
+        ok=ok,
+        status=obs.status,
+        error=None if error is None else str(error),
+        error_kind=None if error is None else error.kind.value,
+        ttft_s=ttft,
+        ttft_visible_s=_seconds(sent, obs.first_visible_ns),
+        e2e_s=e2e,
+        output_tokens=tokens,
+        tokens_source=source,  # type: ignore[arg-type]
+        decode_tps=decode_tps,
+        tpot_s=tpot,
+        itl_mean_s=itl_mean,
+        itl_p50_s=itl_p50,
+        itl_p99_s=itl_p99,
+        server_decode_tps=server_decode_tps,
+        prefill_tps=prefill_tps,
+        prompt_tokens=obs.prompt_tokens,
+        load_s=load_s,
+        cold=load_s is not None and load_s >= COLD_LOAD_THRESHOLD_S,
+        queue_s=queue_s,
+        attempts=attempts,
+        incomplete=error is not None and error.kind.value == "incomplete",
+        server_timings=dict(timings) if timings else None,
+        clock_diff=_clock_diff(ttft, e2e, tokens, timings),
+        started_at_s=(sent - bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or sent) - bench_start_ns) / NS,
+        text=obs.text if keep_text and obs.text else None,
+    )
+    record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, prices)
+    return record
+
+
+def _clock_diff(
+    ttft: float | None, e2e: float | None, tokens: int | None, timings: dict[str, float]
+) -> dict[str, float] | None:
+    """Client minus server, for what both clocks measured. Shown, not hidden."""
+    if not timings or ttft is None or e2e is None:
+        return None
+    diff: dict[str, float] = {}
+    if "eval_s" in timings:
+        # Ollama: time to first token ~ load + prompt eval (+ the first token's eval).
+        server_ttft = timings.get("load_s", 0.0) + timings.get("prompt_eval_s", 0.0)
+        diff["ttft_minus_server_prefill_s"] = ttft - server_ttft
+        if tokens is not None and tokens >= 2 and timings.get("eval_s"):
+            diff["decode_minus_server_eval_s"] = (e2e - ttft) - timings["eval_s"] * (
+                (tokens - 1) / tokens
+            )
+    elif "predicted_ms" in timings:
+        diff["ttft_minus_server_prompt_s"] = ttft - timings.get("prompt_ms", 0.0) / 1000.0
+        diff["e2e_minus_server_total_s"] = e2e - (
+            timings.get("prompt_ms", 0.0) + timings["predicted_ms"]
+        ) / 1000.0
+    return diff or None
+
+
+def embedding_record(
+    obs: EmbeddingObservation,
+    *,
+    model: str,
+    pass_index: int,
+    prompt_index: int,
+    warmup: bool,
+    attempts: int,
+    queue_s: float,
+    bench_start_ns: int,
+    prices: Prices | None,
+) -> RunRecord:
+    latency = _seconds(obs.sent_ns, obs.finished_ns) if obs.error is None else None
+    error = obs.error
+    record = RunRecord(
+        model=model,
+        pass_index=pass_index,
+        prompt_index=prompt_index,
+        warmup=warmup,
+        ok=error is None,
+        status=obs.status,
+        error=None if error is None else str(error),
+        error_kind=None if error is None else error.kind.value,
+        e2e_s=latency,
+        latency_s=latency,
+        input_tokens=obs.input_tokens,
+        prompt_tokens=obs.input_tokens,
+        input_tps=_ratio(
+            None if obs.input_tokens is None else float(obs.input_tokens), latency
+        ),
+        queue_s=queue_s,
+        attempts=attempts,
+        started_at_s=(obs.sent_ns - bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or obs.sent_ns) - bench_start_ns) / NS,
+    )
+    record.cost_usd = cost_of(record.prompt_tokens, None, prices)
+    return record
+
+
+def cost_of(prompt_tokens: int | None, output_tokens: int | None, prices: Prices | None) -> float | None:
+    if prices is None:
+        return None
+    return ((prompt_tokens or 0) * prices.input_per_million
+            + (output_tokens or 0) * prices.output_per_million) / 1e6
+
+
+def summarise(model: str, records: Sequence[RunRecord], prices: Prices | None = None) -> ModelSummary:
+    """Aggregate the measured (non-warm-up) runs of one model."""
+    measured = [r for r in records if not r.warmup]
+    ok_runs = [r for r in measured if r.ok]
+    summary = ModelSummary(
+        model=model,
+        runs=len(measured),
+        ok=len(ok_runs),
+        errors=len(measured) - len(ok_runs),
+        warmup_runs=len(records) - len(measured),
+    )
+    for r in measured:
+        if not r.ok:
+            kind = r.error_kind or "unknown"
+            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
+    for name in SUMMARISED_METRICS:
+        s = stats_of(v for r in ok_runs if (v := getattr(r, name)) is not None)
+        if s is not None:
+            summary.metrics[name] = s
+    summary.output_tokens = sum(r.output_tokens or 0 for r in ok_runs)
+    summary.prompt_tokens = sum(r.prompt_tokens or 0 for r in ok_runs)
+    summary.cold_runs = sum(1 for r in measured if r.cold)
+    summary.tokens_estimated = any(r.tokens_source == "chunks" for r in ok_runs)
+    if measured:
+        window = max(r.finished_at_s for r in measured) - min(r.started_at_s for r in measured)
+        if window > 0:
+            summary.window_s = window
+            summary.request_throughput = len(ok_runs) / window
+            summary.output_tps_aggregate = summary.output_tokens / window
+    if prices is not None:
+        summary.cost_usd = sum(r.cost_usd or 0.0 for r in measured)
+    return summary
