@@ -1,0 +1,202 @@
+"""Command line: the TUI (default), ``run`` (headless benchmark), ``demo-server``.
+
+Imports stay lazy so ``--help`` and ``--version`` answer without loading Textual or httpx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ometer_tui import __version__
+
+EXIT_OK = 0
+EXIT_RUNS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    every measured run succeeded
+  1    the benchmark finished but some runs failed
+  2    usage or settings error (bad flag, unknown model, unreadable file)
+  3    endpoint unreachable (connection refused, DNS, TLS, timeout)
+  130  interrupted (ctrl+c / SIGTERM); finished runs are still written
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError("expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ometer-tui",
+        description="Benchmark Ollama and OpenAI-compatible LLM endpoints: a full-screen "
+        "dashboard by default, `run` for headless use.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ometer-tui {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="settings file (default: $OMETER_TUI_CONFIG, else the user config folder)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="add the built-in simulated demo endpoint"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a benchmark without the TUI",
+        description="Run a benchmark headless. Data goes to stdout (or --output), "
+        "progress to stderr.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = run.add_argument_group("endpoint")
+    where.add_argument("--endpoint", metavar="NAME", help="a saved endpoint by name")
+    where.add_argument("--url", help="base URL, e.g. http://localhost:11434")
+    where.add_argument("--api", choices=("ollama", "openai"), help="API flavour (default: detect)")
+    where.add_argument("--demo", action="store_true", help="use the built-in demo endpoint")
+    where.add_argument("--token-env", metavar="VAR", help="bearer token from this env variable")
+    where.add_argument("--api-key-env", metavar="VAR", help="API key from this env variable")
+    where.add_argument(
+        "--api-key-header", metavar="NAME", default="X-API-Key", help="header for --api-key-env"
+    )
+    where.add_argument(
+        "--header", metavar="'K: V'", type=_header, action="append", default=[],
+        help="extra request header (repeatable)",
+    )
+    where.add_argument(
+        "--allow-insecure-http", action="store_true",
+        help="allow sending a token over plain http to a non-loopback host",
+    )
+    what = run.add_argument_group("workload")
+    what.add_argument("--model", action="append", default=[], metavar="NAME",
+                      help="model name or family prefix (repeatable; default: all)")
+    prompt = what.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", action="append", metavar="TEXT", help="prompt (repeatable)")
+    prompt.add_argument("--prompts", metavar="FILE", help="file with one prompt per line")
+    what.add_argument("--image", metavar="FILE", help="image sent with prompts to vision models")
+    what.add_argument("--completions", action="store_true",
+                      help="use /api/generate or /v1/completions instead of chat")
+    how = run.add_argument_group("load")
+    how.add_argument("--passes", type=_positive_int, help="passes over the prompts")
+    how.add_argument("--warmup", type=_non_negative_int, help="warm-up requests per model")
+    how.add_argument("--concurrency", type=_positive_int, help="in-flight requests per model")
+    how.add_argument("--parallel-models", type=_positive_int, help="models run at once")
+    how.add_argument("--rpm", type=_positive_float, help="requests per minute limit")
+    how.add_argument("--tpm", type=_positive_float, help="tokens per minute limit")
+    how.add_argument("--retries", type=_non_negative_int, default=2,
+                     help="retries before the first byte (default 2)")
+    how.add_argument("--timeout", type=_positive_float, metavar="S",
+                     help="whole-request timeout in seconds")
+    gen = run.add_argument_group("generation")
+    gen.add_argument("--max-tokens", type=_positive_int)
+    gen.add_argument("--temperature", type=_non_negative_float)
+    gen.add_argument("--top-p", type=_non_negative_float)
+    gen.add_argument("--top-k", type=_positive_int)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--price-in", type=_non_negative_float, metavar="USD",
+                     help="price per million input tokens")
+    gen.add_argument("--price-out", type=_non_negative_float, metavar="USD",
+                     help="price per million output tokens")
+    out = run.add_argument_group("output")
+    out.add_argument("--format", choices=("json", "csv", "md"),
+                     help="output format (default: a table on a terminal, else json)")
+    out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
+    out.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    demo = sub.add_parser("demo-server", help="serve the simulated demo endpoint")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=11435)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from ometer_tui.headless import run_headless
+
+        return run_headless(args)
+    if args.command == "demo-server":
+        return _demo_server(args.host, args.port)
+    return _tui(args)
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from ometer_tui.core.settings import config_path
+
+    path = config_path(args.config)
+    from ometer_tui.tui.app import OmeterApp
+
+    OmeterApp(config_path=Path(path), demo=args.demo).run()
+    return EXIT_OK
+
+
+def _demo_server(host: str, port: int) -> int:
+    import asyncio
+
+    from ometer_tui.demo.server import serve
+
+    def ready(url: str) -> None:
+        print(f"ometer-tui demo endpoint (simulated) at {url}", flush=True)
+        print("  Ollama API under /api, OpenAI-compatible API under /v1; ctrl+c stops.")
+
+    try:
+        asyncio.run(serve(host, port, on_ready=ready))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        print(f"ometer-tui: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
