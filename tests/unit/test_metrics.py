@@ -1,0 +1,110 @@
+"""Metric definitions from metrics.md, on hand-made observations (no clock involved)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ometer_tui.core.api.base import ErrorKind, GenerationObservation, RequestError
+from ometer_tui.core.bench.metrics import generation_record, percentile, stats_of, summarise
+from ometer_tui.core.bench.plan import Prices
+
+MS = 1_000_000
+
+
+def observation(ttft_ms: int, gap_ms: int, tokens: int, *, usage: int | None = None,
+                visible_from: int = 0) -> GenerationObservation:
+    sent = 1_000 * MS
+    times = [sent + ttft_ms * MS + i * gap_ms * MS for i in range(tokens)]
+    return GenerationObservation(
+        sent_ns=sent,
+        first_token_ns=times[0],
+        first_visible_ns=times[visible_from],
+        last_token_ns=times[-1],
+        finished_ns=times[-1] + MS,
+        token_times_ns=times,
+        token_chunks=tokens,
+        status=200,
+        done=True,
+        output_tokens=usage,
+        prompt_tokens=10,
+    )
+
+
+def record(obs: GenerationObservation, *, warmup: bool = False, prices: Prices | None = None):
+    return generation_record(
+        obs, model="m", pass_index=0 if warmup else 1, prompt_index=0, warmup=warmup,
+        attempts=1, queue_s=0.0, bench_start_ns=0, keep_text=False, prices=prices,
+    )
+
+
+def test_decode_rate_divides_tokens_after_the_first_by_the_time_after_the_first() -> None:
+    r = record(observation(ttft_ms=50, gap_ms=20, tokens=64, usage=64))
+    assert r.ttft_s == pytest.approx(0.050)
+    assert r.e2e_s == pytest.approx(0.050 + 63 * 0.020)
+    assert r.decode_tps == pytest.approx(50.0)  # not 64/63 * 50: n-1 tokens over n-1 gaps
+    assert r.tpot_s == pytest.approx(0.020)
+    assert r.itl_mean_s == pytest.approx(0.020)
+    assert r.tokens_source == "usage"
+
+
+def test_chunk_count_is_used_and_flagged_without_usage() -> None:
+    r = record(observation(ttft_ms=10, gap_ms=5, tokens=8))
+    assert r.output_tokens == 8 and r.tokens_source == "chunks"
+
+
+def test_visible_ttft_is_kept_apart_from_reasoning_ttft() -> None:
+    r = record(observation(ttft_ms=50, gap_ms=10, tokens=30, visible_from=16))
+    assert r.ttft_s == pytest.approx(0.050)
+    assert r.ttft_visible_s == pytest.approx(0.050 + 16 * 0.010)
+
+
+def test_one_token_has_no_decode_rate() -> None:
+    r = record(observation(ttft_ms=10, gap_ms=5, tokens=1, usage=1))
+    assert r.decode_tps is None and r.tpot_s is None
+
+
+def test_ollama_server_timings_give_server_rate_prefill_and_cold_flag() -> None:
+    obs = observation(ttft_ms=500, gap_ms=20, tokens=10, usage=10)
+    obs.server_timings = {"load_s": 0.4, "prompt_eval_s": 0.05, "prompt_eval_count": 100.0,
+                          "eval_s": 0.2, "eval_count": 10.0}
+    r = record(obs)
+    assert r.server_decode_tps == pytest.approx(50.0)
+    assert r.prefill_tps == pytest.approx(2000.0)
+    assert r.load_s == pytest.approx(0.4) and r.cold
+    assert r.clock_diff is not None
+    assert r.clock_diff["ttft_minus_server_prefill_s"] == pytest.approx(0.05)
+
+
+def test_error_run_is_not_ok_and_keeps_partial_tokens() -> None:
+    obs = observation(ttft_ms=10, gap_ms=5, tokens=3)
+    obs.error = RequestError(ErrorKind.RESET, "connection closed mid-stream",
+                             before_first_byte=False)
+    r = record(obs)
+    assert not r.ok and r.error_kind == "reset" and r.output_tokens == 3
+
+
+def test_percentiles_interpolate_linearly() -> None:
+    data = [float(v) for v in range(1, 101)]
+    assert percentile(data, 50) == pytest.approx(50.5)
+    assert percentile(data, 99) == pytest.approx(99.01)
+    s = stats_of([3.0, 1.0, 2.0])
+    assert s is not None and s.values == (1.0, 2.0, 3.0) and s.p50 == 2.0
+    assert stats_of([]) is None
+    assert stats_of([math.nan]) is None
+
+
+def test_summary_excludes_warmup_and_counts_errors_by_kind() -> None:
+    warm = record(observation(ttft_ms=900, gap_ms=20, tokens=10, usage=10), warmup=True)
+    good = [record(observation(ttft_ms=50 + i, gap_ms=20, tokens=10, usage=10)) for i in range(5)]
+    bad_obs = observation(ttft_ms=10, gap_ms=5, tokens=2)
+    bad_obs.error = RequestError(ErrorKind.HTTP, "boom", status=500)
+    bad = record(bad_obs)
+    s = summarise("m", [warm, *good, bad], Prices(1.0, 2.0))
+    assert s.runs == 6 and s.ok == 5 and s.errors == 1 and s.warmup_runs == 1
+    assert s.errors_by_kind == {"http": 1}
+    assert s.metrics["ttft_s"].n == 5
+    assert s.metrics["ttft_s"].max == pytest.approx(0.054)  # the 0.9 s warm-up is excluded
+    assert s.output_tokens == 50
+    assert s.cost_usd == pytest.approx(sum(r.cost_usd or 0 for r in [*good, bad]))
