@@ -1,0 +1,212 @@
+"""The Textual app: owns settings, the optional demo server and app-wide keys.
+
+Screens do the work; this file only holds state that outlives a screen.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from ometer_tui.core.models import ApiFlavour, Endpoint
+from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
+from ometer_tui.tui.commands import ActionsProvider
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.screens.endpoints import EndpointsScreen
+from ometer_tui.tui.screens.help import HelpScreen
+
+DEMO_ENDPOINT_NAME = "demo (simulated)"
+LOCAL_OLLAMA = Endpoint(name="local ollama", url="http://localhost:11434", api=ApiFlavour.OLLAMA)
+
+
+class OmeterApp(App[None]):
+    """ometer-tui: benchmark LLM serving endpoints from the terminal."""
+
+    TITLE = "ometer"
+    SUB_TITLE = "LLM endpoint benchmark"
+    CSS_PATH: ClassVar[Any] = ["app.tcss"]
+    COMMANDS: ClassVar[Any] = App.COMMANDS | {ActionsProvider}
+    HELP_TITLE = "app"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False,
+                tooltip="Quit (asks first while a benchmark runs)"),
+        Binding("q", "quit", "Quit", id="app.quit_q", tooltip="Quit (outside text inputs)"),
+        Binding("question_mark,f1", "help", "Help", id="app.help",
+                tooltip="Show every key of this screen"),
+        Binding("ctrl+s,comma", "open_settings", "Settings", id="app.settings",
+                tooltip="Endpoints, tokens and default run values"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        config_path: Path,
+        demo: bool = False,
+        demo_server_url: str | None = None,
+    ) -> None:
+        """``demo_server_url``: use an already-running demo server (tests) instead of
+        starting one in-process when the built-in demo is needed."""
+        super().__init__()
+        self.config_path = config_path
+        self.demo = demo
+        self._demo_server_url = demo_server_url
+        self._exit_stack = ExitStack()
+        self.settings_error: str | None = None
+        self.first_launch = False
+        self.settings = self._load_settings()
+        #: endpoints of this session only (never saved): the demo, first-launch offers
+        self.session_endpoints: list[Endpoint] = []
+        #: bumped on every change to the endpoint list; screens compare to refresh
+        self.endpoints_version = 0
+
+    # ---------------------------------------------------------------- settings
+    def _load_settings(self) -> Settings:
+        path = self.config_path
+        self.first_launch = not path.exists()
+        try:
+            return load_settings(path)
+        except SettingsError as exc:
+            self.settings_error = str(exc)
+        except OSError as exc:
+            self.settings_error = f"{path}: {exc.strerror or exc}"
+        return Settings()
+
+    def save_settings(self, settings: Settings, *, overwrite_unparseable: bool = False) -> Path:
+        """Write ``settings`` to the config path and make them current.
+
+        Raises ``SettingsError`` (e.g. the file on disk does not parse and
+        ``overwrite_unparseable`` is false) or ``OSError``."""
+        save_settings(settings, self.config_path, overwrite_unparseable=overwrite_unparseable)
+        self.settings = settings
+        self.settings_error = None
+        self.first_launch = False
+        self.session_endpoints = [e for e in self.session_endpoints if e.simulated]
+        self.endpoints_version += 1
+        return self.config_path
+
+    def all_endpoints(self) -> list[Endpoint]:
+        """The demo (if any) first, then first-launch offers, then saved endpoints."""
+        saved_names = {e.name for e in self.settings.endpoints}
+        session = [e for e in self.session_endpoints if e.name not in saved_names]
+        session.sort(key=lambda e: not e.simulated)
+        return [*session, *self.settings.endpoints]
+
+    def is_saved(self, endpoint: Endpoint) -> bool:
+        return any(e.name == endpoint.name for e in self.settings.endpoints)
+
+    def remove_session_endpoint(self, name: str) -> None:
+        self.session_endpoints = [e for e in self.session_endpoints if e.name != name]
+        self.endpoints_version += 1
+
+    # ------------------------------------------------------------ demo server
+    def demo_endpoint(self) -> Endpoint:
+        """The built-in simulated endpoint; starts the in-process server if needed."""
+        for endpoint in self.session_endpoints:
+            if endpoint.simulated:
+                return endpoint
+        url = self._demo_server_url
+        if url is None:
+            from ometer_tui.demo.server import run_in_thread
+
+            server = self._exit_stack.enter_context(run_in_thread())
+            url = server.url
+            self._demo_server_url = url
+        endpoint = Endpoint(
+            name=DEMO_ENDPOINT_NAME, url=url, api=ApiFlavour.OLLAMA, simulated=True
+        )
+        self.session_endpoints.insert(0, endpoint)
+        self.endpoints_version += 1
+        return endpoint
+
+    # --------------------------------------------------------------- lifecycle
+    def on_mount(self) -> None:
+        theme = getattr(getattr(self.settings, "ui", None), "theme", None)
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        if self.demo or (self.first_launch and self.settings_error is None):
+            try:
+                self.demo_endpoint()
+            except Exception as exc:  # the demo is a convenience: never fatal
+                self.notify(f"Could not start the demo endpoint: {exc}",
+                            severity="error", markup=False)
+        if (
+            self.first_launch
+            and self.settings_error is None
+            and not any(e.name == LOCAL_OLLAMA.name for e in self.session_endpoints)
+        ):
+            self.session_endpoints.append(LOCAL_OLLAMA)
+            self.endpoints_version += 1
+        self.push_screen(EndpointsScreen())
+        if self.settings_error is not None:
+            self.notify(
+                f"{self.settings_error}\nStarted with no saved endpoints; the file is left "
+                "as it is until you save from the settings screen.",
+                title="Settings file not loaded",
+                severity="error",
+                timeout=20,
+                markup=False,
+            )
+
+    def on_unmount(self) -> None:
+        self._exit_stack.close()
+
+    # ----------------------------------------------------------------- actions
+    def _running_screens(self) -> list[Screen[Any]]:
+        return [s for s in self.screen_stack if getattr(s, "is_running", False)]
+
+    async def action_quit(self) -> None:
+        running = self._running_screens()
+        if not running:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                for screen in running:
+                    cancel = getattr(screen, "cancel", None)
+                    if callable(cancel):
+                        cancel()
+                self.exit()
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        self.push_screen(
+            ConfirmScreen(
+                "A benchmark is running. Quit and cancel it? Finished runs are lost "
+                "unless exported.",
+                title="Quit?",
+                yes="Quit",
+                no="Keep running",
+                danger=True,
+            ),
+            answered,
+        )
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_open_settings(self, endpoint: str | None = None, new: bool = False) -> None:
+        from ometer_tui.tui.screens.settings import SettingsScreen
+
+        if isinstance(self.screen, SettingsScreen):
+            return
+        self.push_screen(SettingsScreen(endpoint_name=endpoint, new=new))
+
+    def action_add_demo_endpoint(self) -> None:
+        try:
+            self.demo_endpoint()
+        except Exception as exc:
+            self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
+                        markup=False)
+            return
+        screen = self.screen
+        if isinstance(screen, EndpointsScreen):
+            screen.reload()

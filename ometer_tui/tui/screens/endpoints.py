@@ -1,0 +1,293 @@
+"""The first screen: saved endpoints with a live reachability check per row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ometer_tui.core.models import Endpoint, ServerInfo
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.widgets.cells import (
+    cell,
+    endpoint_auth_text,
+    failure_text,
+    server_status_text,
+)
+
+if TYPE_CHECKING:
+    from ometer_tui.tui.app import OmeterApp
+
+CHECKING = Text("checking…", style="dim italic")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeState:
+    ok: bool | None  # None: still checking
+    text: Text
+
+
+class EndpointsScreen(Screen[None]):
+    """A table of endpoints: name, flavour, URL, token, status."""
+
+    HELP_TITLE = "Endpoints"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "pick", "Pick", id="endpoints.pick",
+                tooltip="Choose models on the highlighted endpoint"),
+        Binding("n", "add", "Add", id="endpoints.add", tooltip="Add an endpoint"),
+        Binding("e", "edit", "Edit", id="endpoints.edit",
+                tooltip="Edit the highlighted endpoint in settings"),
+        Binding("delete,x", "delete", "Delete", id="endpoints.delete",
+                tooltip="Delete the highlighted endpoint (asks first)"),
+        Binding("r", "recheck", "Re-check", id="endpoints.recheck",
+                tooltip="Check every endpoint's reachability again"),
+        Binding("D", "add_demo", "Demo", id="endpoints.demo",
+                tooltip="Add the built-in simulated endpoint (not saved)"),
+    ]
+
+    class Probed(Message):
+        """A reachability check finished (``info`` or ``error`` is set)."""
+
+        def __init__(
+            self, name: str, generation: int, info: ServerInfo | None, error: str | None
+        ) -> None:
+            super().__init__()
+            self.name = name
+            self.generation = generation
+            self.info = info
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._endpoints: dict[str, Endpoint] = {}
+        self._states: dict[str, ProbeState] = {}
+        self._generation = 0
+        self._version = -1
+
+    @property
+    def omapp(self) -> OmeterApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="banner")
+        table: DataTable[Text] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static(id="endpoints-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#endpoints", DataTable)
+        table.add_column("Name", key="name", width=20)
+        table.add_column("API", key="api", width=7)
+        table.add_column("URL", key="url", width=28)
+        table.add_column("Token", key="token", width=12)
+        table.add_column("Status", key="status", width=34)
+        self.reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self._version != self.omapp.endpoints_version:
+            self.reload()
+
+    # ------------------------------------------------------------------- rows
+    def reload(self) -> None:
+        """Rebuild the rows from the app's endpoints and check each again."""
+        app = self.omapp
+        self._version = app.endpoints_version
+        table = self.query_one("#endpoints", DataTable)
+        previous = self.highlighted_name()
+        endpoints = app.all_endpoints()
+        self._endpoints = {e.name: e for e in endpoints}
+        table.clear()
+        for endpoint in endpoints:
+            table.add_row(*self._cells(endpoint, CHECKING), key=endpoint.name)
+        if previous in self._endpoints:
+            table.move_cursor(row=table.get_row_index(previous))
+        self.refresh_bindings()
+        self.action_recheck()
+
+    def _cells(self, endpoint: Endpoint, status: Text) -> list[Text]:
+        name = Text(endpoint.name)
+        if endpoint.simulated:
+            name.append(" ★", style="yellow")
+        elif not self.omapp.is_saved(endpoint):
+            name.append(" (offered)", style="dim")
+        return [
+            name,
+            cell(str(endpoint.api) if endpoint.api else "auto"),
+            cell(endpoint.display_url),
+            cell(endpoint_auth_text(endpoint)),
+            status,
+        ]
+
+    def highlighted_name(self) -> str | None:
+        table = self.query_one("#endpoints", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return str(row_key.value) if row_key.value is not None else None
+
+    def highlighted(self) -> Endpoint | None:
+        name = self.highlighted_name()
+        return self._endpoints.get(name) if name else None
+
+    def _update_banner(self) -> None:
+        app = self.omapp
+        banner = self.query_one("#banner", Static)
+        text = Text()
+        if app.settings_error:
+            text.append("Settings file not loaded: ", style="bold red")
+            text.append(app.settings_error)
+            text.append("\nNo saved endpoints are shown. Fix the file, or open settings "
+                        "(ctrl+s) and save to replace it.", style="dim")
+        elif app.first_launch:
+            text.append("First launch: ", style="bold")
+            text.append(f"no settings file yet ({app.config_path}). Offered: ")
+            offered = [e for e in self._endpoints.values() if not app.is_saved(e)]
+            for i, endpoint in enumerate(offered):
+                if i:
+                    text.append("; ")
+                label = "the built-in demo" if endpoint.simulated else endpoint.display_url
+                text.append(label, style="bold")
+                state = self._states.get(endpoint.name)
+                if state is None or state.ok is None:
+                    text.append(" (checking…)", style="dim")
+                elif state.ok:
+                    text.append(" answers", style="green")
+                else:
+                    text.append(" does not answer", style="red")
+            text.append(".\nenter picks one; e saves an offer; n adds your own.", style="dim")
+        elif not self._endpoints:
+            text.append("No endpoints yet: n adds one, D adds the built-in demo.")
+        banner.update(text)
+        banner.display = bool(text.plain)
+
+    # ----------------------------------------------------------------- probing
+    def action_recheck(self) -> None:
+        self.workers.cancel_group(self, "probe")
+        self._generation += 1
+        table = self.query_one("#endpoints", DataTable)
+        for endpoint in self._endpoints.values():
+            self._states[endpoint.name] = ProbeState(None, CHECKING)
+            table.update_cell(endpoint.name, "status", CHECKING)
+            self._probe(endpoint, self._generation)
+        self._update_banner()
+
+    @work(group="probe", exit_on_error=False)
+    async def _probe(self, endpoint: Endpoint, generation: int) -> None:
+        from ometer_tui.core.api import probe
+        from ometer_tui.core.api.base import ClientError
+
+        try:
+            info = await probe(endpoint)
+        except ClientError as exc:
+            self.post_message(self.Probed(endpoint.name, generation, None, str(exc)))
+        except Exception as exc:  # a config error, a bug: show it on the row
+            reason = str(exc) or type(exc).__name__
+            self.post_message(self.Probed(endpoint.name, generation, None, reason))
+        else:
+            self.post_message(self.Probed(endpoint.name, generation, info, None))
+
+    @on(Probed)
+    def _on_probed(self, message: Probed) -> None:
+        if message.generation != self._generation or message.name not in self._endpoints:
+            return
+        if message.info is not None:
+            state = ProbeState(True, server_status_text(message.info))
+        else:
+            state = ProbeState(False, failure_text(message.error or "unreachable"))
+        self._states[message.name] = state
+        self.query_one("#endpoints", DataTable).update_cell(message.name, "status", state.text)
+        self._update_banner()
+
+    def status_of(self, name: str) -> ProbeState | None:
+        return self._states.get(name)
+
+    # ----------------------------------------------------------------- actions
+    @on(DataTable.RowSelected, "#endpoints")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_pick()
+
+    def action_pick(self) -> None:
+        endpoint = self.highlighted()
+        if endpoint is None:
+            self.notify("No endpoint to pick: n adds one.", severity="warning")
+            return
+        from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+
+        self.app.push_screen(ModelPickerScreen(endpoint))
+
+    def action_add(self) -> None:
+        self.omapp.action_open_settings(new=True)
+
+    def action_edit(self) -> None:
+        endpoint = self.highlighted()
+        if endpoint is None:
+            return
+        if endpoint.simulated:
+            self.notify("The built-in demo endpoint is not saved; there is nothing to edit.")
+            return
+        from ometer_tui.tui.screens.settings import SettingsScreen
+
+        if self.omapp.is_saved(endpoint):
+            self.app.push_screen(SettingsScreen(endpoint_name=endpoint.name))
+        else:
+            self.app.push_screen(SettingsScreen(offered=endpoint))
+
+    def action_delete(self) -> None:
+        endpoint = self.highlighted()
+        if endpoint is None:
+            return
+        app = self.omapp
+        saved = app.is_saved(endpoint)
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            if saved:
+                try:
+                    path = app.save_settings(app.settings.without_endpoint(endpoint.name))
+                except Exception as exc:
+                    self.notify(f"Not deleted: {exc}", severity="error", markup=False)
+                    return
+                self.notify(f"Deleted {endpoint.name!r}; saved to {path}", markup=False)
+            else:
+                app.remove_session_endpoint(endpoint.name)
+            self.reload()
+
+        question = (
+            f"Delete the endpoint {endpoint.name!r} ({endpoint.display_url}) from the "
+            "settings file?"
+            if saved
+            else f"Remove {endpoint.name!r} from this session's list?"
+        )
+        self.app.push_screen(
+            ConfirmScreen(question, title="Delete endpoint?", yes="Delete", danger=True),
+            answered,
+        )
+
+    def action_add_demo(self) -> None:
+        self.omapp.action_add_demo_endpoint()
+        if self._version != self.omapp.endpoints_version:
+            self.reload()
+        table = self.query_one("#endpoints", DataTable)
+        for name, endpoint in self._endpoints.items():
+            if endpoint.simulated:
+                table.move_cursor(row=table.get_row_index(name))
+
+    def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
+        if action in {"pick", "edit", "delete"} and not self._endpoints:
+            return None  # shown dimmed in the footer
+        return True

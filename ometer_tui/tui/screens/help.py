@@ -1,0 +1,69 @@
+"""Help: every binding of the screen it was opened from, then the app's, grouped."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from ometer_tui.tui.commands import BindingInfo, binding_infos
+
+
+def _group_table(infos: list[BindingInfo]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("what")
+    for info in infos:
+        what = Text(info.description)
+        if info.tooltip and info.tooltip != info.description:
+            what.append(f" - {info.tooltip}", style="dim")
+        table.add_row(Text(info.keys), what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys of ``source`` (a screen) and of the app."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "close", "Close", id="help.close",
+                tooltip="Close the help"),
+    ]
+
+    def __init__(self, source: Screen[object]) -> None:
+        super().__init__()
+        self._source = source
+
+    def _groups(self) -> list[tuple[str, list[BindingInfo]]]:
+        groups: list[tuple[str, list[BindingInfo]]] = []
+        title = getattr(self._source, "HELP_TITLE", None) or type(self._source).__name__
+        screen_infos = binding_infos(type(self._source), display=self.app)
+        if screen_infos:
+            groups.append((f"This screen: {title}", screen_infos))
+        focused = self._source.focused
+        if focused is not None:
+            widget_infos = binding_infos(type(focused), display=self.app)
+            if widget_infos:
+                groups.append((f"Focused {type(focused).__name__}", widget_infos))
+        groups.append(("Everywhere", binding_infos(type(self.app), display=self.app)))
+        return groups
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog", classes="dialog"):
+            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                for name, infos in self._groups():
+                    yield Static(Text(name, style="bold underline"), classes="help-group")
+                    yield Static(_group_table(infos), classes="help-table")
+            yield Static(
+                Text("ctrl+p: command palette (every action)   esc: close", style="dim"),
+                classes="dialog-hint",
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
