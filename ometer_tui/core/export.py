@@ -1,0 +1,624 @@
+"""Export a benchmark result as JSON (versioned schema), CSV (long format) or Markdown.
+
+Everything exported is built from whitelisted fields: the endpoint contributes its name,
+its URL without credentials or query string, and its API flavour, never a token, an api
+key, a header or URL credentials. Free text that came from a server (error messages,
+backend headers, kept output text) is passed through :func:`redact_text` with every
+secret the endpoint knows, in case a server echoed one back.
+
+The JSON schema is documented in ``docs/json-schema.md``; bump :data:`SCHEMA_VERSION` on
+any change that is not a pure addition.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ometer_tui import TOOL_NAME, __version__
+from ometer_tui.core.atomic import write_atomic
+from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
+from ometer_tui.core.models import Endpoint, GenerationParams
+from ometer_tui.core.secrets import (
+    SENSITIVE_HEADERS,
+    Secret,
+    SecretResolutionError,
+    redact_text,
+    resolve,
+    strip_url_credentials,
+)
+
+if TYPE_CHECKING:  # at run time only attributes are read; keeps the import light
+    from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+
+__all__ = [
+    "CSV_COLUMNS",
+    "SCHEMA_VERSION",
+    "ExportFormat",
+    "default_export_path",
+    "export_text",
+    "render",
+    "to_csv",
+    "to_dict",
+    "to_json",
+    "to_markdown",
+    "write_export",
+]
+
+SCHEMA_VERSION = 1
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    MD = "md"
+
+    @property
+    def suffix(self) -> str:
+        """The file name extension, with its dot."""
+        return f".{self.value}"
+
+    @classmethod
+    def from_path(cls, path: Path | str) -> ExportFormat:
+        """The format a file name asks for by its extension (``.markdown`` is Markdown);
+        JSON when the extension names no format."""
+        suffix = Path(path).suffix.lower().lstrip(".")
+        if suffix == "markdown":
+            return cls.MD
+        try:
+            return cls(suffix)
+        except ValueError:
+            return cls.JSON
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sig(x: float, digits: int = 6) -> float | None:
+    """``x`` to ``digits`` significant digits; ``None`` for NaN and infinities."""
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def _num(name: str, x: float | int | None) -> float | int | None:
+    """A number for export: ints unchanged; seconds (``*_s``) to the microsecond, other
+    floats to 6 significant digits; NaN and infinities become ``None``."""
+    if x is None or isinstance(x, bool):
+        return x
+    if isinstance(x, int):
+        return x
+    if not math.isfinite(x):
+        return None
+    if name.endswith("_s"):
+        # microseconds, but never fewer than 6 significant digits for tiny values
+        rounded = round(x, 6)
+        return rounded if abs(x) >= 0.1 or rounded == 0.0 else _sig(x)
+    return _sig(x)
+
+
+def _utc(dt: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, to the millisecond."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # the result stores UTC
+    dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _public_url(endpoint: Endpoint) -> str:
+    """scheme://host[:port]/path: no credentials, no query string, no fragment."""
+    url = strip_url_credentials(endpoint.display_url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _secrets_of(endpoint: Endpoint) -> list[Secret]:
+    """Every secret the endpoint knows, to redact echoes of them from server text."""
+    out: list[Secret] = []
+    for ref in (endpoint.token, endpoint.api_key):
+        if ref is None:
+            continue
+        if ref.value is not None:
+            out.append(ref.value)
+        try:
+            resolved = resolve(ref)
+        except SecretResolutionError:
+            resolved = None
+        if resolved is not None:
+            out.append(resolved)
+    for name, value in endpoint.headers.items():
+        if name.lower() in SENSITIVE_HEADERS:
+            out.append(Secret(value))
+            _, _, rest = value.partition(" ")
+            if rest:
+                out.append(Secret(rest))
+    try:
+        password = urlsplit(endpoint.base_url).password
+    except ValueError:
+        password = None
+    if password:
+        out.append(Secret(password))
+    # longest first, so a token is not half-replaced by a shorter one inside it
+    out = [s for s in out if len(s.reveal()) >= 4]
+    out.sort(key=lambda s: len(s.reveal()), reverse=True)
+    return out
+
+
+class _Redactor:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._secrets = _secrets_of(endpoint)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None or not self._secrets:
+            return text
+        return redact_text(text, self._secrets)
+
+
+def _params_dict(params: GenerationParams) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(GenerationParams):
+        value = getattr(params, f.name)
+        if value is None:
+            continue
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, float):
+            value = _sig(value)
+        out[f.name] = value
+    return out
+
+
+def _stats_dict(name: str, s: Stats) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "n": s.n,
+        "mean": _num(name, s.mean),
+        "p50": _num(name, s.p50),
+        "p90": _num(name, s.p90),
+        "p99": _num(name, s.p99),
+        "min": _num(name, s.min),
+        "max": _num(name, s.max),
+        "stdev": _num(name, s.stdev),
+    }
+    if s.values:
+        out["values"] = [_num(name, v) for v in s.values]
+    return out
+
+
+def _summary_dict(s: ModelSummary) -> dict[str, Any]:
+    return {
+        "runs": s.runs,
+        "ok": s.ok,
+        "errors": s.errors,
+        "errors_by_kind": dict(sorted(s.errors_by_kind.items())),
+        "output_tokens": s.output_tokens,
+        "prompt_tokens": s.prompt_tokens,
+        "window_s": _num("window_s", s.window_s),
+        "request_throughput": _num("request_throughput", s.request_throughput),
+        "output_tps_aggregate": _num("output_tps_aggregate", s.output_tps_aggregate),
+        "cost_usd": _num("cost_usd", s.cost_usd),
+        "cold_runs": s.cold_runs,
+        "warmup_runs": s.warmup_runs,
+        "tokens_estimated": s.tokens_estimated,
+        "metrics": {name: _stats_dict(name, st) for name, st in s.metrics.items()},
+    }
+
+
+#: RunRecord field -> exported key (metrics.md names; ``pass_index`` is ``pass``).
+_RUN_KEY_RENAMES = {"pass_index": "pass"}
+#: RunRecord fields holding text that may come from a server.
+_RUN_TEXT_FIELDS = frozenset({"error", "error_kind", "text"})
+
+
+def _run_fields() -> list[tuple[str, str]]:
+    """(RunRecord field, exported key), in the record's field order."""
+    return [(f.name, _RUN_KEY_RENAMES.get(f.name, f.name)) for f in fields(RunRecord)]
+
+
+def _run_value(name: str, value: object, redact: _Redactor) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return _num(name, value)
+    if isinstance(value, str):
+        return redact(value) if name in _RUN_TEXT_FIELDS else value
+    if isinstance(value, dict):
+        # server_timings / clock_diff: seconds keyed by name
+        return {str(k): _run_value(str(k), v, redact) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_run_value(name, v, redact) for v in value]
+    return str(value)
+
+
+def _run_dict(record: RunRecord, redact: _Redactor) -> dict[str, Any]:
+    return {key: _run_value(name, getattr(record, name), redact) for name, key in _run_fields()}
+
+
+def _ordered_models(result: BenchmarkResult) -> list[ModelResult]:
+    """Models in plan order, then any the plan did not list, in insertion order."""
+    order = {m.name: i for i, m in enumerate(result.plan.models)}
+    return sorted(result.models.values(), key=lambda m: order.get(m.info.name, len(order)))
+
+
+def _api_of(result: BenchmarkResult) -> str | None:
+    if result.plan.endpoint.api is not None:
+        return result.plan.endpoint.api.value
+    if result.server is not None:
+        return result.server.flavour.value
+    return None
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_dict(result: BenchmarkResult) -> dict[str, Any]:
+    """The JSON document as Python data (schema in docs/json-schema.md)."""
+    plan = result.plan
+    ep = plan.endpoint
+    redact = _Redactor(ep)
+    server = result.server
+    models: list[dict[str, Any]] = []
+    for mr in _ordered_models(result):
+        info = mr.info
+        models.append(
+            {
+                "name": info.name,
+                "metadata": {
+                    "size_bytes": info.size_bytes,
+                    "parameter_size": info.parameter_size,
+                    "quantization": info.quantization,
+                    "context_length": info.context_length,
+                    "family": info.family,
+                    "capabilities": list(info.capabilities),
+                    "modified_at": info.modified_at,
+                    "owned_by": info.owned_by,
+                },
+                "phase": mr.phase.value,
+                "backend": {k: redact(v) for k, v in sorted(mr.backend.items())},
+                "summary": None if mr.summary is None else _summary_dict(mr.summary),
+                "runs": [_run_dict(r, redact) for r in mr.records],
+            }
+        )
+    rl = plan.rate_limit
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "started_at": _utc(result.started_at),
+        "finished_at": _utc(result.finished_at),
+        "cancelled": result.cancelled,
+        "simulated": result.simulated,
+        "endpoint": {
+            "name": ep.name,
+            "url": _public_url(ep),
+            "api": _api_of(result),
+            "server_version": None if server is None else server.version,
+            "backend": None if server is None else redact(server.backend),
+        },
+        "plan": {
+            "models": [m.name for m in plan.models],
+            "prompts": list(plan.prompts),
+            "passes": plan.passes,
+            "warmup": plan.warmup,
+            "concurrency": plan.concurrency,
+            "parallel_models": plan.parallel_models,
+            "params": _params_dict(plan.params),
+            "completion_api": plan.completion_api,
+            "keep_text_chars": plan.keep_text_chars,
+            "rate_limit": {
+                "requests_per_minute": _num("rpm", rl.requests_per_minute),
+                "tokens_per_minute": _num("tpm", rl.tokens_per_minute),
+            },
+            "retry": {
+                "max_retries": plan.retry.max_retries,
+                "base_delay_s": _num("base_delay_s", plan.retry.base_delay_s),
+                "max_delay_s": _num("max_delay_s", plan.retry.max_delay_s),
+            },
+            "prices": None
+            if plan.prices is None
+            else {
+                "input_per_million": _num("price", plan.prices.input_per_million),
+                "output_per_million": _num("price", plan.prices.output_per_million),
+            },
+            "images": {
+                "count": len(plan.images),
+                "bytes": sum(len(img.data) for img in plan.images),
+            },
+        },
+        "warmup_requests": result.warmup_requests,
+        "models": models,
+    }
+
+
+def to_json(result: BenchmarkResult) -> str:
+    """The versioned JSON document (UTF-8 text, 2-space indent, trailing newline)."""
+    return json.dumps(to_dict(result), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: Columns before the run fields, repeated on every row.
+_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "started_at",
+    "endpoint",
+    "url",
+    "api",
+    "simulated",
+    "model",
+    "family",
+    "parameter_size",
+    "quantization",
+    "context_length",
+    "size_bytes",
+)
+
+
+def _csv_columns() -> tuple[str, ...]:
+    run_keys = [key for name, key in _run_fields() if name != "model"]
+    return (*_CONTEXT_COLUMNS, *run_keys)
+
+
+#: The CSV header, in order: context columns, then every RunRecord field.
+CSV_COLUMNS: tuple[str, ...] = _csv_columns()
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = str(value)
+    # A spreadsheet would run a cell starting like a formula: neutralise it.
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def to_csv(result: BenchmarkResult) -> str:
+    """Long format: one row per run (warm-up runs included, ``warmup`` = true), with the
+    endpoint and model metadata on every row. Columns: :data:`CSV_COLUMNS`."""
+    doc = to_dict(result)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    ep = doc["endpoint"]
+    for model in doc["models"]:
+        meta = model["metadata"]
+        context = {
+            "started_at": doc["started_at"],
+            "endpoint": ep["name"],
+            "url": ep["url"],
+            "api": ep["api"],
+            "simulated": doc["simulated"],
+            "model": model["name"],
+            "family": meta["family"],
+            "parameter_size": meta["parameter_size"],
+            "quantization": meta["quantization"],
+            "context_length": meta["context_length"],
+            "size_bytes": meta["size_bytes"],
+        }
+        for run in model["runs"]:
+            row = {**run, **context}
+            writer.writerow([_cell(row.get(col)) for col in CSV_COLUMNS])
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md(text: str) -> str:
+    """A table cell: pipes escaped, line breaks flattened."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _f(x: float | None, digits: int) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def _stat(summary: ModelSummary, name: str, field_: str, scale: float, digits: int) -> str:
+    st = summary.metrics.get(name)
+    if st is None:
+        return "–"
+    value = getattr(st, field_)
+    return _f(None if value is None else value * scale, digits)
+
+
+def _values(st: Stats, scale: float, digits: int) -> str:
+    values = st.values or ((st.p50,) if st.n == 1 else ())
+    if not values:
+        return f"{_f(st.p50 * scale, digits)} (median, n={st.n})"
+    return ", ".join(_f(v * scale, digits) for v in values) + f" (n={st.n})"
+
+
+def _e2e_cells(summary: ModelSummary) -> list[str]:
+    st = summary.metrics.get("e2e_s")
+    if st is None:
+        return ["–", "–", "–"]
+    if st.n >= 5:
+        return [_f(st.p50, 2), _f(st.p90, 2), _f(st.p99, 2)]
+    return [_values(st, 1.0, 2), "n<5", "n<5"]
+
+
+def _cost(usd: float | None) -> str:
+    if usd is None or not math.isfinite(usd):
+        return "–"
+    if usd == 0 or usd >= 0.01:
+        return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
+    return f"${usd:.6f}"
+
+
+def _summary_row(mr: ModelResult) -> list[str]:
+    s = mr.summary
+    name = _md(mr.info.name)
+    if s is None:
+        return [name, f"– ({mr.phase.value})", *["–"] * 9]
+    tokens = f"{'~' if s.tokens_estimated else ''}{s.output_tokens}"
+    cost = _cost(s.cost_usd)
+    ok_err = f"{s.ok}/{s.errors}"
+    if s.cold_runs:
+        ok_err += f" ({s.cold_runs} cold)"
+    return [
+        name,
+        ok_err,
+        _stat(s, "ttft_s", "p50", 1000.0, 0),
+        _stat(s, "ttft_visible_s", "p50", 1000.0, 0),
+        _stat(s, "decode_tps", "mean", 1.0, 1),
+        _stat(s, "server_decode_tps", "mean", 1.0, 1),
+        *_e2e_cells(s),
+        tokens,
+        cost,
+    ]
+
+
+_MD_HEADER = (
+    "Model",
+    "Runs ok/err",
+    "TTFT p50 (ms)",
+    "Visible TTFT p50 (ms)",
+    "Decode tok/s (mean)",
+    "Server tok/s (mean)",
+    "E2E p50 (s)",
+    "E2E p90 (s)",
+    "E2E p99 (s)",
+    "Output tokens",
+    "Cost",
+)
+
+
+def _table(header: Iterable[str], rows: Iterable[list[str]]) -> list[str]:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def to_markdown(result: BenchmarkResult) -> str:
+    """A readable report: title, notes, one summary table with a row per model."""
+    plan = result.plan
+    ep = plan.endpoint
+    redact = _Redactor(ep)
+    when = result.started_at
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    date = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    api = _api_of(result)
+    lines = [
+        f"# ometer-tui benchmark: {_md(ep.name)} ({_md(_public_url(ep))}), {date}",
+        "",
+    ]
+    notes: list[str] = []
+    if result.simulated:
+        notes.append(
+            "**Simulated:** the built-in demo endpoint; these are not real server numbers."
+        )
+    if result.cancelled:
+        notes.append("**Cancelled:** the benchmark was stopped; only finished runs are shown.")
+    if notes:
+        lines += [f"> {n}" for n in notes] + [""]
+    server_bits = []
+    if api:
+        server_bits.append(f"API: {api}")
+    if result.server is not None and result.server.version:
+        server_bits.append(f"server version: {_md(result.server.version)}")
+    if result.server is not None and result.server.backend:
+        server_bits.append(f"backend: {_md(redact(result.server.backend) or '')}")
+    p = plan.params
+    plan_bits = [
+        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
+        f"warm-up {plan.warmup} ({result.warmup_requests} requests in all, not measured)",
+        f"concurrency {plan.concurrency}",
+        f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
+        f"temperature {p.temperature if p.temperature is not None else 'server default'}",
+    ]
+    if server_bits:
+        lines.append("; ".join(server_bits) + ".  ")
+    lines += ["Plan: " + ", ".join(plan_bits) + ".", ""]
+
+    models = _ordered_models(result)
+    lines += _table(_MD_HEADER, (_summary_row(mr) for mr in models))
+    lines.append("")
+    lines.append(
+        "Warm-up runs are excluded from every figure. TTFT counts reasoning tokens; visible "
+        "TTFT waits for visible content. With fewer than 5 runs the E2E values are listed "
+        "instead of percentiles. `~` marks token counts estimated from stream chunks."
+    )
+    errors = []
+    for mr in models:
+        if mr.summary is not None and mr.summary.errors_by_kind:
+            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(mr.summary.errors_by_kind.items()))
+            errors.append(f"- {_md(mr.info.name)}: {_md(kinds)}")
+    if errors:
+        lines += ["", "Errors by kind:", "", *errors]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- files
+
+
+def render(result: BenchmarkResult, fmt: ExportFormat | str) -> str:
+    """The export in ``fmt`` as text."""
+    fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.JSON:
+        return to_json(result)
+    if fmt is ExportFormat.CSV:
+        return to_csv(result)
+    return to_markdown(result)
+
+
+export_text = render
+
+
+def write_export(result: BenchmarkResult, fmt: ExportFormat | str, path: Path) -> Path:
+    """Write the export atomically (mode 0644) and return the path written.
+
+    A missing folder or no permission raises an ``OSError`` naming ``path``; nothing is
+    written then.
+    """
+    path = Path(path).expanduser()
+    write_atomic(path, render(result, fmt), mode=0o644)
+    return path
+
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(name: str) -> str:
+    slug = _SLUG_BAD.sub("-", name).strip("-.")
+    return slug[:60] or "endpoint"
+
+
+def default_export_path(
+    result: BenchmarkResult, fmt: ExportFormat | str, folder: Path | None = None
+) -> Path:
+    """``<folder>/ometer-<endpoint slug>-<YYYYmmdd-HHMMSS>.<ext>`` (UTC start time);
+    ``folder`` defaults to the current working directory."""
+    when = result.started_at
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    stamp = when.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    base = Path(os.getcwd()) if folder is None else Path(folder)
+    return base / f"ometer-{_slug(result.plan.endpoint.name)}-{stamp}{ExportFormat(fmt).suffix}"
