@@ -32,12 +32,19 @@ class BindingInfo:
     show: bool
 
 
-def binding_infos(node_type: type[DOMNode], display: DOMNode | None = None) -> list[BindingInfo]:
-    """The bindings a node class declares (its own and inherited), merged by action."""
+def binding_infos(
+    node_type: type[DOMNode], display: DOMNode | None = None, *, own_only: bool = True
+) -> list[BindingInfo]:
+    """The bindings a node class declares, merged by action.
+
+    ``own_only``: only those of this project's classes (not Textual's generic
+    focus / copy keys)."""
     seen: dict[str, BindingInfo] = {}
     for klass in reversed(node_type.__mro__):
         bindings = klass.__dict__.get("BINDINGS")
         if not bindings:
+            continue
+        if own_only and klass.__module__.startswith("textual."):
             continue
         for binding in Binding.make_bindings(bindings):
             if binding.system or binding.action in _HIDDEN_ACTIONS:
@@ -71,18 +78,23 @@ class ActionsProvider(Provider):
     """Every action of the active screen and the app, by the names the footer shows."""
 
     def _commands(self) -> list[tuple[str, DOMNode, str, str]]:
+        """(name, node, action, help) for the active screen, then the app."""
         screen = self.screen
         app = self.app
         out: list[tuple[str, DOMNode, str, str]] = []
         names: set[str] = set()
+        actions: set[str] = set()
         for node in (screen, app):
             for info in binding_infos(type(node), display=node):
-                if info.description in names:
+                name = info.tooltip or info.description
+                if name in names:
                     continue
-                names.add(info.description)
-                helptext = f"{info.keys} · {info.tooltip}" if info.tooltip else info.keys
-                out.append((info.description, node, info.action, helptext))
+                names.add(name)
+                actions.add(info.action)
+                out.append((name, node, info.action, f"{info.keys} · {info.description}"))
         for name, action, helptext in _extra_app_commands():
+            if any(action.startswith(a) for a in actions):
+                continue
             if name not in names and hasattr(app, f"action_{action}"):
                 out.append((name, app, action, helptext))
         return out

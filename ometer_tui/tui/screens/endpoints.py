@@ -38,8 +38,9 @@ class EndpointsScreen(Screen[None]):
     """A table of endpoints: name, flavour, URL, token, status."""
 
     HELP_TITLE = "Endpoints"
+    AUTO_FOCUS = "#endpoints"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "pick", "Pick", id="endpoints.pick",
+        Binding("enter", "pick", "Pick", id="endpoints.pick", priority=True,
                 tooltip="Choose models on the highlighted endpoint"),
         Binding("n", "add", "Add", id="endpoints.add", tooltip="Add an endpoint"),
         Binding("e", "edit", "Edit", id="endpoints.edit",
@@ -85,11 +86,13 @@ class EndpointsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#endpoints", DataTable)
-        table.add_column("Name", key="name", width=20)
-        table.add_column("API", key="api", width=7)
+        # Status second: at 80 columns it must stay visible (the line under the
+        # table shows it in full).
+        table.add_column("Name", key="name", width=22)
+        table.add_column("Status", key="status", width=36)
         table.add_column("URL", key="url", width=28)
-        table.add_column("Token", key="token", width=12)
-        table.add_column("Status", key="status", width=34)
+        table.add_column("API", key="api", width=6)
+        table.add_column("Token", key="token", width=14)
         self.reload()
         table.focus()
 
@@ -122,10 +125,10 @@ class EndpointsScreen(Screen[None]):
             name.append(" (offered)", style="dim")
         return [
             name,
-            cell(str(endpoint.api) if endpoint.api else "auto"),
-            cell(endpoint.display_url),
-            cell(endpoint_auth_text(endpoint)),
             status,
+            cell(endpoint.display_url),
+            cell(str(endpoint.api) if endpoint.api else "auto"),
+            cell(endpoint_auth_text(endpoint)),
         ]
 
     def highlighted_name(self) -> str | None:
@@ -183,6 +186,7 @@ class EndpointsScreen(Screen[None]):
             table.update_cell(endpoint.name, "status", CHECKING)
             self._probe(endpoint, self._generation)
         self._update_banner()
+        self._update_detail()
 
     @work(group="probe", exit_on_error=False)
     async def _probe(self, endpoint: Endpoint, generation: int) -> None:
@@ -210,6 +214,22 @@ class EndpointsScreen(Screen[None]):
         self._states[message.name] = state
         self.query_one("#endpoints", DataTable).update_cell(message.name, "status", state.text)
         self._update_banner()
+        self._update_detail()
+
+    @on(DataTable.RowHighlighted, "#endpoints")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._update_detail()
+
+    def _update_detail(self) -> None:
+        """The highlighted endpoint's full status (the cell may be cut short)."""
+        endpoint = self.highlighted()
+        detail = Text()
+        if endpoint is not None:
+            state = self._states.get(endpoint.name)
+            detail.append(f"{endpoint.name}: ", style="bold")
+            detail.append_text(state.text if state is not None else CHECKING)
+        self.query_one("#endpoints-hint", Static).update(detail)
 
     def status_of(self, name: str) -> ProbeState | None:
         return self._states.get(name)

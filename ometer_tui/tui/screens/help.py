@@ -45,11 +45,6 @@ class HelpScreen(ModalScreen[None]):
         screen_infos = binding_infos(type(self._source), display=self.app)
         if screen_infos:
             groups.append((f"This screen: {title}", screen_infos))
-        focused = self._source.focused
-        if focused is not None:
-            widget_infos = binding_infos(type(focused), display=self.app)
-            if widget_infos:
-                groups.append((f"Focused {type(focused).__name__}", widget_infos))
         groups.append(("Everywhere", binding_infos(type(self.app), display=self.app)))
         return groups
 

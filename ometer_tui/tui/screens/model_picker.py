@@ -60,6 +60,7 @@ class ModelPickerScreen(Screen[None]):
     """Models of one endpoint, a filter, a selection and the run panel."""
 
     HELP_TITLE = "Models"
+    AUTO_FOCUS = "#models"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_model", "Select", id="models.toggle",
                 tooltip="Select or unselect the highlighted model"),
@@ -132,14 +133,14 @@ class ModelPickerScreen(Screen[None]):
         self.sub_title = f"{self.endpoint.name} · {self.endpoint.display_url}"
         table = self.query_one("#models", DataTable)
         table.add_column(" ", key="sel", width=1)
-        table.add_column("Model", key="name", width=22)
-        table.add_column("Size", key="size", width=8)
-        table.add_column("Params", key="params", width=7)
-        table.add_column("Quant", key="quant", width=7)
-        table.add_column("Ctx", key="ctx", width=5)
-        table.add_column("Capabilities", key="caps", width=18)
-        table.add_column("Workload", key="workload", width=9)
-        table.add_column("Modified", key="modified", width=10)
+        table.add_column("Model", key="name")
+        table.add_column("Size", key="size")
+        table.add_column("Params", key="params")
+        table.add_column("Quant", key="quant")
+        table.add_column("Ctx", key="ctx")
+        table.add_column("Caps", key="caps")
+        table.add_column("Workload", key="workload")
+        table.add_column("Modified", key="modified")
         self._fill_defaults()
         self.action_reload()
         table.focus()
@@ -208,7 +209,7 @@ class ModelPickerScreen(Screen[None]):
             cell(model.parameter_size),
             cell(model.quantization),
             cell(human_context(model.context_length)),
-            cell(", ".join(model.capabilities) or None),
+            cell(", ".join(c for c in model.capabilities if c != "completion") or None),
             cell(str(model.workload)),
             cell(short_date(model.modified_at)),
         ]

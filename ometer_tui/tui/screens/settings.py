@@ -76,6 +76,7 @@ class SettingsScreen(Screen[None]):
     """Endpoints on the left; the endpoint form and the defaults on the right."""
 
     HELP_TITLE = "Settings"
+    AUTO_FOCUS = "#name"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="settings.save",
                 tooltip="Validate and write the settings file"),
@@ -160,8 +161,9 @@ class SettingsScreen(Screen[None]):
                 yield Label("Prompts (one per line)", classes="field-label")
                 yield TextArea(id="d_prompts", compact=True, tab_behavior="focus",
                                soft_wrap=True)
-                yield self._row("Theme", Select([], id="theme", allow_blank=False,
-                                                compact=True),
+                themes = sorted(self.app.available_themes)
+                yield self._row("Theme", Select([(t, t) for t in themes], id="theme",
+                                                allow_blank=False, compact=True),
                                 "Applied at once; saved with ctrl+s")
                 yield Static(id="defaults-errors", classes="errors")
                 with Horizontal(classes="form-buttons"):
@@ -174,7 +176,6 @@ class SettingsScreen(Screen[None]):
         self.sub_title = f"settings · {display_path(self.omapp.config_path)}"
         themes = sorted(self.app.available_themes)
         theme = self.query_one("#theme", Select)
-        theme.set_options([(name, name) for name in themes])
         self._saved_theme = self.omapp.settings.ui.theme
         current = self.app.theme if self.app.theme in themes else themes[0]
         theme.value = current
