@@ -1,0 +1,128 @@
+"""Runs a benchmark off the UI's event loop and hands its events to the UI in batches.
+
+Why a thread with its own event loop: the engine stamps chunk arrivals with the
+monotonic clock on the loop that reads the sockets. If that loop also repainted the
+screen, a repaint would delay the stamps. So the runner gets a loop of its own (uvloop
+when it is installed) in a worker thread, and its ``on_event`` only appends to a deque
+(thread-safe, O(1)); the UI drains the deque on a timer a few times per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from ometer_tui.core.bench.events import BenchmarkEvent
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.result import BenchmarkResult
+
+T = TypeVar("T")
+
+#: How often the UI drains the queue (Hz): enough to feel live, far below token rates.
+DRAIN_HZ = 5.0
+
+
+class Runner(Protocol):
+    """What the bridge needs of ``ometer_tui.core.bench.runner.BenchmarkRunner``."""
+
+    async def run(self) -> BenchmarkResult: ...
+
+    def cancel(self) -> None: ...
+
+
+RunnerFactory = Callable[[BenchmarkPlan, Callable[[BenchmarkEvent], None], bool], Runner]
+
+
+def default_runner_factory(
+    plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
+) -> Runner:
+    from ometer_tui.core.bench.runner import BenchmarkRunner
+
+    return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+
+
+def run_on_own_loop(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a fresh event loop in the calling thread."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(make())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(make())
+
+
+class BenchmarkBridge:
+    """One benchmark's runner, its event queue and its cancellation, across threads."""
+
+    def __init__(
+        self,
+        plan: BenchmarkPlan,
+        *,
+        runner_factory: RunnerFactory = default_runner_factory,
+        log_exchanges: bool = True,
+    ) -> None:
+        self.plan = plan
+        self._factory = runner_factory
+        self._log_exchanges = log_exchanges
+        self._events: deque[BenchmarkEvent] = deque()
+        self._lock = threading.Lock()
+        self._runner: Runner | None = None
+        self._cancel_requested = False
+        self._finished = threading.Event()
+
+    # -- engine side (the benchmark's thread)
+
+    def on_event(self, event: BenchmarkEvent) -> None:
+        """The runner's sink: must stay cheap, it runs between socket reads."""
+        self._events.append(event)
+
+    def run_blocking(self) -> BenchmarkResult:
+        """Build the runner and run it to the end on a loop of its own (worker thread)."""
+        try:
+            runner = self._factory(self.plan, self.on_event, self._log_exchanges)
+            with self._lock:
+                self._runner = runner
+                cancel_now = self._cancel_requested
+            if cancel_now:
+                runner.cancel()
+            return run_on_own_loop(runner.run)
+        finally:
+            self._finished.set()
+
+    # -- UI side (any thread)
+
+    def drain(self) -> tuple[BenchmarkEvent, ...]:
+        """Every event queued so far, oldest first."""
+        out: list[BenchmarkEvent] = []
+        pop = self._events.popleft
+        while True:
+            try:
+                out.append(pop())
+            except IndexError:
+                return tuple(out)
+
+    @property
+    def pending(self) -> int:
+        return len(self._events)
+
+    def cancel(self) -> None:
+        """Ask the runner to stop; finished runs are kept. Safe from any thread."""
+        with self._lock:
+            self._cancel_requested = True
+            runner = self._runner
+        if runner is not None:
+            runner.cancel()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
