@@ -158,7 +158,9 @@ class OmeterApp(App[None]):
 
     # ----------------------------------------------------------------- actions
     def _running_screens(self) -> list[Screen[Any]]:
-        return [s for s in self.screen_stack if getattr(s, "is_running", False)]
+        """Screens with a benchmark in progress (the results screen says so through
+        ``benchmark_running``; ``is_running`` is Textual's own "message pump runs")."""
+        return [s for s in self.screen_stack if getattr(s, "benchmark_running", False) is True]
 
     async def action_quit(self) -> None:
         running = self._running_screens()

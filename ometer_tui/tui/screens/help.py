@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,16 +14,18 @@ from textual.widgets import Static
 from ometer_tui.tui.commands import BindingInfo, binding_infos
 
 
-def _group_table(infos: list[BindingInfo]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column("key", style="bold", no_wrap=True)
-    table.add_column("what")
-    for info in infos:
-        what = Text(info.description)
+def _group_text(infos: list[BindingInfo]) -> Text:
+    """Aligned ``key  description - tooltip`` lines (plain text, never markup)."""
+    width = max((len(info.keys) for info in infos), default=0) + 2
+    text = Text()
+    for i, info in enumerate(infos):
+        if i:
+            text.append("\n")
+        text.append(info.keys.ljust(width), style="bold")
+        text.append(info.description)
         if info.tooltip and info.tooltip != info.description:
-            what.append(f" - {info.tooltip}", style="dim")
-        table.add_row(Text(info.keys), what)
-    return table
+            text.append(f" - {info.tooltip}", style="dim")
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -54,7 +55,7 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-body"):
                 for name, infos in self._groups():
                     yield Static(Text(name, style="bold underline"), classes="help-group")
-                    yield Static(_group_table(infos), classes="help-table")
+                    yield Static(_group_text(infos), classes="help-table")
             yield Static(
                 Text("ctrl+p: command palette (every action)   esc: close", style="dim"),
                 classes="dialog-hint",

@@ -1,0 +1,293 @@
+"""Whole-app navigation: first launch, endpoints, help, palette, quitting."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from ometer_tui.demo.catalogue import CATALOGUE
+from ometer_tui.tui.app import DEMO_ENDPOINT_NAME, LOCAL_OLLAMA, OmeterApp
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.screens.endpoints import EndpointsScreen
+from ometer_tui.tui.screens.help import HelpScreen
+from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+from ometer_tui.tui.screens.settings import SettingsScreen
+
+SIZE = (120, 36)
+AppFactory = Callable[..., OmeterApp]
+Settle = Callable[[Pilot[None]], Awaitable[None]]
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+def read_text(path: Path) -> str:
+    return path.read_text()
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def rows(screen: Screen[object], table_id: str) -> list[list[str]]:
+    table = screen.query_one(table_id, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def static_text(screen: Screen[object], selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_first_launch_offers_local_ollama_and_demo(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    assert not exists(config_path)
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointsScreen)
+        table = rows(screen, "#endpoints")
+        names = [r[0] for r in table]
+        assert names[0].startswith(DEMO_ENDPOINT_NAME)
+        assert any(n.startswith(LOCAL_OLLAMA.name) for n in names)
+        demo_state = screen.status_of(DEMO_ENDPOINT_NAME)
+        assert demo_state is not None and demo_state.ok is True
+        assert demo_state.text.plain.startswith("✓")
+        assert "15 models" in demo_state.text.plain
+        # A real Ollama may or may not be running here: only require a verdict.
+        local = screen.status_of(LOCAL_OLLAMA.name)
+        assert local is not None and local.ok is not None
+        if not local.ok:
+            assert local.text.plain.startswith("✗")
+        banner = static_text(screen, "#banner")
+        assert "First launch" in banner
+        assert "the built-in demo answers" in banner
+        assert "localhost:11434" in banner
+    # Nothing was written by just looking.
+    assert not exists(config_path)
+
+
+async def test_pick_endpoint_lists_models_newest_first(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [r[0] for r in rows(app.screen, "#endpoints")] == ["demo"]
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ModelPickerScreen)
+        names = [r[1] for r in rows(screen, "#models")]
+        expected = [m.name for m in sorted(CATALOGUE, key=lambda m: m.modified_at, reverse=True)]
+        assert names[:6] == expected[:6]
+        assert set(names) == {m.name for m in CATALOGUE}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EndpointsScreen)
+
+
+async def test_demo_mode_puts_the_simulated_endpoint_first(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        names = [r[0] for r in rows(app.screen, "#endpoints")]
+        assert names[0].startswith(DEMO_ENDPOINT_NAME) and names[1] == "demo"
+        assert isinstance(app.screen, EndpointsScreen)
+        assert app.screen.highlighted_name() == DEMO_ENDPOINT_NAME
+    # The simulated endpoint is never written to the settings file.
+    assert DEMO_ENDPOINT_NAME not in read_text(demo_config)
+
+
+async def test_add_demo_endpoint_with_D(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert len(rows(app.screen, "#endpoints")) == 1
+        await pilot.press("D")
+        await settle(pilot)
+        names = [r[0] for r in rows(app.screen, "#endpoints")]
+        assert names[0].startswith(DEMO_ENDPOINT_NAME)
+        assert isinstance(app.screen, EndpointsScreen)
+        assert app.screen.highlighted_name() == DEMO_ENDPOINT_NAME
+
+
+async def test_delete_asks_then_removes_from_file(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(rows(app.screen, "#endpoints")) == 1
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert rows(app.screen, "#endpoints") == []
+    assert "demo" not in read_text(demo_config)
+
+
+async def test_unreachable_endpoint_shows_reason(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    import socket
+
+    from ometer_tui.core.models import ApiFlavour, Endpoint
+    from ometer_tui.core.settings import Settings, save_settings
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ep = Endpoint(name="dead", url=f"http://127.0.0.1:{port}", api=ApiFlavour.OLLAMA)
+    save_settings(Settings(endpoints=[ep]), config_path)
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointsScreen)
+        state = app.screen.status_of("dead")
+        assert state is not None and state.ok is False
+        assert "refused" in state.text.plain
+        assert "refused" in static_text(app.screen, "#endpoints-hint")
+
+
+async def test_unparseable_settings_still_start_and_show_error(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    broken = '[[endpoints]]\nname = "x"\nurl = \n'
+    write_text(config_path, broken)
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointsScreen)
+        assert rows(app.screen, "#endpoints") == []  # not offered: the file exists
+        banner = static_text(app.screen, "#banner")
+        assert "Settings file not loaded" in banner
+        assert "config.toml" in banner and "line 3" in banner
+        assert any("line 3" in n.message for n in app._notifications)
+    assert read_text(config_path) == broken
+
+
+async def test_bad_value_in_settings_names_the_key(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    write_text(config_path, "[defaults]\npasses = 0\n")
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "defaults.passes" in static_text(app.screen, "#banner")
+
+
+async def test_help_lists_screen_and_app_keys(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(str(s.render()) for s in app.screen.query(".help-table"))
+        for word in ("Re-check", "Delete", "Demo", "Settings", "Quit", "Help"):
+            assert word in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EndpointsScreen)
+
+
+async def test_command_palette_offers_screen_actions(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"settings")
+        await pilot.pause(0.3)  # the palette searches in the background
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+
+
+async def test_settings_key_from_any_screen(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPickerScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)
+
+
+async def test_q_quits(make_app: AppFactory, demo_config: Path, settle: Settle) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+class FakeRunning(Screen[None]):
+    """Stands in for the results screen while a benchmark runs."""
+
+    BINDINGS: ClassVar[list[tuple[str, str, str]]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.benchmark_running = True
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+async def test_quit_asks_while_a_benchmark_runs(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        running = FakeRunning()
+        await app.push_screen(running)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is running and app.return_code is None
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert running.cancelled
+        assert app.return_code == 0
