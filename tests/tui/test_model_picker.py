@@ -1,0 +1,227 @@
+"""The model picker: loading, filtering, selection, the run panel and its checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static
+
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.demo.catalogue import CATALOGUE
+from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+
+SIZE = (120, 36)
+AppFactory = Callable[..., OmeterApp]
+Settle = Callable[[Pilot[None]], Awaitable[None]]
+
+
+def shown_names(screen: ModelPickerScreen) -> list[str]:
+    table = screen.query_one("#models", DataTable)
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+def marks(screen: ModelPickerScreen) -> list[str]:
+    table = screen.query_one("#models", DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+class FakeResults(Screen[None]):
+    """Captures the plan instead of running it."""
+
+    plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
+
+    def __init__(self, plan: BenchmarkPlan) -> None:
+        super().__init__()
+        FakeResults.plans.append(plan)
+
+
+async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, ModelPickerScreen)
+    return screen
+
+
+async def type_filter(pilot: Pilot[None], screen: ModelPickerScreen, text: str) -> None:
+    await pilot.press("slash")
+    field = screen.query_one("#filter", Input)
+    assert screen.focused is field
+    field.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+async def test_filter_by_family_prefix(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert len(shown_names(screen)) == len(CATALOGUE)
+        await type_filter(pilot, screen, "fault")
+        assert shown_names(screen) and all(n.startswith("fault-") for n in shown_names(screen))
+        assert len(shown_names(screen)) == sum(m.name.startswith("fault") for m in CATALOGUE)
+        await type_filter(pilot, screen, "DEMO-FAST")  # case-insensitive
+        assert shown_names(screen) == ["demo-fast:1b"]
+        await type_filter(pilot, screen, "demo-embed:335m")  # exact name
+        assert shown_names(screen) == ["demo-embed:335m"]
+        await type_filter(pilot, screen, "nothing-like-this")
+        assert shown_names(screen) == []
+        assert "0 shown" in str(screen.query_one("#models-status", Static).render())
+
+
+async def test_space_and_a_select(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        assert screen.selected == {"demo-fast:1b"}
+        assert marks(screen)[0] == "●"
+        await pilot.press("down", "space")
+        assert screen.selected == {"demo-fast:1b", "demo-medium:8b"}
+        await pilot.press("space")
+        assert screen.selected == {"demo-fast:1b"}
+        # `a` toggles every visible model: filter to the fault family first.
+        await type_filter(pilot, screen, "fault")
+        await pilot.press("enter")  # back to the table
+        await pilot.press("a")
+        faults = {m.name for m in CATALOGUE if m.name.startswith("fault")}
+        assert screen.selected == faults | {"demo-fast:1b"}
+        assert set(marks(screen)) == {"●"}
+        await pilot.press("a")
+        assert screen.selected == {"demo-fast:1b"}
+        # In the filter input, `a` and space are typed, not bindings.
+        await pilot.press("slash", "a", "space")
+        assert screen.query_one("#filter", Input).value == "a "  # focus selects the old text
+        assert screen.selected == {"demo-fast:1b"}
+
+
+async def test_run_builds_plan_from_panel(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        # Defaults come from the settings' Defaults.
+        assert screen.query_one("#passes", Input).value == "3"
+        await pilot.press("space", "down", "space")
+        screen.query_one("#passes", Input).value = "2"
+        screen.query_one("#concurrency", Input).value = "4"
+        screen.query_one("#rpm", Input).value = "120"
+        screen.query_one("#seed", Input).value = "7"
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeResults)
+    (plan,) = FakeResults.plans
+    assert [m.name for m in plan.models] == ["demo-fast:1b", "demo-medium:8b"]
+    assert plan.passes == 2 and plan.concurrency == 4 and plan.warmup == 1
+    assert plan.rate_limit.requests_per_minute == 120
+    assert plan.params.seed == 7 and plan.params.max_tokens == 128
+    assert plan.prompts == ("Write one paragraph about the sea.",)
+
+
+async def test_enter_runs_highlighted_model_when_none_selected(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_picker(app, pilot, settle)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+    assert [m.name for m in FakeResults.plans[0].models] == ["demo-medium:8b"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("passes", "0", "passes: must be at least 1"),
+        ("passes", "two", "passes: 'two' is not a whole number"),
+        ("temperature", "3", "temperature: must be 0..2"),
+        ("top_p", "1.5", "top_p: must be 0..1"),
+        ("prompts_file", "{tmp}/missing.txt", "prompts file"),
+        ("prompts_file", "{tmp}/empty.txt", "has no prompts"),
+        ("prompts_file", "{tmp}/binary.txt", "binary"),
+        ("image", "{tmp}/notimage.png", "not a PNG"),
+    ],
+)
+async def test_invalid_plan_names_the_field(
+    make_app: AppFactory,
+    demo_config: Path,
+    settle: Settle,
+    tmp_path: Path,
+    field: str,
+    value: str,
+    expected: str,
+) -> None:
+    write_bytes(tmp_path / "empty.txt", b"\n  \n")
+    write_bytes(tmp_path / "binary.txt", b"abc\x00def")
+    write_bytes(tmp_path / "notimage.png", b"just text")
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        screen.query_one(f"#{field}", Input).value = value.format(tmp=tmp_path)
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.screen is screen  # not started
+        errors = str(screen.query_one("#plan-errors", Static).render())
+        assert expected in errors
+
+
+async def test_no_model_selected_is_explained(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("b")
+        await pilot.pause()
+        assert "models: pick at least one model" in str(
+            screen.query_one("#plan-errors", Static).render()
+        )
+
+
+async def test_load_failure_shows_reason_and_retries(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    import socket
+
+    from ometer_tui.core.models import ApiFlavour, Endpoint
+    from ometer_tui.core.settings import Settings, save_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ep = Endpoint(name="dead", url=f"http://127.0.0.1:{port}", api=ApiFlavour.OLLAMA)
+    save_settings(Settings(endpoints=[ep]), config_path)
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        status = str(screen.query_one("#models-status", Static).render())
+        assert "refused" in status and "r retries" in status
+        assert screen.load_error is not None
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.load_error is not None  # still down, still explained
