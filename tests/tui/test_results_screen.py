@@ -1,0 +1,419 @@
+"""The results screen in a tiny host app, against the demo endpoint over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, RichLog, Static
+
+from ometer_tui.core.bench.events import ModelPhase
+from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
+from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+from ometer_tui.core.secrets import Secret, TokenRef
+from ometer_tui.demo.catalogue import BY_NAME
+from ometer_tui.demo.server import DemoServerThread, run_in_thread
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.screens.debug_log import DebugLogScreen
+from ometer_tui.tui.screens.export_menu import ExportMenu
+from ometer_tui.tui.screens.results import ResultsScreen
+from ometer_tui.tui.screens.run_detail import RunDetailScreen
+
+SIZE = (120, 36)
+FAST = ("demo-fast:1b", "demo-think:7b", "demo-embed:335m", "fault-server-error")
+CANARY = "sk-CANARY-0123456789abcdef"
+
+
+def info(name: str) -> ModelInfo:
+    m = BY_NAME[name]
+    return ModelInfo(
+        name=m.name, size_bytes=m.size_bytes, parameter_size=m.parameter_size,
+        quantization=m.quantization, context_length=m.context_length, family=m.family,
+        capabilities=m.capabilities,
+    )
+
+
+def make_plan(url: str, *names: str, passes: int = 2, warmup: int = 1,
+              endpoint: Endpoint | None = None) -> BenchmarkPlan:
+    ep = endpoint or Endpoint(name="demo", url=url, api=ApiFlavour.OLLAMA, simulated=True)
+    return BenchmarkPlan(
+        endpoint=ep,
+        models=tuple(info(n) for n in names),
+        passes=passes,
+        warmup=warmup,
+        params=GenerationParams(max_tokens=32),
+        retry=RetryPolicy(max_retries=0),
+    )
+
+
+class Host(App[None]):
+    """The smallest app that shows a results screen."""
+
+    def __init__(self, plan: BenchmarkPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def on_mount(self) -> None:
+        self.push_screen(ResultsScreen(self.plan))
+
+    @property
+    def results(self) -> ResultsScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ResultsScreen):
+                return screen
+        raise AssertionError("no results screen")
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], object], limit_s: float = 30.0,
+                   what: str = "condition") -> None:
+    """Poll ``cond`` between UI turns, bounded in time (never a fixed sleep)."""
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def wait_done(pilot: Pilot[None], app: Host) -> ResultsScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="screen")
+    screen = app.results
+    await wait_for(pilot, lambda: not screen.benchmark_running and screen.result.models
+                   and all(m.phase not in (ModelPhase.QUEUED, ModelPhase.RUNNING,
+                                           ModelPhase.WARMING)
+                           for m in screen.result.models.values()),
+                   what="the benchmark to finish")
+    await pilot.pause()
+    return screen
+
+
+def table_rows(screen: ResultsScreen) -> dict[str, dict[str, str]]:
+    table = screen.table
+    cols = [c.value or "" for c in table.columns]
+    return {
+        row.key.value or "": dict(zip(cols, (c.plain for c in table.get_row(row.key)),
+                                      strict=True))
+        for row in table.ordered_rows
+    }
+
+
+def read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def write(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def raw(screen: ResultsScreen, model: str, column: str) -> object:
+    return screen._shown[model][column].raw
+
+
+@pytest.fixture
+def fast_plan(demo: DemoServerThread) -> BenchmarkPlan:
+    return make_plan(demo.url, *FAST)
+
+
+@pytest.fixture
+def done_app(fast_plan: BenchmarkPlan) -> Iterator[Host]:
+    yield Host(fast_plan)
+
+
+async def test_run_completes_and_fills_rows(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        rows = table_rows(screen)
+        assert list(rows) == list(FAST)
+        assert rows["demo-fast:1b"]["status"] == "done"
+        assert rows["demo-fast:1b"]["ok"] == "2" and rows["demo-fast:1b"]["err"] == "0"
+        assert rows["demo-fast:1b"]["ttft"].endswith("ms")
+        tps = float(rows["demo-fast:1b"]["tps"])
+        assert 120 < tps < 260  # the demo writes 200 tok/s
+        assert rows["demo-think:7b"]["vttft"] != rows["demo-think:7b"]["ttft"]
+        assert rows["demo-embed:335m"]["e2e"].endswith("ms")
+        assert rows["fault-server-error"]["status"] == "failed"
+        assert rows["fault-server-error"]["err"] == "2"
+        assert rows["demo-fast:1b"]["p50"] == "—"  # n = 2 < 5
+        status = str(screen.query_one("#results-status", Static).render())
+        assert status.startswith("done") and "12/12 requests" in status
+        assert "SIMULATED" in str(screen.query_one("#results-simulated", Static).render())
+        # the error cell is red, the ok cells are not
+        err_cell = screen.table.get_cell("fault-server-error", "err")
+        assert "red" in str(err_cell.style)
+
+
+async def test_sorting_keeps_the_cursor_on_the_same_model(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        screen.table.move_cursor(row=screen.row_order().index("demo-think:7b"))
+        await pilot.pause()
+
+        # `s` walks the sort column rightwards: status, model, TTFT
+        await pilot.press("s", "s", "s")
+        assert screen.sort_state == ("ttft", False)
+        order = screen.row_order()
+        with_ttft = [m for m in order if raw(screen, m, "ttft") is not None]
+        values = [raw(screen, m, "ttft") for m in with_ttft]
+        assert values == sorted(values)  # type: ignore[type-var]
+        assert order[len(with_ttft):] == [m for m in FAST if m not in with_ttft]
+        assert screen.highlighted_model() == "demo-think:7b"
+        header = screen.table.columns[next(k for k in screen.table.columns if k == "ttft")]
+        assert header.label.plain.endswith("▲")
+
+        await pilot.press("r")  # reverse: None stays last
+        assert screen.sort_state == ("ttft", True)
+        order = screen.row_order()
+        assert order[: len(with_ttft)] == list(reversed(with_ttft))
+        assert raw(screen, order[-1], "ttft") is None
+        assert screen.highlighted_model() == "demo-think:7b"
+
+        # a rate sorts best (highest) first
+        while screen.sort_state[0] != "tps":  # type: ignore[comparison-overlap]
+            await pilot.press("s")
+        assert screen.sort_state == ("tps", True)
+        order = screen.row_order()
+        assert order[0] == "demo-fast:1b"
+        assert raw(screen, order[-1], "tps") is None
+        assert screen.highlighted_model() == "demo-think:7b"
+
+        # back leftwards to the name, then reversed
+        while screen.sort_state[0] != "model":  # type: ignore[comparison-overlap]
+            await pilot.press("S")
+        assert screen.row_order() == sorted(FAST, key=str.casefold)
+        await pilot.press("r")
+        assert screen.row_order() == sorted(FAST, key=str.casefold, reverse=True)
+        assert screen.highlighted_model() == "demo-think:7b"
+
+
+async def test_header_click_sorts(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        table = screen.table
+        column_index = [c.value for c in table.columns].index("e2e")
+        event = DataTable.HeaderSelected(table, table.ordered_columns[column_index].key,
+                                         column_index, table.ordered_columns[column_index].label)
+        table.post_message(event)
+        await pilot.pause()
+        assert screen.sort_state == ("e2e", False)
+        table.post_message(DataTable.HeaderSelected(
+            table, table.ordered_columns[column_index].key, column_index,
+            table.ordered_columns[column_index].label))
+        await pilot.pause()
+        assert screen.sort_state == ("e2e", True)
+
+
+async def test_v_toggles_per_run_columns(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        assert "ttft1" not in screen.visible_columns
+        await pilot.press("v")
+        cols = screen.visible_columns
+        assert {"ttft1", "ttft2", "tps1", "tps2"} <= set(cols) and "ttft3" not in cols
+        rows = table_rows(screen)
+        assert rows["demo-fast:1b"]["ttft1"].endswith("ms")
+        assert rows["fault-server-error"]["ttft1"] == "✗"
+        await pilot.press("v")
+        assert "ttft1" not in screen.visible_columns
+
+
+async def test_enter_opens_the_runs_of_the_model(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        screen.table.move_cursor(row=screen.row_order().index("demo-think:7b"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, RunDetailScreen))
+        detail = done_app.screen
+        assert isinstance(detail, RunDetailScreen) and detail.model == "demo-think:7b"
+        runs = detail.query_one("#detail-runs", DataTable)
+        assert runs.row_count == 3  # 1 warm-up + 2 measured
+        first = [c.plain for c in runs.get_row_at(0)]
+        assert first[1].startswith("warm-up")
+        text = str(detail.query_one("#detail-text", Static).render())
+        assert "sea" in text  # the demo's words
+        timings = detail.query_one("#detail-timings", Static).render()
+        assert timings is not None
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+
+        # the failing model's detail shows the server's own error message
+        screen.table.move_cursor(row=screen.row_order().index("fault-server-error"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, RunDetailScreen))
+        errors = [c.plain for c in done_app.screen.query_one(
+            "#detail-runs", DataTable).get_row_at(1)]
+        assert errors[2] == "500" and errors[-1]
+
+
+async def test_escape_cancels_after_confirmation_and_keeps_finished_runs(
+    demo: DemoServerThread,
+) -> None:
+    plan = make_plan(demo.url, "demo-fast:1b", "demo-slow:70b", passes=5, warmup=0)
+    app = Host(plan)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        screen = app.results
+        await wait_for(
+            pilot,
+            lambda: any(not r.warmup for r in screen.result.models["demo-slow:70b"].records),
+            what="a finished run of the slow model",
+        )
+        assert screen.benchmark_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # keep running
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        assert screen.benchmark_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not screen.benchmark_running, limit_s=15,
+                       what="the cancel")
+        await pilot.pause()
+        rows = table_rows(screen)
+        assert rows["demo-fast:1b"]["status"] == "done"
+        assert rows["demo-slow:70b"]["status"] == "cancelled"
+        assert 1 <= int(rows["demo-slow:70b"]["ok"]) < 5
+        assert screen.result.cancelled
+        status = str(screen.query_one("#results-status", Static).render())
+        assert status.startswith("cancelled")
+        # not running any more: Escape goes back
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
+
+
+async def test_R_reruns_the_same_plan(done_app: Host) -> None:
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        first = screen.result
+        await pilot.press("R")
+        assert screen.benchmark_running
+        assert table_rows(screen)["demo-fast:1b"]["status"] in ("queued", "warming",
+                                                                "running 0/2")
+        screen = await wait_done(pilot, done_app)
+        assert screen.result is not first
+        assert len(screen.result.models["demo-fast:1b"].records) == 3
+        assert table_rows(screen)["demo-fast:1b"]["status"] == "done"
+
+
+async def _open_export(pilot: Pilot[None], app: Host) -> ExportMenu:
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, ExportMenu))
+    menu = app.screen
+    assert isinstance(menu, ExportMenu)
+    return menu
+
+
+async def test_export_each_format_through_the_menu(
+    done_app: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+
+        # Enter alone: JSON to the default path in the current folder
+        menu = await _open_export(pilot, done_app)
+        default = menu.query_one("#export-path", Input).value
+        assert default.startswith(str(tmp_path)) and default.endswith(".json")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+        data = json.loads(read(default))
+        assert "demo-fast:1b" in json.dumps(data) and "sk-" not in json.dumps(data)
+
+        # CSV: one line per run; the path follows the format
+        menu = await _open_export(pilot, done_app)
+        await pilot.press("down")
+        csv_path = menu.query_one("#export-path", Input).value
+        assert csv_path.endswith(".csv")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+        lines = read(csv_path).strip().splitlines()
+        assert len(lines) == 1 + sum(len(m.records) for m in screen.result.models.values())
+
+        # Markdown
+        menu = await _open_export(pilot, done_app)
+        await pilot.press("down", "down")
+        md_path = menu.query_one("#export-path", Input).value
+        assert md_path.endswith(".md")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+        md = read(md_path)
+        assert "demo-fast:1b" in md and "|" in md
+
+        # An existing file: asked first; "n" keeps it, "y" overwrites
+        write(md_path, "keep me")
+        menu = await _open_export(pilot, done_app)
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ExportMenu))
+        assert read(md_path) == "keep me"
+        await pilot.press("enter")  # the format list still has the focus
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+        assert "demo-fast:1b" in read(md_path)
+
+
+async def test_export_failure_is_shown_not_raised(
+    done_app: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with done_app.run_test(size=SIZE) as pilot:
+        await wait_done(pilot, done_app)
+        menu = await _open_export(pilot, done_app)
+        path_input = menu.query_one("#export-path", Input)
+        path_input.value = str(tmp_path / "missing" / "folder" / "out.json")
+        path_input.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(done_app.screen, ExportMenu)
+        message = str(menu.query_one("#export-message", Static).render())
+        assert "missing" in message and "Could not write" in message
+        assert not (tmp_path / "missing").exists()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+
+
+async def test_debug_log_shows_requests_with_masked_auth() -> None:
+    with run_in_thread(require_token=CANARY) as server:
+        endpoint = Endpoint(
+            name="secured", url=server.url, api=ApiFlavour.OLLAMA, simulated=True,
+            token=TokenRef(value=Secret(CANARY)),
+        )
+        plan = make_plan(server.url, "demo-fast:1b", "fault-server-error", passes=1,
+                         warmup=0, endpoint=endpoint)
+        app = Host(plan)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_done(pilot, app)
+            assert table_rows(screen)["demo-fast:1b"]["status"] == "done"  # token accepted
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DebugLogScreen))
+            log = app.screen.query_one("#debug-log", RichLog)
+            await wait_for(pilot, lambda: len(log.lines) > 0)
+            text = "\n".join(line.text for line in log.lines)
+            assert "/api/chat" in text
+            assert "authorization" in text.lower()
+            assert "500" in text
+            assert CANARY not in text
+            assert CANARY not in app.export_screenshot()
+            await pilot.press("x")  # errors only
+            await pilot.pause()
+            errors_only = "\n".join(line.text for line in log.lines)
+            assert "500" in errors_only and "← 200" not in errors_only
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+            assert CANARY not in app.export_screenshot()
+
+
+async def test_narrow_terminal_drops_columns_instead_of_wrapping(done_app: Host) -> None:
+    async with done_app.run_test(size=(80, 24)) as pilot:
+        screen = await wait_done(pilot, done_app)
+        cols = screen.visible_columns
+        assert {"status", "model", "ttft", "tps", "ok", "err"} <= set(cols)
+        assert "ctx" not in cols
+        width = sum(c.render_width + 2 for c in screen._columns)
+        assert width <= 80

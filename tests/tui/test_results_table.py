@@ -1,0 +1,255 @@
+"""The results table's logic without an App: formatting, terciles, sorting, diffing."""
+
+from __future__ import annotations
+
+from ometer_tui.core.bench.events import ModelPhase
+from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
+from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.result import ModelResult
+from ometer_tui.core.models import Endpoint, ModelInfo
+from ometer_tui.tui.results_table import (
+    BAD,
+    DASH,
+    GOOD,
+    MIDDLE,
+    Better,
+    Cell,
+    Kind,
+    Progress,
+    Row,
+    apply_colours,
+    base_columns,
+    build_row,
+    columns_for_view,
+    default_descending,
+    diff_rows,
+    fit_columns,
+    fmt_rate,
+    fmt_seconds,
+    header_label,
+    sort_order,
+    tercile_styles,
+)
+
+ENDPOINT = Endpoint(name="t", url="http://127.0.0.1:1")
+
+
+def plan(*names: str, passes: int = 2, prices: Prices | None = None) -> BenchmarkPlan:
+    return BenchmarkPlan(
+        endpoint=ENDPOINT,
+        models=tuple(ModelInfo(name=n) for n in names),
+        passes=passes,
+        warmup=1,
+        prices=prices,
+    )
+
+
+def rec(model: str, i: int, *, ttft: float | None = 0.1, tps: float | None = 50.0,
+        ok: bool = True, warmup: bool = False) -> RunRecord:
+    return RunRecord(
+        model=model, pass_index=0 if warmup else i, prompt_index=0, warmup=warmup, ok=ok,
+        ttft_s=ttft if ok else None, ttft_visible_s=ttft if ok else None,
+        e2e_s=(ttft or 0) + 1.0 if ok else None, decode_tps=tps if ok else None,
+        output_tokens=51 if ok else None, tokens_source="usage" if ok else "none",
+        error=None if ok else "500 boom", status=200 if ok else 500,
+    )
+
+
+def rows_of(**values: float | str | None) -> dict[str, Row]:
+    return {k: {"x": Cell(v, "" if v is None else str(v))} for k, v in values.items()}
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def test_times_in_ms_below_ten_seconds_and_seconds_above() -> None:
+    assert fmt_seconds(0.0304) == "30.4 ms"
+    assert fmt_seconds(0.8123) == "812 ms"
+    assert fmt_seconds(9.9994) == "9999 ms"
+    assert fmt_seconds(12.34) == "12.3 s"
+    assert fmt_seconds(None) == DASH
+    assert fmt_seconds(float("nan")) == DASH
+
+
+def test_rates_have_one_decimal() -> None:
+    assert fmt_rate(200.04) == "200.0"
+    assert fmt_rate(7.25) == "7.2"
+    assert fmt_rate(None) == DASH
+
+
+def test_cells_are_text_never_markup() -> None:
+    cell = Cell("m[bold]x", "m[bold]x")
+    assert cell.render().plain == "m[bold]x"
+
+
+# ------------------------------------------------------------------------------ terciles
+
+
+def test_terciles_lower_is_better() -> None:
+    styles = tercile_styles({"a": 0.1, "b": 0.2, "c": 0.3, "d": None}, Better.LOWER)
+    assert styles == {"a": GOOD, "b": MIDDLE, "c": BAD}
+
+
+def test_terciles_higher_is_better() -> None:
+    styles = tercile_styles({"a": 10.0, "b": 20.0, "c": 30.0}, Better.HIGHER)
+    assert styles == {"a": BAD, "b": MIDDLE, "c": GOOD}
+
+
+def test_terciles_of_two_values_single_value_and_ties() -> None:
+    assert tercile_styles({"a": 1.0, "b": 2.0}, Better.LOWER) == {"a": GOOD, "b": BAD}
+    assert tercile_styles({"a": 1.0, "b": None}, Better.LOWER) == {}
+    assert tercile_styles({"a": 1.0, "b": 1.0}, Better.LOWER) == {"a": GOOD, "b": GOOD}
+    many = tercile_styles({str(i): float(i) for i in range(9)}, Better.LOWER)
+    assert [many[str(i)] for i in range(9)] == [GOOD] * 3 + [MIDDLE] * 3 + [BAD] * 3
+
+
+def test_error_counts_are_red_when_positive() -> None:
+    p = plan("a", "b")
+    a = ModelResult(info=p.models[0], records=[rec("a", 1), rec("a", 2, ok=False)])
+    b = ModelResult(info=p.models[1], records=[rec("b", 1), rec("b", 2)])
+    rows = apply_colours(
+        {"a": build_row(a, p), "b": build_row(b, p)}, base_columns(p)
+    )
+    assert "red" in rows["a"]["err"].style
+    assert rows["b"]["err"].style == ""
+
+
+# ------------------------------------------------------------------------------- sorting
+
+
+def test_sort_puts_none_last_in_both_directions() -> None:
+    rows = rows_of(a=3.0, b=None, c=1.0, d=2.0, e=None)
+    assert sort_order(rows, "x") == ["c", "d", "a", "b", "e"]
+    assert sort_order(rows, "x", descending=True) == ["a", "d", "c", "b", "e"]
+
+
+def test_sort_on_raw_values_not_display_text() -> None:
+    rows = {
+        "a": {"x": Cell(0.9, "900 ms")},
+        "b": {"x": Cell(12.0, "12.0 s")},
+        "c": {"x": Cell(0.05, "50.0 ms")},
+    }
+    assert sort_order(rows, "x") == ["c", "a", "b"]
+
+
+def test_sort_never_raises_on_mixed_or_missing_columns() -> None:
+    rows: dict[str, Row] = {
+        "a": {"x": Cell("zeta", "zeta")},
+        "b": {"x": Cell(1.0, "1")},
+        "c": {},
+        "d": {"x": Cell(float("nan"), "nan")},
+        "e": {"x": Cell("Alpha", "Alpha")},
+    }
+    order = sort_order(rows, "x")
+    assert set(order) == set(rows)
+    assert order[-1] == "c"
+    assert order.index("e") < order.index("a")  # case-insensitive text
+    assert sort_order(rows, None) == list(rows)
+    assert sort_order(rows, "missing") == list(rows)
+
+
+def test_sort_ties_keep_plan_order() -> None:
+    rows = rows_of(a=1.0, b=1.0, c=0.5)
+    assert sort_order(rows, "x") == ["c", "a", "b"]
+    assert sort_order(rows, "x", descending=True) == ["a", "b", "c"]
+
+
+def test_first_sort_puts_the_best_first() -> None:
+    cols = {c.key: c for c in base_columns(plan("a"))}
+    assert default_descending(cols["tps"]) is True
+    assert default_descending(cols["ttft"]) is False
+    assert default_descending(cols["model"]) is False
+
+
+def test_header_label_shows_the_direction() -> None:
+    col = base_columns(plan("a"))[2]
+    assert header_label(col, sorted_by=col.key, descending=False).plain.endswith("▲")
+    assert header_label(col, sorted_by=col.key, descending=True).plain.endswith("▼")
+    assert header_label(col, sorted_by="other", descending=True).plain == col.label
+
+
+# ------------------------------------------------------------------------------- diffing
+
+
+def test_diff_emits_only_changed_cells() -> None:
+    old = {
+        "a": {"x": Cell(1.0, "1"), "y": Cell(2.0, "2")},
+        "b": {"x": Cell(3.0, "3"), "y": Cell(4.0, "4")},
+    }
+    new = {
+        "a": {"x": Cell(1.0, "1"), "y": Cell(2.5, "2.5")},
+        "b": {"x": Cell(3.0, "3", style="red"), "y": Cell(4.0, "4")},
+        "c": {"x": Cell(None, DASH), "y": Cell(None, DASH)},
+    }
+    diff = diff_rows(old, new, ["x", "y"])
+    assert diff.added == ["c"]
+    assert diff.removed == []
+    assert [(r, c) for r, c, _ in diff.changed] == [("a", "y"), ("b", "x")]
+    assert diff_rows(new, new, ["x", "y"]).empty
+    gone = diff_rows(new, {"a": new["a"]}, ["x", "y"])
+    assert gone.removed == ["b", "c"] and not gone.changed
+
+
+def test_diff_ignores_raw_changes_that_do_not_show() -> None:
+    old = {"a": {"x": Cell(0.03041, "30.4 ms")}}
+    new = {"a": {"x": Cell(0.03042, "30.4 ms")}}
+    assert diff_rows(old, new, ["x"]).empty
+
+
+# ---------------------------------------------------------------------------------- rows
+
+
+def test_row_while_running_and_percentiles_only_from_five_values() -> None:
+    p = plan("a", passes=6)
+    mr = ModelResult(info=p.models[0], phase=ModelPhase.RUNNING,
+                     records=[rec("a", 0, warmup=True, ttft=9.0)]
+                     + [rec("a", i, ttft=0.1 * i) for i in range(1, 5)])
+    row = build_row(mr, p, progress=Progress(4, 6))
+    assert row["status"].text == "running 4/6"
+    assert isinstance(row["ttft"].raw, float) and abs(row["ttft"].raw - 0.25) < 1e-9
+    assert row["p50"].text == DASH and row["p50"].raw is None
+    mr.records.append(rec("a", 5, ttft=0.5))
+    row = build_row(mr, p, progress=Progress(5, 6))
+    assert isinstance(row["p50"].raw, float) and abs(row["p50"].raw - 0.3) < 1e-9
+    assert row["ok"].raw == 5 and row["err"].raw == 0
+    assert row["tokens"].text == "255"
+
+
+def test_row_of_a_name_with_brackets_and_per_run_cells() -> None:
+    name = "weird[/]name[bold]"
+    p = plan(name, passes=3)
+    mr = ModelResult(info=p.models[0],
+                     records=[rec(name, 1, ttft=0.2), rec(name, 2, ok=False)])
+    row = build_row(mr, p, per_run=3)
+    assert row["model"].render().plain == name
+    assert row["ttft1"].text == "200 ms" and row["tps1"].text == "50.0"
+    assert row["ttft2"].text == "✗" and row["ttft2"].raw is None
+    assert row["ttft3"].text == "" and row["ttft3"].raw is None
+
+
+def test_cost_column_only_with_prices() -> None:
+    assert "cost" not in {c.key for c in base_columns(plan("a"))}
+    priced = plan("a", prices=Prices(1.0, 2.0))
+    assert "cost" in {c.key for c in base_columns(priced)}
+    mr = ModelResult(info=priced.models[0], records=[rec("a", 1)])
+    mr.records[0].cost_usd = 0.0001
+    assert build_row(mr, priced)["cost"].text == "$0.0001"
+
+
+def test_per_run_view_columns_are_capped() -> None:
+    keys = [c.key for c in columns_for_view(plan("a", passes=40), per_run=True)]
+    assert "ttft12" in keys and "ttft13" not in keys and "tps12" in keys
+    assert "p50" not in keys and "model" in keys
+
+
+def test_fit_drops_least_important_columns_keeps_order() -> None:
+    cols = base_columns(plan("demo-fast:1b"))
+    wide = fit_columns(cols, 400)
+    assert [c.key for c in wide] == [c.key for c in cols]
+    narrow = fit_columns(cols, 78)
+    keys = [c.key for c in narrow]
+    assert {"status", "model", "ttft", "tps", "ok", "err"} <= set(keys)
+    assert "ctx" not in keys and "quant" not in keys
+    assert keys == [c.key for c in cols if c.key in keys]
+    assert sum(c.render_width + 2 for c in narrow) <= 78
+    assert all(c.kind is not Kind.TEXT or c.key in ("model", "quant") for c in cols)
