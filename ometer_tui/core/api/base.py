@@ -84,6 +84,8 @@ class GenerationRequest:
     system: str | None = None
     #: keep up to this many characters of response text (0 keeps none).
     keep_text_chars: int = 2000
+    #: Ollama ``think``: ask a thinking model to separate its reasoning (``None``: omit).
+    think: bool | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +117,9 @@ class GenerationObservation:
     response_headers: dict[str, str] = field(default_factory=dict)
     system_fingerprint: str | None = None
     usage_requested: bool = False  # OpenAI: stream_options.include_usage was sent
+    #: lines/events that were not valid JSON (reading went on; the first one is the
+    #: ``error`` unless a later fault ended the stream)
+    malformed_lines: int = 0
     error: RequestError | None = None
 
 
