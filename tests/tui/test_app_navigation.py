@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 from textual.command import CommandPalette
 from textual.pilot import Pilot
@@ -37,12 +37,12 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def rows(screen: Screen[object], table_id: str) -> list[list[str]]:
+def rows(screen: Screen[Any], table_id: str) -> list[list[str]]:
     table = screen.query_one(table_id, DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def static_text(screen: Screen[object], selector: str) -> str:
+def static_text(screen: Screen[Any], selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
@@ -259,8 +259,6 @@ async def test_q_quits(make_app: AppFactory, demo_config: Path, settle: Settle) 
 class FakeRunning(Screen[None]):
     """Stands in for the results screen while a benchmark runs."""
 
-    BINDINGS: ClassVar[list[tuple[str, str, str]]] = []
-
     def __init__(self) -> None:
         super().__init__()
         self.benchmark_running = True
@@ -283,7 +281,8 @@ async def test_quit_asks_while_a_benchmark_runs(
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await pilot.pause()
-        assert app.screen is running and app.return_code is None
+        assert app.screen_stack[-1] is running
+        assert app.return_code is None
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
