@@ -221,7 +221,8 @@ def fit_columns(
     """The columns that fit in ``available`` cells, least important dropped first.
 
     Priority-0 columns are always kept (the table scrolls sideways if even they do not
-    fit); among the others, lower priority numbers win. Display order is preserved.
+    fit); the others are added by importance (lower priority number first) until one
+    does not fit. Display order is preserved.
     """
     if available <= 0:
         return list(columns)
@@ -233,9 +234,10 @@ def fit_columns(
     )
     for col in optional:
         need = col.render_width + 2 * padding
-        if used + need <= available:
-            used += need
-            keep.add(col.key)
+        if used + need > available:
+            break  # strictly by importance: never a minor column in place of a major one
+        used += need
+        keep.add(col.key)
     return [c for c in columns if c.key in keep]
 
 

@@ -80,7 +80,7 @@ class DebugLogScreen(Screen[None]):
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back", id="debug_log.back",
+        Binding("escape", "app.pop_screen", "Back", id="debug_log.back",
                 tooltip="Back to the results"),
         Binding("x", "toggle_errors", "Errors only", id="debug_log.errors",
                 tooltip="Show only failed exchanges, or all"),

@@ -170,9 +170,11 @@ class ResultsScreen(Screen[None]):
                         id="results-simulated",
                     )
             with Horizontal(id="results-progress-row"):
-                yield ProgressBar(
+                bar = ProgressBar(
                     total=self._requests_total, show_eta=False, id="results-progress"
                 )
+                bar.progress = self._requests_done
+                yield bar
                 yield Static("", id="results-status")
         table: DataTable[Text] = DataTable(
             id="results-table", cursor_type="row", zebra_stripes=True
@@ -203,8 +205,8 @@ class ResultsScreen(Screen[None]):
     @staticmethod
     def _legend_text() -> Text:
         return Text(
-            "means of measured runs · vTTFT: first visible token · p50/p90/p99: TTFT "
-            "percentiles (n ≥ 5) · tok/s: client decode · srv t/s: server's",
+            "means of measured runs · vTTFT: first visible token · p50…p99: TTFT "
+            "(n ≥ 5) · tok/s: client, srv t/s: server decode rate",
             style="dim",
         )
 

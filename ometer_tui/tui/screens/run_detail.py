@@ -185,7 +185,7 @@ class RunDetailScreen(Screen[None]):
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back", id="run_detail.back",
+        Binding("escape", "app.pop_screen", "Back", id="run_detail.back",
                 tooltip="Back to the results"),
     ]
 
