@@ -36,10 +36,12 @@ def test_core_never_imports_textual() -> None:
 
 
 def test_importing_the_core_loads_no_ui_library() -> None:
+    # (rich may still be loaded by httpx itself, which imports its optional CLI when rich
+    # is installed; the import-linter contract checks that our own code never does.)
     code = (
         "import sys, ometer_tui.core.bench.runner, ometer_tui.core.export, "
         "ometer_tui.core.settings, ometer_tui.headless; "
-        "bad = [m for m in ('textual', 'rich') if m in sys.modules]; "
+        "bad = [m for m in sys.modules if m.startswith(('textual', 'ometer_tui.tui'))]; "
         "print(bad); raise SystemExit(1 if bad else 0)"
     )
     result = run(sys.executable, "-c", code)

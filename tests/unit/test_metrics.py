@@ -13,8 +13,9 @@ from ometer_tui.core.bench.plan import Prices
 MS = 1_000_000
 
 
-def observation(ttft_ms: int, gap_ms: int, tokens: int, *, usage: int | None = None,
-                visible_from: int = 0) -> GenerationObservation:
+def observation(
+    ttft_ms: int, gap_ms: int, tokens: int, *, usage: int | None = None, visible_from: int = 0
+) -> GenerationObservation:
     sent = 1_000 * MS
     times = [sent + ttft_ms * MS + i * gap_ms * MS for i in range(tokens)]
     return GenerationObservation(
@@ -34,8 +35,16 @@ def observation(ttft_ms: int, gap_ms: int, tokens: int, *, usage: int | None = N
 
 def record(obs: GenerationObservation, *, warmup: bool = False, prices: Prices | None = None):
     return generation_record(
-        obs, model="m", pass_index=0 if warmup else 1, prompt_index=0, warmup=warmup,
-        attempts=1, queue_s=0.0, bench_start_ns=0, keep_text=False, prices=prices,
+        obs,
+        model="m",
+        pass_index=0 if warmup else 1,
+        prompt_index=0,
+        warmup=warmup,
+        attempts=1,
+        queue_s=0.0,
+        bench_start_ns=0,
+        keep_text=False,
+        prices=prices,
     )
 
 
@@ -67,8 +76,13 @@ def test_one_token_has_no_decode_rate() -> None:
 
 def test_ollama_server_timings_give_server_rate_prefill_and_cold_flag() -> None:
     obs = observation(ttft_ms=500, gap_ms=20, tokens=10, usage=10)
-    obs.server_timings = {"load_s": 0.4, "prompt_eval_s": 0.05, "prompt_eval_count": 100.0,
-                          "eval_s": 0.2, "eval_count": 10.0}
+    obs.server_timings = {
+        "load_s": 0.4,
+        "prompt_eval_s": 0.05,
+        "prompt_eval_count": 100.0,
+        "eval_s": 0.2,
+        "eval_count": 10.0,
+    }
     r = record(obs)
     assert r.server_decode_tps == pytest.approx(50.0)
     assert r.prefill_tps == pytest.approx(2000.0)
@@ -79,8 +93,9 @@ def test_ollama_server_timings_give_server_rate_prefill_and_cold_flag() -> None:
 
 def test_error_run_is_not_ok_and_keeps_partial_tokens() -> None:
     obs = observation(ttft_ms=10, gap_ms=5, tokens=3)
-    obs.error = RequestError(ErrorKind.RESET, "connection closed mid-stream",
-                             before_first_byte=False)
+    obs.error = RequestError(
+        ErrorKind.RESET, "connection closed mid-stream", before_first_byte=False
+    )
     r = record(obs)
     assert not r.ok and r.error_kind == "reset" and r.output_tokens == 3
 
@@ -108,3 +123,10 @@ def test_summary_excludes_warmup_and_counts_errors_by_kind() -> None:
     assert s.metrics["ttft_s"].max == pytest.approx(0.054)  # the 0.9 s warm-up is excluded
     assert s.output_tokens == 50
     assert s.cost_usd == pytest.approx(sum(r.cost_usd or 0 for r in [*good, bad]))
+
+
+def test_a_completed_stream_without_tokens_is_an_error() -> None:
+    obs = GenerationObservation(sent_ns=0, finished_ns=5 * MS, status=200, done=True)
+    r = record(obs)
+    assert not r.ok and r.error_kind == "empty" and r.ttft_s is None
+    assert r.error == "the server completed the response without generating any token"

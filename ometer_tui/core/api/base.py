@@ -29,6 +29,7 @@ class ErrorKind(StrEnum):
     INCOMPLETE = "incomplete"  # stream ended without done / [DONE]
     RESET = "reset"  # connection dropped mid-response
     TOO_LARGE = "too_large"  # response exceeded the in-memory cap
+    EMPTY = "empty"  # the response completed without a single generated token
     CANCELLED = "cancelled"
     CONFIG = "config"  # e.g. token env var unset, token refused over plain HTTP
 
@@ -48,7 +49,8 @@ class RequestError:
     def retryable(self) -> bool:
         if not self.before_first_byte:
             return False
-        if self.kind is ErrorKind.CONNECT:
+        if self.kind in (ErrorKind.CONNECT, ErrorKind.RESET):
+            # refused, or a kept-alive connection closed before any response arrived
             return True
         return self.kind is ErrorKind.HTTP and self.status is not None and (
             self.status in (408, 409, 429) or self.status >= 500

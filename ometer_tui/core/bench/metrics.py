@@ -5,11 +5,17 @@ Every definition here is the one in ../shared/design/metrics.md; the names match
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
 
-from ometer_tui.core.api.base import EmbeddingObservation, GenerationObservation
+from ometer_tui.core.api.base import (
+    EmbeddingObservation,
+    ErrorKind,
+    GenerationObservation,
+    RequestError,
+)
 from ometer_tui.core.bench.plan import Prices
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
 
@@ -79,7 +85,7 @@ def _gaps_summary(times_ns: Sequence[int]) -> tuple[float | None, float | None, 
     """(mean, p50, p99) of the gaps between consecutive token chunks, in seconds."""
     if len(times_ns) < 2:
         return None, None, None
-    gaps = sorted((b - a) / NS for a, b in zip(times_ns, times_ns[1:], strict=False))
+    gaps = sorted((b - a) / NS for a, b in itertools.pairwise(times_ns))
     return statistics.fmean(gaps), percentile(gaps, 50), percentile(gaps, 99)
 
 
@@ -132,6 +138,14 @@ def generation_record(
         prefill_tps = timings.get("prompt_per_second")
 
     error = obs.error
+    if error is None and obs.first_token_ns is None:
+        # A stream that completes without a token has no TTFT: counting it as a good run
+        # would hide e.g. a server that interrupts a request when another one arrives.
+        error = RequestError(
+            ErrorKind.EMPTY,
+            "the server completed the response without generating any token",
+            before_first_byte=False,
+        )
     ok = error is None and tokens is not None
     record = RunRecord(
         model=model,
@@ -187,9 +201,9 @@ def _clock_diff(
             )
     elif "predicted_ms" in timings:
         diff["ttft_minus_server_prompt_s"] = ttft - timings.get("prompt_ms", 0.0) / 1000.0
-        diff["e2e_minus_server_total_s"] = e2e - (
-            timings.get("prompt_ms", 0.0) + timings["predicted_ms"]
-        ) / 1000.0
+        diff["e2e_minus_server_total_s"] = (
+            e2e - (timings.get("prompt_ms", 0.0) + timings["predicted_ms"]) / 1000.0
+        )
     return diff or None
 
 
@@ -220,9 +234,7 @@ def embedding_record(
         latency_s=latency,
         input_tokens=obs.input_tokens,
         prompt_tokens=obs.input_tokens,
-        input_tps=_ratio(
-            None if obs.input_tokens is None else float(obs.input_tokens), latency
-        ),
+        input_tps=_ratio(None if obs.input_tokens is None else float(obs.input_tokens), latency),
         queue_s=queue_s,
         attempts=attempts,
         started_at_s=(obs.sent_ns - bench_start_ns) / NS,
@@ -232,14 +244,20 @@ def embedding_record(
     return record
 
 
-def cost_of(prompt_tokens: int | None, output_tokens: int | None, prices: Prices | None) -> float | None:
+def cost_of(
+    prompt_tokens: int | None, output_tokens: int | None, prices: Prices | None
+) -> float | None:
     if prices is None:
         return None
-    return ((prompt_tokens or 0) * prices.input_per_million
-            + (output_tokens or 0) * prices.output_per_million) / 1e6
+    return (
+        (prompt_tokens or 0) * prices.input_per_million
+        + (output_tokens or 0) * prices.output_per_million
+    ) / 1e6
 
 
-def summarise(model: str, records: Sequence[RunRecord], prices: Prices | None = None) -> ModelSummary:
+def summarise(
+    model: str, records: Sequence[RunRecord], prices: Prices | None = None
+) -> ModelSummary:
     """Aggregate the measured (non-warm-up) runs of one model."""
     measured = [r for r in records if not r.warmup]
     ok_runs = [r for r in measured if r.ok]

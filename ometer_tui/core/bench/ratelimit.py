@@ -1,7 +1,8 @@
 """Client-side request and token rate limits as token buckets.
 
-Buckets hold one second's worth of permits (at least one request's worth), so traffic is
-smoothed rather than sent in a minute-sized burst that a provider would answer with 429.
+The request bucket holds a single permit, so requests are evenly spaced; the token bucket
+holds one second's worth (at least one request's estimate). Traffic is smoothed rather
+than sent in a minute-sized burst that a provider would answer with 429.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from ometer_tui.core.bench.plan import RateLimit
 
 
 class TokenBucket:
-    def __init__(self, per_minute: float) -> None:
+    def __init__(self, per_minute: float, capacity: float | None = None) -> None:
         self.rate_per_s = per_minute / 60.0
-        self.capacity = max(1.0, self.rate_per_s)
+        self.capacity = max(1.0, self.rate_per_s if capacity is None else capacity)
         self._level = self.capacity
         self._updated = time.monotonic()
         self._lock = asyncio.Lock()
@@ -46,7 +47,7 @@ class RateLimiter:
 
     def __init__(self, limit: RateLimit) -> None:
         rpm, tpm = limit.requests_per_minute, limit.tokens_per_minute
-        self.requests = TokenBucket(rpm) if rpm else None
+        self.requests = TokenBucket(rpm, capacity=1.0) if rpm else None
         self.tokens = TokenBucket(tpm) if tpm else None
 
     @property

@@ -41,7 +41,6 @@ from ometer_tui.core.models import ModelInfo, Workload
 EventSink = Callable[[BenchmarkEvent], None]
 
 #: Response headers that say what is serving (kept with the results).
-BACKEND_HEADERS = ("server", "x-backend", "via", "x-powered-by", "openai-model", "x-request-id")
 BACKEND_KEYS_KEPT = ("server", "x-backend", "via", "x-powered-by", "openai-model")
 
 
@@ -309,12 +308,10 @@ class BenchmarkRunner:
         policy = self.plan.retry
         if error.retry_after_s is not None:
             return max(0.0, min(error.retry_after_s, policy.max_delay_s))
-        backoff = policy.base_delay_s * (2 ** (attempt - 1))
+        backoff: float = policy.base_delay_s * 2.0 ** (attempt - 1)
         return min(policy.max_delay_s, backoff) * self._rng.uniform(0.5, 1.0)
 
-    def _note_backend(
-        self, model: str, headers: dict[str, str], fingerprint: str | None
-    ) -> None:
+    def _note_backend(self, model: str, headers: dict[str, str], fingerprint: str | None) -> None:
         backend = self._result.models[model].backend
         for key in BACKEND_KEYS_KEPT:
             if key not in backend and key in headers:
