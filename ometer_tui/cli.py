@@ -113,22 +113,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key-header", metavar="NAME", default="X-API-Key", help="header for --api-key-env"
     )
     where.add_argument(
-        "--header", metavar="'K: V'", type=_header, action="append", default=[],
+        "--header",
+        metavar="'K: V'",
+        type=_header,
+        action="append",
+        default=[],
         help="extra request header (repeatable)",
     )
     where.add_argument(
-        "--allow-insecure-http", action="store_true",
+        "--allow-insecure-http",
+        action="store_true",
         help="allow sending a token over plain http to a non-loopback host",
     )
     what = run.add_argument_group("workload")
-    what.add_argument("--model", action="append", default=[], metavar="NAME",
-                      help="model name or family prefix (repeatable; default: all)")
+    what.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="model name or family prefix (repeatable; default: all)",
+    )
     prompt = what.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", action="append", metavar="TEXT", help="prompt (repeatable)")
     prompt.add_argument("--prompts", metavar="FILE", help="file with one prompt per line")
     what.add_argument("--image", metavar="FILE", help="image sent with prompts to vision models")
-    what.add_argument("--completions", action="store_true",
-                      help="use /api/generate or /v1/completions instead of chat")
+    what.add_argument(
+        "--completions",
+        action="store_true",
+        help="use /api/generate or /v1/completions instead of chat",
+    )
     how = run.add_argument_group("load")
     how.add_argument("--passes", type=_positive_int, help="passes over the prompts")
     how.add_argument("--warmup", type=_non_negative_int, help="warm-up requests per model")
@@ -136,23 +149,36 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--parallel-models", type=_positive_int, help="models run at once")
     how.add_argument("--rpm", type=_positive_float, help="requests per minute limit")
     how.add_argument("--tpm", type=_positive_float, help="tokens per minute limit")
-    how.add_argument("--retries", type=_non_negative_int, default=2,
-                     help="retries before the first byte (default 2)")
-    how.add_argument("--timeout", type=_positive_float, metavar="S",
-                     help="whole-request timeout in seconds")
+    how.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=2,
+        help="retries before the first byte (default 2)",
+    )
+    how.add_argument(
+        "--timeout", type=_positive_float, metavar="S", help="whole-request timeout in seconds"
+    )
     gen = run.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=_positive_int)
     gen.add_argument("--temperature", type=_non_negative_float)
     gen.add_argument("--top-p", type=_non_negative_float)
     gen.add_argument("--top-k", type=_positive_int)
     gen.add_argument("--seed", type=int)
-    gen.add_argument("--price-in", type=_non_negative_float, metavar="USD",
-                     help="price per million input tokens")
-    gen.add_argument("--price-out", type=_non_negative_float, metavar="USD",
-                     help="price per million output tokens")
+    gen.add_argument(
+        "--price-in", type=_non_negative_float, metavar="USD", help="price per million input tokens"
+    )
+    gen.add_argument(
+        "--price-out",
+        type=_non_negative_float,
+        metavar="USD",
+        help="price per million output tokens",
+    )
     out = run.add_argument_group("output")
-    out.add_argument("--format", choices=("json", "csv", "md"),
-                     help="output format (default: a table on a terminal, else json)")
+    out.add_argument(
+        "--format",
+        choices=("json", "csv", "md"),
+        help="output format (default: a table on a terminal, else json)",
+    )
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
 

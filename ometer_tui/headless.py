@@ -74,8 +74,10 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
 
         with run_in_thread() as server:
             yield Endpoint(
-                name="demo (simulated)", url=server.url, api=ApiFlavour.OLLAMA
-                if args.api != "openai" else ApiFlavour.OPENAI, simulated=True,
+                name="demo (simulated)",
+                url=server.url,
+                api=ApiFlavour.OLLAMA if args.api != "openai" else ApiFlavour.OPENAI,
+                simulated=True,
             )
         return
     if args.endpoint and args.url:
@@ -108,7 +110,8 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
     if args.timeout:
         t = endpoint.timeouts
         changes["timeouts"] = TimeoutPolicy(
-            connect_s=min(t.connect_s, args.timeout), read_s=min(t.read_s, args.timeout),
+            connect_s=min(t.connect_s, args.timeout),
+            read_s=min(t.read_s, args.timeout),
             total_s=args.timeout,
         )
     endpoint = replace(endpoint, **changes)  # type: ignore[arg-type]
@@ -150,9 +153,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
     _write_output(args, result, err)
     if result.cancelled:
         return EXIT_INTERRUPTED
-    failed = any(
-        (m.summary is not None and m.summary.errors) for m in result.models.values()
-    )
+    failed = any((m.summary is not None and m.summary.errors) for m in result.models.values())
     return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
@@ -190,8 +191,7 @@ def _plan(
         if unmatched:
             names = ", ".join(m.name for m in available) or "none"
             raise UsageError(
-                f"--model: no model matches {', '.join(map(repr, unmatched))} "
-                f"(available: {names})"
+                f"--model: no model matches {', '.join(map(repr, unmatched))} (available: {names})"
             )
     else:
         models = [m for m in available if not (endpoint.simulated and m.family == "fault")]
@@ -206,10 +206,14 @@ def _plan(
             prompts = tuple(defaults.prompts)
         images = (read_image(Path(args.image)),) if args.image else ()
     except InputFileError as exc:
-        raise UsageError(f"--{'prompts' if 'prompts file' in str(exc) else 'image'}: {exc}") from None
+        raise UsageError(
+            f"--{'prompts' if 'prompts file' in str(exc) else 'image'}: {exc}"
+        ) from None
 
     def pick(flag: object, endpoint_value: object, default: object) -> object:
-        return flag if flag is not None else endpoint_value if endpoint_value is not None else default
+        return (
+            flag if flag is not None else endpoint_value if endpoint_value is not None else default
+        )
 
     prices = None
     if args.price_in is not None or args.price_out is not None:
@@ -287,19 +291,23 @@ class _Progress:
             else:
                 detail = f"FAILED {r.error}"
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
-            print(f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",
-                  file=self.stream, flush=True)
+            print(
+                f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",
+                file=self.stream,
+                flush=True,
+            )
         elif isinstance(event, ModelFinished):
             s = event.summary
-            print(f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed",
-                  file=self.stream, flush=True)
+            print(
+                f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed",
+                file=self.stream,
+                flush=True,
+            )
         elif isinstance(event, BenchmarkFinished) and event.cancelled:
             print("  cancelled: finished runs are kept", file=self.stream, flush=True)
 
 
-def _run_figures(
-    ttft: float | None, tps: float | None, latency: float | None, cold: bool
-) -> str:
+def _run_figures(ttft: float | None, tps: float | None, latency: float | None, cold: bool) -> str:
     parts = []
     if ttft is not None:
         parts.append(f"ttft {ttft * 1000:.1f} ms")

@@ -38,9 +38,7 @@ def read_prompts_file(path: Path) -> tuple[str, ...]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"prompts file {path}: not UTF-8 text (byte {exc.start})"
-        ) from None
+        raise InputFileError(f"prompts file {path}: not UTF-8 text (byte {exc.start})") from None
     prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
     if not prompts:
         raise InputFileError(f"prompts file {path}: has no prompts (one per line)")

@@ -129,6 +129,9 @@ class OmeterApp(App[None]):
         theme = getattr(getattr(self.settings, "ui", None), "theme", None)
         if theme and theme in self.available_themes:
             self.theme = theme
+        if self.settings.ui.keymap:
+            # [ui.keymap] binding id -> keys, e.g. "endpoints.recheck" = "f5"
+            self.set_keymap(dict(self.settings.ui.keymap))
         if self.demo or (self.first_launch and self.settings_error is None):
             try:
                 self.demo_endpoint()

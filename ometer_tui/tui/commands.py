@@ -56,7 +56,12 @@ def binding_infos(
                 except Exception:  # pragma: no cover - display only
                     key = binding.key
             previous = seen.get(binding.action)
-            keys = key if previous is None or key in previous.keys else f"{previous.keys}, {key}"
+            if previous is None:
+                keys = key
+            elif key in previous.keys.split(", "):
+                keys = previous.keys
+            else:
+                keys = f"{previous.keys}, {key}"
             seen[binding.action] = BindingInfo(
                 keys=keys,
                 action=binding.action,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 from dataclasses import replace
 
 import pytest
 
 from ometer_tui.core.api import open_client
+from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
     BenchmarkFinished,
@@ -20,9 +22,7 @@ from ometer_tui.core.bench.events import (
 from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit, RetryPolicy
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
-from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
-from ometer_tui.core.models import TimeoutPolicy
-from ometer_tui.core.api.base import ImageInput
+from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo, TimeoutPolicy
 from ometer_tui.demo.catalogue import BY_NAME
 from ometer_tui.demo.server import DemoServerThread
 
@@ -47,7 +47,8 @@ async def models_named(endpoint: Endpoint, *names: str) -> tuple[ModelInfo, ...]
         # /v1/models has no capabilities: give the picker's knowledge from the catalogue
         return tuple(
             replace(listed.get(n, ModelInfo(name=n)), capabilities=BY_NAME[n].capabilities)
-            if n in BY_NAME else ModelInfo(name=n)
+            if n in BY_NAME
+            else ModelInfo(name=n)
             for n in names
         )
     return tuple(listed.get(n, ModelInfo(name=n)) for n in names)
@@ -66,8 +67,11 @@ async def test_reported_ttft_and_decode_rate_match_the_simulated_values(
     endpoint = endpoint_for(demo, flavour)
     truth = BY_NAME["demo-medium:8b"]
     plan = BenchmarkPlan(
-        endpoint=endpoint, models=await models_named(endpoint, truth.name),
-        passes=4, warmup=1, params=GenerationParams(max_tokens=None),
+        endpoint=endpoint,
+        models=await models_named(endpoint, truth.name),
+        passes=4,
+        warmup=1,
+        params=GenerationParams(max_tokens=None),
     )
     result, _ = await run_plan(plan)
     summary = result.models[truth.name].summary
@@ -90,8 +94,13 @@ async def test_warmup_runs_are_marked_and_excluded_and_cold_load_is_flagged(
 ) -> None:
     endpoint = endpoint_for(demo, flavour)
     truth = BY_NAME["demo-medium:8b"]
-    plan = BenchmarkPlan(endpoint=endpoint, models=await models_named(endpoint, truth.name),
-                         passes=2, warmup=1, params=GenerationParams(max_tokens=4))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, truth.name),
+        passes=2,
+        warmup=1,
+        params=GenerationParams(max_tokens=4),
+    )
     result, events = await run_plan(plan)
     records = result.models[truth.name].records
     warm = [r for r in records if r.warmup]
@@ -114,8 +123,15 @@ async def test_in_flight_requests_never_exceed_the_concurrency_setting(
     endpoint = endpoint_for(demo, flavour)
     models = await models_named(endpoint, "demo-fast:1b", "demo-think:7b")
     demo.reset()
-    plan = BenchmarkPlan(endpoint=endpoint, models=models, passes=8, warmup=0,
-                         concurrency=3, parallel_models=2, params=GenerationParams(max_tokens=8))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=models,
+        passes=8,
+        warmup=0,
+        concurrency=3,
+        parallel_models=2,
+        params=GenerationParams(max_tokens=8),
+    )
     result, _ = await run_plan(plan)
     assert all(m.summary is not None and m.summary.ok == 8 for m in result.models.values())
     # the server's own count: 3 per model x 2 models at once, reached and never exceeded
@@ -129,23 +145,34 @@ async def test_in_flight_requests_never_exceed_the_concurrency_setting(
 
 async def test_request_rate_limit_spaces_requests(demo: DemoServerThread) -> None:
     endpoint = endpoint_for(demo, ApiFlavour.OLLAMA)
-    plan = BenchmarkPlan(endpoint=endpoint, models=await models_named(endpoint, "demo-fast:1b"),
-                         passes=5, warmup=0, concurrency=5,
-                         rate_limit=RateLimit(requests_per_minute=600),  # 10 per second
-                         params=GenerationParams(max_tokens=2))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, "demo-fast:1b"),
+        passes=5,
+        warmup=0,
+        concurrency=5,
+        rate_limit=RateLimit(requests_per_minute=600),  # 10 per second
+        params=GenerationParams(max_tokens=2),
+    )
     result, _ = await run_plan(plan)
     starts = sorted(r.started_at_s for r in result.models["demo-fast:1b"].records)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.09  # one permit per 0.1 s (never faster; slower is allowed)
     assert max(r.queue_s for r in result.models["demo-fast:1b"].records) > 0.3
 
 
 async def test_token_rate_limit_spaces_requests(demo: DemoServerThread) -> None:
     endpoint = endpoint_for(demo, ApiFlavour.OLLAMA)
-    plan = BenchmarkPlan(endpoint=endpoint, models=await models_named(endpoint, "demo-fast:1b"),
-                         prompts=("x" * 40,), passes=3, warmup=0, concurrency=3,
-                         rate_limit=RateLimit(tokens_per_minute=1200),  # 20 tokens/s
-                         params=GenerationParams(max_tokens=10))  # ~20 tokens a request
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, "demo-fast:1b"),
+        prompts=("x" * 40,),
+        passes=3,
+        warmup=0,
+        concurrency=3,
+        rate_limit=RateLimit(tokens_per_minute=1200),  # 20 tokens/s
+        params=GenerationParams(max_tokens=10),
+    )  # ~20 tokens a request
     result, _ = await run_plan(plan)
     starts = sorted(r.started_at_s for r in result.models["demo-fast:1b"].records)
     assert starts[-1] - starts[0] >= 1.5  # 2 more requests x ~20 tokens at 20 tokens/s
@@ -156,8 +183,13 @@ async def test_cancel_keeps_finished_runs_and_closes_connections(
     demo: DemoServerThread, flavour: ApiFlavour
 ) -> None:
     endpoint = endpoint_for(demo, flavour)
-    plan = BenchmarkPlan(endpoint=endpoint, models=await models_named(endpoint, "demo-slow:70b"),
-                         passes=10, warmup=0, concurrency=2)
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, "demo-slow:70b"),
+        passes=10,
+        warmup=0,
+        concurrency=2,
+    )
     events: list[BenchmarkEvent] = []
     runner: BenchmarkRunner
 
@@ -188,8 +220,13 @@ async def test_retry_after_is_honoured_before_the_first_byte(
 ) -> None:
     endpoint = endpoint_for(demo, flavour)
     models = await models_named(endpoint, "fault-rate-limited-once", "fault-rate-limited")
-    plan = BenchmarkPlan(endpoint=endpoint, models=models, passes=1, warmup=0,
-                         retry=RetryPolicy(max_retries=1, base_delay_s=0.01))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=models,
+        passes=1,
+        warmup=0,
+        retry=RetryPolicy(max_retries=1, base_delay_s=0.01),
+    )
     result, _ = await run_plan(plan)
     once = result.models["fault-rate-limited-once"].records[0]
     assert once.ok and once.attempts == 2
@@ -202,8 +239,9 @@ async def test_retry_after_is_honoured_before_the_first_byte(
 async def test_each_named_fault_is_an_error_on_that_run_only(
     demo: DemoServerThread, flavour: ApiFlavour
 ) -> None:
-    endpoint = endpoint_for(demo, flavour, timeouts=TimeoutPolicy(connect_s=2, read_s=0.5,
-                                                                  total_s=10))
+    endpoint = endpoint_for(
+        demo, flavour, timeouts=TimeoutPolicy(connect_s=2, read_s=0.5, total_s=10)
+    )
     expected = {
         "fault-forbidden": ("http", 403),
         "fault-server-error": ("http", 500),
@@ -213,9 +251,14 @@ async def test_each_named_fault_is_an_error_on_that_run_only(
         "fault-truncated": ("incomplete", 200),
     }
     models = await models_named(endpoint, "demo-fast:1b", *expected)
-    plan = BenchmarkPlan(endpoint=endpoint, models=models, passes=1, warmup=0,
-                         parallel_models=len(models),
-                         retry=RetryPolicy(max_retries=1, base_delay_s=0.01))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=models,
+        passes=1,
+        warmup=0,
+        parallel_models=len(models),
+        retry=RetryPolicy(max_retries=1, base_delay_s=0.01),
+    )
     result, _ = await run_plan(plan)
     assert result.models["demo-fast:1b"].records[0].ok
     for name, (kind, status) in expected.items():
@@ -238,14 +281,21 @@ async def test_reasoning_embeddings_vision_and_completions(
 ) -> None:
     endpoint = endpoint_for(demo, flavour)
     models = await models_named(endpoint, "demo-think:7b", "demo-embed:335m", "demo-vision:4b")
-    plan = BenchmarkPlan(endpoint=endpoint, models=models, passes=1, warmup=0,
-                         images=(ImageInput(PNG_1PX),), params=GenerationParams(max_tokens=64))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=models,
+        passes=1,
+        warmup=0,
+        images=(ImageInput(PNG_1PX),),
+        params=GenerationParams(max_tokens=64),
+    )
     result, _ = await run_plan(plan)
     think = result.models["demo-think:7b"].records[0]
     truth = BY_NAME["demo-think:7b"]
     assert think.ok and think.ttft_s is not None and think.ttft_visible_s is not None
     assert think.ttft_visible_s - think.ttft_s == pytest.approx(
-        truth.reasoning_tokens * truth.interval_s, abs=0.01)
+        truth.reasoning_tokens * truth.interval_s, abs=0.01
+    )
     embed = result.models["demo-embed:335m"].records[0]
     assert embed.ok and embed.latency_s is not None and embed.input_tokens
     assert embed.latency_s == pytest.approx(BY_NAME["demo-embed:335m"].ttft_s, abs=0.02)
@@ -259,8 +309,13 @@ async def test_reasoning_embeddings_vision_and_completions(
 
 async def test_backend_details_and_server_version_are_kept(demo: DemoServerThread) -> None:
     endpoint = endpoint_for(demo, ApiFlavour.OLLAMA)
-    plan = BenchmarkPlan(endpoint=endpoint, models=await models_named(endpoint, "demo-fast:1b"),
-                         passes=1, warmup=0, params=GenerationParams(max_tokens=2))
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, "demo-fast:1b"),
+        passes=1,
+        warmup=0,
+        params=GenerationParams(max_tokens=2),
+    )
     result, _ = await run_plan(plan)
     assert result.server is not None and result.server.version
     assert result.models["demo-fast:1b"].backend["server"].startswith("ometer-demo")

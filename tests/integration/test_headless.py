@@ -20,13 +20,19 @@ from ometer_tui.demo.server import DemoServerThread
 CANARY = "sk-CANARY-headless-7f3a9c2e1b"
 
 
-def ometer(*args: str, env: dict[str, str] | None = None, config: Path | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def ometer(
+    *args: str, env: dict[str, str] | None = None, config: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     if config is not None:
         full_env["OMETER_TUI_CONFIG"] = str(config)
-    return subprocess.run([sys.executable, "-m", "ometer_tui", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ometer_tui", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -44,8 +50,21 @@ def test_help_and_version_do_not_start_the_tui(config: Path) -> None:
 
 
 def test_demo_run_writes_json_to_stdout_and_progress_to_stderr(config: Path) -> None:
-    result = ometer("run", "--demo", "--model", "demo-fast", "--passes", "2", "--warmup", "1",
-                    "--max-tokens", "8", "--format", "json", config=config)
+    result = ometer(
+        "run",
+        "--demo",
+        "--model",
+        "demo-fast",
+        "--passes",
+        "2",
+        "--warmup",
+        "1",
+        "--max-tokens",
+        "8",
+        "--format",
+        "json",
+        config=config,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["schema_version"] == 1 and data["simulated"] is True
@@ -57,8 +76,21 @@ def test_demo_run_writes_json_to_stdout_and_progress_to_stderr(config: Path) -> 
 
 @pytest.mark.parametrize("fmt", ["csv", "md"])
 def test_other_formats(config: Path, fmt: str) -> None:
-    result = ometer("run", "--demo", "--model", "demo-fast:1b", "--passes", "1", "--warmup", "0",
-                    "--max-tokens", "4", "--format", fmt, config=config)
+    result = ometer(
+        "run",
+        "--demo",
+        "--model",
+        "demo-fast:1b",
+        "--passes",
+        "1",
+        "--warmup",
+        "0",
+        "--max-tokens",
+        "4",
+        "--format",
+        fmt,
+        config=config,
+    )
     assert result.returncode == 0, result.stderr
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -69,9 +101,23 @@ def test_other_formats(config: Path, fmt: str) -> None:
 
 def test_output_file_and_failed_runs_exit_1(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    result = ometer("run", "--demo", "--model", "demo-fast:1b", "--model", "fault-forbidden",
-                    "--passes", "1", "--warmup", "0", "--max-tokens", "4", "--output", str(out),
-                    config=config)
+    result = ometer(
+        "run",
+        "--demo",
+        "--model",
+        "demo-fast:1b",
+        "--model",
+        "fault-forbidden",
+        "--passes",
+        "1",
+        "--warmup",
+        "0",
+        "--max-tokens",
+        "4",
+        "--output",
+        str(out),
+        config=config,
+    )
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     data = json.loads(out.read_text())
@@ -90,8 +136,9 @@ def test_output_file_and_failed_runs_exit_1(config: Path, tmp_path: Path) -> Non
         (["--image", "/nonexistent.png"], "not found"),
     ],
 )
-def test_usage_errors_exit_2_with_a_clear_message(config: Path, args: list[str],
-                                                  needle: str) -> None:
+def test_usage_errors_exit_2_with_a_clear_message(
+    config: Path, args: list[str], needle: str
+) -> None:
     result = ometer("run", "--demo", *args, config=config)
     assert result.returncode == 2, result.stderr
     assert needle in result.stderr
@@ -113,8 +160,7 @@ def test_unreachable_endpoint_exits_3(config: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = ometer("run", "--url", f"http://127.0.0.1:{port}", "--api", "ollama",
-                    config=config)
+    result = ometer("run", "--url", f"http://127.0.0.1:{port}", "--api", "ollama", config=config)
     assert result.returncode == 3, result.stderr
     assert "refused" in result.stderr
 
@@ -134,24 +180,61 @@ def test_token_from_env_reaches_the_server_and_never_the_output(
 
     with run_in_thread(require_token=CANARY) as server:
         out = tmp_path / "r.json"
-        result = ometer("run", "--url", server.url, "--api", "openai", "--token-env", "MY_TOKEN",
-                        "--model", "demo-fast:1b", "--passes", "1", "--warmup", "0",
-                        "--max-tokens", "4", "--output", str(out),
-                        env={"MY_TOKEN": CANARY}, config=config)
+        result = ometer(
+            "run",
+            "--url",
+            server.url,
+            "--api",
+            "openai",
+            "--token-env",
+            "MY_TOKEN",
+            "--model",
+            "demo-fast:1b",
+            "--passes",
+            "1",
+            "--warmup",
+            "0",
+            "--max-tokens",
+            "4",
+            "--output",
+            str(out),
+            env={"MY_TOKEN": CANARY},
+            config=config,
+        )
         assert result.returncode == 0, result.stderr
         assert CANARY not in result.stdout + result.stderr + out.read_text()
-        result = ometer("run", "--url", server.url, "--api", "openai", "--token-env", "UNSET_X",
-                        config=config)
+        result = ometer(
+            "run", "--url", server.url, "--api", "openai", "--token-env", "UNSET_X", config=config
+        )
         assert result.returncode == 2 and "UNSET_X" in result.stderr
 
 
-def test_sigterm_keeps_finished_runs_and_exits_130(config: Path, tmp_path: Path,
-                                                   demo_server: DemoServerThread) -> None:
+def test_sigterm_keeps_finished_runs_and_exits_130(
+    config: Path, tmp_path: Path, demo_server: DemoServerThread
+) -> None:
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ometer_tui", "run", "--url", demo_server.url, "--api", "ollama",
-         "--model", "demo-slow:70b", "--passes", "20", "--warmup", "0", "--output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ometer_tui",
+            "run",
+            "--url",
+            demo_server.url,
+            "--api",
+            "ollama",
+            "--model",
+            "demo-slow:70b",
+            "--passes",
+            "20",
+            "--warmup",
+            "0",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "OMETER_TUI_CONFIG": str(config)},
     )
     assert proc.stderr is not None

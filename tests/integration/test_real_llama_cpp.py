@@ -162,7 +162,8 @@ async def test_streamed_generation_counts_tokens(
         body["messages"] = [{"role": "user", "content": prompt}]
     else:
         body["prompt"] = prompt
-    usage = httpx.post(llama_server.url + path, json=body, timeout=60).json()["usage"]
+    async with httpx.AsyncClient() as plain:
+        usage = (await plain.post(llama_server.url + path, json=body, timeout=60)).json()["usage"]
     assert obs.token_chunks == usage["completion_tokens"]
 
 

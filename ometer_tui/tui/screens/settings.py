@@ -451,6 +451,27 @@ class SettingsScreen(Screen[None]):
             self._fill_endpoint(saved, editing=endpoint.name)
         self._snapshot = self._form_state()
         self.notify(f"Saved to {display_path(path)}", markup=False)
+        if endpoint is not None and self._plain_http_with_secret(endpoint):
+            self.notify(
+                f"{endpoint.name}: a token or API key is set but the URL is plain http to "
+                "another host; it will not be sent unless 'Allow insecure http' is on "
+                "(or use https://).",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+
+    @staticmethod
+    def _plain_http_with_secret(endpoint: Endpoint) -> bool:
+        has_secret = any(
+            ref is not None and ref.is_set for ref in (endpoint.token, endpoint.api_key)
+        )
+        return (
+            has_secret
+            and endpoint.origin[0] == "http"
+            and not endpoint.is_loopback
+            and not endpoint.allow_insecure_http
+        )
 
     def action_new_endpoint(self) -> None:
         self._confirm_discard(lambda: self._start_new_endpoint())
