@@ -64,28 +64,35 @@ async def run_plan(plan: BenchmarkPlan) -> tuple[BenchmarkResult, list[Benchmark
 async def test_reported_ttft_and_decode_rate_match_the_simulated_values(
     demo: DemoServerThread, flavour: ApiFlavour
 ) -> None:
+    """Within a few percent of the simulation, both models streaming at once.
+
+    The demo server shares this process (and its GIL) with the client, so a millisecond
+    or two of scheduling delay is expected; the figures of the measurer itself come from
+    benchmarks/, not from here.
+    """
     endpoint = endpoint_for(demo, flavour)
-    truth = BY_NAME["demo-medium:8b"]
+    names = ("demo-slow:70b", "demo-medium:8b")
     plan = BenchmarkPlan(
         endpoint=endpoint,
-        models=await models_named(endpoint, truth.name),
-        passes=4,
+        models=await models_named(endpoint, *names),
+        passes=3,
         warmup=1,
+        parallel_models=2,
         params=GenerationParams(max_tokens=None),
     )
     result, _ = await run_plan(plan)
-    summary = result.models[truth.name].summary
-    assert summary is not None and summary.ok == 4
-    ttft = summary.metrics["ttft_s"]
-    decode = summary.metrics["decode_tps"]
-    # within a few percent of the simulation (the client adds well under a millisecond)
-    assert ttft.p50 == pytest.approx(truth.ttft_s, rel=0.05)
-    assert decode.p50 == pytest.approx(truth.tokens_per_s, rel=0.03)
-    runs = [r for r in result.models[truth.name].records if not r.warmup]
-    assert all(r.output_tokens == truth.output_tokens for r in runs)
-    assert all(r.tokens_source == "usage" for r in runs)
-    if flavour is ApiFlavour.OLLAMA:
-        assert summary.metrics["server_decode_tps"].p50 == pytest.approx(truth.tokens_per_s)
+    for name in names:
+        truth = BY_NAME[name]
+        summary = result.models[name].summary
+        assert summary is not None and summary.ok == 3
+        runs = [r for r in result.models[name].records if not r.warmup]
+        assert all(r.output_tokens == truth.output_tokens for r in runs)
+        assert all(r.tokens_source == "usage" for r in runs)
+        assert summary.metrics["ttft_s"].p50 == pytest.approx(truth.ttft_s, rel=0.05, abs=0.004)
+        assert summary.metrics["decode_tps"].p50 == pytest.approx(truth.tokens_per_s, rel=0.03)
+        if flavour is ApiFlavour.OLLAMA:
+            server_rate = summary.metrics["server_decode_tps"].p50
+            assert server_rate == pytest.approx(truth.tokens_per_s)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
