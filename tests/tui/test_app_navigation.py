@@ -290,3 +290,17 @@ async def test_quit_asks_while_a_benchmark_runs(
         await pilot.pause()
         assert running.cancelled
         assert app.return_code == 0
+
+
+async def test_keymap_from_settings_rebinds_by_id(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    write_text(config_path, '[ui.keymap]\n"app.help" = "f2"\n')
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(str(s.render()) for s in app.screen.query(".help-table"))
+        assert "^q, q" in text or "ctrl+q, q" in text
