@@ -417,3 +417,18 @@ async def test_narrow_terminal_drops_columns_instead_of_wrapping(done_app: Host)
         assert "ctx" not in cols
         width = sum(c.render_width + 2 for c in screen._columns)
         assert width <= 80
+
+
+async def test_unreachable_endpoint_fails_readably() -> None:
+    endpoint = Endpoint(name="nowhere", url="http://127.0.0.1:9", api=ApiFlavour.OLLAMA)
+    plan = make_plan(endpoint.url, "demo-fast:1b", endpoint=endpoint)
+    app = Host(plan)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        screen = app.results
+        await wait_for(pilot, lambda: not screen.benchmark_running, what="the failure")
+        await pilot.pause()
+        assert table_rows(screen)["demo-fast:1b"]["status"] == "failed"
+        status = str(screen.query_one("#results-status", Static).render())
+        assert status.startswith("failed") and "Unreachable" in status
+        assert not screen.benchmark_running

@@ -356,14 +356,17 @@ class ResultsScreen(Screen[None]):
             cancelled = cancelled or message.result.cancelled
         else:
             self._error = message.error or "the benchmark failed"
-            self.notify(self._error, title="Benchmark failed", severity="error", timeout=10)
+            self.notify(self._error, title="Benchmark failed", severity="error", timeout=10,
+                        markup=False)
         if self.result.finished_at is None:
             self.result.finished_at = datetime.now(UTC)
         if cancelled or message.result is None:
             self.result.cancelled = True
+            # the engine could not run at all (unreachable...): the unfinished rows failed
+            left = ModelPhase.FAILED if message.result is None else ModelPhase.CANCELLED
             for mr in self.result.models.values():
                 if mr.phase in _ACTIVE:
-                    mr.phase = ModelPhase.CANCELLED
+                    mr.phase = left
         self._refresh_table()
         self._refresh_header()
 
@@ -380,6 +383,7 @@ class ResultsScreen(Screen[None]):
                 text.append("running ", style="bold cyan")
         elif self._error:
             text.append("failed ", style="bold red")
+            text.append(f"{self._error} · ", style="red")
         elif self.result.cancelled:
             text.append("cancelled ", style="bold yellow")
         elif self._requests_done:
