@@ -43,6 +43,7 @@ from ometer_tui.core.models import (
 from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
+from ometer_tui.demo.process import DemoProcessError
 
 DEFAULT_URL = "http://localhost:11434"
 
@@ -64,19 +65,22 @@ def run_headless(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"ometer-tui: {exc}", file=err)
         return EXIT_USAGE
+    except DemoProcessError as exc:
+        print(f"ometer-tui: --demo: {exc}", file=err)
+        return EXIT_UNREACHABLE
 
 
 @contextlib.contextmanager
 def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endpoint]:
     """The endpoint the flags name; ``--demo`` starts the in-process demo endpoint."""
     if args.demo:
-        from ometer_tui.demo.server import run_in_thread
+        from ometer_tui.demo.process import demo_process
 
-        with run_in_thread() as server:
+        with demo_process() as server:
             yield Endpoint(
                 name="demo (simulated)",
                 url=server.url,
-                api=ApiFlavour.OLLAMA if args.api != "openai" else ApiFlavour.OPENAI,
+                api=ApiFlavour.OPENAI if args.api == "openai" else ApiFlavour.OLLAMA,
                 simulated=True,
             )
         return

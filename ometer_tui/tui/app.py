@@ -106,16 +106,16 @@ class OmeterApp(App[None]):
 
     # ------------------------------------------------------------ demo server
     def demo_endpoint(self) -> Endpoint:
-        """The built-in simulated endpoint; starts the in-process server if needed."""
+        """The built-in simulated endpoint; starts the demo server process if needed."""
         for endpoint in self.session_endpoints:
             if endpoint.simulated:
                 return endpoint
         url = self._demo_server_url
         if url is None:
-            from ometer_tui.demo.server import run_in_thread
+            # its own process, so the UI never delays the simulation's token schedule
+            from ometer_tui.demo.process import demo_process
 
-            server = self._exit_stack.enter_context(run_in_thread())
-            url = server.url
+            url = self._exit_stack.enter_context(demo_process()).url
             self._demo_server_url = url
         endpoint = Endpoint(
             name=DEMO_ENDPOINT_NAME, url=url, api=ApiFlavour.OLLAMA, simulated=True
