@@ -302,8 +302,10 @@ class _Progress:
             )
         elif isinstance(event, ModelFinished):
             s = event.summary
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.errors_by_kind.items()))
             print(
-                f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed",
+                f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed"
+                + (f" (errors: {kinds})" if kinds else ""),
                 file=self.stream,
                 flush=True,
             )

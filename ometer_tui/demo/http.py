@@ -69,10 +69,15 @@ async def read_request(
     Raises :class:`MalformedRequest` for garbage and ``ConnectionError`` /
     ``asyncio.IncompleteReadError`` when the client goes away mid-request.
     """
+    first = await reader.read(1)
+    if not first:
+        return None
+    if first == b"\x16":  # a TLS ClientHello on this plain-HTTP port: say so and close
+        raise MalformedRequest(400, "this is a plain HTTP port; TLS is not spoken here")
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if not exc.partial.strip():
+        if not (first + exc.partial).strip():
             return None
         raise
     except asyncio.LimitOverrunError as exc:

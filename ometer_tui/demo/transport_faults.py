@@ -78,10 +78,7 @@ async def _not_a_stream(ex: Exchange, name: str) -> None:
         }
         await ex.responder.send_json(200, whole)
         return
-    body = (
-        b'data: {"choices":[{"index":0,"delta":{"content":"The sea"}}]}\n\n'
-        b"data: [DONE]\n\n"
-    )
+    body = b'data: {"choices":[{"index":0,"delta":{"content":"The sea"}}]}\n\ndata: [DONE]\n\n'
     await ex.responder.send(200, body, _SSE)
 
 
@@ -102,7 +99,10 @@ def _token_line(ex: Exchange, name: str) -> bytes:
             "done": False,
         }
         return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-    chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "sea "}}]}
+    chunk = {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": "sea "}}],
+    }
     return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
 
 

@@ -47,6 +47,11 @@ MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 64 << 20
 #: Cap on an error body read for its message.
 MAX_ERROR_BODY_BYTES = 64 << 10
+#: Cap on the bytes of one streamed response read before it is cut off (an endless or
+#: runaway stream): past it the run ends as TOO_LARGE with the tokens that arrived.
+MAX_STREAM_BYTES = 256 << 20
+#: Cap on the token chunks of one response: each keeps an arrival stamp in memory.
+MAX_TOKEN_CHUNKS = 1_000_000
 #: Bytes of a response kept for the debug log.
 EXCERPT_BYTES = 4096
 #: Keep-alive connections stay open this long when idle (httpx's default is 5 s, which
@@ -167,6 +172,9 @@ class HttpClient:
     flavour: ApiFlavour
     #: a cheap GET for pool warming and flavour checks
     probe_path: ClassVar[str] = "/"
+    #: per-response caps (class attributes so a test can lower them)
+    max_stream_bytes: ClassVar[int] = MAX_STREAM_BYTES
+    max_token_chunks: ClassVar[int] = MAX_TOKEN_CHUNKS
 
     def __init__(
         self,
@@ -388,6 +396,9 @@ class HttpClient:
         sink = TokenSink(obs, keep_text_chars, self._on_exchange is not None)
         response: httpx.Response | None = None
         excerpt: bytes | bytearray | None = None
+        # when no response ever comes (refused, timeout, redirect not followed) the run
+        # was still sent about now; _open's stamp replaces this when it returns
+        obs.sent_ns = _perf()
         try:
             async with asyncio.timeout(self._total_s):
                 try:
@@ -414,6 +425,7 @@ class HttpClient:
                         excerpt = sink.capture
                 except Refused as refused:
                     obs.error = refused.error
+                    obs.status = refused.error.status
                 except (httpx.HTTPError, OSError) as exc:
                     excerpt = sink.capture
                     if not (obs.done and obs.error is None):
@@ -480,6 +492,21 @@ class HttpClient:
                 message = f"expected {expected}, got {ctype}: {found}"
         obs.error = RequestError(kind, self.redact(short(message)), before_first_byte=not raw)
 
+    def over_cap(self, obs: GenerationObservation, received: int) -> bool:
+        """True (and a TOO_LARGE error on ``obs``) once a stream passed a cap."""
+        if received > self.max_stream_bytes:
+            what = f"more than {self.max_stream_bytes} bytes"
+        elif obs.token_chunks > self.max_token_chunks:
+            what = f"more than {self.max_token_chunks} token chunks"
+        else:
+            return False
+        obs.error = RequestError(
+            ErrorKind.TOO_LARGE,
+            f"response cut off after {what} ({obs.token_chunks} tokens kept)",
+            before_first_byte=False,
+        )
+        return True
+
     def incomplete(self, obs: GenerationObservation, marker: str) -> None:
         if obs.error is None or obs.error.kind is ErrorKind.PROTOCOL:
             what = (
@@ -515,7 +542,7 @@ class HttpClient:
         headers = httpx.Headers()
         raw = b""
         error: RequestError | None = None
-        sent_ns = 0
+        sent_ns = _perf()  # replaced by _open's stamp when a response comes
         try:
             async with asyncio.timeout(self._total_s):
                 try:

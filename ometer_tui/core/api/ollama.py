@@ -300,11 +300,18 @@ class OllamaClient(HttpClient):
         valid = 0
         now = 0
         stop = False
+        received = 0
+        max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
         try:
             async for chunk in response.aiter_bytes():
                 now = _perf()
                 if obs.first_byte_ns is None:
                     obs.first_byte_ns = now
+                received += len(chunk)
+                if (received > max_bytes or obs.token_chunks > max_tokens) and self.over_cap(
+                    obs, received
+                ):
+                    return
                 if capture:
                     self.capture(sink, chunk)
                 for line in splitter.feed(chunk):

@@ -213,14 +213,25 @@ class OpenAIClient(HttpClient):
         capture = sink.capture is not None
         now = 0
         stop = False
+        received = 0
+        events = 0
+        head = b""
+        max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
         try:
             async for chunk in response.aiter_bytes():
                 now = _perf()
                 if obs.first_byte_ns is None:
                     obs.first_byte_ns = now
+                    head = chunk[:200]
+                received += len(chunk)
+                if (received > max_bytes or obs.token_chunks > max_tokens) and self.over_cap(
+                    obs, received
+                ):
+                    return
                 if capture:
                     self.capture(sink, chunk)
                 for event, data in splitter.feed(chunk):
+                    events += 1
                     if self._event(event, data, now, sink, completion, loads):
                         stop = True
                         break
@@ -228,12 +239,23 @@ class OpenAIClient(HttpClient):
                     break
             if not stop:
                 for event, data in splitter.close():
+                    events += 1
                     if self._event(event, data, now, sink, completion, loads):
                         break
         except StreamTooLarge as exc:
             obs.error = RequestError(ErrorKind.TOO_LARGE, str(exc), before_first_byte=False)
             return
         if obs.error is not None and obs.error.kind is ErrorKind.STREAM:
+            return
+        if obs.first_byte_ns is not None and (events == 0 or events == obs.malformed_lines):
+            # bytes arrived but not one JSON event: this is not an OpenAI-style stream
+            excerpt = short(head.decode("utf-8", "replace"), 120)
+            why = "no data: events" if events == 0 else "no event is JSON"
+            obs.error = RequestError(
+                ErrorKind.PROTOCOL,
+                self.redact(f"response is not an SSE stream ({why}): {excerpt!r}"),
+                before_first_byte=False,
+            )
             return
         if not obs.done:
             self.incomplete(obs, "[DONE]")

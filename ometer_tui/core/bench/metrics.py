@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import time
 from collections.abc import Iterable, Sequence
 
 from ometer_tui.core.api.base import (
@@ -87,6 +88,13 @@ def _gaps_summary(times_ns: Sequence[int]) -> tuple[float | None, float | None, 
         return None, None, None
     gaps = sorted((b - a) / NS for a, b in itertools.pairwise(times_ns))
     return statistics.fmean(gaps), percentile(gaps, 50), percentile(gaps, 99)
+
+
+def _sent_at(sent_ns: int, finished_ns: int | None) -> int:
+    """When a run counts as sent: its stamp, or (nothing was sent: a config error) when
+    it ended, else now, so a run that never left never lands before the benchmark start
+    (a zero stamp would stretch the throughput window to the machine's uptime)."""
+    return sent_ns or finished_ns or time.perf_counter_ns()
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -176,8 +184,8 @@ def generation_record(
         incomplete=error is not None and error.kind.value == "incomplete",
         server_timings=dict(timings) if timings else None,
         clock_diff=_clock_diff(ttft, e2e, tokens, timings),
-        started_at_s=(sent - bench_start_ns) / NS,
-        finished_at_s=((obs.finished_ns or sent) - bench_start_ns) / NS,
+        started_at_s=(_sent_at(sent, obs.finished_ns) - bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - bench_start_ns) / NS,
         text=obs.text if keep_text and obs.text else None,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, prices)
@@ -237,8 +245,8 @@ def embedding_record(
         input_tps=_ratio(None if obs.input_tokens is None else float(obs.input_tokens), latency),
         queue_s=queue_s,
         attempts=attempts,
-        started_at_s=(obs.sent_ns - bench_start_ns) / NS,
-        finished_at_s=((obs.finished_ns or obs.sent_ns) - bench_start_ns) / NS,
+        started_at_s=(_sent_at(obs.sent_ns, obs.finished_ns) - bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or _sent_at(obs.sent_ns, None)) - bench_start_ns) / NS,
     )
     record.cost_usd = cost_of(record.prompt_tokens, None, prices)
     return record

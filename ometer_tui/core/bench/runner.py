@@ -168,6 +168,10 @@ class BenchmarkRunner:
         except ClientError as exc:
             if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.CONFIG):
                 raise EndpointUnreachable(exc.error) from None
+            if exc.error.kind is ErrorKind.PROTOCOL and exc.error.status == 404:
+                # the other API flavour answers here (see HttpClient.wrong_flavour): every
+                # run would fail with the same 404, so say which flavour to set instead
+                raise EndpointUnreachable(exc.error) from None
             # Reachable but the info call failed (a proxy without /api/version...):
             # the runs themselves will say what is wrong.
         plan = self.plan
