@@ -205,8 +205,9 @@ def _tui(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     from ometer_tui.tui.app import OmeterApp
 
-    OmeterApp(config_path=Path(path), demo=args.demo).run()
-    return EXIT_OK
+    app = OmeterApp(config_path=Path(path), demo=args.demo)
+    app.run()
+    return app.return_code or EXIT_OK  # 1 after a crash (Textual printed why)
 
 
 def _demo_server(host: str, port: int) -> int:

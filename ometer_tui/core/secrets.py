@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 
 MASK = "••••"
@@ -120,6 +120,43 @@ def redact_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> di
         else:
             out[name] = value
     return out
+
+
+class WireHeaders(MutableMapping[str, str]):
+    """Request headers holding revealed secrets on their way to the wire.
+
+    A plain dict would show the raw token wherever it is printed: in a crash dump that
+    lists local variables (Textual's, rich's ``show_locals``), a debugger, a log line.
+    This mapping behaves like the dict it wraps and masks itself when shown.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str] | None = None) -> None:
+        self._data: dict[str, str] = dict(data) if data else {}
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"WireHeaders({redact_headers(self._data)!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("WireHeaders are not picklable")
 
 
 def redact_text(text: str, secrets: Iterable[Secret | None]) -> str:

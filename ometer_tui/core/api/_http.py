@@ -35,6 +35,7 @@ from ometer_tui.core.secrets import (
     MASK,
     Secret,
     SecretResolutionError,
+    WireHeaders,
     redact_headers,
     redact_text,
 )
@@ -232,9 +233,10 @@ class HttpClient:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _auth_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """Request headers with the secrets revealed: built per request, never stored."""
-        headers = dict(extra) if extra else {}
+    def _auth_headers(self, extra: dict[str, str] | None = None) -> WireHeaders:
+        """Request headers with the secrets revealed: built per request, never stored,
+        in a mapping that masks itself if a crash dump or a log ever shows it."""
+        headers = WireHeaders(extra)
         if self._token:
             headers["authorization"] = f"Bearer {self._token.reveal()}"
         if self._api_key:
