@@ -7,7 +7,13 @@ import math
 import pytest
 
 from ometer_tui.core.api.base import ErrorKind, GenerationObservation, RequestError
-from ometer_tui.core.bench.metrics import generation_record, percentile, stats_of, summarise
+from ometer_tui.core.bench.metrics import (
+    RunContext,
+    generation_record,
+    percentile,
+    stats_of,
+    summarise,
+)
 from ometer_tui.core.bench.plan import Prices
 
 MS = 1_000_000
@@ -34,8 +40,7 @@ def observation(
 
 
 def record(obs: GenerationObservation, *, warmup: bool = False, prices: Prices | None = None):
-    return generation_record(
-        obs,
+    ctx = RunContext(
         model="m",
         pass_index=0 if warmup else 1,
         prompt_index=0,
@@ -43,9 +48,9 @@ def record(obs: GenerationObservation, *, warmup: bool = False, prices: Prices |
         attempts=1,
         queue_s=0.0,
         bench_start_ns=0,
-        keep_text=False,
         prices=prices,
     )
+    return generation_record(obs, ctx)
 
 
 def test_decode_rate_divides_tokens_after_the_first_by_the_time_after_the_first() -> None:

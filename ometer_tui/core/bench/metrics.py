@@ -10,6 +10,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ometer_tui.core.api.base import (
     EmbeddingObservation,
@@ -103,19 +104,22 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def generation_record(
-    obs: GenerationObservation,
-    *,
-    model: str,
-    pass_index: int,
-    prompt_index: int,
-    warmup: bool,
-    attempts: int,
-    queue_s: float,
-    bench_start_ns: int,
-    keep_text: bool,
-    prices: Prices | None,
-) -> RunRecord:
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Where a run sits in the plan and what it cost to send, beside its observation."""
+
+    model: str
+    pass_index: int
+    prompt_index: int
+    warmup: bool
+    attempts: int
+    queue_s: float
+    bench_start_ns: int
+    prices: Prices | None = None
+    keep_text: bool = False
+
+
+def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     """Reduce one streamed request to its record (no per-chunk lists survive)."""
     sent = obs.sent_ns
     ttft = _seconds(sent, obs.first_token_ns)
@@ -156,10 +160,10 @@ def generation_record(
         )
     ok = error is None and tokens is not None
     record = RunRecord(
-        model=model,
-        pass_index=pass_index,
-        prompt_index=prompt_index,
-        warmup=warmup,
+        model=ctx.model,
+        pass_index=ctx.pass_index,
+        prompt_index=ctx.prompt_index,
+        warmup=ctx.warmup,
         ok=ok,
         status=obs.status,
         error=None if error is None else str(error),
@@ -179,16 +183,16 @@ def generation_record(
         prompt_tokens=obs.prompt_tokens,
         load_s=load_s,
         cold=load_s is not None and load_s >= COLD_LOAD_THRESHOLD_S,
-        queue_s=queue_s,
-        attempts=attempts,
+        queue_s=ctx.queue_s,
+        attempts=ctx.attempts,
         incomplete=error is not None and error.kind.value == "incomplete",
         server_timings=dict(timings) if timings else None,
         clock_diff=_clock_diff(ttft, e2e, tokens, timings),
-        started_at_s=(_sent_at(sent, obs.finished_ns) - bench_start_ns) / NS,
-        finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - bench_start_ns) / NS,
-        text=obs.text if keep_text and obs.text else None,
+        started_at_s=(_sent_at(sent, obs.finished_ns) - ctx.bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - ctx.bench_start_ns) / NS,
+        text=obs.text if ctx.keep_text and obs.text else None,
     )
-    record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, prices)
+    record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record
 
 
@@ -215,25 +219,14 @@ def _clock_diff(
     return diff or None
 
 
-def embedding_record(
-    obs: EmbeddingObservation,
-    *,
-    model: str,
-    pass_index: int,
-    prompt_index: int,
-    warmup: bool,
-    attempts: int,
-    queue_s: float,
-    bench_start_ns: int,
-    prices: Prices | None,
-) -> RunRecord:
+def embedding_record(obs: EmbeddingObservation, ctx: RunContext) -> RunRecord:
     latency = _seconds(obs.sent_ns, obs.finished_ns) if obs.error is None else None
     error = obs.error
     record = RunRecord(
-        model=model,
-        pass_index=pass_index,
-        prompt_index=prompt_index,
-        warmup=warmup,
+        model=ctx.model,
+        pass_index=ctx.pass_index,
+        prompt_index=ctx.prompt_index,
+        warmup=ctx.warmup,
         ok=error is None,
         status=obs.status,
         error=None if error is None else str(error),
@@ -243,12 +236,12 @@ def embedding_record(
         input_tokens=obs.input_tokens,
         prompt_tokens=obs.input_tokens,
         input_tps=_ratio(None if obs.input_tokens is None else float(obs.input_tokens), latency),
-        queue_s=queue_s,
-        attempts=attempts,
-        started_at_s=(_sent_at(obs.sent_ns, obs.finished_ns) - bench_start_ns) / NS,
-        finished_at_s=((obs.finished_ns or _sent_at(obs.sent_ns, None)) - bench_start_ns) / NS,
+        queue_s=ctx.queue_s,
+        attempts=ctx.attempts,
+        started_at_s=(_sent_at(obs.sent_ns, obs.finished_ns) - ctx.bench_start_ns) / NS,
+        finished_at_s=((obs.finished_ns or _sent_at(obs.sent_ns, None)) - ctx.bench_start_ns) / NS,
     )
-    record.cost_usd = cost_of(record.prompt_tokens, None, prices)
+    record.cost_usd = cost_of(record.prompt_tokens, None, ctx.prices)
     return record
 
 

@@ -31,7 +31,12 @@ from ometer_tui.core.bench.events import (
     ModelPhaseChanged,
     RunFinished,
 )
-from ometer_tui.core.bench.metrics import embedding_record, generation_record, summarise
+from ometer_tui.core.bench.metrics import (
+    RunContext,
+    embedding_record,
+    generation_record,
+    summarise,
+)
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ratelimit import RateLimiter
 from ometer_tui.core.bench.records import RunRecord
@@ -257,14 +262,6 @@ class BenchmarkRunner:
         estimate = estimate_prompt_tokens(prompt) + (plan.params.max_tokens or 256)
         attempts = 0
         queue_s = 0.0
-        common = {
-            "model": model.name,
-            "pass_index": pass_index,
-            "prompt_index": prompt_index,
-            "warmup": warmup,
-            "bench_start_ns": self._bench_start_ns,
-            "prices": plan.prices,
-        }
         while True:
             attempts += 1
             queue_s += await self._limiter.acquire(estimate)
@@ -279,16 +276,21 @@ class BenchmarkRunner:
                 await asyncio.sleep(self._retry_delay(error, attempts))
                 continue
             break
-        if workload is Workload.EMBEDDING:
-            self._limiter.settle(estimate, emb.input_tokens)
-            return embedding_record(emb, attempts=attempts, queue_s=queue_s, **common)  # type: ignore[arg-type]
-        record = generation_record(
-            gen,
+        ctx = RunContext(
+            model=model.name,
+            pass_index=pass_index,
+            prompt_index=prompt_index,
+            warmup=warmup,
             attempts=attempts,
             queue_s=queue_s,
+            bench_start_ns=self._bench_start_ns,
+            prices=plan.prices,
             keep_text=plan.keep_text_chars > 0,
-            **common,  # type: ignore[arg-type]
         )
+        if workload is Workload.EMBEDDING:
+            self._limiter.settle(estimate, emb.input_tokens)
+            return embedding_record(emb, ctx)
+        record = generation_record(gen, ctx)
         self._limiter.settle(estimate, (record.prompt_tokens or 0) + (record.output_tokens or 0))
         return record
 
