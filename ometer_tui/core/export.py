@@ -549,7 +549,8 @@ def to_markdown(result: BenchmarkResult) -> str:
     p = plan.params
     plan_bits = [
         f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
-        f"warm-up {plan.warmup} ({result.warmup_requests} requests in all, not measured)",
+        f"warm-up {plan.warmup} ({result.warmup_requests} request"
+        f"{'' if result.warmup_requests == 1 else 's'} in all, not measured)",
         f"concurrency {plan.concurrency}",
         f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
         f"temperature {p.temperature if p.temperature is not None else 'server default'}",
