@@ -333,10 +333,10 @@ async def test_wrong_flavour_message() -> None:
 async def test_warm_pool_opens_connections(demo: DemoServerThread) -> None:
     async with _client(demo.url) as client:
         await client.warm_pool(4)
-        pool = client._http._transport._pool  # type: ignore[attr-defined]
-        assert len(pool.connections) == 4
+        transport = client._http._transport  # type: ignore[attr-defined]
+        assert transport.open_connections == 4
         before = demo.stats().requests
         obs = await client.generate(_req("demo-fast:1b", 2))
         assert obs.error is None
-        assert len(pool.connections) == 4  # the measured request reused one
+        assert transport.open_connections == 4  # the measured request reused one
     assert demo.stats().requests == before + 1

@@ -1,0 +1,635 @@
+"""Measure the measurer: ometer-tui's timing error against the wire, beside a peer tool.
+
+    python benchmarks/accuracy.py            # the whole grid (~15 min), prints the table
+    python benchmarks/accuracy.py --quick    # a few configurations, to try it out
+
+Needs tcpdump (root, loopback only) and, for the peer column, guidellm installed in its
+own venv (``--peer /tmp/guidellm-venv/bin/guidellm``; skipped when missing). Raw results
+go to ``benchmarks/out/accuracy-<time>.json``.
+
+How a configuration runs: the stamping server (benchmarks/stamping_server.py) is pinned
+to core 1, the client to core 0; tcpdump captures the loopback traffic; the client runs
+in a fresh child process (ometer-tui's real engine, headless or inside the real app with
+the results screen live, or the peer's CLI). Then, per request (matched by the request
+id the server puts in the first token):
+
+* TTFT error = the tool's reported TTFT - (first token packet - request's last packet)
+* lag = the tool's arrival stamp of a chunk - that chunk's packet time (every chunk for
+  ometer-tui through a recording client; first and last token for the peer, which
+  saves no per-chunk stamps)
+* decode error = the tool's decode tokens/s against the schedule (1 / interval)
+
+Requests the server wrote more than 1 ms late are counted (``late``) and the rows that
+have any are marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from wire import Capture, clock_offset_ns, read_requests  # noqa: E402
+
+SERVER_CPU = 1
+CLIENT_CPU = 0
+TTFT_MS = 50.0
+TOKENS = 64
+CONCURRENCY = (1, 10, 50, 100, 200)
+INTERVALS = (20.0, 50.0)
+PHASES = ("shift", "burst")
+FLAVOURS = ("ollama", "openai")
+MODES = ("headless", "tui")
+LATE_NS = 1_000_000
+CHILD_TIMEOUT_S = 120
+
+
+def pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def pctl(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def triple(values: Sequence[float]) -> dict[str, float | None]:
+    return {"p50": pctl(values, 50), "p90": pctl(values, 90), "p99": pctl(values, 99),
+            "n": len(values)}  # fmt: skip
+
+
+# -- the stamping server ------------------------------------------------------------------
+
+
+class StampServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="stamp-"))
+        ready = self.dir / "port"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "stamping_server.py"), "--cpu", str(SERVER_CPU),
+             "--ready-file", str(ready), "--max-seconds", "3600"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("stamping server did not start")
+            time.sleep(0.02)
+        self.port = int(ready.read_text())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method="POST" if data else "GET")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- ometer-tui child ---------------------------------------------------------------------
+
+
+def child_ometer(args: argparse.Namespace) -> None:
+    """Runs in a fresh process pinned to the client core; writes stamps as JSON."""
+    pin(CLIENT_CPU)
+    from ometer_tui.core.api import open_client
+    from ometer_tui.core.api.base import GenerationObservation, GenerationRequest
+    from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
+    from ometer_tui.core.bench.runner import BenchmarkRunner
+    from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+
+    flavour = ApiFlavour(args.flavour)
+    endpoint = Endpoint(name="stamp", url=args.url, api=flavour)
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=(ModelInfo(name="stamp"),),
+        prompts=("Write one paragraph about the sea.",),
+        passes=args.runs,
+        warmup=1,
+        concurrency=args.conc,
+        params=GenerationParams(max_tokens=args.tokens),
+        retry=RetryPolicy(max_retries=0),
+    )
+    observations: list[GenerationObservation] = []
+
+    class Recording:
+        """Delegates to the real client; keeps each observation (per-chunk stamps)."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.flavour = inner.flavour
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def generate(self, request: GenerationRequest) -> GenerationObservation:
+            obs = await self.inner.generate(request)
+            observations.append(obs)
+            return obs
+
+    def make_runner(on_event: Any, log_exchanges: bool) -> BenchmarkRunner:
+        client = open_client(
+            endpoint,
+            flavour=flavour,
+            max_connections=plan.concurrency * plan.parallel_models,
+            on_exchange=on_event if log_exchanges else None,
+        )
+        return BenchmarkRunner(
+            plan, on_event, client=Recording(client), log_exchanges=log_exchanges
+        )
+
+    _experiments()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    if args.mode == "headless":
+        runner = make_runner(lambda _e: None, False)
+        if os.environ.get("ACC_LOOP") == "uvloop":
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as arunner:
+                result = arunner.run(runner.run())
+        else:
+            result = asyncio.run(runner.run())
+    else:
+        result = asyncio.run(_run_in_app(plan, make_runner))
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    records = {}
+    for record in result.models["stamp"].records:
+        if record.text and record.text.startswith("r") and not record.warmup:
+            records[int(record.text[1:7])] = record
+    out = []
+    for obs in observations:
+        if not obs.text.startswith("r"):
+            continue
+        rid = int(obs.text[1:7])
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        out.append({
+            "rid": rid, "sent_ns": obs.sent_ns, "token_ns": obs.token_times_ns,
+            "ttft_s": rec.ttft_s, "decode_tps": rec.decode_tps, "ok": rec.ok,
+        })  # fmt: skip
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    Path(args.out).write_text(json.dumps({
+        "requests": out, "cpu_s": cpu, "wall_s": wall, "offset_ns": clock_offset_ns(),
+        "errors": sum(1 for r in result.models["stamp"].records if not r.ok),
+    }))  # fmt: skip
+
+
+def _experiments() -> None:
+    """Levers tried by environment variable, for the decisions in the README.
+
+    ACC_TRANSPORT=httpx puts httpx's own pool (httpcore) back under the clients.
+    """
+    if os.environ.get("ACC_TRANSPORT") == "httpx":
+        import httpx
+
+        from ometer_tui.core.api import _http
+
+        def transport(*, max_connections: int, keepalive_expiry: float) -> Any:
+            limits = httpx.Limits(max_connections=max_connections,
+                                  max_keepalive_connections=max_connections,
+                                  keepalive_expiry=keepalive_expiry)  # fmt: skip
+            return httpx.AsyncHTTPTransport(limits=limits)
+
+        _http.AiohttpTransport = transport  # type: ignore[assignment,misc]
+
+
+async def _run_in_app(plan: Any, make_runner: Any) -> Any:
+    """The real app, headless, with the results screen running the benchmark live."""
+    from ometer_tui.tui.app import OmeterApp
+    from ometer_tui.tui.screens.results import ResultsScreen
+
+    holder: dict[str, Any] = {}
+
+    def factory(plan_: Any, on_event: Any, log_exchanges: bool) -> Any:
+        runner = make_runner(on_event, log_exchanges)
+        holder["runner"] = runner
+        return runner
+
+    cfg = Path(tempfile.mkdtemp(prefix="ometer-cfg-")) / "config.toml"
+    cfg.write_text(f'[[endpoints]]\nname = "stamp"\nurl = "{plan.endpoint.url}"\n'
+                   f'api = "{plan.endpoint.api.value}"\n')  # fmt: skip
+    app = OmeterApp(config_path=cfg)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = ResultsScreen(plan, runner_factory=factory)
+        await app.push_screen(screen)
+        deadline = time.monotonic() + CHILD_TIMEOUT_S
+        while time.monotonic() < deadline:
+            await pilot.pause(0.1)
+            runner = holder.get("runner")
+            bridge = getattr(screen, "_bridge", None)
+            if runner is not None and bridge is not None and bridge.finished:
+                break
+        await pilot.pause(0.3)
+        return holder["runner"].result
+
+
+# -- the peer -----------------------------------------------------------------------------
+
+
+def run_peer(
+    exe: str, url: str, conc: int, runs: int, tokens: int, workdir: Path
+) -> dict[str, Any]:
+    data = workdir / "prompts.jsonl"
+    with data.open("w") as fh:
+        for _ in range(runs):
+            fh.write(json.dumps({"prompt": "Write one paragraph about the sea.",
+                                 "output_tokens_count": tokens}) + "\n")  # fmt: skip
+    out = workdir / "guidellm.json"
+    cmd = [
+        exe, "run", "--backend", f"kind=openai_http,target={url},model=stamp",
+        "--profile", f"kind=concurrent,streams={conc}",
+        "--constraint", f"kind=max_requests,count={runs}",
+        "--data", f"kind=json_file,path={data}",
+        "--output", f"kind=json,path={out}", "--disable-console",
+    ]  # fmt: skip
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S,
+        preexec_fn=lambda: pin(CLIENT_CPU),
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr.decode()[-2000:], "requests": []}
+    doc = json.loads(out.read_text())
+    reqs = []
+    for r in doc["benchmarks"][0]["requests"]["successful"]:
+        text = r.get("output") or ""
+        if not text.startswith("r"):
+            continue
+        t = r["info"]["timings"]
+        itl = r.get("inter_token_latency_ms")
+        reqs.append({
+            "rid": int(text[1:7]), "ttft_s": r["time_to_first_token_ms"] / 1000,
+            "decode_tps": 1000 / itl if itl else None,
+            # wall-clock stamps (time.time()): first and last token only
+            "first_wall_ns": int(t["first_token_iteration"] * 1e9),
+            "last_wall_ns": int(t["last_token_iteration"] * 1e9),
+        })  # fmt: skip
+    return {"requests": reqs, "wall_s": wall, "offset_ns": 0}
+
+
+# -- one configuration --------------------------------------------------------------------
+
+
+def runs_for(conc: int) -> int:
+    return 3 if conc == 1 else conc
+
+
+def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
+            interval: float, conc: int, opts: argparse.Namespace,
+            tokens: int = TOKENS, runs: int | None = None) -> dict[str, Any]:  # fmt: skip
+    runs = runs or runs_for(conc)
+    server.call("/stamp/config", {"ttft_ms": TTFT_MS, "interval_ms": interval, "tokens": tokens,
+                                  "phase": phase})  # fmt: skip
+    server.call("/stamp/reset", {})
+    work = Path(tempfile.mkdtemp(prefix="acc-"))
+    pcap = work / "cap.pcap"
+    with Capture(pcap, server.port, cpu=SERVER_CPU):
+        if tool == "ometer":
+            out = work / "child.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--mode", mode,
+                   "--flavour", flavour, "--url", server.url, "--conc", str(conc),
+                   "--runs", str(runs), "--tokens", str(tokens), "--out", str(out)]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, timeout=CHILD_TIMEOUT_S)
+            if proc.returncode != 0 or not out.exists():
+                client: dict[str, Any] = {"error": proc.stderr.decode()[-3000:], "requests": []}
+            else:
+                client = json.loads(out.read_text())
+        else:
+            client = run_peer(opts.peer, server.url, conc, runs, tokens, work)
+    log = server.call("/stamp/log")
+    wire = {w.rid: w for w in read_requests(pcap, server.port) if w.rid is not None}
+    late = {r["id"] for r in log["requests"] if r["max_late_ns"] > LATE_NS}
+    ttft_err: list[float] = []
+    lag: list[float] = []
+    dec_err: list[float] = []
+    wire_dec_err: list[float] = []
+    schedule_tps = 1000.0 / interval
+    offset = client.get("offset_ns", 0)
+    token_packets = 0
+    first_pkt = last_pkt = None
+    for req in client.get("requests", []):
+        w = wire.get(req["rid"])
+        if w is None or w.ttft_ns is None or req.get("ttft_s") is None:
+            continue
+        ttft_err.append(req["ttft_s"] * 1000 - w.ttft_ns / 1e6)
+        if "token_ns" in req:
+            for stamp, t in zip(req["token_ns"], w.token_ns, strict=False):
+                lag.append((stamp + offset - t) / 1e6)
+        else:
+            lag.append((req["first_wall_ns"] - w.token_ns[0]) / 1e6)
+            lag.append((req["last_wall_ns"] - w.token_ns[-1]) / 1e6)
+        if req.get("decode_tps"):
+            dec_err.append((req["decode_tps"] / schedule_tps - 1) * 100)
+        if w.decode_tps:
+            wire_dec_err.append((w.decode_tps / schedule_tps - 1) * 100)
+        token_packets += len(w.token_ns)
+        first_pkt = w.token_ns[0] if first_pkt is None else min(first_pkt, w.token_ns[0])
+        last_pkt = w.token_ns[-1] if last_pkt is None else max(last_pkt, w.token_ns[-1])
+    span = (last_pkt - first_pkt) / 1e9 if first_pkt and last_pkt and last_pkt > first_pkt else 0
+    row = {
+        "tool": tool, "mode": mode, "flavour": flavour, "phase": phase, "interval_ms": interval,
+        "concurrency": conc, "runs": runs, "tokens": tokens, "matched": len(ttft_err),
+        "ttft_err_ms": triple(ttft_err), "lag_ms": triple(lag),
+        "decode_err_pct": triple(dec_err), "wire_decode_err_pct": triple(wire_dec_err),
+        "decode_err_abs_max_pct": max((abs(x) for x in dec_err), default=None),
+        "late_requests": len(late), "server_requests": len(log["requests"]),
+        "chunks_per_s": token_packets / span if span else None,
+        "cpu_s": client.get("cpu_s"), "wall_s": client.get("wall_s"),
+        "errors": client.get("errors"), "error": client.get("error"),
+    }  # fmt: skip
+    for f in work.iterdir():
+        f.unlink()
+    work.rmdir()
+    return row
+
+
+# -- start-up and memory --------------------------------------------------------------------
+
+
+def startup(server: StampServer) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    exe = str(Path(sys.executable).with_name("ometer-tui"))
+    if not Path(exe).exists():
+        exe = "ometer-tui"
+    hf = Path(tempfile.mkdtemp(prefix="hf-")) / "help.json"
+    try:
+        subprocess.run(
+            ["hyperfine", "-N", "--warmup", "2", "--runs", "15", "--export-json", str(hf),
+             f"{exe} run --help"], capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+        r = json.loads(hf.read_text())["results"][0]
+        res["help_s"] = {"mean": r["mean"], "median": r["median"], "min": r["min"],
+                         "max": r["max"], "tool": "hyperfine"}  # fmt: skip
+    except (OSError, subprocess.SubprocessError, KeyError) as exc:
+        times = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            subprocess.run([exe, "run", "--help"], capture_output=True, timeout=30)
+            times.append(time.perf_counter() - t0)
+        res["help_s"] = {"median": statistics.median(times), "min": min(times),
+                         "max": max(times), "tool": f"loop ({exc})"}  # fmt: skip
+    # first drawn screen: the real app in tmux, polled every 5 ms until text appears
+    cfg = Path(tempfile.mkdtemp(prefix="ometer-cfg-")) / "config.toml"
+    cfg.write_text(f'[[endpoints]]\nname = "stamp"\nurl = "{server.url}"\napi = "ollama"\n')
+    times = []
+    for i in range(7):
+        session = f"ometer-start-{os.getpid()}-{i}"
+        t0 = time.perf_counter()
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+                        f"{exe} --config {cfg}"], check=True)  # fmt: skip
+        drawn = None
+        while time.perf_counter() - t0 < 10:
+            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                  capture_output=True, text=True).stdout  # fmt: skip
+            if "stamp" in pane:
+                drawn = time.perf_counter() - t0
+                break
+            time.sleep(0.005)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        if drawn is not None:
+            times.append(drawn)
+    if times:
+        res["first_screen_s"] = {"median": statistics.median(times), "min": min(times),
+                                 "max": max(times), "n": len(times)}  # fmt: skip
+    return res
+
+
+def memory(counts: Sequence[int] = (10_000, 100_000)) -> dict[str, Any]:
+    """tracemalloc of RunRecords built by the real metrics code (text not kept)."""
+    code = r"""
+import json, sys, tracemalloc
+from ometer_tui.core.api.base import GenerationObservation
+from ometer_tui.core.bench.metrics import generation_record
+out = {}
+for flavour in ("ollama", "openai"):
+    for n in COUNTS:
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        records = []
+        for i in range(n):
+            t0 = 1_000_000_000 + i * 1000
+            obs = GenerationObservation(sent_ns=t0)
+            times = [t0 + 50_000_000 + k * 20_000_000 + (i % 7) * 1000 for k in range(64)]
+            obs.first_token_ns = obs.first_visible_ns = times[0]
+            obs.last_token_ns = times[-1]
+            obs.token_times_ns = times
+            obs.token_chunks = 64
+            obs.finished_ns = times[-1] + 100_000
+            obs.status = 200
+            obs.done = True
+            obs.output_tokens = 64
+            obs.prompt_tokens = 8
+            obs.text = "w " * 64
+            if flavour == "ollama":
+                obs.server_timings = {"eval_count": 64.0, "eval_s": 1.28 + i * 1e-9,
+                    "prompt_eval_count": 8.0, "prompt_eval_s": 0.001, "load_s": 0.0,
+                    "total_s": 1.33}
+            records.append(generation_record(obs, model="stamp", pass_index=1 + i // 10,
+                prompt_index=i % 10, warmup=False, attempts=1, queue_s=0.0,
+                bench_start_ns=1_000_000_000, keep_text=False, prices=None))
+            del obs, times
+        used = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        out[f"{flavour}_{n}"] = used / n
+        del records
+print(json.dumps(out))
+""".replace("COUNTS", repr(tuple(counts)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, cwd=HERE.parent)  # fmt: skip
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    return {"bytes_per_run": json.loads(proc.stdout)}
+
+
+# -- throughput ----------------------------------------------------------------------------
+
+
+def throughput(server: StampServer, opts: argparse.Namespace) -> list[dict[str, Any]]:
+    """Streams x 100 tokens/s (10 ms apart), phase-shifted, headless, until lag p99 > 3 ms."""
+    rows = []
+    for conc in opts.ramp:
+        row = measure(server, "ometer", "headless", "openai", "shift", 10.0, conc, opts,
+                      tokens=150, runs=conc)  # fmt: skip
+        rows.append(row)
+        print(f"  ramp {conc:4d} streams: {fmt(row['chunks_per_s'], 0)} chunks/s, lag p99 "
+              f"{fmt(row['lag_ms']['p99'], 2)} ms, cpu {fmt(cpu_pct(row), 0)}%, "
+              f"late {row['late_requests']}", flush=True)  # fmt: skip
+        if (row["lag_ms"]["p99"] or 99) > 3.0 and conc >= 200:
+            break
+    return rows
+
+
+def cpu_pct(row: dict[str, Any]) -> float | None:
+    if row.get("cpu_s") is None or not row.get("wall_s"):
+        return None
+    return 100 * row["cpu_s"] / row["wall_s"]
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def fmt(v: float | None, nd: int = 2) -> str:
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """One line per (flavour, mode, phase, interval, concurrency); the peer beside."""
+    peer = {(r["phase"], r["interval_ms"], r["concurrency"]): r for r in rows
+            if r["tool"] == "peer"}  # fmt: skip
+    head = ("| flavour | mode | phase | ms/tok | streams | TTFT err p50/p90/p99 ms | "
+            "lag p50/p90/p99 ms | decode err p50 / max % | late | peer TTFT err p50/p90/p99 ms"
+            " | peer lag p50/p99 ms | peer decode err p50 % |")  # fmt: skip
+    print(head)
+    print("|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        if r["tool"] != "ometer":
+            continue
+        t, lag, d = r["ttft_err_ms"], r["lag_ms"], r["decode_err_pct"]
+        p = peer.get((r["phase"], r["interval_ms"], r["concurrency"])) if (
+            r["flavour"] == "openai" and r["mode"] == "headless") else None  # fmt: skip
+        if p is not None:
+            pt, pl, pd = p["ttft_err_ms"], p["lag_ms"], p["decode_err_pct"]
+            peer_cells = (f"{fmt(pt['p50'])} / {fmt(pt['p90'])} / {fmt(pt['p99'])} | "
+                          f"{fmt(pl['p50'])} / {fmt(pl['p99'])} | {fmt(pd['p50'])}")  # fmt: skip
+            if p.get("error"):
+                peer_cells = "failed | | "
+        else:
+            peer_cells = " | | "
+        mark = f"{r['late_requests']}" + (" !" if r["late_requests"] else "")
+        if r.get("error"):
+            mark += " ERR"
+        print(f"| {r['flavour']} | {r['mode']} | {r['phase']} | {r['interval_ms']:.0f} | "
+              f"{r['concurrency']} | {fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
+              f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
+              f"{fmt(d['p50'])} / {fmt(r['decode_err_abs_max_pct'])} | {mark} | "
+              f"{peer_cells} |")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ometer-tui timing accuracy vs the wire")
+    sub = parser.add_subparsers(dest="cmd")
+    child = sub.add_parser("child")
+    child.add_argument("--mode", choices=MODES, required=True)
+    child.add_argument("--flavour", choices=FLAVOURS, required=True)
+    child.add_argument("--url", required=True)
+    child.add_argument("--conc", type=int, required=True)
+    child.add_argument("--runs", type=int, required=True)
+    child.add_argument("--tokens", type=int, required=True)
+    child.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true", help="a few configurations only")
+    parser.add_argument("--peer", default="/tmp/guidellm-venv/bin/guidellm")
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--only", choices=("grid", "ramp", "startup", "memory"), nargs="*")
+    parser.add_argument("--modes", nargs="*", default=list(MODES))
+    parser.add_argument("--flavours", nargs="*", default=list(FLAVOURS))
+    parser.add_argument("--concurrency", type=int, nargs="*", default=list(CONCURRENCY))
+    parser.add_argument("--intervals", type=float, nargs="*", default=list(INTERVALS))
+    parser.add_argument("--phases", nargs="*", default=list(PHASES))
+    parser.add_argument("--ramp", type=int, nargs="*", default=[50, 100, 150, 200, 300])
+    parser.add_argument("--out-dir", default=str(HERE / "out"))
+    opts = parser.parse_args(argv)
+    if opts.cmd == "child":
+        child_ometer(opts)
+        return
+    if opts.quick:
+        opts.concurrency, opts.intervals, opts.phases = [1, 100], [20.0], ["shift"]
+        opts.ramp = [100]
+    parts = set(opts.only or ("grid", "ramp", "startup", "memory"))
+    peer_ok = not opts.no_peer and Path(opts.peer).exists()
+    load = os.getloadavg()
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"{os.cpu_count()} cores; {platform.python_version()}", flush=True)  # fmt: skip
+    pin(CLIENT_CPU)
+    server = StampServer()
+    doc: dict[str, Any] = {"started": time.time(), "load_before": load, "rows": [],
+                           "python": platform.python_version()}  # fmt: skip
+    t_start = time.monotonic()
+    try:
+        if "grid" in parts:
+            for flavour in opts.flavours:
+                for mode in opts.modes:
+                    for phase in opts.phases:
+                        for interval in opts.intervals:
+                            for conc in opts.concurrency:
+                                row = measure(server, "ometer", mode, flavour, phase, interval,
+                                              conc, opts)  # fmt: skip
+                                doc["rows"].append(row)
+                                progress(row)
+            if peer_ok:
+                for phase in opts.phases:
+                    for interval in opts.intervals:
+                        for conc in opts.concurrency:
+                            row = measure(server, "peer", "headless", "openai", phase, interval,
+                                          conc, opts)  # fmt: skip
+                            doc["rows"].append(row)
+                            progress(row)
+        if "ramp" in parts:
+            print("throughput ramp (openai, headless, 10 ms/token, phase-shifted):", flush=True)
+            doc["ramp"] = throughput(server, opts)
+        if "startup" in parts:
+            doc["startup"] = startup(server)
+            print("start-up:", json.dumps(doc["startup"]), flush=True)
+        if "memory" in parts:
+            doc["memory"] = memory()
+            print("memory:", json.dumps(doc["memory"]), flush=True)
+    finally:
+        server.stop()
+    doc["load_after"] = os.getloadavg()
+    doc["elapsed_s"] = time.monotonic() - t_start
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"accuracy-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(doc, indent=1))
+    print()
+    if doc["rows"]:
+        print_table(doc["rows"])
+    la = doc["load_after"]
+    print(f"\nload average after: {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; "
+          f"{doc['elapsed_s']:.0f} s; raw: {path}")  # fmt: skip
+
+
+def progress(row: dict[str, Any]) -> None:
+    t, lag = row["ttft_err_ms"], row["lag_ms"]
+    print(f"  {row['tool']:6s} {row['mode']:8s} {row['flavour']:6s} {row['phase']:5s} "
+          f"{row['interval_ms']:.0f}ms c={row['concurrency']:3d}: TTFT err "
+          f"{fmt(t['p50'])}/{fmt(t['p99'])} ms, lag {fmt(lag['p50'])}/{fmt(lag['p99'])} ms, "
+          f"decode {fmt(row['decode_err_pct']['p50'])}%, n={row['matched']}/{row['runs']}, "
+          f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%"
+          + (f" ERROR {row['error'][-300:]}" if row.get("error") else ""), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
