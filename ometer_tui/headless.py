@@ -128,6 +128,10 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
 
 def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: TextIO) -> int:
     quiet = args.quiet
+    if args.output:  # before the benchmark, not after it: a run is not wasted on a typo
+        folder = Path(args.output).expanduser().parent
+        if not folder.is_dir():
+            raise UsageError(f"--output: folder {folder} does not exist")
     try:
         available = asyncio.run(_discover(endpoint))
     except ClientError as exc:
@@ -251,7 +255,7 @@ def _plan(
 
 def _write_output(args: argparse.Namespace, result: BenchmarkResult, err: TextIO) -> None:
     if args.output:
-        path = Path(args.output)
+        path = Path(args.output).expanduser()
         fmt = ExportFormat(args.format) if args.format else ExportFormat.from_path(path)
         try:
             written = write_export(result, fmt, path)

@@ -157,6 +157,9 @@ async def test_enter_runs_highlighted_model_when_none_selected(
     ("field", "value", "expected"),
     [
         ("passes", "0", "passes: must be at least 1"),
+        ("passes", "-2", "passes: must be at least 1 (got -2)"),
+        ("concurrency", "100000", "concurrency: must be 1..4096 (got 100000)"),
+        ("parallel_models", "0", "parallel_models: must be 1..64"),
         ("passes", "two", "passes: 'two' is not a whole number"),
         ("temperature", "3", "temperature: must be 0..2"),
         ("top_p", "1.5", "top_p: must be 0..1"),
