@@ -165,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=_positive_int)
     gen.add_argument("--seed", type=int)
     gen.add_argument(
+        "--stop", action="append", default=[], metavar="TEXT", help="stop sequence (repeatable)"
+    )
+    gen.add_argument("--frequency-penalty", type=float, metavar="X")
+    gen.add_argument("--presence-penalty", type=float, metavar="X")
+    gen.add_argument(
+        "--response-format",
+        metavar="json|FILE",
+        help="ask for JSON output: 'json', or a JSON schema file",
+    )
+    gen.add_argument(
+        "--keep-alive",
+        metavar="DURATION",
+        help="Ollama keep_alive, e.g. 5m (how long the model stays loaded)",
+    )
+    gen.add_argument(
         "--price-in", type=_non_negative_float, metavar="USD", help="price per million input tokens"
     )
     gen.add_argument(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ometer_tui.cli import (
     EXIT_INTERRUPTED,
@@ -36,8 +37,8 @@ from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import (
     ApiFlavour,
     Endpoint,
-    GenerationParams,
     ModelInfo,
+    ResponseFormat,
     TimeoutPolicy,
 )
 from ometer_tui.core.secrets import SecretResolutionError, TokenRef
@@ -193,7 +194,6 @@ def _plan(
     args: argparse.Namespace, settings: Settings, endpoint: Endpoint, available: list[ModelInfo]
 ) -> BenchmarkPlan:
     defaults = settings.defaults
-    ep = endpoint.defaults
     if args.model:
         models, unmatched = select_models(available, args.model)
         if unmatched:
@@ -218,11 +218,7 @@ def _plan(
             f"--{'prompts' if 'prompts file' in str(exc) else 'image'}: {exc}"
         ) from None
 
-    def pick(flag: object, endpoint_value: object, default: object) -> object:
-        return (
-            flag if flag is not None else endpoint_value if endpoint_value is not None else default
-        )
-
+    d = settings.defaults.for_endpoint(endpoint)
     prices = None
     if args.price_in is not None or args.price_out is not None:
         prices = Prices(args.price_in or 0.0, args.price_out or 0.0)
@@ -230,16 +226,28 @@ def _plan(
         endpoint=endpoint,
         models=tuple(models),
         prompts=prompts,
-        passes=int(pick(args.passes, ep.passes, defaults.passes)),  # type: ignore[call-overload]
-        warmup=int(pick(args.warmup, ep.warmup, defaults.warmup)),  # type: ignore[call-overload]
-        concurrency=int(pick(args.concurrency, ep.concurrency, defaults.concurrency)),  # type: ignore[call-overload]
-        parallel_models=int(pick(args.parallel_models, None, defaults.parallel_models)),  # type: ignore[call-overload]
-        params=GenerationParams(
-            max_tokens=pick(args.max_tokens, ep.max_tokens, defaults.max_tokens),  # type: ignore[arg-type]
-            temperature=pick(args.temperature, ep.temperature, defaults.temperature),  # type: ignore[arg-type]
-            top_p=args.top_p,
-            top_k=args.top_k,
-            seed=args.seed,
+        passes=d.passes if args.passes is None else args.passes,
+        warmup=d.warmup if args.warmup is None else args.warmup,
+        concurrency=d.concurrency if args.concurrency is None else args.concurrency,
+        parallel_models=d.parallel_models if args.parallel_models is None else args.parallel_models,
+        params=replace(
+            d.generation_params(),
+            **{
+                k: v
+                for k, v in (
+                    ("max_tokens", args.max_tokens),
+                    ("temperature", args.temperature),
+                    ("top_p", args.top_p),
+                    ("top_k", args.top_k),
+                    ("seed", args.seed),
+                    ("frequency_penalty", args.frequency_penalty),
+                    ("presence_penalty", args.presence_penalty),
+                    ("keep_alive", args.keep_alive),
+                )
+                if v is not None
+            },
+            stop=tuple(args.stop),
+            **_response_format(args.response_format),
         ),
         images=images,
         rate_limit=RateLimit(args.rpm, args.tpm),
@@ -251,6 +259,26 @@ def _plan(
     if problems:
         raise UsageError("; ".join(problems))
     return plan
+
+
+def _response_format(value: str | None) -> dict[str, Any]:
+    """``--response-format``: ``json``, or the path of a JSON schema file."""
+    if value is None:
+        return {}
+    if value == "json":
+        return {"response_format": ResponseFormat.JSON}
+    path = Path(value).expanduser()
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"--response-format: {path}: not found (give 'json' or a schema file)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--response-format: {path}: not a JSON schema ({exc})") from None
+    if not isinstance(schema, dict):
+        raise UsageError(f"--response-format: {path}: a JSON schema must be an object")
+    return {"response_format": ResponseFormat.JSON_SCHEMA, "json_schema": schema}
 
 
 def _write_output(args: argparse.Namespace, result: BenchmarkResult, err: TextIO) -> None:

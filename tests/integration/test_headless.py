@@ -248,3 +248,52 @@ def test_sigterm_keeps_finished_runs_and_exits_130(
     assert data["cancelled"] is True
     runs = data["models"][0]["runs"]
     assert 1 <= len(runs) < 20 and all(r["ok"] for r in runs)
+
+
+def test_generation_flags_reach_the_plan(config: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object"}')
+    result = ometer(
+        "run",
+        "--demo",
+        "--model",
+        "demo-fast:1b",
+        "--passes",
+        "1",
+        "--warmup",
+        "0",
+        "--max-tokens",
+        "4",
+        "--temperature",
+        "0.5",
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "20",
+        "--seed",
+        "3",
+        "--stop",
+        "END",
+        "--frequency-penalty",
+        "0.1",
+        "--presence-penalty",
+        "0.2",
+        "--keep-alive",
+        "1m",
+        "--response-format",
+        str(schema),
+        "--format",
+        "json",
+        config=config,
+    )
+    assert result.returncode == 0, result.stderr
+    params = json.loads(result.stdout)["plan"]["params"]
+    assert params["max_tokens"] == 4 and params["temperature"] == 0.5
+    assert params["top_p"] == 0.9 and params["top_k"] == 20 and params["seed"] == 3
+    assert params["stop"] == ["END"] and params["keep_alive"] == "1m"
+    assert params["frequency_penalty"] == 0.1 and params["presence_penalty"] == 0.2
+    assert params["response_format"] == "json_schema"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    result = ometer("run", "--demo", "--response-format", str(bad), config=config)
+    assert result.returncode == 2 and "--response-format" in result.stderr
