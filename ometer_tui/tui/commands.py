@@ -7,8 +7,8 @@ few app actions that have no key of their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 
 from textual.binding import Binding
@@ -32,21 +32,50 @@ class BindingInfo:
     show: bool
 
 
+def keymap_of(node: DOMNode) -> Mapping[str, str]:
+    """The app's ``[ui.keymap]`` (binding id -> keys) as Textual applied it."""
+    keymap = getattr(node.app, "_keymap", None)
+    return keymap if isinstance(keymap, Mapping) else {}
+
+
+def rebound(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list[Binding]:
+    """``bindings`` with the keys of any binding whose id is in ``keymap`` replaced, as
+    Textual does when it applies a keymap (so help shows the keys that work)."""
+    out: list[Binding] = []
+    done: set[str] = set()
+    for binding in bindings:
+        keys = keymap.get(binding.id) if binding.id else None
+        if keys is None:
+            out.append(binding)
+            continue
+        if binding.id in done:  # "a,b" made two bindings with one id
+            continue
+        done.add(binding.id or "")
+        out.extend(
+            replace(binding, key=key.strip(), key_display=None)
+            for key in keys.split(",")
+            if key.strip()
+        )
+    return out
+
+
 def binding_infos(
     node_type: type[DOMNode], display: DOMNode | None = None, *, own_only: bool = True
 ) -> list[BindingInfo]:
     """The bindings a node class declares, merged by action.
 
     ``own_only``: only those of this project's classes (not Textual's generic
-    focus / copy keys)."""
+    focus / copy keys). With ``display``, keys are shown as its app shows them and a
+    ``[ui.keymap]`` rebinding replaces the declared keys."""
     seen: dict[str, BindingInfo] = {}
+    keymap = keymap_of(display) if display is not None else {}
     for klass in reversed(node_type.__mro__):
         bindings = klass.__dict__.get("BINDINGS")
         if not bindings:
             continue
         if own_only and klass.__module__.startswith("textual."):
             continue
-        for binding in Binding.make_bindings(bindings):
+        for binding in rebound(Binding.make_bindings(bindings), keymap):
             if binding.system or binding.action in _HIDDEN_ACTIONS:
                 continue
             key = binding.key_display or binding.key

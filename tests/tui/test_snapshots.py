@@ -7,21 +7,28 @@ values, the elapsed time is hidden, and the endpoint URL is fixed. Update with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
+from ometer_tui.core.api.base import ClientError, ErrorKind, ExchangeLogged, RequestError
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.metrics import summarise
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.models import ApiFlavour, Endpoint, ModelInfo, ServerInfo
-from ometer_tui.demo.catalogue import BY_NAME
+from ometer_tui.core.secrets import Secret, TokenRef
+from ometer_tui.core.settings import Settings, UiSettings, save_settings
+from ometer_tui.demo.catalogue import BY_NAME, CATALOGUE
+from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.screens.debug_log import DebugLogScreen
 from ometer_tui.tui.screens.export_menu import ExportMenu
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
@@ -190,3 +197,257 @@ def test_export_menu(snap_compare: SnapCompare) -> None:
         await pilot.pause()
 
     assert snap_compare(Host(), terminal_size=SIZE, run_before=settle)
+
+
+# --------------------------------------------------------------------------------------
+# The other screens, driven through the real app with the network calls replaced.
+#
+# Nothing is contacted: the reachability probe and the model discovery are fakes that
+# answer from the tables below, so every status cell and every model row is fixed. The
+# built-in demo endpoint gets a fixed URL (``DEMO_URL``), never a random port, and the
+# settings file lives under a fake home so it is shown as ``~/.config/...``.
+
+DEMO_URL = "http://127.0.0.1:11435"
+SMALL = (80, 24)
+
+#: probe answers by URL: a ServerInfo, or the reason the check failed
+PROBES: dict[str, ServerInfo | RequestError] = {
+    DEMO_URL: ServerInfo(flavour=ApiFlavour.OLLAMA, version="0.12.0", model_count=15),
+    "http://localhost:11434": RequestError(
+        ErrorKind.CONNECT, "connection refused (localhost:11434)"
+    ),
+    "http://gpu-box.lan:11434": ServerInfo(
+        flavour=ApiFlavour.OLLAMA, version="0.11.4", model_count=7
+    ),
+    "https://llm.example.com/v1": RequestError(
+        ErrorKind.HTTP, "invalid API key provided", status=401
+    ),
+    "http://10.0.0.9:8080": RequestError(ErrorKind.CONNECT, "connect timeout after 5 s"),
+}
+
+SAVED = [
+    Endpoint(name="gpu-box", url="http://gpu-box.lan:11434", api=ApiFlavour.OLLAMA),
+    Endpoint(
+        name="hosted",
+        url="https://llm.example.com/v1",
+        api=ApiFlavour.OPENAI,
+        token=TokenRef(value=Secret("sk-live-0123456789abcdef")),
+    ),
+    Endpoint(name="llama.cpp box", url="http://10.0.0.9:8080", api=None),
+]
+
+
+async def fake_probe(endpoint: Endpoint, *, flavour: ApiFlavour | None = None) -> ServerInfo:
+    answer = PROBES.get(endpoint.url.rstrip("/"))
+    if answer is None:
+        raise ClientError(RequestError(ErrorKind.CONNECT, "name does not resolve"))
+    if isinstance(answer, RequestError):
+        raise ClientError(answer)
+    return answer
+
+
+def catalogue_models() -> list[ModelInfo]:
+    return [
+        ModelInfo(
+            name=m.name, size_bytes=m.size_bytes, parameter_size=m.parameter_size,
+            quantization=m.quantization, context_length=m.context_length, family=m.family,
+            capabilities=m.capabilities, modified_at=m.modified_at,
+        )
+        for m in CATALOGUE
+    ]
+
+
+class FakeClient:
+    """Answers ``list_models`` with the demo catalogue (fixed metadata, no server)."""
+
+    def __init__(self, flavour: ApiFlavour) -> None:
+        self.flavour = flavour
+
+    async def list_models(self, *, details: bool = True) -> list[ModelInfo]:
+        return catalogue_models()
+
+    async def aclose(self) -> None:
+        return None
+
+
+def fake_open_client(endpoint: Endpoint, *, flavour: ApiFlavour | None = None,
+                     **_: object) -> FakeClient:
+    return FakeClient(flavour or ApiFlavour.OLLAMA)
+
+
+async def fake_detect(endpoint: Endpoint) -> ApiFlavour:
+    return ApiFlavour.OLLAMA
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Fake network calls and a fake home; returns the (absent) settings path."""
+    import ometer_tui.core.api as api
+
+    monkeypatch.setattr(api, "probe", fake_probe)
+    monkeypatch.setattr(api, "open_client", fake_open_client)
+    monkeypatch.setattr(api, "detect_flavour", fake_detect)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path / ".config" / "ometer-tui" / "config.toml"
+
+
+def saved_config(path: Path, **ui: Any) -> Path:
+    save_settings(Settings(endpoints=list(SAVED), ui=UiSettings(**ui)), path)
+    return path
+
+
+def omapp(path: Path, *, demo: bool = False) -> OmeterApp:
+    return OmeterApp(config_path=path, demo=demo, demo_server_url=DEMO_URL)
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Workers done and their messages handled (never a sleep); text cursors steady
+    (a blinking cursor would be in the picture or not, by the clock)."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        if isinstance(widget, Input | TextArea):
+            widget.cursor_blink = False
+    await pilot.pause()
+
+
+def then(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    """Settle, press ``keys`` one by one (settling after each)."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settled(pilot)
+
+    return run
+
+
+def test_endpoints(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down"))
+
+
+def test_endpoints_80x24(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    assert snap_compare(app, terminal_size=SMALL, run_before=then("down", "down"))
+
+
+def test_first_launch(snap_compare: SnapCompare, offline: Path) -> None:
+    assert snap_compare(omapp(offline), terminal_size=SIZE, run_before=then())
+
+
+def test_model_picker(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    keys = ("enter", "down", "space", "down", "down", "space")
+    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
+
+
+def test_model_picker_80x24(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    keys = ("enter", "space", "down", "down", "space")
+    assert snap_compare(app, terminal_size=SMALL, run_before=then(*keys))
+
+
+def test_model_picker_filtered(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    keys = ("enter", "slash", "f", "a", "u", "l", "t", "enter", "a")
+    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
+
+
+def test_run_panel_validation_error(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+
+    async def invalid_plan(pilot: Pilot[Any]) -> None:
+        await then("enter", "space")(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#passes", Input).value = "five"
+        screen.query_one("#top_p", Input).value = "1.5"
+        await pilot.press("b")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=invalid_plan)
+
+
+def test_settings_new_endpoint(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("n"))
+
+
+def test_settings_existing_endpoint_with_token(snap_compare: SnapCompare,
+                                               offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    # demo, gpu-box, hosted: edit the one with a token
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down", "e"))
+
+
+def test_help(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("question_mark"))
+
+
+def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
+                                            offline: Path) -> None:
+    path = saved_config(offline, keymap={"results.export": "x", "app.help": "f2"})
+    app = omapp(path)
+
+    async def results_help(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await pilot.app.push_screen(ResultsScreen.from_result(fixed_result()))
+        await settled(pilot)
+        await pilot.press("f2")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=results_help)
+
+
+def test_confirm_delete(snap_compare: SnapCompare, offline: Path) -> None:
+    app = omapp(saved_config(offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "delete"))
+
+
+def exchanges() -> list[ExchangeLogged]:
+    ok_body = '{"model":"demo-fast:1b","messages":[{"role":"user","content":"Write one ' \
+              'paragraph about the sea."}],"stream":true,"options":{"num_predict":64}}'
+    return [
+        ExchangeLogged(
+            model=None, method="GET", url="http://127.0.0.1:11434/api/version",
+            request_headers={"Accept": "application/json"}, request_body="", status=200,
+            response_headers={"Content-Type": "application/json"},
+            response_excerpt='{"version":"0.12.0"}', error=None, elapsed_s=0.002,
+        ),
+        ExchangeLogged(
+            model="demo-fast:1b", method="POST", url="http://127.0.0.1:11434/api/chat",
+            request_headers={"Content-Type": "application/json",
+                             "Authorization": "Bearer sk-live-0123456789abcdef"},
+            request_body=ok_body, status=200,
+            response_headers={"Content-Type": "application/x-ndjson"},
+            response_excerpt='{"model":"demo-fast:1b","message":{"role":"assistant",'
+                             '"content":"The"},"done":false}', error=None, elapsed_s=0.349,
+        ),
+        ExchangeLogged(
+            model="fault-server-error", method="POST",
+            url="http://127.0.0.1:11434/api/chat",
+            request_headers={"Content-Type": "application/json"},
+            request_body=ok_body.replace("demo-fast:1b", "fault-server-error"), status=500,
+            response_headers={"Content-Type": "application/json"},
+            response_excerpt='{"error":"simulated internal error (fault: server_error)"}',
+            error="500 simulated internal error (fault: server_error)", elapsed_s=0.020,
+        ),
+    ]
+
+
+def test_debug_log(snap_compare: SnapCompare) -> None:
+    result = fixed_result()
+    screen = ResultsScreen.from_result(result)
+    for ex in exchanges():
+        screen.exchanges.append(ex)
+        screen.exchange_count += 1
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+            self.push_screen(DebugLogScreen(screen))
+
+    assert snap_compare(Host(), terminal_size=SIZE)

@@ -15,6 +15,8 @@ from textual.widgets import Button, Static
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a question; dismiss with ``True`` (yes) or ``False`` (no / escape)."""
 
+    HELP_TITLE = "Confirm"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Answer yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no", tooltip="Answer no"),

@@ -77,6 +77,8 @@ def render_exchange(index: int, ex: ExchangeLogged, secrets: Sequence[Secret]) -
 class DebugLogScreen(Screen[None]):
     """Every exchange of the results screen's benchmark (the last 500), live."""
 
+    HELP_TITLE = "Debug log"
+
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -96,7 +98,7 @@ class DebugLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="debug-title")
         yield RichLog(id="debug-log", wrap=True, markup=False, highlight=False, max_lines=20000)
-        yield Footer()
+        yield Footer(compact=True)
 
     def _title(self) -> Text:
         src = self._source

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ometer_tui.core.models import Endpoint, ServerInfo
+from ometer_tui.core.settings import display_path
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.widgets.cells import (
     cell,
@@ -21,11 +22,23 @@ from ometer_tui.tui.widgets.cells import (
     failure_text,
     server_status_text,
 )
+from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
 
 if TYPE_CHECKING:
     from ometer_tui.tui.app import OmeterApp
 
 CHECKING = Text("checking…", style="dim italic")
+
+#: (key, header, widest, narrowest, always shown) in display order, which is also their
+#: importance. Status is second: at 80 columns it stays (the line under the table shows
+#: it in full); the URL is cut before API and Token are dropped.
+ENDPOINT_COLUMNS: tuple[tuple[str, str, int, int, bool], ...] = (
+    ("name", "Name", 28, 12, True),
+    ("status", "Status", 36, 20, True),
+    ("url", "URL", 40, 16, False),
+    ("token", "Token", 24, 24, False),
+    ("api", "API", 6, 6, False),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +95,15 @@ class EndpointsScreen(Screen[None]):
         table: DataTable[Text] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(id="endpoints-hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#endpoints", DataTable)
-        # Status second: at 80 columns it must stay visible (the line under the
-        # table shows it in full).
-        table.add_column("Name", key="name", width=22)
-        table.add_column("Status", key="status", width=36)
-        table.add_column("URL", key="url", width=28)
-        table.add_column("API", key="api", width=6)
-        table.add_column("Token", key="token", width=14)
         self.reload()
-        table.focus()
+        self.query_one("#endpoints", DataTable).focus()
+
+    def on_resize(self) -> None:
+        if self._endpoints:
+            self._fill_table()
 
     def on_screen_resume(self) -> None:
         if self._version != self.omapp.endpoints_version:
@@ -105,31 +114,57 @@ class EndpointsScreen(Screen[None]):
         """Rebuild the rows from the app's endpoints and check each again."""
         app = self.omapp
         self._version = app.endpoints_version
-        table = self.query_one("#endpoints", DataTable)
         previous = self.highlighted_name()
         endpoints = app.all_endpoints()
         self._endpoints = {e.name: e for e in endpoints}
-        table.clear()
-        for endpoint in endpoints:
-            table.add_row(*self._cells(endpoint, CHECKING), key=endpoint.name)
-        if previous in self._endpoints:
-            table.move_cursor(row=table.get_row_index(previous))
+        self._states = {e.name: ProbeState(None, CHECKING) for e in endpoints}
+        self._fill_table(keep=previous)
         self.refresh_bindings()
         self.action_recheck()
 
-    def _cells(self, endpoint: Endpoint, status: Text) -> list[Text]:
+    def _fill_table(self, *, keep: str | None = None) -> None:
+        """Lay the columns out for the current width and add every row (with its
+        current status): Name and Status always, then URL, Token, API while they fit."""
+        table = self.query_one("#endpoints", DataTable)
+        keep = keep if keep is not None else self.highlighted_name()
+        rows = {
+            name: self._cells(e, self._status_text(name)) for name, e in self._endpoints.items()
+        }
+        fit = []
+        for key, header, cap, minimum, always in ENDPOINT_COLUMNS:
+            # the status changes as checks answer: it keeps its full width when it can
+            natural = cap if key == "status" else natural_width(
+                header, (r[key] for r in rows.values()), cap=cap
+            )
+            fit.append(FitColumn(key, natural, min(minimum, natural), always))
+        widths = fit_widths(fit, max(self.size.width - 2, 0))
+        headers = {key: header for key, header, *_ in ENDPOINT_COLUMNS}
+        with self.app.batch_update():
+            table.clear(columns=True)
+            for key, width in widths.items():
+                table.add_column(headers[key], key=key, width=width)
+            for name, cells in rows.items():
+                table.add_row(*(clipped(cells[key]) for key in widths), key=name)
+            if keep in self._endpoints:
+                table.move_cursor(row=table.get_row_index(keep))
+
+    def _status_text(self, name: str) -> Text:
+        state = self._states.get(name)
+        return state.text if state is not None else CHECKING
+
+    def _cells(self, endpoint: Endpoint, status: Text) -> dict[str, Text]:
         name = Text(endpoint.name)
         if endpoint.simulated:
             name.append(" ★", style="yellow")
         elif not self.omapp.is_saved(endpoint):
             name.append(" (offered)", style="dim")
-        return [
-            name,
-            status,
-            cell(endpoint.display_url),
-            cell(str(endpoint.api) if endpoint.api else "auto"),
-            cell(endpoint_auth_text(endpoint)),
-        ]
+        return {
+            "name": name,
+            "status": status,
+            "url": cell(endpoint.display_url),
+            "api": cell(str(endpoint.api) if endpoint.api else "auto"),
+            "token": cell(endpoint_auth_text(endpoint)),
+        }
 
     def highlighted_name(self) -> str | None:
         table = self.query_one("#endpoints", DataTable)
@@ -156,7 +191,7 @@ class EndpointsScreen(Screen[None]):
                         "(ctrl+s) and save to replace it.", style="dim")
         elif app.first_launch:
             text.append("First launch: ", style="bold")
-            text.append(f"no settings file yet ({app.config_path}). Offered: ")
+            text.append(f"no settings file yet ({display_path(app.config_path)}). Offered: ")
             offered = [e for e in self._endpoints.values() if not app.is_saved(e)]
             for i, endpoint in enumerate(offered):
                 if i:
@@ -183,7 +218,7 @@ class EndpointsScreen(Screen[None]):
         table = self.query_one("#endpoints", DataTable)
         for endpoint in self._endpoints.values():
             self._states[endpoint.name] = ProbeState(None, CHECKING)
-            table.update_cell(endpoint.name, "status", CHECKING)
+            table.update_cell(endpoint.name, "status", clipped(CHECKING))
             self._probe(endpoint, self._generation)
         self._update_banner()
         self._update_detail()
@@ -212,7 +247,9 @@ class EndpointsScreen(Screen[None]):
         else:
             state = ProbeState(False, failure_text(message.error or "unreachable"))
         self._states[message.name] = state
-        self.query_one("#endpoints", DataTable).update_cell(message.name, "status", state.text)
+        self.query_one("#endpoints", DataTable).update_cell(
+            message.name, "status", clipped(state.text)
+        )
         self._update_banner()
         self._update_detail()
 

@@ -33,6 +33,7 @@ class ExportMenu(ModalScreen[Path | None]):
     raised.
     """
 
+    HELP_TITLE = "Export"
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [

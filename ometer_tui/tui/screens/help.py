@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -28,8 +29,21 @@ def _group_text(infos: list[BindingInfo]) -> Text:
     return text
 
 
+def screen_title(screen: Screen[object]) -> str:
+    """A screen's ``HELP_TITLE``, else its class name in words ("RunDetailScreen" ->
+    "Run detail")."""
+    title = getattr(screen, "HELP_TITLE", None)
+    if isinstance(title, str) and title:
+        return title
+    name = type(screen).__name__.removesuffix("Screen") or type(screen).__name__
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", name) or [name]
+    return " ".join([words[0], *(w.lower() for w in words[1:])])
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists the keys of ``source`` (a screen) and of the app."""
+
+    HELP_TITLE = "Help"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "close", "Close", id="help.close",
@@ -42,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _groups(self) -> list[tuple[str, list[BindingInfo]]]:
         groups: list[tuple[str, list[BindingInfo]]] = []
-        title = getattr(self._source, "HELP_TITLE", None) or type(self._source).__name__
+        title = screen_title(self._source)
         screen_infos = binding_infos(type(self._source), display=self.app)
         if screen_infos:
             groups.append((f"This screen: {title}", screen_infos))

@@ -21,6 +21,7 @@ from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.widgets.cells import cell, human_context, human_size, short_date
+from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
 
 if TYPE_CHECKING:
     from ometer_tui.tui.app import OmeterApp
@@ -29,6 +30,25 @@ T = TypeVar("T", int, float)
 
 SELECTED = Text("●", style="bold green")
 UNSELECTED = Text("○", style="dim")
+
+#: Width of the run panel (app.tcss ``#run-panel``), border included.
+RUN_PANEL_WIDTH = 30
+#: A long capability list is cut to this width.
+CAPS_CAP = 20
+
+#: (key, header, narrowest, always shown) of the model columns, in display order, which
+#: is also their importance: at 80 columns Modified goes first, then Size, Ctx...
+MODEL_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
+    ("sel", " ", 1, True),
+    ("name", "Model", 12, True),
+    ("workload", "Workload", 8, True),
+    ("caps", "Caps", 6, True),
+    ("params", "Params", 99, False),
+    ("quant", "Quant", 99, False),
+    ("ctx", "Ctx", 99, False),
+    ("size", "Size", 99, False),
+    ("modified", "Modified", 99, False),
+)
 
 #: (input id, label, tooltip) of the one-line fields of the run panel, in order.
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -94,6 +114,8 @@ class ModelPickerScreen(Screen[None]):
         self.selected: set[str] = set()
         self.load_error: str | None = None
         self.loading_models = False
+        #: key -> width of the columns shown (the fit to the terminal's width)
+        self._widths: dict[str, int] = {}
 
     @property
     def omapp(self) -> OmeterApp:
@@ -127,23 +149,18 @@ class ModelPickerScreen(Screen[None]):
                         yield field
                 yield Static(id="plan-errors")
                 yield Button("Run benchmark (b)", id="run", variant="primary")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.endpoint.name} · {self.endpoint.display_url}"
-        table = self.query_one("#models", DataTable)
-        table.add_column(" ", key="sel", width=1)
-        table.add_column("Model", key="name")
-        table.add_column("Size", key="size")
-        table.add_column("Params", key="params")
-        table.add_column("Quant", key="quant")
-        table.add_column("Ctx", key="ctx")
-        table.add_column("Caps", key="caps")
-        table.add_column("Workload", key="workload")
-        table.add_column("Modified", key="modified")
+        self._layout_columns()
         self._fill_defaults()
         self.action_reload()
-        table.focus()
+        self.query_one("#models", DataTable).focus()
+
+    def on_resize(self) -> None:
+        if self._layout_columns():
+            self._apply_filter()
 
     def _fill_defaults(self) -> None:
         """Start from the endpoint's defaults, falling back to the settings' Defaults."""
@@ -188,6 +205,7 @@ class ModelPickerScreen(Screen[None]):
         known = {m.name for m in self.models}
         self.selected &= known
         self.query_one("#models", DataTable).loading = False
+        self._layout_columns()
         self._apply_filter()
         self.refresh_bindings()
 
@@ -201,18 +219,44 @@ class ModelPickerScreen(Screen[None]):
         )
 
     # ------------------------------------------------------------ table rows
+    def _cells(self, model: ModelInfo) -> dict[str, Text]:
+        return {
+            "sel": SELECTED if model.name in self.selected else UNSELECTED,
+            "name": Text(model.name),
+            "workload": cell(str(model.workload)),
+            "caps": cell(", ".join(c for c in model.capabilities if c != "completion")
+                         or None),
+            "params": cell(model.parameter_size),
+            "quant": cell(model.quantization),
+            "ctx": cell(human_context(model.context_length)),
+            "size": cell(human_size(model.size_bytes)),
+            "modified": cell(short_date(model.modified_at)),
+        }
+
     def _row(self, model: ModelInfo) -> list[Text]:
-        return [
-            SELECTED if model.name in self.selected else UNSELECTED,
-            Text(model.name),
-            cell(human_size(model.size_bytes)),
-            cell(model.parameter_size),
-            cell(model.quantization),
-            cell(human_context(model.context_length)),
-            cell(", ".join(c for c in model.capabilities if c != "completion") or None),
-            cell(str(model.workload)),
-            cell(short_date(model.modified_at)),
-        ]
+        cells = self._cells(model)
+        return [clipped(cells[key]) for key in self._widths]
+
+    def _layout_columns(self) -> bool:
+        """Fit the columns to the pane (workload and capabilities always shown; Modified,
+        then Size... dropped first); True when the columns changed."""
+        rows = [self._cells(m) for m in self.models]
+        fit = []
+        for key, header, minimum, keep in MODEL_COLUMNS:
+            natural = natural_width(header, (r[key] for r in rows), cap=CAPS_CAP)
+            fit.append(FitColumn(key, natural, min(minimum, natural), keep))
+        # the run panel's width, and the table's vertical scrollbar
+        available = self.size.width - RUN_PANEL_WIDTH - 2
+        widths = fit_widths(fit, max(available, 0))
+        if widths == self._widths:
+            return False
+        self._widths = widths
+        headers = {key: header for key, header, _, _ in MODEL_COLUMNS}
+        table = self.query_one("#models", DataTable)
+        table.clear(columns=True)
+        for key, width in widths.items():
+            table.add_column(headers[key], key=key, width=width)
+        return True
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -266,7 +310,7 @@ class ModelPickerScreen(Screen[None]):
     def _refresh_marks(self, names: Iterable[str]) -> None:
         table = self.query_one("#models", DataTable)
         for name in names:
-            if name in {m.name for m in self.shown}:
+            if name in {m.name for m in self.shown} and "sel" in self._widths:
                 table.update_cell(name, "sel", SELECTED if name in self.selected else UNSELECTED)
         self._update_status()
 

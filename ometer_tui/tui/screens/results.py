@@ -87,6 +87,8 @@ def planned_requests(plan: BenchmarkPlan) -> int:
 class ResultsScreen(Screen[None]):
     """Runs ``plan`` and shows its results live; ``from_result`` shows a finished one."""
 
+    HELP_TITLE = "Results"
+
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -181,7 +183,7 @@ class ResultsScreen(Screen[None]):
         )
         yield table
         yield Static(self._legend_text(), id="results-legend")
-        yield Footer()
+        yield Footer(compact=True)
 
     def _title_text(self) -> Text:
         plan = self.plan

@@ -182,6 +182,8 @@ def _number(value: float) -> str:
 class RunDetailScreen(Screen[None]):
     """Every run (warm-up included) of one model of the results screen's benchmark."""
 
+    HELP_TITLE = "Run detail"
+
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -214,7 +216,7 @@ class RunDetailScreen(Screen[None]):
                 yield Static("", id="detail-text")
             with VerticalScroll(id="detail-timings-box"):
                 yield Static("", id="detail-timings")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#detail-text-box").border_title = "Response"
@@ -258,8 +260,6 @@ class RunDetailScreen(Screen[None]):
     def _title(self) -> Text:
         mr = self.model_result
         info = mr.info
-        text = Text()
-        text.append(info.name, style="bold")
         bits = [
             info.parameter_size or "",
             info.quantization or "",
@@ -267,12 +267,20 @@ class RunDetailScreen(Screen[None]):
             f"ctx {fmt_context(info.context_length)}" if info.context_length else "",
             info.family or "",
         ]
+        parts: list[tuple[str, str]] = [(info.name, "bold")]
         meta = " · ".join(b for b in bits if b)
         if meta:
-            text.append(f"  {meta}", style="dim")
-        text.append(f"  [{mr.phase}]", style="cyan")
+            parts.append((meta, "dim"))
+        parts.append((f"[{mr.phase}]", "cyan"))
         if self.result.simulated:
-            text.append("  SIMULATED", style="bold yellow")
+            parts.append(("SIMULATED", "bold yellow"))
+        # The gaps end the previous part rather than start the next: some SVG renderers
+        # drop a span's leading spaces, which ran the name into the size in screenshots.
+        text = Text()
+        for i, (part, style) in enumerate(parts):
+            text.append(part, style=style)
+            if i < len(parts) - 1:
+                text.append("  ")
         return text
 
     def _summary(self) -> Text:
@@ -329,3 +337,6 @@ class RunDetailScreen(Screen[None]):
             body.append("(no response text kept)", style="dim")
         text_widget.update(body)
         timings_widget.update(timings_table(rec))
+        # a new record's text starts at its beginning (not where the last one was)
+        for box in ("#detail-text-box", "#detail-timings-box"):
+            self.query_one(box, VerticalScroll).scroll_home(animate=False, immediate=True)

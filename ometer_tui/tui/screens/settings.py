@@ -170,7 +170,7 @@ class SettingsScreen(Screen[None]):
                     yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
                     yield Button("New endpoint (ctrl+n)", id="new", compact=True)
                     yield Button("Back (esc)", id="close", compact=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"settings · {display_path(self.omapp.config_path)}"
