@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
+import re
 import sys
 import tempfile
 import time
@@ -48,10 +50,35 @@ def screen_named(app: OmeterApp, name: str) -> Callable[[], bool]:
     return lambda: type(app.screen).__name__ == name
 
 
+_TEXT = re.compile(
+    r'(<text\b[^>]*?\bx=")([0-9.]+)("[^>]*?\btextLength=")([0-9.]+)("[^>]*>)((?:&#160;)+)([^<]+)'
+)
+
+
+def anchor_leading_spaces(svg: str) -> str:
+    """Move each text span's leading (non-breaking) spaces into its x position.
+
+    Textual's SVG places every span at an absolute x, but some renderers (librsvg, used
+    by many viewers and converters) drop a span's leading spaces, shifting its text one
+    or more cells left: a table's highlighted row looked flush-left and "name  7.6B"
+    read "name7.6B". The picture is the same in a browser either way.
+    """
+
+    def fix(m: re.Match[str]) -> str:
+        spaces = m.group(6).count("&#160;")
+        cells = spaces + len(html.unescape(m.group(7)))
+        shift = float(m.group(4)) / cells * spaces
+        x = float(m.group(2)) + shift
+        length = float(m.group(4)) - shift
+        return (f"{m.group(1)}{x:g}{m.group(3)}{length:g}{m.group(5)}{m.group(7)}")
+
+    return _TEXT.sub(fix, svg)
+
+
 async def shoot(app: OmeterApp, out: Path, name: str, pilot: Pilot[None]) -> None:
     await pilot.pause()
     path = out / f"{name}.svg"
-    app.save_screenshot(filename=path.name, path=str(out))
+    path.write_text(anchor_leading_spaces(app.export_screenshot()), encoding="utf-8")
     print(f"wrote {path}")
 
 
