@@ -69,6 +69,9 @@ def run_headless(args: argparse.Namespace) -> int:
     except DemoProcessError as exc:
         print(f"ometer-tui: --demo: {exc}", file=err)
         return EXIT_UNREACHABLE
+    except KeyboardInterrupt:  # ctrl+c before the benchmark started (e.g. discovery)
+        print("ometer-tui: interrupted before any run finished", file=err)
+        return EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager

@@ -4,10 +4,12 @@ and writes a partial result marked cancelled (headless SIGINT, TUI Escape)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -199,3 +201,38 @@ async def test_tui_escape_keeps_finished_runs_and_exports_a_cancelled_result(
     by_name = {m["name"]: m for m in data["models"]}
     assert len(by_name["demo-slow:70b"]["runs"]) == kept
     assert len(by_name["demo-fast:1b"]["runs"]) >= 1
+
+
+def test_headless_sigint_before_the_first_run_exits_130_quietly(tmp_path: Path) -> None:
+    """ctrl+c while the models are still being listed (a server that never answers)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue: further connects hang in SYN-SENT
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "ometer_tui", "run", "--url", f"http://127.0.0.1:{port}",
+                "--api", "ollama", "--model", "m",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMETER_TUI_CONFIG": str(tmp_path / "none.toml")},
+        )  # fmt: skip
+        time.sleep(1.0)  # imported and waiting on the connect
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
