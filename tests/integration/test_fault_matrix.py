@@ -12,6 +12,7 @@ patched resolver that fails like a real one (the machine's resolver may be remot
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -434,3 +435,36 @@ async def test_tui_shows_the_status_and_message_of_each_fault(
                 assert time.monotonic() < deadline
                 await pilot.pause(0.05)
         assert screen.result.models["demo-fast:1b"].records[0].ok
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_server_that_never_answers_times_out_every_run(flavour: ApiFlavour) -> None:
+    """It accepts the connection, reads the request and says nothing, ever."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        endpoint = endpoint_for(
+            f"http://127.0.0.1:{port}",
+            flavour,
+            timeouts=TimeoutPolicy(connect_s=1, read_s=0.4, total_s=5),
+        )
+        started = time.monotonic()
+        result, _ = await run_plan(plan_for(endpoint, "a", "b"))
+        assert time.monotonic() - started < 15
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    for name in ("a", "b"):
+        record = result.models[name].records[0]
+        assert record.error == "no response for 0.4 s" and record.error_kind == "timeout"
+        assert record.attempts == 1
