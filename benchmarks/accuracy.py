@@ -405,22 +405,26 @@ def startup(server: StampServer) -> dict[str, Any]:
     cfg = Path(tempfile.mkdtemp(prefix="ometer-cfg-")) / "config.toml"
     cfg.write_text(f'[[endpoints]]\nname = "stamp"\nurl = "{server.url}"\napi = "ollama"\n')
     times = []
+    tmux = ["tmux", "-L", f"ometer-bench-{os.getpid()}"]
+    # a keeper session, so the tmux server does not exit between measured sessions
+    subprocess.run([*tmux, "new-session", "-d", "-s", "keeper", "sleep 300"], check=True)
     for i in range(7):
-        session = f"ometer-start-{os.getpid()}-{i}"
+        session = f"ometer-start-{i}"
         t0 = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+        subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
                         f"{exe} --config {cfg}"], check=True)  # fmt: skip
         drawn = None
         while time.perf_counter() - t0 < 10:
-            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+            pane = subprocess.run([*tmux, "capture-pane", "-p", "-t", session],
                                   capture_output=True, text=True).stdout  # fmt: skip
             if "stamp" in pane:
                 drawn = time.perf_counter() - t0
                 break
             time.sleep(0.005)
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
         if drawn is not None:
             times.append(drawn)
+    subprocess.run([*tmux, "kill-server"], capture_output=True)
     if times:
         res["first_screen_s"] = {"median": statistics.median(times), "min": min(times),
                                  "max": max(times), "n": len(times)}  # fmt: skip
@@ -432,7 +436,7 @@ def memory(counts: Sequence[int] = (10_000, 100_000)) -> dict[str, Any]:
     code = r"""
 import json, sys, tracemalloc
 from ometer_tui.core.api.base import GenerationObservation
-from ometer_tui.core.bench.metrics import generation_record
+from ometer_tui.core.bench.metrics import RunContext, generation_record
 out = {}
 for flavour in ("ollama", "openai"):
     for n in COUNTS:
@@ -457,9 +461,9 @@ for flavour in ("ollama", "openai"):
                 obs.server_timings = {"eval_count": 64.0, "eval_s": 1.28 + i * 1e-9,
                     "prompt_eval_count": 8.0, "prompt_eval_s": 0.001, "load_s": 0.0,
                     "total_s": 1.33}
-            records.append(generation_record(obs, model="stamp", pass_index=1 + i // 10,
-                prompt_index=i % 10, warmup=False, attempts=1, queue_s=0.0,
-                bench_start_ns=1_000_000_000, keep_text=False, prices=None))
+            records.append(generation_record(obs, RunContext(model="stamp",
+                pass_index=1 + i // 10, prompt_index=i % 10, warmup=False, attempts=1,
+                queue_s=0.0, bench_start_ns=1_000_000_000, keep_text=False, prices=None)))
             del obs, times
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
@@ -577,6 +581,13 @@ def main(argv: list[str] | None = None) -> None:
     doc: dict[str, Any] = {"started": time.time(), "load_before": load, "rows": [],
                            "python": platform.python_version()}  # fmt: skip
     t_start = time.monotonic()
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"accuracy-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+    def save() -> None:
+        path.write_text(json.dumps(doc, indent=1))
+
     try:
         if "grid" in parts:
             for flavour in opts.flavours:
@@ -596,9 +607,11 @@ def main(argv: list[str] | None = None) -> None:
                                           conc, opts)  # fmt: skip
                             doc["rows"].append(row)
                             progress(row)
+            save()
         if "ramp" in parts:
             print("throughput ramp (openai, headless, 10 ms/token, phase-shifted):", flush=True)
             doc["ramp"] = throughput(server, opts)
+            save()
         if "startup" in parts:
             doc["startup"] = startup(server)
             print("start-up:", json.dumps(doc["startup"]), flush=True)
@@ -609,10 +622,7 @@ def main(argv: list[str] | None = None) -> None:
         server.stop()
     doc["load_after"] = os.getloadavg()
     doc["elapsed_s"] = time.monotonic() - t_start
-    out_dir = Path(opts.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"accuracy-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(doc, indent=1))
+    save()
     print()
     if doc["rows"]:
         print_table(doc["rows"])
