@@ -20,7 +20,8 @@ from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.selection import filter_models
-from ometer_tui.tui.widgets.cells import cell, human_context, human_size, short_date
+from ometer_tui.tui.results_table import fmt_bytes, fmt_context
+from ometer_tui.tui.widgets.cells import cell, short_date
 from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
 
 if TYPE_CHECKING:
@@ -228,8 +229,8 @@ class ModelPickerScreen(Screen[None]):
                          or None),
             "params": cell(model.parameter_size),
             "quant": cell(model.quantization),
-            "ctx": cell(human_context(model.context_length)),
-            "size": cell(human_size(model.size_bytes)),
+            "ctx": cell(fmt_context(model.context_length)),
+            "size": cell(fmt_bytes(model.size_bytes)),
             "modified": cell(short_date(model.modified_at)),
         }
 

@@ -19,30 +19,6 @@ def cell(value: object, style: str = "") -> Text:
     return Text(str(value), style=style)
 
 
-def human_size(size_bytes: int | None) -> str:
-    """``4_920_000_000`` -> ``"4.9 GB"`` (decimal units, as model registries show)."""
-    if size_bytes is None:
-        return "–"
-    if size_bytes >= 1_000_000_000:
-        return f"{size_bytes / 1e9:.1f} GB"
-    if size_bytes >= 1_000_000:
-        return f"{size_bytes / 1e6:.0f} MB"
-    if size_bytes >= 1_000:
-        return f"{size_bytes / 1e3:.0f} kB"
-    return f"{size_bytes} B"
-
-
-def human_context(tokens: int | None) -> str:
-    """``131072`` -> ``"128k"``."""
-    if tokens is None:
-        return "–"
-    if tokens >= 1024 and tokens % 1024 == 0:
-        return f"{tokens // 1024}k"
-    if tokens >= 1000:
-        return f"{tokens / 1000:.0f}k"
-    return str(tokens)
-
-
 def short_date(iso: str | None) -> str:
     """The date part of an ISO 8601 timestamp (``2026-11-20T10:00:00Z`` -> ``2026-11-20``)."""
     if not iso:
