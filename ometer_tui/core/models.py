@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -67,7 +68,11 @@ class Endpoint:
 
     @property
     def base_url(self) -> str:
-        return self.url.rstrip("/")
+        """The server's root. A URL ending in ``/v1`` (how OpenAI SDKs take a base URL,
+        e.g. ``https://api.groq.com/openai/v1``) is accepted: the clients add ``/v1/...``
+        and ``/api/...`` themselves."""
+        url = self.url.strip().rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
 
     @property
     def display_url(self) -> str:
@@ -84,7 +89,12 @@ class Endpoint:
     @property
     def is_loopback(self) -> bool:
         host = self.origin[1]
-        return host in {"localhost", "::1"} or host.startswith("127.")
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name, e.g. "127.example.com", is not loopback
+            return False
 
     def resolve_auth(self) -> tuple[Secret | None, Secret | None]:
         """(bearer token, api key) as secrets; raises ``SecretResolutionError``."""
