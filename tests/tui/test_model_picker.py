@@ -228,3 +228,20 @@ async def test_load_failure_shows_reason_and_retries(
         await pilot.press("r")
         await settle(pilot)
         assert screen.load_error is not None  # still down, still explained
+
+
+async def test_typing_on_the_table_starts_the_filter(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert screen.focused is screen.query_one("#models", DataTable)
+        await pilot.press("d", "e", "m", "o", "-", "t")  # no binding for these letters
+        await pilot.pause()
+        assert screen.query_one("#filter", Input).value == "demo-t"
+        assert shown_names(screen) == ["demo-think:7b"]
+        await pilot.press("enter")  # back to the table, filter kept
+        await pilot.pause()
+        assert screen.focused is screen.query_one("#models", DataTable)
+        assert shown_names(screen) == ["demo-think:7b"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -90,7 +90,7 @@ class ModelPickerScreen(Screen[None]):
         Binding("b", "build", "Run", id="models.run",
                 tooltip="Build the plan from the run panel and start the benchmark"),
         Binding("slash", "focus_filter", "Filter", id="models.filter",
-                tooltip="Filter by name or family prefix"),
+                tooltip="Filter by name or family prefix (or just start typing a name)"),
         Binding("r", "reload", "Reload", id="models.reload",
                 tooltip="Load the model list again (retry after an error)"),
         Binding("escape", "back", "Back", id="models.back",
@@ -128,9 +128,10 @@ class ModelPickerScreen(Screen[None]):
         with Horizontal(id="picker-body"):
             with Vertical(id="models-pane"):
                 yield Input(
-                    placeholder="filter: name or family prefix (/)",
+                    placeholder="filter: type a name or family prefix",
                     id="filter",
                     compact=True,
+                    select_on_focus=False,  # typing on the table carries on in here
                 )
                 yield Static(id="models-status")
                 table: DataTable[Text] = DataTable(
@@ -259,6 +260,20 @@ class ModelPickerScreen(Screen[None]):
             table.add_column(headers[key], key=key, width=width)
         return True
 
+    def on_key(self, event: events.Key) -> None:
+        """Type to filter: a printable key the table has no binding for starts the filter."""
+        table = self.query_one("#models", DataTable)
+        char = event.character
+        if self.focused is not table or not event.is_printable or not char or char.isspace():
+            return
+        if event.key in self.app.active_bindings:  # a, b, r, /, q, ? keep their meaning
+            return
+        event.stop()
+        event.prevent_default()
+        box = self.query_one("#filter", Input)
+        box.focus()
+        box.insert_text_at_cursor(char)
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -332,7 +347,10 @@ class ModelPickerScreen(Screen[None]):
         self._refresh_marks(names)
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        """``/`` starts a new filter: the old text is selected, so typing replaces it."""
+        box = self.query_one("#filter", Input)
+        box.focus()
+        box.select_all()
 
     def action_back(self) -> None:
         table = self.query_one("#models", DataTable)
