@@ -28,7 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
-from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
+from ometer_tui.core.bench.metrics import clock_diff
+from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.secrets import (
     SENSITIVE_HEADERS,
@@ -227,9 +228,25 @@ _RUN_KEY_RENAMES = {"pass_index": "pass"}
 _RUN_TEXT_FIELDS = frozenset({"error", "error_kind", "text"})
 
 
+#: Exported keys derived from the record rather than stored on it, after the field named.
+_RUN_DERIVED_AFTER = {"server_timings": "clock_diff"}
+
+
 def _run_fields() -> list[tuple[str, str]]:
-    """(RunRecord field, exported key), in the record's field order."""
-    return [(f.name, _RUN_KEY_RENAMES.get(f.name, f.name)) for f in fields(RunRecord)]
+    """(RunRecord field or derived key, exported key), in the record's field order."""
+    out: list[tuple[str, str]] = []
+    for f in fields(RunRecord):
+        out.append((f.name, _RUN_KEY_RENAMES.get(f.name, f.name)))
+        if (derived := _RUN_DERIVED_AFTER.get(f.name)) is not None:
+            out.append((derived, derived))
+    return out
+
+
+def _run_attr(record: RunRecord, name: str) -> object:
+    if name == "clock_diff":
+        return clock_diff(record)
+    value = getattr(record, name)
+    return value.as_dict() if isinstance(value, ServerTimings) else value
 
 
 def _run_value(name: str, value: object, redact: _Redactor) -> Any:
@@ -248,7 +265,7 @@ def _run_value(name: str, value: object, redact: _Redactor) -> Any:
 
 
 def _run_dict(record: RunRecord, redact: _Redactor) -> dict[str, Any]:
-    return {key: _run_value(name, getattr(record, name), redact) for name, key in _run_fields()}
+    return {key: _run_value(name, _run_attr(record, name), redact) for name, key in _run_fields()}
 
 
 def _ordered_models(result: BenchmarkResult) -> list[ModelResult]:

@@ -21,7 +21,7 @@ from ometer_tui.core.api.base import ClientError, ErrorKind, ExchangeLogged, Req
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.metrics import summarise
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.records import RunRecord, ServerTimings
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.models import ApiFlavour, Endpoint, ModelInfo, ServerInfo
 from ometer_tui.core.secrets import Secret, TokenRef
@@ -76,11 +76,9 @@ def record(model: str, i: int, *, ttft: float, interval: float, tokens: int,
         output_tokens=tokens, tokens_source="usage", decode_tps=decode,
         tpot_s=1 / decode, server_decode_tps=tokens / eval_s, prefill_tps=2000.0,
         prompt_tokens=17, load_s=0.0,
-        server_timings={"load_s": 0.0, "prompt_eval_s": 0.0085, "eval_s": eval_s,
-                        "total_s": e2e - 0.004, "eval_count": float(tokens),
-                        "prompt_eval_count": 17.0},
-        clock_diff={"ttft_minus_server_prefill_s": t - 0.0085,
-                    "decode_minus_server_eval_s": (e2e - t) - eval_s * (tokens - 1) / tokens},
+        server_timings=ServerTimings(load_s=0.0, prompt_eval_s=0.0085, eval_s=eval_s,
+                                    total_s=e2e - 0.004, eval_count=tokens,
+                                    prompt_eval_count=17),
         started_at_s=start, finished_at_s=start + e2e,
         text=" ".join(WORDS.split()[: min(tokens, 14)]) + " …",
     )

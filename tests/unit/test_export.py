@@ -17,7 +17,7 @@ import pytest
 from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
-from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
+from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.export import (
     CSV_COLUMNS,
@@ -122,8 +122,7 @@ def _run(
         cold=warmup,
         queue_s=0.0,
         attempts=1,
-        server_timings={"eval_duration": 1.15, "load_duration": 0.0},
-        clock_diff={"e2e_s": 0.012},
+        server_timings=ServerTimings.from_mapping({"eval_duration": 1.15, "load_duration": 0.0}),
         started_at_s=float(pass_index),
         finished_at_s=float(pass_index) + e2e,
         cost_usd=0.0001,
@@ -309,7 +308,30 @@ def test_json_schema_v1() -> None:
 def test_json_run_keys_cover_every_record_field() -> None:
     run = json.loads(to_json(_result()))["models"][0]["runs"][0]
     expected = {"pass" if f.name == "pass_index" else f.name for f in fields(RunRecord)}
-    assert set(run) == expected
+    assert set(run) == expected | {"clock_diff"}  # derived, not stored
+    keys = list(run)
+    assert keys[keys.index("server_timings") + 1] == "clock_diff"
+
+
+def test_json_server_timings_and_derived_clock_diff() -> None:
+    result = _result()
+    rec = result.models["llama3.2:3b"].records[1]
+    rec.ttft_s, rec.e2e_s, rec.output_tokens = 0.5, 1.5, 11
+    rec.server_timings = ServerTimings.from_mapping(
+        {"eval_count": 11.0, "prompt_eval_count": 12.0, "load_s": 0.25,
+         "prompt_eval_s": 0.125, "eval_s": 1.1, "total_s": 1.5}
+    )  # fmt: skip
+    run = json.loads(to_json(result))["models"][0]["runs"][1]
+    assert run["server_timings"] == {
+        "eval_count": 11.0, "eval_s": 1.1, "load_s": 0.25, "prompt_eval_count": 12.0,
+        "prompt_eval_s": 0.125, "total_s": 1.5,
+    }  # fmt: skip
+    assert list(run["server_timings"]) == sorted(run["server_timings"])
+    assert run["clock_diff"] == {
+        "decode_minus_server_eval_s": 0.0,
+        "ttft_minus_server_prefill_s": 0.125,
+    }
+    assert json.loads(to_json(_result()))["models"][0]["runs"][1]["clock_diff"] is None
 
 
 def test_json_never_emits_nan() -> None:

@@ -9,12 +9,14 @@ import pytest
 from ometer_tui.core.api.base import ErrorKind, GenerationObservation, RequestError
 from ometer_tui.core.bench.metrics import (
     RunContext,
+    clock_diff,
     generation_record,
     percentile,
     stats_of,
     summarise,
 )
 from ometer_tui.core.bench.plan import Prices
+from ometer_tui.core.bench.records import ServerTimings
 
 MS = 1_000_000
 
@@ -92,8 +94,55 @@ def test_ollama_server_timings_give_server_rate_prefill_and_cold_flag() -> None:
     assert r.server_decode_tps == pytest.approx(50.0)
     assert r.prefill_tps == pytest.approx(2000.0)
     assert r.load_s == pytest.approx(0.4) and r.cold
-    assert r.clock_diff is not None
-    assert r.clock_diff["ttft_minus_server_prefill_s"] == pytest.approx(0.05)
+    diff = clock_diff(r)
+    assert diff is not None
+    assert diff["ttft_minus_server_prefill_s"] == pytest.approx(0.05)
+    # decode 9 gaps x 20 ms = 0.18 s; server eval 0.2 s x 9/10 tokens = 0.18 s
+    assert diff["decode_minus_server_eval_s"] == pytest.approx(0.0)
+    assert r.server_timings is not None
+    assert r.server_timings.as_dict() == obs.server_timings  # nothing lost
+
+
+def test_llama_cpp_timings_kept_verbatim_and_clock_diff_derived() -> None:
+    obs = observation(ttft_ms=100, gap_ms=20, tokens=10, usage=10)
+    obs.server_timings = {
+        "cache_n": 3.0,
+        "prompt_n": 12.0,
+        "prompt_ms": 80.0,
+        "prompt_per_token_ms": 6.6667,
+        "prompt_per_second": 150.0,
+        "predicted_n": 10.0,
+        "predicted_ms": 190.0,
+        "predicted_per_token_ms": 19.0,
+        "predicted_per_second": 52.6,
+        "draft_n": 4.0,  # not a field: kept in extra
+        "draft_n_accepted": 2.5,
+    }
+    r = record(obs)
+    assert r.server_timings is not None
+    assert r.server_timings.as_dict() == obs.server_timings
+    assert r.server_timings.extra == (("draft_n", 4.0), ("draft_n_accepted", 2.5))
+    assert r.server_decode_tps == pytest.approx(52.6)
+    assert r.prefill_tps == pytest.approx(150.0)
+    assert r.load_s is None and not r.cold
+    diff = clock_diff(r)
+    assert diff == {
+        "ttft_minus_server_prompt_s": pytest.approx(0.1 - 0.08),
+        "e2e_minus_server_total_s": pytest.approx(0.1 + 0.18 - 0.27),
+    }
+
+
+def test_no_server_timings_no_clock_diff() -> None:
+    r = record(observation(ttft_ms=10, gap_ms=5, tokens=3, usage=3))
+    assert r.server_timings is None and clock_diff(r) is None
+    assert ServerTimings.from_mapping({}) is None
+
+
+def test_server_timings_keep_fractional_counts_and_other_names() -> None:
+    t = ServerTimings.from_mapping({"eval_count": 2.5, "eval_s": 1.0, "x": 7.0})
+    assert t is not None
+    assert t.as_dict() == {"eval_count": 2.5, "eval_s": 1.0, "x": 7.0}
+    assert all(isinstance(v, float) for v in t.as_dict().values())
 
 
 def test_error_run_is_not_ok_and_keeps_partial_tokens() -> None:

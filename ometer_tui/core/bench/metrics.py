@@ -19,7 +19,7 @@ from ometer_tui.core.api.base import (
     RequestError,
 )
 from ometer_tui.core.bench.plan import Prices
-from ometer_tui.core.bench.records import ModelSummary, RunRecord, Stats
+from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 
 NS = 1e9
 #: An Ollama ``load_duration`` at or above this means the model was loaded for this
@@ -139,15 +139,15 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
             tpot = decode_window / (tokens - 1)
     itl_mean, itl_p50, itl_p99 = _gaps_summary(obs.token_times_ns)
 
-    timings = obs.server_timings
+    timings = ServerTimings.from_mapping(obs.server_timings)
     server_decode_tps = prefill_tps = load_s = None
-    if "eval_s" in timings:  # Ollama
-        server_decode_tps = _ratio(timings.get("eval_count"), timings.get("eval_s"))
-        prefill_tps = _ratio(timings.get("prompt_eval_count"), timings.get("prompt_eval_s"))
-        load_s = timings.get("load_s")
-    elif "predicted_per_second" in timings:  # llama.cpp
-        server_decode_tps = timings.get("predicted_per_second")
-        prefill_tps = timings.get("prompt_per_second")
+    if timings is not None and timings.eval_s is not None:  # Ollama
+        server_decode_tps = _ratio(timings.eval_count, timings.eval_s)
+        prefill_tps = _ratio(timings.prompt_eval_count, timings.prompt_eval_s)
+        load_s = timings.load_s
+    elif timings is not None and timings.predicted_per_second is not None:  # llama.cpp
+        server_decode_tps = timings.predicted_per_second
+        prefill_tps = timings.prompt_per_second
 
     error = obs.error
     if error is None and obs.first_token_ns is None:
@@ -186,8 +186,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         queue_s=ctx.queue_s,
         attempts=ctx.attempts,
         incomplete=error is not None and error.kind.value == "incomplete",
-        server_timings=dict(timings) if timings else None,
-        clock_diff=_clock_diff(ttft, e2e, tokens, timings),
+        server_timings=timings,
         started_at_s=(_sent_at(sent, obs.finished_ns) - ctx.bench_start_ns) / NS,
         finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - ctx.bench_start_ns) / NS,
         text=obs.text if ctx.keep_text and obs.text else None,
@@ -196,26 +195,29 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     return record
 
 
-def _clock_diff(
-    ttft: float | None, e2e: float | None, tokens: int | None, timings: dict[str, float]
-) -> dict[str, float] | None:
-    """Client minus server, for what both clocks measured. Shown, not hidden."""
-    if not timings or ttft is None or e2e is None:
+def clock_diff(record: RunRecord) -> dict[str, float] | None:
+    """Client minus server, for what both clocks measured. Shown, not hidden.
+
+    Derived from the record (its TTFT, e2e, output tokens and server timings) when
+    asked for, rather than stored on every record.
+    """
+    timings, ttft, e2e = record.server_timings, record.ttft_s, record.e2e_s
+    if timings is None or ttft is None or e2e is None:
         return None
+    tokens = record.output_tokens
     diff: dict[str, float] = {}
-    if "eval_s" in timings:
+    if timings.eval_s is not None:
         # Ollama: time to first token ~ load + prompt eval (+ the first token's eval).
-        server_ttft = timings.get("load_s", 0.0) + timings.get("prompt_eval_s", 0.0)
+        server_ttft = (timings.load_s or 0.0) + (timings.prompt_eval_s or 0.0)
         diff["ttft_minus_server_prefill_s"] = ttft - server_ttft
-        if tokens is not None and tokens >= 2 and timings.get("eval_s"):
-            diff["decode_minus_server_eval_s"] = (e2e - ttft) - timings["eval_s"] * (
+        if tokens is not None and tokens >= 2 and timings.eval_s:
+            diff["decode_minus_server_eval_s"] = (e2e - ttft) - timings.eval_s * (
                 (tokens - 1) / tokens
             )
-    elif "predicted_ms" in timings:
-        diff["ttft_minus_server_prompt_s"] = ttft - timings.get("prompt_ms", 0.0) / 1000.0
-        diff["e2e_minus_server_total_s"] = (
-            e2e - (timings.get("prompt_ms", 0.0) + timings["predicted_ms"]) / 1000.0
-        )
+    elif timings.predicted_ms is not None:
+        prompt_ms = timings.prompt_ms or 0.0
+        diff["ttft_minus_server_prompt_s"] = ttft - prompt_ms / 1000.0
+        diff["e2e_minus_server_total_s"] = e2e - (prompt_ms + timings.predicted_ms) / 1000.0
     return diff or None
 
 

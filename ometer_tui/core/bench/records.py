@@ -5,10 +5,73 @@ Definitions follow ../shared/design/metrics.md. Times are seconds (floats).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 TokensSource = Literal["usage", "chunks", "none"]
+
+#: Counts among the server timings: held as ints when whole (small ones are shared).
+_COUNT_NAMES = frozenset(
+    {"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTimings:
+    """The server's own timings for one run, without a dict per run.
+
+    Ollama: durations in seconds (converted from ns by the client) and token counts.
+    llama.cpp: its ``timings`` object as sent (ms, counts, rates); names it has that are
+    not fields here are kept in ``extra``, so nothing the server sent is lost.
+    ``as_dict()`` gives back the name -> value mapping (floats) the client observed.
+    """
+
+    # Ollama
+    load_s: float | None = None
+    prompt_eval_s: float | None = None
+    eval_s: float | None = None
+    total_s: float | None = None
+    prompt_eval_count: float | None = None
+    eval_count: float | None = None
+    # llama.cpp (``timings``)
+    cache_n: float | None = None
+    prompt_n: float | None = None
+    prompt_ms: float | None = None
+    prompt_per_token_ms: float | None = None
+    prompt_per_second: float | None = None
+    predicted_n: float | None = None
+    predicted_ms: float | None = None
+    predicted_per_token_ms: float | None = None
+    predicted_per_second: float | None = None
+    #: any other (name, value) the server sent, in its order
+    extra: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_mapping(cls, timings: Mapping[str, float]) -> ServerTimings | None:
+        """None for no timings; else every name kept, known ones in fields."""
+        if not timings:
+            return None
+        known: dict[str, float] = {}
+        extra: list[tuple[str, float]] = []
+        for name, value in timings.items():
+            if name in _FIELD_NAMES:
+                if name in _COUNT_NAMES and float(value).is_integer():
+                    value = int(value)
+                known[name] = value
+            else:
+                extra.append((name, value))
+        return cls(**known, extra=tuple(extra))
+
+    def as_dict(self) -> dict[str, float]:
+        """name -> value (as floats), the fields set and then ``extra``."""
+        out: dict[str, float] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value)
+        out.update(self.extra)
+        return out
 
 
 @dataclass(slots=True)
@@ -41,10 +104,9 @@ class RunRecord:
     queue_s: float = 0.0
     attempts: int = 1
     incomplete: bool = False
-    #: server timings beside the client's (Ollama durations in s; llama.cpp timings)
-    server_timings: dict[str, float] | None = None
-    #: client-minus-server differences where both clocks measured the same thing
-    clock_diff: dict[str, float] | None = None
+    #: server timings beside the client's (Ollama durations in s; llama.cpp timings);
+    #: the client-minus-server differences are derived: ``metrics.clock_diff(record)``
+    server_timings: ServerTimings | None = None
     # embeddings
     latency_s: float | None = None
     input_tokens: int | None = None
@@ -54,6 +116,11 @@ class RunRecord:
     finished_at_s: float = 0.0
     text: str | None = None
     cost_usd: float | None = None
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(
+    f.name for f in fields(ServerTimings) if f.name != "extra"
+)
 
 
 @dataclass(frozen=True, slots=True)

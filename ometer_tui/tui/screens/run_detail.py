@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from ometer_tui.core.bench.metrics import clock_diff
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.tui.results_table import (
@@ -98,8 +99,8 @@ def timings_table(rec: RunRecord) -> Table:
     table.add_column("client", justify="right")
     table.add_column("server", justify="right")
     table.add_column("client − server", justify="right")
-    server = dict(rec.server_timings or {})
-    diffs = dict(rec.clock_diff or {})
+    server = rec.server_timings.as_dict() if rec.server_timings is not None else {}
+    diffs = clock_diff(rec) or {}
     used: set[str] = set()
 
     def take(key: str) -> float | None:
