@@ -76,8 +76,8 @@ class Endpoint:
 
     @property
     def display_url(self) -> str:
-        """The URL without any credentials in it: safe to show, log and export."""
-        return strip_url_credentials(self.base_url)
+        """The URL as the user gave it, without credentials: safe to show, log, export."""
+        return strip_url_credentials(self.url.strip().rstrip("/"))
 
     @property
     def origin(self) -> tuple[str, str, int]:

@@ -23,7 +23,7 @@ def test_base_url_accepts_an_sdk_style_v1_suffix(url: str, base: str) -> None:
 
 def test_display_url_drops_credentials() -> None:
     ep = Endpoint(name="e", url="https://user:s3cret@llm.example.com/v1")
-    assert ep.display_url == "https://llm.example.com"
+    assert ep.display_url == "https://llm.example.com/v1"
     assert "s3cret" not in ep.display_url
 
 
