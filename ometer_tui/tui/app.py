@@ -5,23 +5,39 @@ Screens do the work; this file only holds state that outlives a screen.
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
-from ometer_tui.tui.commands import ActionsProvider
-from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.screens.endpoints import EndpointsScreen
-from ometer_tui.tui.screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from ometer_tui.demo.process import DemoProcess
+
+# Start-up: only what the first (endpoints) screen needs is imported here; other
+# screens, the palette's provider and the HTTP clients load when first used.
 
 DEMO_ENDPOINT_NAME = "demo (simulated)"
+#: the demo's row while its process starts (never probed, never picked)
+DEMO_STARTING_URL = "http://127.0.0.1:0"
 LOCAL_OLLAMA = Endpoint(name="local ollama", url="http://localhost:11434", api=ApiFlavour.OLLAMA)
+
+
+def _actions_provider() -> type[Provider]:
+    from ometer_tui.tui.commands import ActionsProvider
+
+    return ActionsProvider
 
 
 class OmeterApp(App[None]):
@@ -30,7 +46,7 @@ class OmeterApp(App[None]):
     TITLE = "ometer"
     SUB_TITLE = "LLM endpoint benchmark"
     CSS_PATH: ClassVar[Any] = ["app.tcss"]
-    COMMANDS: ClassVar[Any] = App.COMMANDS | {ActionsProvider}
+    COMMANDS: ClassVar[Any] = App.COMMANDS | {_actions_provider}
     HELP_TITLE = "app"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,6 +73,10 @@ class OmeterApp(App[None]):
         self.demo = demo
         self._demo_server_url = demo_server_url
         self._exit_stack = ExitStack()
+        self._demo_lock = threading.Lock()
+        self._closed = False
+        #: the demo endpoint's process is starting (its row says "starting…")
+        self.demo_starting = False
         self.settings_error: str | None = None
         self.first_launch = False
         self.settings = self._load_settings()
@@ -106,23 +126,90 @@ class OmeterApp(App[None]):
 
     # ------------------------------------------------------------ demo server
     def demo_endpoint(self) -> Endpoint:
-        """The built-in simulated endpoint; starts the demo server process if needed."""
+        """The built-in simulated endpoint, added to the session's endpoints.
+
+        With a known server URL it is ready at once. Otherwise its process starts in a
+        thread worker (never on the UI thread): until it answers, the row stands in with
+        ``DEMO_STARTING_URL`` and ``demo_starting`` is true; then the row is replaced and
+        ``endpoints_version`` bumped, so the endpoints screen redraws and checks it."""
         for endpoint in self.session_endpoints:
             if endpoint.simulated:
                 return endpoint
         url = self._demo_server_url
-        if url is None:
-            # its own process, so the UI never delays the simulation's token schedule
-            from ometer_tui.demo.process import demo_process
-
-            url = self._exit_stack.enter_context(demo_process()).url
-            self._demo_server_url = url
         endpoint = Endpoint(
-            name=DEMO_ENDPOINT_NAME, url=url, api=ApiFlavour.OLLAMA, simulated=True
-        )
+            name=DEMO_ENDPOINT_NAME, url=url or DEMO_STARTING_URL, api=ApiFlavour.OLLAMA,
+            simulated=True,
+        )  # fmt: skip
+        if url is None:
+            self.demo_starting = True
+            self._start_demo_process()
         self.session_endpoints.insert(0, endpoint)
         self.endpoints_version += 1
         return endpoint
+
+    @work(thread=True, group="demo", exclusive=True, exit_on_error=False)
+    def _start_demo_process(self) -> None:
+        # its own process, so the UI never delays the simulation's token schedule
+        from ometer_tui.demo.process import demo_process
+
+        manager = demo_process()
+        try:
+            process = manager.__enter__()
+        except Exception as exc:
+            self.post_message(self.DemoStarted(None, exc))
+            return
+        with self._demo_lock:
+            closed = self._closed
+            if not closed:
+                self._exit_stack.push(manager)
+        if closed:  # the app stopped while it started
+            manager.__exit__(None, None, None)
+            return
+        # a message, not call_from_thread: that would wait forever if the app stopped
+        # meanwhile (post_message is thread-safe; on_unmount stops the process)
+        self.post_message(self.DemoStarted(process, None))
+
+    class DemoStarted(Message):
+        """The demo endpoint's process answered (``process``) or failed (``error``)."""
+
+        def __init__(self, process: DemoProcess | None, error: Exception | None) -> None:
+            super().__init__()
+            self.process = process
+            self.error = error
+
+    @on(DemoStarted)
+    def _demo_started(self, message: DemoStarted) -> None:
+        if message.process is not None:
+            self._demo_ready(message.process)
+        else:
+            self._demo_failed(message.error or RuntimeError("unknown error"))
+
+    def _demo_ready(self, process: DemoProcess) -> None:
+        self.demo_starting = False
+        self._demo_server_url = process.url
+        self.session_endpoints = [
+            Endpoint(name=e.name, url=process.url, api=e.api, simulated=True)
+            if e.simulated else e
+            for e in self.session_endpoints
+        ]  # fmt: skip
+        self.endpoints_version += 1
+        screen = self.screen
+        if isinstance(screen, EndpointsScreen):
+            screen.endpoint_ready(DEMO_ENDPOINT_NAME)
+
+    def _demo_failed(self, exc: Exception) -> None:
+        self.demo_starting = False
+        self.session_endpoints = [e for e in self.session_endpoints if not e.simulated]
+        self._endpoints_changed()
+        # the demo is a convenience: never fatal
+        self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
+                    markup=False)  # fmt: skip
+
+    def _endpoints_changed(self) -> None:
+        self.endpoints_version += 1
+        screen = self.screen
+        if isinstance(screen, EndpointsScreen):
+            screen.reload()
 
     # --------------------------------------------------------------- lifecycle
     def on_mount(self) -> None:
@@ -157,6 +244,8 @@ class OmeterApp(App[None]):
             )
 
     def on_unmount(self) -> None:
+        with self._demo_lock:
+            self._closed = True
         self._exit_stack.close()
 
     # ----------------------------------------------------------------- actions
@@ -166,6 +255,8 @@ class OmeterApp(App[None]):
         return [s for s in self.screen_stack if getattr(s, "benchmark_running", False) is True]
 
     async def action_quit(self) -> None:
+        from ometer_tui.tui.screens.confirm import ConfirmScreen
+
         running = self._running_screens()
         if not running:
             self.exit()
@@ -194,6 +285,8 @@ class OmeterApp(App[None]):
         )
 
     def action_help(self) -> None:
+        from ometer_tui.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))

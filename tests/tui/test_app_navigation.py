@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from ometer_tui.demo import process as process_module
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import DEMO_ENDPOINT_NAME, LOCAL_OLLAMA, OmeterApp
 from ometer_tui.tui.screens.confirm import ConfirmScreen
@@ -108,6 +113,52 @@ async def test_demo_mode_puts_the_simulated_endpoint_first(
         assert app.screen.highlighted_name() == DEMO_ENDPOINT_NAME
     # The simulated endpoint is never written to the settings file.
     assert DEMO_ENDPOINT_NAME not in read_text(demo_config)
+
+
+async def test_demo_process_starts_off_the_ui_thread(
+    demo_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a running demo server the app starts its process in a worker: the
+    endpoints screen is up at once with the demo row "starting…" (never checked, never
+    picked); the row is checked once the process answers, and the process stops with
+    the app."""
+    release = threading.Event()
+    real = process_module.demo_process
+
+    @contextlib.contextmanager
+    def held_demo_process() -> Iterator[process_module.DemoProcess]:
+        release.wait(30)  # the worker thread waits here, never the UI
+        with real() as started:
+            yield started
+
+    monkeypatch.setattr(process_module, "demo_process", held_demo_process)
+    app = OmeterApp(config_path=demo_config, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, EndpointsScreen)
+        names = [r[0] for r in rows(screen, "#endpoints")]
+        assert names[0].startswith(DEMO_ENDPOINT_NAME) and names[1] == "demo"
+        assert app.demo_starting
+        state = screen.status_of(DEMO_ENDPOINT_NAME)
+        assert state is not None and state.ok is None and state.text.plain == "starting…"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen  # still starting: not picked
+        release.set()
+        # bounded polling: the child process answers within seconds
+        for _ in range(600):
+            state = screen.status_of(DEMO_ENDPOINT_NAME)
+            if state is not None and state.ok is not None:
+                break
+            await pilot.pause(0.05)
+        assert state is not None and state.ok is True, state
+        assert not app.demo_starting
+        demo = next(e for e in app.all_endpoints() if e.simulated)
+        assert demo.url.startswith("http://127.0.0.1:") and not demo.url.endswith(":0")
+    port = int(demo.url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 async def test_add_demo_endpoint_with_D(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -15,7 +18,6 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ometer_tui.core.models import Endpoint, ServerInfo
 from ometer_tui.core.settings import display_path
-from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.widgets.cells import (
     cell,
     endpoint_auth_text,
@@ -28,6 +30,21 @@ if TYPE_CHECKING:
     from ometer_tui.tui.app import OmeterApp
 
 CHECKING = Text("checking…", style="dim italic")
+STARTING = Text("starting…", style="dim italic")
+
+
+def confirm_screen() -> type[Any]:
+    from ometer_tui.tui.screens.confirm import ConfirmScreen
+
+    return ConfirmScreen
+
+
+async def _api() -> ModuleType:
+    """``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import), imported in a
+    thread so the UI keeps drawing meanwhile. Always through ``import_module``: while
+    another probe's thread is still importing it, ``sys.modules`` already holds the
+    half-initialised module, and only the import lock waits for it to finish."""
+    return await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
 
 #: (key, header, widest, narrowest, always shown) in display order, which is also their
 #: importance. Status is second: at 80 columns it stays (the line under the table shows
@@ -98,8 +115,10 @@ class EndpointsScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.reload()
+        # rows first (each "checking…"); the checks start once the screen is drawn
+        self.reload(check=False)
         self.query_one("#endpoints", DataTable).focus()
+        self.call_after_refresh(self.action_recheck)
 
     def on_resize(self) -> None:
         if self._endpoints:
@@ -110,17 +129,43 @@ class EndpointsScreen(Screen[None]):
             self.reload()
 
     # ------------------------------------------------------------------- rows
-    def reload(self) -> None:
+    def reload(self, *, check: bool = True) -> None:
         """Rebuild the rows from the app's endpoints and check each again."""
         app = self.omapp
         self._version = app.endpoints_version
         previous = self.highlighted_name()
         endpoints = app.all_endpoints()
         self._endpoints = {e.name: e for e in endpoints}
-        self._states = {e.name: ProbeState(None, CHECKING) for e in endpoints}
+        self._states = {e.name: self._unchecked(e) for e in endpoints}
         self._fill_table(keep=previous)
         self.refresh_bindings()
-        self.action_recheck()
+        if check:
+            self.action_recheck()
+        else:
+            self._update_banner()
+            self._update_detail()
+
+    def endpoint_ready(self, name: str) -> None:
+        """One endpoint changed in the app (the demo's process answered): show its row
+        again and check only it."""
+        app = self.omapp
+        self._version = app.endpoints_version
+        endpoint = next((e for e in app.all_endpoints() if e.name == name), None)
+        if endpoint is None or name not in self._endpoints:
+            self.reload()
+            return
+        self._endpoints[name] = endpoint
+        self._states[name] = self._unchecked(endpoint)
+        self._fill_table()
+        self._check(endpoint)
+        self._update_banner()
+        self._update_detail()
+
+    def _starting(self, endpoint: Endpoint) -> bool:
+        return endpoint.simulated and self.omapp.demo_starting
+
+    def _unchecked(self, endpoint: Endpoint) -> ProbeState:
+        return ProbeState(None, STARTING if self._starting(endpoint) else CHECKING)
 
     def _fill_table(self, *, keep: str | None = None) -> None:
         """Lay the columns out for the current width and add every row (with its
@@ -200,7 +245,8 @@ class EndpointsScreen(Screen[None]):
                 text.append(label, style="bold")
                 state = self._states.get(endpoint.name)
                 if state is None or state.ok is None:
-                    text.append(" (checking…)", style="dim")
+                    waiting = "starting…" if self._starting(endpoint) else "checking…"
+                    text.append(f" ({waiting})", style="dim")
                 elif state.ok:
                     text.append(" answers", style="green")
                 else:
@@ -217,20 +263,25 @@ class EndpointsScreen(Screen[None]):
         self._generation += 1
         table = self.query_one("#endpoints", DataTable)
         for endpoint in self._endpoints.values():
-            self._states[endpoint.name] = ProbeState(None, CHECKING)
-            table.update_cell(endpoint.name, "status", clipped(CHECKING))
-            self._probe(endpoint, self._generation)
+            self._check(endpoint, table)
         self._update_banner()
         self._update_detail()
 
+    def _check(self, endpoint: Endpoint, table: DataTable[Text] | None = None) -> None:
+        """Mark the row unchecked and probe it (a starting demo is probed once ready)."""
+        table = table or self.query_one("#endpoints", DataTable)
+        state = self._unchecked(endpoint)
+        self._states[endpoint.name] = state
+        table.update_cell(endpoint.name, "status", clipped(state.text))
+        if not self._starting(endpoint):
+            self._probe(endpoint, self._generation)
+
     @work(group="probe", exit_on_error=False)
     async def _probe(self, endpoint: Endpoint, generation: int) -> None:
-        from ometer_tui.core.api import probe
-        from ometer_tui.core.api.base import ClientError
-
+        api = await _api()
         try:
-            info = await probe(endpoint)
-        except ClientError as exc:
+            info = await api.probe(endpoint)
+        except api.ClientError as exc:
             self.post_message(self.Probed(endpoint.name, generation, None, str(exc)))
         except Exception as exc:  # a config error, a bug: show it on the row
             reason = str(exc) or type(exc).__name__
@@ -282,6 +333,9 @@ class EndpointsScreen(Screen[None]):
         if endpoint is None:
             self.notify("No endpoint to pick: n adds one.", severity="warning")
             return
+        if self._starting(endpoint):
+            self.notify("The demo endpoint is still starting; pick it in a moment.")
+            return
         from ometer_tui.tui.screens.model_picker import ModelPickerScreen
 
         self.app.push_screen(ModelPickerScreen(endpoint))
@@ -331,7 +385,7 @@ class EndpointsScreen(Screen[None]):
             else f"Remove {endpoint.name!r} from this session's list?"
         )
         self.app.push_screen(
-            ConfirmScreen(question, title="Delete endpoint?", yes="Delete", danger=True),
+            confirm_screen()(question, title="Delete endpoint?", yes="Delete", danger=True),
             answered,
         )
 
