@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ometer_tui import __version__
+
+N = TypeVar("N", int, float)
 
 EXIT_OK = 0
 EXIT_RUNS_FAILED = 1
@@ -28,44 +31,29 @@ exit codes:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(
+    parse: Callable[[str], N], *, minimum: float, inclusive: bool
+) -> Callable[[str], N]:
+    """An argparse type: ``parse`` the text, then require ``>= minimum`` (or ``>``)."""
+    kind = "a whole number" if parse is int else "a number"
+    rule = f"must be {minimum:g} or more" if inclusive else f"must be more than {minimum:g}"
+
+    def convert(text: str) -> N:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not (value >= minimum if inclusive else value > minimum):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return convert
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+_positive_int = _number(int, minimum=1, inclusive=True)
+_non_negative_int = _number(int, minimum=0, inclusive=True)
+_positive_float = _number(float, minimum=0, inclusive=False)
+_non_negative_float = _number(float, minimum=0, inclusive=True)
 
 
 def _header(text: str) -> tuple[str, str]:
