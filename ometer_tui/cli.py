@@ -6,6 +6,7 @@ Imports stay lazy so ``--help`` and ``--version`` answer without loading Textual
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -188,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-server", help="serve the simulated demo endpoint")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=11435)
+    demo.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help=argparse.SUPPRESS,  # stop when standard input closes (the parent is gone)
+    )
     return parser
 
 
@@ -198,8 +204,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_headless(args)
     if args.command == "demo-server":
-        return _demo_server(args.host, args.port)
+        return _demo_server(args.host, args.port, exit_with_parent=args.exit_with_parent)
     return _tui(args)
+
+
+def _exit_when_stdin_closes() -> None:
+    """For a child demo server: the parent holds our stdin open; EOF means it is gone
+    (even killed or crashed, when it had no chance to stop us), so we go too."""
+    import os
+    import threading
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while sys.stdin.buffer.read(4096):
+                pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -213,10 +234,13 @@ def _tui(args: argparse.Namespace) -> int:
     return app.return_code or EXIT_OK  # 1 after a crash (Textual printed why)
 
 
-def _demo_server(host: str, port: int) -> int:
+def _demo_server(host: str, port: int, *, exit_with_parent: bool = False) -> int:
     import asyncio
 
     from ometer_tui.demo.server import serve
+
+    if exit_with_parent:
+        _exit_when_stdin_closes()
 
     def ready(url: str) -> None:
         print(f"ometer-tui demo endpoint (simulated) at {url}", flush=True)

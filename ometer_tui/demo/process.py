@@ -54,8 +54,20 @@ def demo_process(host: str = "127.0.0.1", timeout_s: float = 15.0) -> Iterator[D
     """Start ``ometer-tui demo-server`` on a free loopback port; stop it on exit."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ometer_tui", "demo-server", "--host", host, "--port", "0"],
-        stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "ometer_tui",
+            "demo-server",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--exit-with-parent",
+        ],
+        # we hold its stdin open: if we die without stopping it (killed, crashed,
+        # terminal closed), it reads EOF and exits instead of keeping the port
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -71,5 +83,6 @@ def demo_process(host: str = "127.0.0.1", timeout_s: float = 15.0) -> Iterator[D
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
