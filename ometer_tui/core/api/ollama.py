@@ -153,6 +153,19 @@ def _context_length(model_info: object) -> int | None:
     return None
 
 
+def _decode(line: bytes, sink: TokenSink) -> dict[str, Any] | None:
+    """One NDJSON line as a JSON object, or ``None`` after recording it as malformed."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        sink.malformed(line)
+        return None
+    if type(obj) is not dict:
+        sink.malformed(line, "not an object")
+        return None
+    return obj
+
+
 class OllamaClient(HttpClient):
     """An Ollama server (``/api/*``)."""
 
@@ -295,7 +308,6 @@ class OllamaClient(HttpClient):
             await self.not_a_stream(response, sink, "an NDJSON stream")
             return
         splitter = NdjsonSplitter()
-        loads = json.loads
         capture = sink.capture is not None
         valid = 0
         now = 0
@@ -315,13 +327,8 @@ class OllamaClient(HttpClient):
                 if capture:
                     self.capture(sink, chunk)
                 for line in splitter.feed(chunk):
-                    try:
-                        obj = loads(line)
-                    except ValueError:
-                        sink.malformed(line)
-                        continue
-                    if type(obj) is not dict:
-                        sink.malformed(line, "not an object")
+                    obj = _decode(line, sink)
+                    if obj is None:
                         continue
                     valid += 1
                     if self._line(obj, now, sink, chat):
@@ -331,15 +338,12 @@ class OllamaClient(HttpClient):
                     break
             if not stop:
                 for line in splitter.close():
-                    try:
-                        obj = loads(line)
-                    except ValueError:
-                        sink.malformed(line)
+                    obj = _decode(line, sink)
+                    if obj is None:
                         continue
-                    if type(obj) is dict:
-                        valid += 1
-                        if self._line(obj, now, sink, chat):
-                            break
+                    valid += 1
+                    if self._line(obj, now, sink, chat):
+                        break
         except StreamTooLarge as exc:
             obs.error = RequestError(ErrorKind.TOO_LARGE, str(exc), before_first_byte=False)
             return
