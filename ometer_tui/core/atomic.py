@@ -18,19 +18,18 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["named_os_error", "write_atomic"]
 
 
-def _named_error(exc: OSError, path: Path) -> OSError:
-    """The same kind of ``OSError`` with a message that names the target path."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    message = f"cannot write {path}: {reason}"
+def named_os_error(exc: OSError, message: str) -> OSError:
+    """The same kind of ``OSError`` (same errno) carrying ``message: reason``."""
+    text = f"{message}: {exc.strerror or str(exc) or type(exc).__name__}"
     if exc.errno is None:
-        return OSError(message)
+        return OSError(text)
     try:
-        return type(exc)(exc.errno, message)
+        return type(exc)(exc.errno, text)
     except TypeError:  # an OSError subclass with its own constructor
-        return OSError(exc.errno, message)
+        return OSError(exc.errno, text)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -60,12 +59,12 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
     folder = path.parent
     if not folder.is_dir():
         missing = FileNotFoundError(errno.ENOENT, f"folder {folder} does not exist", str(folder))
-        raise _named_error(missing, path)
+        raise named_os_error(missing, f"cannot write {path}")
 
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise _named_error(exc, path) from exc
+        raise named_os_error(exc, f"cannot write {path}") from exc
 
     tmp = Path(tmp_name)
     try:
@@ -79,6 +78,6 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            raise _named_error(exc, path) from exc
+            raise named_os_error(exc, f"cannot write {path}") from exc
         raise
     _fsync_folder(folder)

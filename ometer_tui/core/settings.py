@@ -56,7 +56,7 @@ from urllib.parse import urlsplit
 import platformdirs
 import tomli_w
 
-from ometer_tui.core.atomic import write_atomic
+from ometer_tui.core.atomic import named_os_error, write_atomic
 from ometer_tui.core.models import (
     ApiFlavour,
     Endpoint,
@@ -861,17 +861,7 @@ def _ensure_folder(folder: Path) -> None:
         if not folder.is_dir():
             raise
     except OSError as exc:
-        raise _named_os_error(exc, f"cannot create {folder}") from None
-
-
-def _named_os_error(exc: OSError, what: str) -> OSError:
-    message = f"{what}: {exc.strerror or exc}"
-    if exc.errno is None:
-        return OSError(message)
-    try:
-        return type(exc)(exc.errno, message)
-    except TypeError:
-        return OSError(exc.errno, message)
+        raise named_os_error(exc, f"cannot create {folder}") from None
 
 
 def save_settings(settings: Settings, path: Path, *, overwrite_unparseable: bool = False) -> None:
@@ -897,7 +887,7 @@ def save_settings(settings: Settings, path: Path, *, overwrite_unparseable: bool
     except (FileNotFoundError, NotADirectoryError):
         previous = None
     except OSError as exc:
-        raise _named_os_error(exc, f"cannot read {path}") from None
+        raise named_os_error(exc, f"cannot read {path}") from None
 
     if previous is not None and not overwrite_unparseable:
         try:
