@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 
 from ometer_tui.core.api.stream import (
@@ -14,8 +11,6 @@ from ometer_tui.core.api.stream import (
     SseEvent,
     SseSplitter,
     StreamTooLarge,
-    iter_ndjson,
-    iter_sse,
 )
 
 NDJSON = (
@@ -152,23 +147,3 @@ def test_cap_resets_after_a_line_ends() -> None:
     splitter = LineSplitter(max_line_bytes=100)
     for _ in range(50):
         assert splitter.feed(b"z" * 80 + b"\n") == [b"z" * 80]
-
-
-async def _chunks(pieces: list[bytes], gap_s: float) -> AsyncIterator[bytes]:
-    for piece in pieces:
-        await asyncio.sleep(gap_s)
-        yield piece
-
-
-async def test_iter_ndjson_stamps_with_the_completing_chunk() -> None:
-    pieces = [b'{"a":1}\n{"a"', b":2}\n", b'{"a":3}']
-    got = [item async for item in iter_ndjson(_chunks(pieces, 0.01))]
-    assert [line for _, line in got] == [b'{"a":1}', b'{"a":2}', b'{"a":3}']
-    stamps = [stamp for stamp, _ in got]
-    assert stamps[0] < stamps[1]  # line 2 is stamped when its end arrived
-    assert stamps[2] > stamps[1]  # completed by the clean end, stamped with the last chunk
-
-
-async def test_iter_sse() -> None:
-    got = [event async for _, event in iter_sse(_chunks([SSE[:50], SSE[50:]], 0))]
-    assert got == SSE_EVENTS

@@ -18,16 +18,12 @@ Two ways to use them:
       for line in splitter.close():
           handle(line, now)
 
-* or iterate :func:`iter_ndjson` / :func:`iter_sse`, which yield ``(stamp_ns, item)``.
-
 Line terminators are LF and CRLF (a lone CR is not treated as a line break: no server we
 talk to sends one, and supporting it would cost a second scan of every chunk).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from typing import NamedTuple
 
 #: The most bytes kept for one line that has not ended yet.
@@ -205,31 +201,3 @@ class SseSplitter:
                     self._data.append(b"")
                 # id:, retry: and unknown fields are ignored
         return events
-
-
-async def iter_ndjson(
-    chunks: AsyncIterator[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> AsyncIterator[tuple[int, bytes]]:
-    """``(arrival_ns, line)`` for every non-blank line of an NDJSON byte stream."""
-    splitter = NdjsonSplitter(max_line_bytes)
-    now = time.perf_counter_ns()
-    async for chunk in chunks:
-        now = time.perf_counter_ns()
-        for line in splitter.feed(chunk):
-            yield now, line
-    for line in splitter.close():
-        yield now, line
-
-
-async def iter_sse(
-    chunks: AsyncIterator[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> AsyncIterator[tuple[int, SseEvent]]:
-    """``(arrival_ns, event)`` for every dispatched event of an SSE byte stream."""
-    splitter = SseSplitter(max_line_bytes)
-    now = time.perf_counter_ns()
-    async for chunk in chunks:
-        now = time.perf_counter_ns()
-        for event in splitter.feed(chunk):
-            yield now, event
-    for event in splitter.close():
-        yield now, event
