@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -107,10 +106,8 @@ class BenchmarkRunner:
         loop, task = self._loop, self._task
         if loop is None or task is None or task.done():
             return
-        if threading.get_ident() == getattr(loop, "_thread_id", None):
-            task.cancel()
-        else:
-            loop.call_soon_threadsafe(task.cancel)
+        # safe from the loop's own thread too; no peeking at the loop's private thread id
+        loop.call_soon_threadsafe(task.cancel)
 
     async def run(self) -> BenchmarkResult:
         """Run the plan to the end (or to cancellation) and return the result.
