@@ -214,11 +214,18 @@ async def test_cancel_keeps_finished_runs_and_closes_connections(
     assert entry.phase is ModelPhase.CANCELLED
     assert isinstance(events[-1], BenchmarkFinished) and events[-1].cancelled
     assert any(isinstance(e, ModelFinished) and e.phase is ModelPhase.CANCELLED for e in events)
-    for _ in range(100):  # the server sees the dropped connection
+    # No request is sent after the cancel: the server saw the finished runs plus at most
+    # the one other run that was in flight (concurrency 2) when the first one finished.
+    generate_path = "/api/chat" if flavour is ApiFlavour.OLLAMA else "/v1/chat/completions"
+    await asyncio.sleep(0.1)  # let anything already on the wire reach the server
+    sent = demo.stats().by_path.get(generate_path, 0)
+    assert len(entry.records) <= sent <= len(entry.records) + 1
+    for _ in range(250):  # the server sees the dropped connection
         if demo.stats().in_flight == 0:
             break
         await asyncio.sleep(0.02)
     assert demo.stats().in_flight == 0
+    assert demo.stats().by_path.get(generate_path, 0) == sent
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

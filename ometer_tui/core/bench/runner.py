@@ -106,8 +106,14 @@ class BenchmarkRunner:
         loop, task = self._loop, self._task
         if loop is None or task is None or task.done():
             return
-        # safe from the loop's own thread too; no peeking at the loop's private thread id
-        loop.call_soon_threadsafe(task.cancel)
+        try:
+            on_own_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:  # called from a thread without a running loop
+            on_own_loop = False
+        if on_own_loop:
+            task.cancel()  # at once: no worker may send another request after this returns
+        else:
+            loop.call_soon_threadsafe(task.cancel)
 
     async def run(self) -> BenchmarkResult:
         """Run the plan to the end (or to cancellation) and return the result.
@@ -199,6 +205,8 @@ class BenchmarkRunner:
         if plan.warmup:
             self._set_phase(entry, ModelPhase.WARMING)
             for i in range(plan.warmup):
+                if self._cancel_requested:
+                    return
                 record = await self._request(client, model, 0, i % n_prompts, warmup=True)
                 entry.records.append(record)
                 self._emit(RunFinished(record=record, model_done=0, model_total=total))
@@ -212,7 +220,7 @@ class BenchmarkRunner:
 
         async def worker() -> None:
             nonlocal done
-            while jobs:
+            while jobs and not self._cancel_requested:
                 pass_index, prompt_index = jobs.popleft()
                 record = await self._request(client, model, pass_index, prompt_index, False)
                 entry.records.append(record)
