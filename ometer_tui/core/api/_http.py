@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
-from ometer_tui.core.api._transport import AiohttpTransport
+from ometer_tui.core.api._transport import AiohttpTransport, Arrival
 from ometer_tui.core.api.base import (
     ClientError,
     EmbeddingObservation,
@@ -63,6 +63,22 @@ KEEPALIVE_EXPIRY_S = 30.0
 USER_AGENT = "ometer-tui/0.1"
 
 _perf = time.perf_counter_ns
+
+
+def arrival_clock(response: httpx.Response) -> Callable[[], int]:
+    """Stamps for the chunks a body iterator yields: when their bytes reached the socket.
+
+    The transport publishes each chunk's arrival (see ``_transport.Arrival``); with
+    another transport under httpx, a chunk is stamped when it is read.
+    """
+    arrival = response.extensions.get("arrival")
+    if not isinstance(arrival, Arrival):
+        return _perf
+
+    def stamp() -> int:
+        return arrival.ns or _perf()
+
+    return stamp
 
 
 def encode_json(payload: object) -> bytes:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from typing import Any, ClassVar
 
 import httpx
 
-from ometer_tui.core.api._http import HttpClient, TokenSink, parse_time
+from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock, parse_time
 from ometer_tui.core.api.base import (
     ClientError,
     EmbeddingObservation,
@@ -41,7 +40,6 @@ from ometer_tui.core.models import (
 SHOW_CONCURRENCY = 8
 
 _EMBEDDING_FAMILIES = ("bert", "nomic-bert", "xlm-roberta", "gte", "jina-bert")
-_perf = time.perf_counter_ns
 
 
 def _options(params: GenerationParams) -> dict[str, Any]:
@@ -314,9 +312,10 @@ class OllamaClient(HttpClient):
         stop = False
         received = 0
         max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
+        arrived = arrival_clock(response)
         try:
             async for chunk in response.aiter_bytes():
-                now = _perf()
+                now = arrived()
                 if obs.first_byte_ns is None:
                     obs.first_byte_ns = now
                 received += len(chunk)

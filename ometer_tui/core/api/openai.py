@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from ometer_tui.core.api._http import HttpClient, TokenSink
+from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock
 from ometer_tui.core.api.base import (
     ClientError,
     EmbeddingObservation,
@@ -39,7 +38,6 @@ from ometer_tui.core.models import (
     Workload,
 )
 
-_perf = time.perf_counter_ns
 _STREAM_OPTIONS_HINTS = ("stream_options", "include_usage", "unrecognized", "extra inputs")
 _VERSION_HEADERS = ("x-server-version", "x-version", "x-api-version")
 
@@ -217,9 +215,10 @@ class OpenAIClient(HttpClient):
         events = 0
         head = b""
         max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
+        arrived = arrival_clock(response)
         try:
             async for chunk in response.aiter_bytes():
-                now = _perf()
+                now = arrived()
                 if obs.first_byte_ns is None:
                     obs.first_byte_ns = now
                     head = chunk[:200]
