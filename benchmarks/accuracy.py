@@ -121,7 +121,7 @@ def child_ometer(args: argparse.Namespace) -> None:
     """Runs in a fresh process pinned to the client core; writes stamps as JSON."""
     pin(CLIENT_CPU)
     from ometer_tui.core.api import open_client
-    from ometer_tui.core.api.base import GenerationObservation, GenerationRequest
+    from ometer_tui.core.api.base import ApiClient, GenerationObservation, GenerationRequest
     from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
     from ometer_tui.core.bench.runner import BenchmarkRunner
     from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
@@ -143,7 +143,7 @@ def child_ometer(args: argparse.Namespace) -> None:
     class Recording:
         """Delegates to the real client; keeps each observation (per-chunk stamps)."""
 
-        def __init__(self, inner: Any) -> None:
+        def __init__(self, inner: ApiClient) -> None:
             self.inner = inner
             self.flavour = inner.flavour
 
@@ -205,11 +205,126 @@ def child_ometer(args: argparse.Namespace) -> None:
     }))  # fmt: skip
 
 
+def child_bare(args: argparse.Namespace) -> None:
+    """The floor: a bare asyncio protocol client, stamping in ``data_received``.
+
+    No HTTP library, no JSON parsing, no engine: it sends the same request as ometer-tui
+    over connections opened beforehand, stamps after ``transport.write`` and when each
+    packet's bytes reach ``data_received``, and counts tokens with the wire reader's own
+    pattern. Its error against the wire is what this machine's kernel and interpreter
+    cost any Python client; what ometer-tui adds is the difference.
+    """
+    pin(CLIENT_CPU)
+    from urllib.parse import urlsplit
+
+    from wire import RID_RE, TOKEN_RE
+
+    parts = urlsplit(args.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if args.flavour == "ollama":
+        path = "/api/chat"
+        body = {
+            "model": "stamp",
+            "stream": True,
+            "options": {"num_predict": args.tokens},
+            "messages": [{"role": "user", "content": "Write one paragraph about the sea."}],
+        }
+    else:
+        path = "/v1/chat/completions"
+        body = {
+            "model": "stamp",
+            "stream": True,
+            "max_tokens": args.tokens,
+            "messages": [{"role": "user", "content": "Write one paragraph about the sea."}],
+        }
+    payload = json.dumps(body).encode()
+    request = (f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\n"
+               f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
+               ).encode() + payload  # fmt: skip
+    perf = time.perf_counter_ns
+
+    class Stamping(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.transport: asyncio.Transport | None = None
+            self.done: asyncio.Future[None] | None = None
+            self.sent_ns = 0
+            self.token_ns: list[int] = []
+            self.rid: int | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def send(self) -> asyncio.Future[None]:
+            assert self.transport is not None
+            self.done = asyncio.get_running_loop().create_future()
+            self.token_ns, self.rid = [], None
+            self.transport.write(request)
+            self.sent_ns = perf()
+            return self.done
+
+        def data_received(self, data: bytes) -> None:
+            now = perf()
+            hits = len(TOKEN_RE.findall(data))
+            if hits:
+                if self.rid is None and (m := RID_RE.search(data)):
+                    self.rid = int(m.group(1))
+                self.token_ns.extend([now] * hits)
+            if data.endswith(b"0\r\n\r\n") and self.done is not None and not self.done.done():
+                self.done.set_result(None)
+
+    out: list[dict[str, Any]] = []
+
+    async def one(proto: Stamping, n: int) -> None:
+        for _ in range(n):
+            await proto.send()
+            t = proto.token_ns
+            if proto.rid is None or not t:
+                continue
+            ttft = (t[0] - proto.sent_ns) / 1e9
+            decode = (len(t) - 1) / ((t[-1] - t[0]) / 1e9) if len(t) > 1 and t[-1] > t[0] else None
+            out.append({"rid": proto.rid, "sent_ns": proto.sent_ns, "token_ns": t,
+                        "ttft_s": ttft, "decode_tps": decode, "ok": True})  # fmt: skip
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        conns = [(await loop.create_connection(Stamping, host, port))[1]
+                 for _ in range(args.conc)]  # fmt: skip
+        for proto in conns:
+            assert proto.transport is not None
+            sock = proto.transport.get_extra_info("socket")
+            sock.setsockopt(__import__("socket").IPPROTO_TCP, __import__("socket").TCP_NODELAY, 1)
+        await one(conns[0], 1)  # warm-up, as the engine does (its rid is not reported)
+        out.clear()
+        per = [args.runs // args.conc + (1 if i < args.runs % args.conc else 0)
+               for i in range(args.conc)]  # fmt: skip
+        await asyncio.gather(*(one(p, k) for p, k in zip(conns, per, strict=True)))
+        for proto in conns:
+            assert proto.transport is not None
+            proto.transport.close()
+
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    asyncio.run(run())
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    Path(args.out).write_text(json.dumps({
+        "requests": out, "cpu_s": cpu, "wall_s": wall, "offset_ns": clock_offset_ns(),
+        "errors": 0,
+    }))  # fmt: skip
+
+
 def _experiments() -> None:
     """Levers tried by environment variable, for the decisions in the README.
 
     ACC_TRANSPORT=httpx puts httpx's own pool (httpcore) back under the clients.
+    ACC_GC=off turns the garbage collector off in the child (to see what its pauses cost).
     """
+    if os.environ.get("ACC_GC") == "off":
+        import gc
+
+        gc.disable()
     if os.environ.get("ACC_TRANSPORT") == "httpx":
         import httpx
 
@@ -221,7 +336,7 @@ def _experiments() -> None:
                                   keepalive_expiry=keepalive_expiry)  # fmt: skip
             return httpx.AsyncHTTPTransport(limits=limits)
 
-        _http.AiohttpTransport = transport  # type: ignore[assignment,misc]
+        _http.AiohttpTransport = transport  # type: ignore[attr-defined,assignment]
 
 
 async def _run_in_app(plan: Any, make_runner: Any) -> Any:
@@ -317,7 +432,7 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
     work = Path(tempfile.mkdtemp(prefix="acc-"))
     pcap = work / "cap.pcap"
     with Capture(pcap, server.port, cpu=SERVER_CPU):
-        if tool == "ometer":
+        if tool in ("ometer", "bare"):
             out = work / "child.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--mode", mode,
                    "--flavour", flavour, "--url", server.url, "--conc", str(conc),
@@ -334,6 +449,7 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
     late = {r["id"] for r in log["requests"] if r["max_late_ns"] > LATE_NS}
     ttft_err: list[float] = []
     lag: list[float] = []
+    send_err: list[float] = []  # the tool's send stamp - the request's last packet
     dec_err: list[float] = []
     wire_dec_err: list[float] = []
     schedule_tps = 1000.0 / interval
@@ -345,6 +461,8 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
         if w is None or w.ttft_ns is None or req.get("ttft_s") is None:
             continue
         ttft_err.append(req["ttft_s"] * 1000 - w.ttft_ns / 1e6)
+        if req.get("sent_ns"):
+            send_err.append((req["sent_ns"] + offset - w.request_last_ns) / 1e6)
         if "token_ns" in req:
             for stamp, t in zip(req["token_ns"], w.token_ns, strict=False):
                 lag.append((stamp + offset - t) / 1e6)
@@ -362,7 +480,7 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
     row = {
         "tool": tool, "mode": mode, "flavour": flavour, "phase": phase, "interval_ms": interval,
         "concurrency": conc, "runs": runs, "tokens": tokens, "matched": len(ttft_err),
-        "ttft_err_ms": triple(ttft_err), "lag_ms": triple(lag),
+        "ttft_err_ms": triple(ttft_err), "lag_ms": triple(lag), "send_err_ms": triple(send_err),
         "decode_err_pct": triple(dec_err), "wire_decode_err_pct": triple(wire_dec_err),
         "decode_err_abs_max_pct": max((abs(x) for x in dec_err), default=None),
         "late_requests": len(late), "server_requests": len(log["requests"]),
@@ -499,7 +617,7 @@ def throughput(server: StampServer, opts: argparse.Namespace) -> list[dict[str, 
 def cpu_pct(row: dict[str, Any]) -> float | None:
     if row.get("cpu_s") is None or not row.get("wall_s"):
         return None
-    return 100 * row["cpu_s"] / row["wall_s"]
+    return 100 * float(row["cpu_s"]) / float(row["wall_s"])
 
 
 # -- output -----------------------------------------------------------------------------
@@ -514,7 +632,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     peer = {(r["phase"], r["interval_ms"], r["concurrency"]): r for r in rows
             if r["tool"] == "peer"}  # fmt: skip
     head = ("| flavour | mode | phase | ms/tok | streams | TTFT err p50/p90/p99 ms | "
-            "lag p50/p90/p99 ms | decode err p50 / max % | late | peer TTFT err p50/p90/p99 ms"
+            "lag p50/p90/p99 ms | send err p50/p99 ms | decode err p50 / max % | late | "
+            "peer TTFT err p50/p90/p99 ms"
             " | peer lag p50/p99 ms | peer decode err p50 % |")  # fmt: skip
     print(head)
     print("|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1))
@@ -538,15 +657,42 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"| {r['flavour']} | {r['mode']} | {r['phase']} | {r['interval_ms']:.0f} | "
               f"{r['concurrency']} | {fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
               f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
+              f"{send_cells(r)} | "
               f"{fmt(d['p50'])} / {fmt(r['decode_err_abs_max_pct'])} | {mark} | "
               f"{peer_cells} |")  # fmt: skip
+    floor = [r for r in rows if r["tool"] == "bare"]
+    if floor:
+        print("\nThe floor: a bare asyncio protocol client (no HTTP library, no parsing):\n")
+        head = ("| flavour | phase | ms/tok | streams | TTFT err p50/p90/p99 ms | "
+                "lag p50/p90/p99 ms | send err p50/p99 ms | late |")  # fmt: skip
+        print(head)
+        print("|" + "---|" * (head.count("|") - 1))
+        for r in floor:
+            t, lag = r["ttft_err_ms"], r["lag_ms"]
+            print(f"| {r['flavour']} | {r['phase']} | {r['interval_ms']:.0f} | "
+                  f"{r['concurrency']} | "
+                  f"{fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
+                  f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
+                  f"{send_cells(r)} | {r['late_requests']} |")  # fmt: skip
+
+
+def send_cells(row: dict[str, Any]) -> str:
+    send = row.get("send_err_ms") or {}
+    return f"{fmt(send.get('p50'))} / {fmt(send.get('p99'))}"
+
+
+def hold_cpu_latency_zero() -> int:
+    """Ask the kernel for zero CPU wake-up latency until the returned fd is closed."""
+    fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    os.write(fd, (0).to_bytes(4, sys.byteorder))
+    return fd
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ometer-tui timing accuracy vs the wire")
     sub = parser.add_subparsers(dest="cmd")
     child = sub.add_parser("child")
-    child.add_argument("--mode", choices=MODES, required=True)
+    child.add_argument("--mode", choices=(*MODES, "bare"), required=True)
     child.add_argument("--flavour", choices=FLAVOURS, required=True)
     child.add_argument("--url", required=True)
     child.add_argument("--conc", type=int, required=True)
@@ -556,6 +702,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a few configurations only")
     parser.add_argument("--peer", default="/tmp/guidellm-venv/bin/guidellm")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare asyncio client (the machine's floor)"
+    )
+    parser.add_argument(
+        "--pm-qos",
+        action="store_true",
+        help="hold /dev/cpu_dma_latency at 0 during the run (root): idle CPUs poll instead of "
+        "halting, which removes the wake-up cost of an idle (virtual) CPU from every figure",
+    )
     parser.add_argument("--only", choices=("grid", "ramp", "startup", "memory"), nargs="*")
     parser.add_argument("--modes", nargs="*", default=list(MODES))
     parser.add_argument("--flavours", nargs="*", default=list(FLAVOURS))
@@ -566,7 +721,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", default=str(HERE / "out"))
     opts = parser.parse_args(argv)
     if opts.cmd == "child":
-        child_ometer(opts)
+        if opts.mode == "bare":
+            child_bare(opts)
+        else:
+            child_ometer(opts)
         return
     if opts.quick:
         opts.concurrency, opts.intervals, opts.phases = [1, 100], [20.0], ["shift"]
@@ -575,8 +733,10 @@ def main(argv: list[str] | None = None) -> None:
     peer_ok = not opts.no_peer and Path(opts.peer).exists()
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"pm-qos {'held at 0' if opts.pm_qos else 'off'}; "
           f"{os.cpu_count()} cores; {platform.python_version()}", flush=True)  # fmt: skip
     pin(CLIENT_CPU)
+    qos = hold_cpu_latency_zero() if opts.pm_qos else None
     server = StampServer()
     doc: dict[str, Any] = {"started": time.time(), "load_before": load, "rows": [],
                            "python": platform.python_version()}  # fmt: skip
@@ -596,6 +756,15 @@ def main(argv: list[str] | None = None) -> None:
                         for interval in opts.intervals:
                             for conc in opts.concurrency:
                                 row = measure(server, "ometer", mode, flavour, phase, interval,
+                                              conc, opts)  # fmt: skip
+                                doc["rows"].append(row)
+                                progress(row)
+            if not opts.no_floor:
+                for flavour in opts.flavours:
+                    for phase in opts.phases:
+                        for interval in opts.intervals:
+                            for conc in opts.concurrency:
+                                row = measure(server, "bare", "bare", flavour, phase, interval,
                                               conc, opts)  # fmt: skip
                                 doc["rows"].append(row)
                                 progress(row)
@@ -620,6 +789,9 @@ def main(argv: list[str] | None = None) -> None:
             print("memory:", json.dumps(doc["memory"]), flush=True)
     finally:
         server.stop()
+        if qos is not None:
+            os.close(qos)
+    doc["pm_qos"] = bool(opts.pm_qos)
     doc["load_after"] = os.getloadavg()
     doc["elapsed_s"] = time.monotonic() - t_start
     save()
@@ -636,6 +808,7 @@ def progress(row: dict[str, Any]) -> None:
     print(f"  {row['tool']:6s} {row['mode']:8s} {row['flavour']:6s} {row['phase']:5s} "
           f"{row['interval_ms']:.0f}ms c={row['concurrency']:3d}: TTFT err "
           f"{fmt(t['p50'])}/{fmt(t['p99'])} ms, lag {fmt(lag['p50'])}/{fmt(lag['p99'])} ms, "
+          f"send {fmt(row['send_err_ms']['p50'])}/{fmt(row['send_err_ms']['p99'])} ms, "
           f"decode {fmt(row['decode_err_pct']['p50'])}%, n={row['matched']}/{row['runs']}, "
           f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%"
           + (f" ERROR {row['error'][-300:]}" if row.get("error") else ""), flush=True)  # fmt: skip

@@ -86,8 +86,8 @@ class Stream:
     transport: asyncio.Transport
     tokens: int
     interval_ns: int
-    due: array = field(default_factory=lambda: array("q"))
-    written: array = field(default_factory=lambda: array("q"))
+    due: array[int] = field(default_factory=lambda: array("q"))
+    written: array[int] = field(default_factory=lambda: array("q"))
     next_index: int = 0
     header_ns: int = 0
     done_ns: int = 0
@@ -194,6 +194,7 @@ class Server:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = writer.transport
+        assert isinstance(transport, asyncio.Transport)
         try:
             while True:
                 try:
@@ -285,9 +286,11 @@ class Server:
                 "models": [{"name": "stamp", "model": "stamp", "details": {}}],
             }
         data = json.dumps(payload).encode()
-        return (
-            b"HTTP/1.1 %b\r\n%bcontent-length: %d\r\n\r\n%b"
-            % (status, _JSON_HEADERS, len(data), data)
+        return b"HTTP/1.1 %b\r\n%bcontent-length: %d\r\n\r\n%b" % (
+            status,
+            _JSON_HEADERS,
+            len(data),
+            data,
         )
 
     def config(self) -> dict[str, Any]:

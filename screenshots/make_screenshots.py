@@ -33,12 +33,18 @@ from ometer_tui.tui.screens.results import ResultsScreen  # noqa: E402
 
 #: The demo models shown in the pictures (fast ones, a thinking one, an embedding one and
 #: one that always fails, so every kind of row appears).
-MODELS = ("demo-fast:1b", "demo-medium:8b", "demo-think:7b", "demo-embed:335m",
-          "fault-server-error")
+MODELS = (
+    "demo-fast:1b",
+    "demo-medium:8b",
+    "demo-think:7b",
+    "demo-embed:335m",
+    "fault-server-error",
+)
 
 
-async def wait_for(pilot: Pilot[None], cond: Callable[[], object], what: str,
-                   limit_s: float = 60.0) -> None:
+async def wait_for(
+    pilot: Pilot[None], cond: Callable[[], object], what: str, limit_s: float = 60.0
+) -> None:
     deadline = time.monotonic() + limit_s
     while not cond():
         if time.monotonic() > deadline:
@@ -70,7 +76,7 @@ def anchor_leading_spaces(svg: str) -> str:
         shift = float(m.group(4)) / cells * spaces
         x = float(m.group(2)) + shift
         length = float(m.group(4)) - shift
-        return (f"{m.group(1)}{x:g}{m.group(3)}{length:g}{m.group(5)}{m.group(7)}")
+        return f"{m.group(1)}{x:g}{m.group(3)}{length:g}{m.group(5)}{m.group(7)}"
 
     return _TEXT.sub(fix, svg)
 
@@ -100,8 +106,7 @@ async def make(out: Path, size: tuple[int, int]) -> None:
             await wait_for(pilot, lambda: models.row_count > 0, "the model list")
             for name in MODELS:
                 index = next(
-                    i for i, row in enumerate(models.ordered_rows)
-                    if row.key.value == name
+                    i for i, row in enumerate(models.ordered_rows) if row.key.value == name
                 )
                 models.move_cursor(row=index)
                 await pilot.pause()

@@ -18,12 +18,14 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = run(sys.executable, "-m", "ruff", "check", "ometer_tui", "tests", "benchmarks")
+    result = run(
+        sys.executable, "-m", "ruff", "check", "ometer_tui", "tests", "benchmarks", "screenshots"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_is_clean() -> None:
-    result = run(sys.executable, "-m", "mypy", "ometer_tui")
+    result = run(sys.executable, "-m", "mypy", "ometer_tui", "benchmarks", "screenshots")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
