@@ -122,6 +122,7 @@ def child_ometer(args: argparse.Namespace) -> None:
     pin(CLIENT_CPU)
     from ometer_tui.core.api import open_client
     from ometer_tui.core.api.base import ApiClient, GenerationObservation, GenerationRequest
+    from ometer_tui.core.bench.loop import run_engine
     from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
     from ometer_tui.core.bench.runner import BenchmarkRunner
     from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
@@ -171,13 +172,10 @@ def child_ometer(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     if args.mode == "headless":
         runner = make_runner(lambda _e: None, False)
-        if os.environ.get("ACC_LOOP") == "uvloop":
-            import uvloop
-
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as arunner:
-                result = arunner.run(runner.run())
-        else:
+        if os.environ.get("ACC_LOOP") == "asyncio":  # asyncio's own loop instead of uvloop
             result = asyncio.run(runner.run())
+        else:  # the engine's loop, as `ometer-tui run` uses it
+            result = run_engine(runner.run())
     else:
         result = asyncio.run(_run_in_app(plan, make_runner))
     wall = time.perf_counter() - t0
@@ -319,8 +317,16 @@ def _experiments() -> None:
     """Levers tried by environment variable, for the decisions in the README.
 
     ACC_TRANSPORT=httpx puts httpx's own pool (httpcore) back under the clients.
+    ACC_LOOP=asyncio runs the headless engine on asyncio's own loop instead of uvloop.
     ACC_GC=off turns the garbage collector off in the child (to see what its pauses cost).
+    ACC_SWITCH=<seconds> sets the thread switch interval the TUI uses while a benchmark
+    runs (ACC_SWITCH=0.005 is Python's default, as before the TUI cut it).
     """
+    switch = os.environ.get("ACC_SWITCH")
+    if switch:
+        from ometer_tui.tui import bench_bridge
+
+        bench_bridge.ENGINE_SWITCH_INTERVAL_S = float(switch)
     if os.environ.get("ACC_GC") == "off":
         import gc
 

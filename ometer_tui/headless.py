@@ -29,6 +29,7 @@ from ometer_tui.core.bench.events import (
     ModelFinished,
     RunFinished,
 )
+from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
@@ -155,7 +156,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
     progress = _Progress(err, quiet=quiet)
     runner = BenchmarkRunner(plan, progress)
     try:
-        result = asyncio.run(_run_with_signals(runner))
+        result = run_engine(_run_with_signals(runner))
     except EndpointUnreachable as exc:
         print(f"ometer-tui: {endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE

@@ -2,27 +2,58 @@
 
 Why a thread with its own event loop: the engine stamps chunk arrivals with the
 monotonic clock on the loop that reads the sockets. If that loop also repainted the
-screen, a repaint would delay the stamps. So the runner gets a loop of its own (uvloop
-when it is installed) in a worker thread, and its ``on_event`` only appends to a deque
+screen, a repaint would delay the stamps. So the runner gets a loop of its own (the
+engine's loop, core/bench/loop.py) in a worker thread, and its ``on_event`` only appends to a deque
 (thread-safe, O(1)); the UI drains the deque on a timer a few times per second.
+
+Both threads share one interpreter lock. A thread whose socket became readable waits
+for the lock until the holder reaches the switch interval (5 ms by default), and every
+such wait would land on a stamp; while a benchmark runs the interval is cut to
+``ENGINE_SWITCH_INTERVAL_S`` and restored after (measured by benchmarks/accuracy.py,
+README "How accurate is it").
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from ometer_tui.core.bench.events import BenchmarkEvent
+from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 
-T = TypeVar("T")
-
 #: How often the UI drains the queue (Hz): enough to feel live, far below token rates.
 DRAIN_HZ = 5.0
+
+#: The interpreter's thread switch interval while a benchmark runs beside the UI.
+ENGINE_SWITCH_INTERVAL_S = 0.0005
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextlib.contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """Cut the switch interval while any benchmark runs; restore it after the last one."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, ENGINE_SWITCH_INTERVAL_S))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 class Runner(Protocol):
@@ -42,16 +73,6 @@ def default_runner_factory(
     from ometer_tui.core.bench.runner import BenchmarkRunner
 
     return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
-
-
-def run_on_own_loop(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion on a fresh event loop in the calling thread."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(make())
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(make())
 
 
 class BenchmarkBridge:
@@ -88,7 +109,8 @@ class BenchmarkBridge:
                 cancel_now = self._cancel_requested
             if cancel_now:
                 runner.cancel()
-            return run_on_own_loop(runner.run)
+            with short_switch_interval():
+                return run_engine(runner.run())
         finally:
             self._finished.set()
 
