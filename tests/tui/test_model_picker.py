@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
@@ -228,6 +229,31 @@ async def test_load_failure_shows_reason_and_retries(
         await pilot.press("r")
         await settle(pilot)
         assert screen.load_error is not None  # still down, still explained
+
+
+async def test_a_burst_of_typing_keeps_bound_letters_as_filter_text(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # All keys queued at once, as a paste or a fast typist delivers them: the box only
+    # takes the focus after the first one, so the "a" (select all) and "r" (reload) that
+    # follow still reach the table. They must be filter text, not bindings.
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert screen.focused is screen.query_one("#models", DataTable)
+        for char in "demo-fa":
+            app.post_message(events.Key(char, char))
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.query_one("#filter", Input).value == "demo-fa"
+        assert shown_names(screen) == ["demo-fast:1b"]
+        assert screen.selected == set()  # "a" did not select every model
+        await pilot.press("enter")  # back on the table, "a" is a binding again
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        assert screen.selected == {"demo-fast:1b"}
+        assert screen.query_one("#filter", Input).value == "demo-fa"
 
 
 async def test_typing_on_the_table_starts_the_filter(

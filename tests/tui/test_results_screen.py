@@ -132,7 +132,14 @@ async def test_run_completes_and_fills_rows(done_app: Host) -> None:
         assert rows["demo-fast:1b"]["ok"] == "2" and rows["demo-fast:1b"]["err"] == "0"
         assert rows["demo-fast:1b"]["ttft"].endswith("ms")
         tps = float(rows["demo-fast:1b"]["tps"])
-        assert 120 < tps < 260  # the demo writes 200 tok/s
+        recs = screen.result.models["demo-fast:1b"].records
+        kept = [r.decode_tps for r in recs if not r.warmup and r.decode_tps is not None]
+        assert len(kept) == 2  # the cell is the mean of the measured runs, warm-up apart
+        assert tps == pytest.approx(sum(kept) / len(kept), abs=0.05)
+        # The demo writes 200 tok/s; its accuracy is tests/integration/test_engine.py's
+        # business. Here the demo shares this process with the UI and the engine, and on
+        # a loaded machine it catches up on late tokens, so only the magnitude is checked.
+        assert 50 < tps < 2000
         assert rows["demo-think:7b"]["vttft"] != rows["demo-think:7b"]["ttft"]
         assert rows["demo-embed:335m"]["e2e"].endswith("ms")
         assert rows["fault-server-error"]["status"] == "failed"

@@ -117,6 +117,9 @@ class ModelPickerScreen(Screen[None]):
         self.loading_models = False
         #: key -> width of the columns shown (the fit to the terminal's width)
         self._widths: dict[str, int] = {}
+        #: typing has started a filter whose box has not taken the focus yet (focus moves
+        #: on the next message cycle; keys already queued still reach the table)
+        self._typing_into_filter = False
 
     @property
     def omapp(self) -> OmeterApp:
@@ -261,18 +264,30 @@ class ModelPickerScreen(Screen[None]):
         return True
 
     def on_key(self, event: events.Key) -> None:
-        """Type to filter: a printable key the table has no binding for starts the filter."""
+        """Type to filter: a printable key the table has no binding for starts the filter.
+
+        Once typing has started, every printable key is filter text, bound ones too, even
+        before the box has the focus: a fast typist or a paste must not have the ``a`` of
+        ``llama`` select every model.
+        """
         table = self.query_one("#models", DataTable)
         char = event.character
         if self.focused is not table or not event.is_printable or not char or char.isspace():
             return
-        if event.key in self.app.active_bindings:  # a, b, r, /, q, ? keep their meaning
-            return
+        if not self._typing_into_filter and event.key in self.app.active_bindings:
+            return  # a, b, r, /, q, ? keep their meaning on the table
         event.stop()
         event.prevent_default()
+        self._typing_into_filter = True
         box = self.query_one("#filter", Input)
         box.focus()
         box.insert_text_at_cursor(char)
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self, event: events.DescendantFocus) -> None:
+        if event.widget is not self.query_one("#models", DataTable):
+            return
+        self._typing_into_filter = False  # back on the table: its keys are bindings again
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
