@@ -228,6 +228,41 @@ async def test_cancel_keeps_finished_runs_and_closes_connections(
     assert demo.stats().by_path.get(generate_path, 0) == sent
 
 
+async def test_cancel_asked_before_the_task_is_cancelled_still_ends_cancelled(
+    demo: DemoServerThread,
+) -> None:
+    # cancel() from another thread sets the flag at once and cancels the task on the
+    # loop's next turn; in between the workers may see the flag and end the task by
+    # themselves. Setting only the flag reproduces that interleaving deterministically.
+    endpoint = endpoint_for(demo, ApiFlavour.OPENAI)
+    plan = BenchmarkPlan(
+        endpoint=endpoint,
+        models=await models_named(endpoint, "demo-fast:1b", "demo-medium:8b"),
+        passes=10,
+        warmup=0,
+        concurrency=2,
+        parallel_models=1,
+    )
+    events: list[BenchmarkEvent] = []
+    runner: BenchmarkRunner
+
+    def on_event(event: BenchmarkEvent) -> None:
+        events.append(event)
+        if isinstance(event, RunFinished):
+            runner._cancel_requested = True  # the flag only, as seen between two threads
+
+    runner = BenchmarkRunner(plan, on_event)
+    result = await runner.run()
+    assert result.cancelled
+    fast, medium = result.models["demo-fast:1b"], result.models["demo-medium:8b"]
+    assert 1 <= len(fast.records) <= 2  # the runs in flight finished, none started after
+    assert fast.phase is ModelPhase.CANCELLED
+    assert medium.records == [] and medium.phase is ModelPhase.CANCELLED  # never started
+    finished = [e for e in events if isinstance(e, ModelFinished)]
+    assert {e.phase for e in finished} == {ModelPhase.CANCELLED}
+    assert isinstance(events[-1], BenchmarkFinished) and events[-1].cancelled
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_retry_after_is_honoured_before_the_first_byte(
     demo: DemoServerThread, flavour: ApiFlavour

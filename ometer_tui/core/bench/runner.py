@@ -148,7 +148,9 @@ class BenchmarkRunner:
                 if not self._cancel_requested:
                     raise  # cancelled from outside: the caller wants it to propagate
                 return self._result
-            self._finish(cancelled=False)
+            # the task may end on its own after cancel was asked (its workers saw the
+            # flag before the cancellation reached the task): still a cancelled run
+            self._finish(cancelled=self._cancel_requested)
             return self._result
         finally:
             if owns_client:
@@ -202,6 +204,11 @@ class BenchmarkRunner:
         entry = self._result.models[model.name]
         total = plan.runs_per_model
         n_prompts = len(plan.prompts)
+        # Cancel may be asked from another thread a moment before the task is cancelled:
+        # from then on no request starts, and a model cut short is left for _finish to
+        # mark CANCELLED rather than DONE.
+        if self._cancel_requested:
+            return
         if plan.warmup:
             self._set_phase(entry, ModelPhase.WARMING)
             for i in range(plan.warmup):
@@ -228,6 +235,8 @@ class BenchmarkRunner:
                 self._emit(RunFinished(record=record, model_done=done, model_total=total))
 
         await asyncio.gather(*(worker() for _ in range(min(plan.concurrency, total))))
+        if self._cancel_requested:
+            return
         summary = summarise(model.name, entry.records, plan.prices)
         entry.summary = summary
         entry.phase = ModelPhase.FAILED if summary.runs and not summary.ok else ModelPhase.DONE
