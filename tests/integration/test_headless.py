@@ -18,6 +18,11 @@ import pytest
 from ometer_tui.demo.server import DemoServerThread
 
 CANARY = "sk-CANARY-headless-7f3a9c2e1b"
+#: one measured 4-token run of demo-fast, no warm-up: the flags most tests start from
+ONE_QUICK_DEMO_RUN = (
+    "run", "--demo", "--model", "demo-fast:1b", "--passes", "1", "--warmup", "0",
+    "--max-tokens", "4",
+)  # fmt: skip
 
 
 def ometer(
@@ -77,16 +82,7 @@ def test_demo_run_writes_json_to_stdout_and_progress_to_stderr(config: Path) -> 
 @pytest.mark.parametrize("fmt", ["csv", "md"])
 def test_other_formats(config: Path, fmt: str) -> None:
     result = ometer(
-        "run",
-        "--demo",
-        "--model",
-        "demo-fast:1b",
-        "--passes",
-        "1",
-        "--warmup",
-        "0",
-        "--max-tokens",
-        "4",
+        *ONE_QUICK_DEMO_RUN,
         "--format",
         fmt,
         config=config,
@@ -254,16 +250,7 @@ def test_generation_flags_reach_the_plan(config: Path, tmp_path: Path) -> None:
     schema = tmp_path / "schema.json"
     schema.write_text('{"type": "object"}')
     result = ometer(
-        "run",
-        "--demo",
-        "--model",
-        "demo-fast:1b",
-        "--passes",
-        "1",
-        "--warmup",
-        "0",
-        "--max-tokens",
-        "4",
+        *ONE_QUICK_DEMO_RUN,
         "--temperature",
         "0.5",
         "--top-p",
