@@ -45,10 +45,22 @@ def wait_gone(pid: int, seconds: float = 10.0) -> bool:
     return False
 
 
-def port_closed(url: str) -> bool:
+def port_closed(url: str, tries: int = 3) -> bool:
+    """Nobody listens on the URL's port.
+
+    A connect to a free loopback port in the ephemeral range can succeed by connecting the
+    socket to itself (TCP simultaneous open), and another test process may bind the freed
+    port a moment later: neither is the demo, so a self-connection counts as closed and a
+    refused connect in any of a few tries settles it.
+    """
     parts = urlsplit(url)
-    with socket.socket() as s:
-        return s.connect_ex((parts.hostname or "", parts.port or 0)) != 0
+    address = (parts.hostname or "", parts.port or 0)
+    for _ in range(tries):
+        with socket.socket() as s:
+            if s.connect_ex(address) != 0 or s.getsockname() == s.getpeername():
+                return True
+        time.sleep(0.2)
+    return False
 
 
 def test_leaving_the_context_stops_the_child() -> None:
