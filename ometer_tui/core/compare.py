@@ -68,6 +68,7 @@ __all__ = [
     "diff_proportions",
     "diff_quantiles",
     "gate_failures",
+    "gate_unjudged",
     "parse_fail_on",
     "quantile_se",
     "wilson",
@@ -121,7 +122,7 @@ METRICS: tuple[MetricSpec, ...] = (
         0.5,
         1000.0,
     ),
-    MetricSpec("decode_tps", "Decode tok/s (median)", "tok/s", "quantile", True, "decode_tps"),
+    MetricSpec("decode_tps", "Decode p50", "tok/s", "quantile", True, "decode_tps"),
     MetricSpec("e2e_p50", "E2E p50", "s", "quantile", False, "e2e_s"),
     MetricSpec(
         "request_throughput", "Request throughput", "req/s", "rate", True, min_runs=MIN_RUNS_RATE
@@ -573,6 +574,20 @@ def gate_failures(comparison: Comparison, rules: Sequence[FailRule]) -> list[str
     return out
 
 
+def gate_unjudged(comparison: Comparison, rules: Sequence[FailRule]) -> list[str]:
+    """One sentence per (pair, rule) the gate could not judge (too few runs)."""
+    out: list[str] = []
+    for pair in comparison.pairs:
+        for rule in rules:
+            m = pair.metric(rule.metric)
+            if m.verdict is Verdict.TOO_FEW:
+                out.append(
+                    f"{rule.metric} not judged for {_pair_name(pair)}: too few runs "
+                    f"({m.n_a}/{m.n_b}; need {m.runs_needed} per side)"
+                )
+    return out
+
+
 # --------------------------------------------------------------------------- exports
 
 
@@ -581,9 +596,17 @@ def _num(x: float | None, digits: int | None = None) -> str:
         return "–"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    if digits is None:
-        digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2 if abs(x) >= 1 else 3
-    return f"{x:.{digits}f}"
+    if digits is not None:
+        return f"{x:.{digits}f}"
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
 
 
 def _signed(x: float | None) -> str:
@@ -706,7 +729,7 @@ def _rows(pair: PairComparison, confidence: float) -> list[list[str]]:
                 _num(m.a),
                 _num(m.b),
                 _signed(m.difference),
-                "–" if pct is None else f"{_signed(round(pct, 1))}%",
+                "–" if pct is None else f"{pct:+.1f}%",
                 ci,
                 f"{m.n_a}/{m.n_b}",
                 _verdict_text(m),

@@ -520,6 +520,22 @@ class HistoryStore:
                 f"history database {self.path}: result #{result_id} is damaged ({exc})"
             ) from None
 
+    def find_document(self, doc: Mapping[str, Any]) -> int | None:
+        """The id of a stored result whose document equals ``doc`` (an import done
+        twice), or None."""
+        try:
+            row = self._conn.execute(
+                "SELECT id FROM results WHERE started_at IS ? AND url = ? AND doc = ?",
+                (
+                    doc.get("started_at"),
+                    str((doc.get("endpoint") or {}).get("url") or ""),
+                    _encode(doc),
+                ),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise HistoryError(_reason(self.path, exc)) from None
+        return None if row is None else int(row[0])
+
     def latest_id(self) -> int | None:
         entries = self.entries(limit=1)
         return entries[0].id if entries else None
