@@ -125,14 +125,16 @@ def add_commands(sub: Any) -> None:
 
 
 def _settings_history(args: argparse.Namespace) -> HistorySettings:
-    """The ``[history]`` settings; until the settings model has them, the defaults.
+    """The ``[history]`` settings of the settings file (``--config``); the defaults
+    when the file cannot be read (the history commands do not need the rest) or while
+    the settings model has no ``history`` table."""
+    from ometer_tui.core.history import HistorySettings, history_settings_of
+    from ometer_tui.core.settings import SettingsError, config_path, load_settings
 
-    Integrator: once ``Settings`` has ``history: HistorySettings``, this returns
-    ``load_settings(...).history``.
-    """
-    from ometer_tui.core.history import HistorySettings
-
-    return HistorySettings()
+    try:
+        return history_settings_of(load_settings(Path(config_path(args.config))))
+    except (SettingsError, OSError):
+        return HistorySettings()
 
 
 def _path(args: argparse.Namespace, settings: HistorySettings | None = None) -> Path:

@@ -742,7 +742,7 @@ def _title(pair: PairComparison) -> tuple[str, str]:
     def side(s: Side) -> str:
         where = f"{s.endpoint} " if s.endpoint else ""
         when = f", {s.started_at}" if s.started_at else ""
-        sim = ", simulated" if s.simulated else ""
+        sim = ", simulated" if s.simulated and "simulated" not in (s.endpoint or "") else ""
         return f"{s.model} ({where}{s.source}{when}{sim})"
 
     return side(pair.a), side(pair.b)

@@ -44,8 +44,11 @@ __all__ = [
     "UnknownResultError",
     "default_history_path",
     "history_path",
+    "history_settings_of",
+    "history_table",
     "measured_runs",
     "plan_summary",
+    "read_history_table",
     "save_result",
 ]
 
@@ -116,6 +119,41 @@ class HistorySettings:
 
     enabled: bool = True
     path: str | None = None
+
+
+def read_history_table(
+    table: Mapping[str, Any], problems: list[str], warnings: list[str]
+) -> HistorySettings:
+    """The ``[history]`` table of the settings file; problems and unknown keys are
+    appended (named ``history.<key>``) as the settings reader does for other tables."""
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"history.enabled: expected true or false, got {enabled!r}")
+        enabled = True
+    path = table.get("path")
+    if path is not None and (not isinstance(path, str) or not path.strip()):
+        problems.append("history.path: expected a file path (text)")
+        path = None
+    for key in table:
+        if key not in ("enabled", "path"):
+            warnings.append(f"history.{key}: unknown key, ignored")
+    return HistorySettings(enabled=enabled, path=path)
+
+
+def history_table(settings: HistorySettings) -> dict[str, Any]:
+    """The ``[history]`` table to write (only what differs from the defaults)."""
+    out: dict[str, Any] = {}
+    if not settings.enabled:
+        out["enabled"] = False
+    if settings.path:
+        out["path"] = settings.path
+    return out
+
+
+def history_settings_of(settings: object) -> HistorySettings:
+    """``settings.history`` when the settings model has it, else the defaults."""
+    value = getattr(settings, "history", None)
+    return value if isinstance(value, HistorySettings) else HistorySettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,3 +345,24 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert "history" in top.stdout and "compare" in top.stdout
     cmp = ometer("compare", "--help", history=tmp_path / "h", tmp=tmp_path)
     assert "--fail-on" in cmp.stdout and "request_throughput" in cmp.stdout
+
+
+def test_save_after_run_honours_the_settings_switch(tmp_path: Path) -> None:
+    """``[history] enabled = false`` (once the settings model carries it) stops saving."""
+    import argparse
+    import io
+
+    from ometer_tui.core.history import HistorySettings
+    from ometer_tui.history_cli import save_after_run
+
+    result = synthetic_result(runs=2)
+    args = argparse.Namespace(history=str(tmp_path / "h.sqlite3"), no_history=False, quiet=False)
+    err = io.StringIO()
+    assert save_after_run(args, result, err, HistorySettings(enabled=False)) is None
+    assert err.getvalue() == "" and not (tmp_path / "h.sqlite3").exists()
+    outcome = save_after_run(args, result, err, HistorySettings())
+    assert outcome is not None and outcome.saved and "saved to history as #1" in err.getvalue()
+    nothing = synthetic_result(runs=0)
+    for model in nothing.models.values():
+        model.records = [r for r in model.records if r.warmup]
+    assert save_after_run(args, nothing, err, HistorySettings()) is None  # only warm-up

@@ -27,6 +27,9 @@ from ometer_tui.core.history import (
     UnknownResultError,
     default_history_path,
     history_path,
+    history_settings_of,
+    history_table,
+    read_history_table,
     save_result,
 )
 from tests.history_samples import CANARY, synthetic_result
@@ -344,3 +347,21 @@ def test_sigkill_mid_write_leaves_the_result_absent_and_the_file_readable(
         (entry,) = store.entries()  # the first result whole, the second absent
         assert store.document(entry.id) == to_dict(synthetic_result(runs=5))
         assert store.add_result(synthetic_result(runs=2)) > entry.id  # still writable
+
+
+def test_history_settings_table() -> None:
+    problems: list[str] = []
+    warnings: list[str] = []
+    hs = read_history_table({"enabled": False, "path": "~/h.db", "colour": 1}, problems, warnings)
+    assert hs == HistorySettings(enabled=False, path="~/h.db")
+    assert problems == [] and warnings == ["history.colour: unknown key, ignored"]
+    assert history_table(hs) == {"enabled": False, "path": "~/h.db"}
+    assert history_table(HistorySettings()) == {}
+    read_history_table({"enabled": "no", "path": 3}, problems, warnings)
+    assert [p.split(":")[0] for p in problems] == ["history.enabled", "history.path"]
+
+    class WithHistory:
+        history = HistorySettings(enabled=False)
+
+    assert history_settings_of(WithHistory()) == HistorySettings(enabled=False)
+    assert history_settings_of(object()) == HistorySettings()
