@@ -167,13 +167,18 @@ def _dump(doc: dict[str, Any]) -> str:
 
 def _render(doc: dict[str, Any], fmt: str) -> str:
     from ometer_tui.core.export import csv_from_dict, to_markdown
-    from ometer_tui.core.export_read import result_from_dict
+    from ometer_tui.core.export_read import ForeignDocumentError, result_from_dict
 
     if fmt == "json":
         return _dump(doc)
-    if fmt == "csv":
-        return csv_from_dict(doc)
-    return to_markdown(result_from_dict(doc))
+    try:
+        if fmt == "csv":
+            return csv_from_dict(doc)
+        return to_markdown(result_from_dict(doc))
+    except ForeignDocumentError as exc:
+        raise _BadInput(str(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _BadInput(f"a field of the stored result is not as exported ({exc})") from None
 
 
 # --------------------------------------------------------------------------- history
@@ -255,13 +260,15 @@ def _export(doc: dict[str, Any], args: argparse.Namespace, err: TextIO) -> int:
 
 
 def _import(files: Sequence[str], path: Path, out: TextIO, err: TextIO) -> int:
-    from ometer_tui.core.export_read import ForeignDocumentError, read_document
+    from ometer_tui.core.export_read import ForeignDocumentError, read_document, result_from_dict
 
     code = EXIT_OK
     docs: list[tuple[str, dict[str, Any]]] = []
     for name in files:
         try:
-            docs.append((name, read_document(name)))
+            doc = read_document(name)
+            result_from_dict(doc)  # every field as exported, or refused here
+            docs.append((name, doc))
         except ForeignDocumentError as exc:
             print(f"ometer-tui: {exc}", file=err)
             code = EXIT_USAGE
@@ -311,13 +318,15 @@ def _list_table(entries: Sequence[Any]) -> str:
 
 def _load_side(text: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """(document, source label) for a history id or a JSON export file."""
-    from ometer_tui.core.export_read import ForeignDocumentError, read_document
+    from ometer_tui.core.export_read import ForeignDocumentError, read_document, result_from_dict
     from ometer_tui.core.history import UnknownResultError
 
     candidate = Path(text).expanduser()
     if candidate.exists() or not _ID.match(text.strip()):
         try:
-            return read_document(candidate), candidate.name
+            doc = read_document(candidate)
+            result_from_dict(doc)  # every field as exported, or refused here
+            return doc, candidate.name
         except ForeignDocumentError as exc:
             raise _BadInput(str(exc)) from None
         except OSError as exc:

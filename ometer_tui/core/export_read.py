@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +185,16 @@ def _model_info(d: Mapping[str, Any]) -> ModelInfo:
 
 
 def result_from_dict(doc: Mapping[str, Any]) -> BenchmarkResult:
-    """Rebuild a :class:`BenchmarkResult` from a checked export document."""
+    """Rebuild a :class:`BenchmarkResult` from an export document;
+    :class:`ForeignDocumentError` when it is not ours or a field has the wrong type."""
     check_document(doc)
+    try:
+        return _rebuild(doc)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ForeignDocumentError(f"a field of the document is not as exported ({exc})") from None
+
+
+def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
     ep = doc["endpoint"]
     plan_d = doc.get("plan") or {}
     api = ep.get("api")
@@ -237,7 +245,7 @@ def result_from_dict(doc: Mapping[str, Any]) -> BenchmarkResult:
     started = _dt(doc.get("started_at"))
     result = BenchmarkResult(
         plan=plan,
-        started_at=started if started is not None else datetime.fromtimestamp(0).astimezone(),
+        started_at=started if started is not None else datetime.fromtimestamp(0, UTC),
         server=server,
         finished_at=_dt(doc.get("finished_at")),
         cancelled=bool(doc.get("cancelled")),

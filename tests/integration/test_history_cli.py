@@ -221,7 +221,12 @@ def test_import_delete_and_foreign_files(demo_history: DemoHistory, tmp_path: Pa
     foreign.write_text(json.dumps({"benchmark": "guidellm", "results": []}))
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(b"\x00\xff not json")
+    mangled = tmp_path / "mangled.json"
+    doc = json.loads(demo_history.export.read_text())
+    doc["started_at"] = "last tuesday"
+    mangled.write_text(json.dumps(doc))
     for bad, message in (
+        (mangled, "not as exported"),
         (foreign, "not an ometer-tui JSON export"),
         (garbage, "not JSON"),
         (tmp_path / "missing.json", "cannot read"),

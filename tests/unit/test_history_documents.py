@@ -70,3 +70,15 @@ def test_read_document(tmp_path: Path) -> None:
         read_document(binary)
     with pytest.raises(OSError):
         read_document(tmp_path / "missing.json")
+
+
+def test_a_document_with_a_wrong_field_type_is_refused_not_crashed() -> None:
+    doc = to_dict(synthetic_result(runs=2))
+    doc["started_at"] = "yesterday"
+    with pytest.raises(ForeignDocumentError, match="not as exported"):
+        result_from_dict(doc)
+    doc = to_dict(synthetic_result(runs=2))
+    doc["models"][0]["runs"][0]["ttft_s"] = {"nested": 1}
+    doc["plan"]["passes"] = "three"
+    with pytest.raises(ForeignDocumentError):
+        result_from_dict(doc)
