@@ -420,10 +420,43 @@ def save_after_run(
         return None
     if not measured_anything(result):
         return None
-    outcome = save_result(result, _path(args, hs))
+    path = _path(args, hs)
+    if not getattr(args, "quiet", False):
+        _print_trends(result, path, err)
+    outcome = save_result(result, path)
     if outcome.saved:
         if not getattr(args, "quiet", False):
             print(f"ometer-tui: saved to history as #{outcome.id} ({outcome.path})", file=err)
     else:
         print(f"ometer-tui: not saved to history: {outcome.reason}", file=err)
     return outcome
+
+
+def _print_trends(result: BenchmarkResult, path: Path, err: TextIO) -> None:
+    """Per model, the change against the latest comparable result in the history (same
+    endpoint, model and workload), beyond noise or not. Silent when there is none or the
+    history cannot be read (saving says why)."""
+    from ometer_tui.core.compare import compare_pair, trend_line
+    from ometer_tui.core.export import to_dict
+    from ometer_tui.core.history import HistoryError, HistoryStore
+
+    if not path.exists():
+        return
+    doc = to_dict(result)
+    try:
+        with HistoryStore(path) as store:
+            for model in doc["models"]:
+                name = str(model["name"])
+                if not any(not r.get("warmup") for r in model["runs"]):
+                    continue
+                found = store.latest_comparable(doc, name)
+                if found is None:
+                    continue
+                entry, previous = found
+                pair = compare_pair(
+                    previous, name, doc, name, source_a=f"#{entry.id}", source_b="this run"
+                )
+                when = (entry.started_at or "").replace("T", " ")[:16]
+                print(f"ometer-tui: {name} vs #{entry.id} ({when}): {trend_line(pair)}", file=err)
+    except HistoryError:
+        return

@@ -49,6 +49,7 @@ from ometer_tui.core.bench.metrics import percentile
 
 __all__ = [
     "METRICS",
+    "TREND_METRICS",
     "CompareError",
     "Comparison",
     "FailRule",
@@ -71,6 +72,8 @@ __all__ = [
     "gate_unjudged",
     "parse_fail_on",
     "quantile_se",
+    "trend_line",
+    "trend_mark",
     "wilson",
 ]
 
@@ -522,6 +525,40 @@ def compare_documents(
         ),
         confidence=confidence,
     )
+
+
+# --------------------------------------------------------------------------- trends
+
+#: the figures a trend is shown for (issue #10: TTFT, visible TTFT, decode, e2e, errors)
+TREND_METRICS = ("ttft_p50", "ttft_visible_p50", "decode_tps", "e2e_p50", "error_rate")
+
+
+def trend_mark(m: MetricComparison) -> str:
+    """``▲ 12%`` / ``▼ 5%`` (the value went up / down, beyond noise), ``≈`` (no
+    significant difference), or ``""`` (too few runs to tell)."""
+    if m.verdict is Verdict.TOO_FEW:
+        return ""
+    if m.verdict is Verdict.SAME:
+        return "≈"
+    d = m.difference or 0.0
+    arrow = "▲" if d > 0 else "▼"
+    if m.spec.kind == "proportion":
+        return f"{arrow} {abs(d):.0f} pt"
+    pct = m.difference_pct
+    return arrow if pct is None else f"{arrow} {abs(pct):.0f}%"
+
+
+def trend_line(pair: PairComparison) -> str:
+    """One line: each trend metric with its mark and, beyond noise, better or worse."""
+    parts = []
+    for key in TREND_METRICS:
+        m = pair.metric(key)
+        mark = trend_mark(m)
+        if not mark:
+            continue
+        judged = f" ({m.verdict.value})" if m.verdict in (Verdict.BETTER, Verdict.WORSE) else ""
+        parts.append(f"{m.spec.label} {mark}{judged}")
+    return ", ".join(parts) if parts else "too few runs to tell"
 
 
 # --------------------------------------------------------------------------- the gate

@@ -50,6 +50,7 @@ __all__ = [
     "plan_summary",
     "read_history_table",
     "save_result",
+    "workload_of",
 ]
 
 #: environment variable naming the history file (``--history`` wins over it)
@@ -276,6 +277,21 @@ def plan_summary(doc: Mapping[str, Any]) -> str:
     if plan.get("completion_api"):
         bits.append("completions")
     return ", ".join(bits)
+
+
+def workload_of(doc: Mapping[str, Any]) -> tuple[object, ...]:
+    """What must match for two results to be comparable as a trend: API, prompts,
+    max tokens, concurrency, completions API, and the other generation parameters."""
+    plan = doc.get("plan") or {}
+    params = dict(plan.get("params") or {})
+    return (
+        (doc.get("endpoint") or {}).get("api"),
+        tuple(plan.get("prompts") or ()),
+        params.pop("max_tokens", None),
+        plan.get("concurrency"),
+        bool(plan.get("completion_api")),
+        json.dumps(params, sort_keys=True),
+    )
 
 
 def _now() -> str:
@@ -573,6 +589,38 @@ class HistoryStore:
         except sqlite3.Error as exc:
             raise HistoryError(_reason(self.path, exc)) from None
         return None if row is None else int(row[0])
+
+    def latest_comparable(
+        self, doc: Mapping[str, Any], model: str
+    ) -> tuple[HistoryEntry, dict[str, Any]] | None:
+        """The newest stored result started before ``doc`` that measured ``model`` on the
+        same endpoint (URL; for the simulated demo, whose port changes, its name) with
+        the same workload (:func:`workload_of`), or None."""
+        endpoint = doc.get("endpoint") or {}
+        simulated = bool(doc.get("simulated"))
+        wanted = workload_of(doc)
+        sql = (
+            f"SELECT {self._COLUMNS} FROM results WHERE "
+            + ("simulated = 1 AND endpoint = ?" if simulated else "url = ?")
+            + " AND (started_at < ? OR ? IS NULL) ORDER BY started_at DESC, id DESC"
+        )
+        key = str(endpoint.get("name") if simulated else endpoint.get("url")) or ""
+        started = doc.get("started_at")
+        try:
+            rows = self._conn.execute(sql, (key, started, started)).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(_reason(self.path, exc)) from None
+        for row in rows:
+            entry = self._entry(row)
+            if model not in entry.models:
+                continue
+            other = self.document(entry.id)
+            if workload_of(other) != wanted:
+                continue
+            for m in other.get("models") or []:
+                if m.get("name") == model and any(not r.get("warmup") for r in m.get("runs") or []):
+                    return entry, other
+        return None
 
     def latest_id(self) -> int | None:
         entries = self.entries(limit=1)

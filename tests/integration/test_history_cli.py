@@ -371,3 +371,20 @@ def test_save_after_run_honours_the_settings_switch(tmp_path: Path) -> None:
     for model in nothing.models.values():
         model.records = [r for r in model.records if r.warmup]
     assert save_after_run(args, nothing, err, HistorySettings()) is None  # only warm-up
+
+
+def test_a_run_shows_its_trend_against_the_latest_comparable_result(tmp_path: Path) -> None:
+    history = tmp_path / "history.sqlite3"
+    same = (*ONE_MODEL_DEMO_RUN, "--passes", "6", "--warmup", "0", "--max-tokens", "4")
+    first = ometer(*same, "--format", "json", history=history, tmp=tmp_path)
+    assert first.returncode == 0 and " vs #" not in first.stderr
+    second = ometer(*same, "--format", "json", history=history, tmp=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "demo-fast:1b vs #1 (" in second.stderr and "TTFT p50 " in second.stderr
+    other = ometer(
+        *ONE_MODEL_DEMO_RUN, "--passes", "6", "--warmup", "0", "--max-tokens", "8",
+        "--format", "json", history=history, tmp=tmp_path,
+    )  # fmt: skip
+    assert other.returncode == 0 and " vs #" not in other.stderr  # another workload
+    quiet = ometer(*same, "--quiet", "--format", "json", history=history, tmp=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -24,6 +24,8 @@ from ometer_tui.core.compare import (
     diff_quantiles,
     gate_failures,
     parse_fail_on,
+    trend_line,
+    trend_mark,
     wilson,
 )
 from ometer_tui.core.export import to_dict
@@ -206,3 +208,19 @@ def test_whole_results_without_difference_rarely_differ() -> None:
     rates = {k: v / seeds for k, v in hits.items()}
     assert all(rate <= 0.11 for rate in rates.values()), rates
     assert 0.01 <= sum(rates.values()) / (len(rates) - 1) <= 0.09, rates  # error rate is 0
+
+
+def test_trend_marks() -> None:
+    base = _doc(runs=30, seed=1, ttft_ms=120)
+    slower = _doc(runs=30, seed=2, ttft_ms=180)
+    (pair,) = compare_documents(base, slower).pairs
+    assert trend_mark(pair.metric("ttft_p50")).startswith("▲ ")
+    assert trend_mark(pair.metric("error_rate")) == "≈"
+    (back,) = compare_documents(slower, base).pairs
+    assert trend_mark(back.metric("ttft_p50")).startswith("▼ ")
+    line = trend_line(pair)
+    assert line.startswith("TTFT p50 ▲ ") and "(worse)" in line and "Error rate ≈" in line
+    (few,) = compare_documents(_doc(runs=2), _doc(runs=2, seed=3)).pairs
+    assert trend_mark(few.metric("ttft_p50")) == "" and trend_line(few) == "too few runs to tell"
+    errors = compare_documents(_doc(runs=30), _doc(runs=30, seed=4, error_every=3)).pairs[0]
+    assert trend_mark(errors.metric("error_rate")) == "▲ 33 pt"

@@ -365,3 +365,34 @@ def test_history_settings_table() -> None:
 
     assert history_settings_of(WithHistory()) == HistorySettings(enabled=False)
     assert history_settings_of(object()) == HistorySettings()
+
+
+def test_latest_comparable_result(db: Path) -> None:
+    from datetime import timedelta
+
+    def at(minutes: int, **kwargs: Any) -> dict[str, Any]:
+        result = synthetic_result(runs=6, **kwargs)
+        result.started_at += timedelta(minutes=minutes)
+        return to_dict(result)
+
+    current = at(60)
+    with HistoryStore(db) as store:
+        assert store.latest_comparable(current, "llama3:8b") is None
+        old = store.add_document(at(0))
+        newer = store.add_document(at(10))
+        store.add_document(at(20, url="http://other:11434"))  # another endpoint
+        store.add_document(at(30, models=("qwen:7b",)))  # another model
+        other_workload = at(40)
+        other_workload["plan"]["params"]["max_tokens"] = 512
+        store.add_document(other_workload)
+        other_prompts = at(45)
+        other_prompts["plan"]["prompts"] = ["something else"]
+        store.add_document(other_prompts)
+        store.add_document(at(90))  # after the current one
+        found = store.latest_comparable(current, "llama3:8b")
+        assert found is not None and found[0].id == newer and found[1] == at(10)
+        store.delete(newer)
+        found = store.latest_comparable(current, "llama3:8b")
+        assert found is not None and found[0].id == old
+        assert store.latest_comparable(current, "qwen:7b") is not None  # same endpoint, plan
+        assert store.latest_comparable(current, "mistral") is None
