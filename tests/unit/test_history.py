@@ -396,3 +396,46 @@ def test_latest_comparable_result(db: Path) -> None:
         assert found is not None and found[0].id == old
         assert store.latest_comparable(current, "qwen:7b") is not None  # same endpoint, plan
         assert store.latest_comparable(current, "mistral") is None
+
+
+_WRITER = """
+import sys
+from ometer_tui.core.history import HistoryStore
+from tests.history_samples import synthetic_result
+
+with HistoryStore(sys.argv[1], busy_timeout_s=60) as store:
+    print("ready", flush=True)
+    sys.stdin.readline()  # both start writing together
+    for i in range(12):
+        store.add_result(synthetic_result(runs=40, seed=int(sys.argv[2]) * 100 + i))
+"""
+
+
+def test_two_writer_processes_at_once(db: Path) -> None:
+    with HistoryStore(db):
+        pass
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(db), str(n)],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        _, stderr = child.communicate(timeout=120)
+        assert child.returncode == 0, stderr
+    with HistoryStore(db) as store:
+        entries = store.entries()
+        assert len(entries) == 24
+        for entry in entries:
+            assert store.document(entry.id)["models"][0]["summary"]["runs"] == 40
