@@ -39,9 +39,11 @@ class _BadInput(Exception):
 # --------------------------------------------------------------------------- parsers
 
 
-def add_history_options(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
-    """``--history PATH`` and ``--no-history``. On a subcommand they default to
-    "not given" so the same options before the subcommand are kept."""
+def add_history_options(
+    parser: argparse.ArgumentParser, *, top_level: bool = False, saving: bool = True
+) -> None:
+    """``--history PATH`` and (``saving``) ``--no-history``. On a subcommand they
+    default to "not given" so the same options before the subcommand are kept."""
     default: Any = None if top_level else argparse.SUPPRESS
     parser.add_argument(
         "--history",
@@ -49,6 +51,8 @@ def add_history_options(parser: argparse.ArgumentParser, *, top_level: bool = Fa
         default=default,
         help="history database (default: $OMETER_TUI_HISTORY, else the user data folder)",
     )
+    if not saving:
+        return
     parser.add_argument(
         "--no-history",
         action="store_true",
@@ -66,7 +70,7 @@ def add_commands(sub: Any) -> None:
         description="Every benchmark that measured a run is kept in the history.",
         formatter_class=fmt,
     )
-    add_history_options(hist)
+    add_history_options(hist, saving=False)
     hsub = hist.add_subparsers(dest="history_command", metavar="ACTION", required=True)
     lst = hsub.add_parser("list", help="stored results, newest first")
     lst.add_argument("--json", action="store_true", help="as JSON")
@@ -100,7 +104,7 @@ def add_commands(sub: Any) -> None:
         "         request_throughput error_rate (PCT in percentage points)",
         formatter_class=fmt,
     )
-    add_history_options(cmp)
+    add_history_options(cmp, saving=False)
     cmp.add_argument("a", metavar="A", help="history id (e.g. 12 or #12) or JSON export file")
     cmp.add_argument("b", metavar="B", nargs="?", help="the same; omit to compare two models of A")
     cmp.add_argument("--format", choices=("table", "json", "md", "csv"), default="table")
