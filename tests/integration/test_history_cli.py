@@ -388,3 +388,43 @@ def test_a_run_shows_its_trend_against_the_latest_comparable_result(tmp_path: Pa
     assert other.returncode == 0 and " vs #" not in other.stderr  # another workload
     quiet = ometer(*same, "--quiet", "--format", "json", history=history, tmp=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_no_token_reaches_the_history(tmp_path: Path) -> None:
+    """A canary token, sent to a demo server that requires it, is nowhere in the
+    history file, its WAL, its stored documents, or what `history show` prints."""
+    import secrets
+    import sqlite3
+    import zlib
+
+    from ometer_tui.demo.server import run_in_thread
+
+    canary = f"sk-HISTCANARY-{secrets.token_hex(8)}"
+    history = tmp_path / "h" / "history.sqlite3"
+    with run_in_thread(require_token=canary) as server:
+        env = {
+            **os.environ,
+            "OMETER_TUI_HISTORY": str(history),
+            "OMETER_TUI_CONFIG": str(tmp_path / "none.toml"),
+            "HIST_CANARY": canary,
+        }
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "ometer_tui", "run", "--url", server.url, "--api",
+                "ollama", "--token-env", "HIST_CANARY", "--model", "demo-fast:1b",
+                "--passes", "2", "--warmup", "0", "--max-tokens", "4", "--format", "json",
+            ],
+            capture_output=True, text=True, env=env, timeout=90,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "saved to history as #1" in done.stderr
+    files = list(history.parent.iterdir())
+    assert history in files
+    for path in files:
+        assert canary.encode() not in path.read_bytes(), path
+    with sqlite3.connect(history) as conn:
+        (blob,) = conn.execute("SELECT doc FROM results").fetchone()
+    assert canary.encode() not in zlib.decompress(blob)
+    for fmt in ("json", "csv", "md", "table"):
+        shown = ometer("history", "show", "1", "--format", fmt, history=history, tmp=tmp_path)
+        assert shown.returncode == 0 and canary not in shown.stdout + shown.stderr
