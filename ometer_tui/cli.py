@@ -32,9 +32,7 @@ exit codes:
 """
 
 
-def _number(
-    parse: Callable[[str], N], *, minimum: float, inclusive: bool
-) -> Callable[[str], N]:
+def _number(parse: Callable[[str], N], *, minimum: float, inclusive: bool) -> Callable[[str], N]:
     """An argparse type: ``parse`` the text, then require ``>= minimum`` (or ``>``)."""
     kind = "a whole number" if parse is int else "a number"
     rule = f"must be {minimum:g} or more" if inclusive else f"must be more than {minimum:g}"
@@ -81,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", action="store_true", help="add the built-in simulated demo endpoint"
     )
+    from ometer_tui import history_cli  # history and compare (lazy: not at import time)
+
+    history_cli.add_history_options(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser(
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    history_cli.add_history_options(run)
 
     demo = sub.add_parser("demo-server", help="serve the simulated demo endpoint")
     demo.add_argument("--host", default="127.0.0.1")
@@ -194,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=argparse.SUPPRESS,  # stop when standard input closes (the parent is gone)
     )
+    history_cli.add_commands(sub)
     return parser
 
 
@@ -203,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ometer_tui.headless import run_headless
 
         return run_headless(args)
+    if args.command in ("history", "compare"):
+        from ometer_tui.history_cli import main as history_main
+
+        return history_main(args)
     if args.command == "demo-server":
         return _demo_server(args.host, args.port, exit_with_parent=args.exit_with_parent)
     return _tui(args)

@@ -163,6 +163,11 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
     except KeyboardInterrupt:  # a second ctrl+c during shutdown
         result = runner.result
         result.cancelled = True
+    from ometer_tui.core.history import history_settings_of
+    from ometer_tui.history_cli import save_after_run
+
+    # before the output: a bad --output loses nothing
+    save_after_run(args, result, err, history_settings_of(settings))
     _write_output(args, result, err)
     if result.cancelled:
         return EXIT_INTERRUPTED

@@ -21,3 +21,13 @@ def demo(demo_server: DemoServerThread) -> DemoServerThread:
     """The session's demo server with its counters (and cold-load state) reset."""
     demo_server.reset()
     return demo_server
+
+
+@pytest.fixture(autouse=True)
+def _private_history(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and the subprocesses it starts) saves results to a history of its
+    own, never to the user's."""
+    path = tmp_path_factory.mktemp("history") / "history.sqlite3"
+    monkeypatch.setenv("OMETER_TUI_HISTORY", str(path))

@@ -47,6 +47,7 @@ __all__ = [
     "CSV_COLUMNS",
     "SCHEMA_VERSION",
     "ExportFormat",
+    "csv_from_dict",
     "default_export_path",
     "export_text",
     "render",
@@ -416,7 +417,11 @@ def _cell(value: object) -> str:
 def to_csv(result: BenchmarkResult) -> str:
     """Long format: one row per run (warm-up runs included, ``warmup`` = true), with the
     endpoint and model metadata on every row. Columns: :data:`CSV_COLUMNS`."""
-    doc = to_dict(result)
+    return csv_from_dict(to_dict(result))
+
+
+def csv_from_dict(doc: dict[str, Any]) -> str:
+    """:func:`to_csv` from the JSON document (a stored or imported export)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
