@@ -141,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=2,
         help="retries before the first byte (default 2)",
     )
     how.add_argument(

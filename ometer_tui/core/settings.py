@@ -9,7 +9,7 @@ Layout (every key optional)::
     max_tokens = 128
     concurrency = 1
     parallel_models = 1
-    timeout_s = 120.0
+    timeout_s = 120.0          # whole-request timeout; absent: each endpoint's [timeouts]
     prompts = ["Write one paragraph about the sea."]
     top_p = 0.9                # absent: not sent
     top_k = 40
@@ -57,6 +57,7 @@ import platformdirs
 import tomli_w
 
 from ometer_tui.core.atomic import named_os_error, write_atomic
+from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
 from ometer_tui.core.models import (
     ApiFlavour,
     Endpoint,
@@ -98,9 +99,6 @@ SERVER_DEFAULT = "server"  # ``temperature = "server"``: send no temperature
 
 DEFAULT_PROMPTS: tuple[str, ...] = ("Write one paragraph about the sea.",)
 
-# Limits shared with BenchmarkPlan.validate.
-MAX_CONCURRENCY = 4096
-MAX_PARALLEL_MODELS = 64
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # RFC 9110 token characters.
@@ -117,7 +115,9 @@ class Defaults:
     ``temperature`` defaults to 0.0 (greedy): benchmark numbers depend on how many tokens
     come out, and greedy decoding keeps the output, and so the timing, comparable between
     passes and between servers. ``None`` (``"server"`` in the file) sends no temperature.
-    ``top_p`` / ``top_k`` / ``seed``: ``None`` is not sent.
+    ``top_p`` / ``top_k`` / ``seed``: ``None`` is not sent. ``timeout_s`` is a plan's
+    whole-request timeout (it caps the connect and read timeouts too); ``None`` leaves
+    each endpoint's ``[endpoints.timeouts]`` as they are (see ``bench.plan_builder``).
     """
 
     passes: int = 3
@@ -126,7 +126,7 @@ class Defaults:
     max_tokens: int = 128
     concurrency: int = 1
     parallel_models: int = 1
-    timeout_s: float = 120.0
+    timeout_s: float | None = None
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     top_p: float | None = None
     top_k: int | None = None
