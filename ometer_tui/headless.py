@@ -20,7 +20,6 @@ from ometer_tui.cli import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
-from ometer_tui.core.api import open_client
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -34,6 +33,7 @@ from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_endpoint
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.discovery import default_models, discover_models
 from ometer_tui.core.export import ExportFormat, render, write_export
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import (
@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
         if not folder.is_dir():
             raise UsageError(f"--output: folder {folder} does not exist")
     try:
-        available = asyncio.run(_discover(endpoint))
+        available = asyncio.run(discover_models(endpoint))
     except ClientError as exc:
         print(f"ometer-tui: {endpoint.name} ({endpoint.display_url}): {exc}", file=err)
         if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.TIMEOUT):
@@ -163,17 +163,6 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
         return EXIT_INTERRUPTED
     failed = any((m.summary is not None and m.summary.errors) for m in result.models.values())
     return EXIT_RUNS_FAILED if failed else EXIT_OK
-
-
-async def _discover(endpoint: Endpoint) -> list[ModelInfo]:
-    from ometer_tui.core.api import detect_flavour
-
-    flavour = endpoint.api or await detect_flavour(endpoint)
-    client = open_client(endpoint, flavour=flavour, max_connections=8)
-    try:
-        return await client.list_models(details=True)
-    finally:
-        await client.aclose()
 
 
 async def _run_with_signals(runner: BenchmarkRunner) -> BenchmarkResult:
@@ -245,7 +234,7 @@ def _plan(
                 f"--model: no model matches {', '.join(map(repr, unmatched))} (available: {names})"
             )
     else:
-        models = [m for m in available if not (endpoint.simulated and m.family == "fault")]
+        models = default_models(endpoint, available)
     if not models:
         raise UsageError(f"{endpoint.name}: the server lists no models")
     plan = build_plan(settings.defaults, endpoint, models, overrides_from_args(args))
