@@ -13,13 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui.cli import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_RUNS_FAILED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-)
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -46,6 +39,13 @@ from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
 from ometer_tui.demo.process import DemoProcessError
+from ometer_tui.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
 DEFAULT_URL = "http://localhost:11434"
 
