@@ -10,7 +10,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from ometer_tui import __version__
 from ometer_tui.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -48,8 +48,27 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in two lines: what is wrong, then where the options are listed
+    (argparse prints the whole usage, 16 lines for ``run``, before the useful line)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: {message}\n  (`{self.prog} --help` lists the options)\n"
+        )
+
+
+def _parser_for(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The subcommand's parser (``run``...), else ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ometer-tui",
         description="Benchmark Ollama and OpenAI-compatible LLM endpoints: a full-screen "
         "dashboard by default, `run` for headless use.",
@@ -79,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--endpoint", metavar="NAME", help="a saved endpoint by name")
     where.add_argument("--url", help="base URL, e.g. http://localhost:11434")
     where.add_argument("--api", choices=("ollama", "openai"), help="API flavour (default: detect)")
-    where.add_argument("--demo", action="store_true", help="use the built-in demo endpoint")
+    where.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,  # so `ometer-tui --demo run` keeps the global flag
+        help="use the built-in demo endpoint",
+    )
     where.add_argument("--token-env", metavar="VAR", help="bearer token from this env variable")
     where.add_argument("--api-key-env", metavar="VAR", help="API key from this env variable")
     where.add_argument(
@@ -163,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = run.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("json", "csv", "md"),
-        help="output format (default: a table on a terminal, else json)",
+        choices=("json", "csv", "md", "table"),
+        help="output format (default: table on a terminal, else json)",
     )
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -181,7 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # named by the subcommand they were given to: `run --bogus` is run's error
+        _parser_for(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
     if args.command == "run":
         from ometer_tui.headless import run_headless
 

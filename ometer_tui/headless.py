@@ -77,22 +77,26 @@ def run_headless(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
+DEMO_ENDPOINT_NAME = "demo (simulated)"
+
+
 @contextlib.contextmanager
 def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endpoint]:
-    """The endpoint the flags name; ``--demo`` starts the in-process demo endpoint."""
+    """The endpoint the flags name, with the endpoint flags (``--api``, ``--token-env``,
+    ``--header``...) applied; ``--demo`` (before or after ``run``) starts the demo
+    endpoint in a child process, and takes the same flags."""
+    chosen = [flag for flag, given in (("--demo", args.demo), ("--endpoint", args.endpoint),
+                                       ("--url", args.url)) if given]  # fmt: skip
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)}: give one, not both")
     if args.demo:
         from ometer_tui.demo.process import demo_process
 
+        demo = Endpoint(name=DEMO_ENDPOINT_NAME, url="http://127.0.0.1", simulated=True)
+        demo = _with_flags(args, replace(demo, api=ApiFlavour.OLLAMA))  # checked before start
         with demo_process() as server:
-            yield Endpoint(
-                name="demo (simulated)",
-                url=server.url,
-                api=ApiFlavour.OPENAI if args.api == "openai" else ApiFlavour.OLLAMA,
-                simulated=True,
-            )
+            yield replace(demo, url=server.url)
         return
-    if args.endpoint and args.url:
-        raise UsageError("--endpoint and --url: give one, not both")
     if args.endpoint:
         endpoint = settings.endpoint(args.endpoint)
         if endpoint is None:
@@ -106,6 +110,11 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         endpoint = settings.endpoints[0]
     else:
         endpoint = Endpoint(name="local ollama", url=DEFAULT_URL)
+    yield _with_flags(args, endpoint)
+
+
+def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` with the endpoint flags applied; its credentials must resolve."""
     changes: dict[str, object] = {}
     if args.api:
         changes["api"] = ApiFlavour(args.api)
@@ -123,7 +132,7 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         endpoint.resolve_auth()
     except SecretResolutionError as exc:
         raise UsageError(str(exc)) from None
-    yield endpoint
+    return endpoint
 
 
 def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: TextIO) -> int:
@@ -279,7 +288,7 @@ def _write_output(args: argparse.Namespace, result: BenchmarkResult, err: TextIO
     if args.format:
         sys.stdout.write(render(result, ExportFormat(args.format)))
     elif sys.stdout.isatty():
-        sys.stdout.write(render(result, ExportFormat.MD))
+        sys.stdout.write(render(result, ExportFormat.TABLE))
     else:
         sys.stdout.write(render(result, ExportFormat.JSON))
     sys.stdout.flush()
