@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -210,8 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extras:  # named by the subcommand they were given to: `run --bogus` is run's error
         _parser_for(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
     if args.command == "run":
-        from ometer_tui.headless import run_headless
-
+        try:  # ctrl+c while the engine's modules load is an interrupt, not a traceback
+            from ometer_tui.headless import run_headless
+        except KeyboardInterrupt:
+            print("ometer-tui: interrupted before any run finished", file=sys.stderr, flush=True)
+            # Not `return`: an interrupt that passed through an extension module's
+            # PyRun_String while it loaded (Cython does) makes CPython end the process by
+            # SIGINT at exit whatever the exit code; nothing is open or written yet.
+            os._exit(EXIT_INTERRUPTED)
         return run_headless(args)
     if args.command == "demo-server":
         return _demo_server(args.host, args.port, exit_with_parent=args.exit_with_parent)
@@ -221,7 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _exit_when_stdin_closes() -> None:
     """For a child demo server: the parent holds our stdin open; EOF means it is gone
     (even killed or crashed, when it had no chance to stop us), so we go too."""
-    import os
     import threading
 
     def watch() -> None:

@@ -58,14 +58,13 @@ def run_headless(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
         settings = load_settings(Path(config_path(args.config)))
-    except SettingsError as exc:
-        print(f"ometer-tui: {exc}", file=err)
-        return EXIT_USAGE
-    try:
         with _endpoint_for(args, settings) as endpoint:
             # the plan's timeouts (--timeout, else the defaults') bound discovery too
             endpoint = plan_endpoint(settings.defaults, endpoint, args.timeout)
             return _run(args, settings, endpoint, err)
+    except SettingsError as exc:
+        print(f"ometer-tui: {exc}", file=err)
+        return EXIT_USAGE
     except UsageError as exc:
         print(f"ometer-tui: {exc}", file=err)
         return EXIT_USAGE
