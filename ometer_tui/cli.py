@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from ometer_tui import __version__
+from ometer_tui.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 N = TypeVar("N", int, float)
-
-EXIT_OK = 0
-EXIT_RUNS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
-
-EXIT_CODES_HELP = """\
-exit codes:
-  0    every measured run succeeded
-  1    the benchmark finished but some runs failed
-  2    usage or settings error (bad flag, unknown model, unreadable file)
-  3    endpoint unreachable (connection refused, DNS, TLS, timeout)
-  130  interrupted (ctrl+c / SIGTERM); finished runs are still written
-"""
 
 
 def _number(parse: Callable[[str], N], *, minimum: float, inclusive: bool) -> Callable[[str], N]:
@@ -62,8 +49,27 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in two lines: what is wrong, then where the options are listed
+    (argparse prints the whole usage, 16 lines for ``run``, before the useful line)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: {message}\n  (`{self.prog} --help` lists the options)\n"
+        )
+
+
+def _parser_for(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The subcommand's parser (``run``...), else ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ometer-tui",
         description="Benchmark Ollama and OpenAI-compatible LLM endpoints: a full-screen "
         "dashboard by default, `run` for headless use.",
@@ -96,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--endpoint", metavar="NAME", help="a saved endpoint by name")
     where.add_argument("--url", help="base URL, e.g. http://localhost:11434")
     where.add_argument("--api", choices=("ollama", "openai"), help="API flavour (default: detect)")
-    where.add_argument("--demo", action="store_true", help="use the built-in demo endpoint")
+    where.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,  # so `ometer-tui --demo run` keeps the global flag
+        help="use the built-in demo endpoint",
+    )
     where.add_argument("--token-env", metavar="VAR", help="bearer token from this env variable")
     where.add_argument("--api-key-env", metavar="VAR", help="API key from this env variable")
     where.add_argument(
@@ -142,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=2,
         help="retries before the first byte (default 2)",
     )
     how.add_argument(
@@ -181,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = run.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("json", "csv", "md"),
-        help="output format (default: a table on a terminal, else json)",
+        choices=("json", "csv", "md", "table"),
+        help="output format (default: table on a terminal, else json)",
     )
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -201,10 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # named by the subcommand they were given to: `run --bogus` is run's error
+        _parser_for(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
     if args.command == "run":
-        from ometer_tui.headless import run_headless
-
+        try:  # ctrl+c while the engine's modules load is an interrupt, not a traceback
+            from ometer_tui.headless import run_headless
+        except KeyboardInterrupt:
+            print("ometer-tui: interrupted before any run finished", file=sys.stderr, flush=True)
+            # Not `return`: an interrupt that passed through an extension module's
+            # PyRun_String while it loaded (Cython does) makes CPython end the process by
+            # SIGINT at exit whatever the exit code; nothing is open or written yet.
+            os._exit(EXIT_INTERRUPTED)
         return run_headless(args)
     if args.command in ("history", "compare"):
         from ometer_tui.history_cli import main as history_main
@@ -218,7 +237,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _exit_when_stdin_closes() -> None:
     """For a child demo server: the parent holds our stdin open; EOF means it is gone
     (even killed or crashed, when it had no chance to stop us), so we go too."""
-    import os
     import threading
 
     def watch() -> None:

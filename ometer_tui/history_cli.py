@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ometer_tui.cli import EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE
+from ometer_tui.exit_codes import EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from ometer_tui.core.bench.result import BenchmarkResult

@@ -18,7 +18,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,7 +30,13 @@ from urllib.parse import urlsplit, urlunsplit
 from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
 from ometer_tui.core.bench.metrics import clock_diff
-from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
+from ometer_tui.core.bench.records import (
+    MIN_N_FOR_PERCENTILES,
+    ModelSummary,
+    RunRecord,
+    ServerTimings,
+    Stats,
+)
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.secrets import (
     SENSITIVE_HEADERS,
@@ -39,6 +46,7 @@ from ometer_tui.core.secrets import (
     resolve,
     strip_url_credentials,
 )
+from ometer_tui.core.units import format_rate, format_seconds
 
 if TYPE_CHECKING:  # at run time only attributes are read; keeps the import light
     from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
@@ -55,21 +63,27 @@ __all__ = [
     "to_dict",
     "to_json",
     "to_markdown",
+    "to_table",
     "write_export",
 ]
 
 SCHEMA_VERSION = 1
+
+#: A figure that is not there (no ok run had it)
+MISSING = "–"
 
 
 class ExportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     MD = "md"
+    #: plain text in aligned columns, for a terminal
+    TABLE = "table"
 
     @property
     def suffix(self) -> str:
         """The file name extension, with its dot."""
-        return f".{self.value}"
+        return ".txt" if self is ExportFormat.TABLE else f".{self.value}"
 
     @classmethod
     def from_path(cls, path: Path | str) -> ExportFormat:
@@ -78,6 +92,8 @@ class ExportFormat(StrEnum):
         suffix = Path(path).suffix.lower().lstrip(".")
         if suffix == "markdown":
             return cls.MD
+        if suffix == "txt":
+            return cls.TABLE
         try:
             return cls(suffix)
         except ValueError:
@@ -457,32 +473,40 @@ def _md(text: str) -> str:
 
 def _f(x: float | None, digits: int) -> str:
     if x is None or not math.isfinite(x):
-        return "–"
+        return MISSING
     return f"{x:.{digits}f}"
 
 
-def _stat(summary: ModelSummary, name: str, field_: str, scale: float, digits: int) -> str:
+def _with_n(text: str, st: Stats, ok: int) -> str:
+    """A figure that rests on fewer values than the model's ok runs says so."""
+    return text if st.n == ok or text == MISSING else f"{text} (n={st.n})"
+
+
+def _time(summary: ModelSummary, name: str, figure: str) -> str:
     st = summary.metrics.get(name)
     if st is None:
-        return "–"
-    value = getattr(st, field_)
-    return _f(None if value is None else value * scale, digits)
+        return MISSING
+    if figure in ("p90", "p99") and not st.has_percentiles:
+        return f"n<{MIN_N_FOR_PERCENTILES}"
+    return _with_n(format_seconds(st.shown(figure), MISSING), st, summary.ok)
 
 
-def _values(st: Stats, scale: float, digits: int) -> str:
-    values = st.values or ((st.p50,) if st.n == 1 else ())
-    if not values:
-        return f"{_f(st.p50 * scale, digits)} (median, n={st.n})"
-    return ", ".join(_f(v * scale, digits) for v in values) + f" (n={st.n})"
-
-
-def _e2e_cells(summary: ModelSummary) -> list[str]:
-    st = summary.metrics.get("e2e_s")
+def _range(summary: ModelSummary, name: str) -> str:
+    st = summary.metrics.get(name)
     if st is None:
-        return ["–", "–", "–"]
-    if st.n >= 5:
-        return [_f(st.p50, 2), _f(st.p90, 2), _f(st.p99, 2)]
-    return [_values(st, 1.0, 2), "n<5", "n<5"]
+        return MISSING
+    if st.n == 1:
+        return _with_n(format_seconds(st.min, MISSING), st, summary.ok)
+    low, high = format_seconds(st.min, MISSING), format_seconds(st.max, MISSING)
+    unit = " ms" if low.endswith(" ms") and high.endswith(" ms") else ""
+    if unit:
+        low = low.removesuffix(unit)
+    return _with_n(f"{low}–{high}", st, summary.ok)
+
+
+def _rate(summary: ModelSummary, name: str) -> str:
+    st = summary.metrics.get(name)
+    return MISSING if st is None else _with_n(format_rate(st.mean, MISSING), st, summary.ok)
 
 
 def _cost(usd: float | None) -> str:
@@ -494,40 +518,71 @@ def _cost(usd: float | None) -> str:
 
 
 def _summary_row(mr: ModelResult) -> list[str]:
+    """The summary cells of one model (the name unescaped), as the Markdown report and
+    the terminal table show them."""
     s = mr.summary
-    name = _md(mr.info.name)
+    name = mr.info.name
     if s is None:
-        return [name, f"– ({mr.phase.value})", *["–"] * 9]
+        return [name, f"{MISSING} ({mr.phase.value})", *[MISSING] * (len(SUMMARY_HEADER) - 2)]
     tokens = f"{'~' if s.tokens_estimated else ''}{s.output_tokens}"
-    cost = _cost(s.cost_usd)
     ok_err = f"{s.ok}/{s.errors}"
     if s.cold_runs:
         ok_err += f" ({s.cold_runs} cold)"
     return [
         name,
         ok_err,
-        _stat(s, "ttft_s", "p50", 1000.0, 0),
-        _stat(s, "ttft_visible_s", "p50", 1000.0, 0),
-        _stat(s, "decode_tps", "mean", 1.0, 1),
-        _stat(s, "server_decode_tps", "mean", 1.0, 1),
-        *_e2e_cells(s),
+        _time(s, "ttft_s", "p50"),
+        _time(s, "ttft_visible_s", "p50"),
+        _rate(s, "decode_tps"),
+        _rate(s, "server_decode_tps"),
+        _time(s, "e2e_s", "p50"),
+        _range(s, "e2e_s"),
+        _time(s, "e2e_s", "p90"),
+        _time(s, "e2e_s", "p99"),
         tokens,
-        cost,
+        _cost(s.cost_usd),
     ]
 
 
-_MD_HEADER = (
+#: The summary table's columns (Markdown report and terminal table).
+SUMMARY_HEADER: tuple[str, ...] = (
     "Model",
     "Runs ok/err",
-    "TTFT p50 (ms)",
-    "Visible TTFT p50 (ms)",
-    "Decode tok/s (mean)",
-    "Server tok/s (mean)",
-    "E2E p50 (s)",
-    "E2E p90 (s)",
-    "E2E p99 (s)",
+    "TTFT p50",
+    "Visible TTFT p50",
+    "Decode tok/s",
+    "Server tok/s",
+    "E2E p50",
+    "E2E min–max",
+    "E2E p90",
+    "E2E p99",
     "Output tokens",
     "Cost",
+)
+
+#: The same columns with short names, for the terminal table.
+SUMMARY_HEADER_SHORT: tuple[str, ...] = (
+    "Model",
+    "ok/err",
+    "TTFT p50",
+    "vTTFT p50",
+    "tok/s",
+    "srv tok/s",
+    "E2E p50",
+    "E2E min–max",
+    "E2E p90",
+    "E2E p99",
+    "tokens",
+    "cost",
+)
+
+#: What the figures rest on, under every summary table.
+SUMMARY_NOTE = (
+    "Warm-up runs are excluded from every figure. Each figure rests on the model's ok "
+    "runs (ok) unless it names its own n. p50 is the median; p90 and p99 need at "
+    f"least {MIN_N_FOR_PERCENTILES} runs (below, the median and the range min–max are "
+    "what there is). tok/s are means. TTFT counts reasoning tokens; visible TTFT waits "
+    "for visible content. `~` marks token counts estimated from stream chunks."
 )
 
 
@@ -536,6 +591,29 @@ def _table(header: Iterable[str], rows: Iterable[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
+
+
+def _plan_line(result: BenchmarkResult) -> str:
+    plan = result.plan
+    p = plan.params
+    bits = [
+        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
+        f"warm-up {plan.warmup} ({result.warmup_requests} request"
+        f"{'' if result.warmup_requests == 1 else 's'} in all, not measured)",
+        f"concurrency {plan.concurrency}",
+        f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
+        f"temperature {p.temperature if p.temperature is not None else 'server default'}",
+    ]
+    return "Plan: " + ", ".join(bits) + "."
+
+
+def _error_lines(models: Iterable[ModelResult]) -> list[tuple[str, str]]:
+    out = []
+    for mr in models:
+        if mr.summary is not None and mr.summary.errors_by_kind:
+            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(mr.summary.errors_by_kind.items()))
+            out.append((mr.info.name, kinds))
+    return out
 
 
 def to_markdown(result: BenchmarkResult) -> str:
@@ -568,35 +646,76 @@ def to_markdown(result: BenchmarkResult) -> str:
         server_bits.append(f"server version: {_md(result.server.version)}")
     if result.server is not None and result.server.backend:
         server_bits.append(f"backend: {_md(redact(result.server.backend) or '')}")
-    p = plan.params
-    plan_bits = [
-        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
-        f"warm-up {plan.warmup} ({result.warmup_requests} request"
-        f"{'' if result.warmup_requests == 1 else 's'} in all, not measured)",
-        f"concurrency {plan.concurrency}",
-        f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
-        f"temperature {p.temperature if p.temperature is not None else 'server default'}",
-    ]
     if server_bits:
         lines.append("; ".join(server_bits) + ".  ")
-    lines += ["Plan: " + ", ".join(plan_bits) + ".", ""]
+    lines += [_plan_line(result), ""]
 
     models = _ordered_models(result)
-    lines += _table(_MD_HEADER, (_summary_row(mr) for mr in models))
-    lines.append("")
-    lines.append(
-        "Warm-up runs are excluded from every figure. TTFT counts reasoning tokens; visible "
-        "TTFT waits for visible content. With fewer than 5 runs the E2E values are listed "
-        "instead of percentiles. `~` marks token counts estimated from stream chunks."
-    )
-    errors = []
-    for mr in models:
-        if mr.summary is not None and mr.summary.errors_by_kind:
-            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(mr.summary.errors_by_kind.items()))
-            errors.append(f"- {_md(mr.info.name)}: {_md(kinds)}")
+    rows = ([_md(cell) for cell in _summary_row(mr)] for mr in models)
+    lines += _table(SUMMARY_HEADER, rows)
+    lines += ["", SUMMARY_NOTE]
+    errors = [f"- {_md(name)}: {_md(kinds)}" for name, kinds in _error_lines(models)]
     if errors:
         lines += ["", "Errors by kind:", "", *errors]
     return "\n".join(lines) + "\n"
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; figures to the right."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def to_table(result: BenchmarkResult) -> str:
+    """The Markdown report's content as plain text for a terminal: the same figures in
+    aligned columns (``ometer-tui run --format table``, the default on a terminal)."""
+    plan = result.plan
+    ep = plan.endpoint
+    redact = _Redactor(ep)
+    when = result.started_at
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    date = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"ometer-tui benchmark: {_plain(ep.name)} ({_public_url(ep)}), {date}"]
+    if result.simulated:
+        lines.append("SIMULATED: the built-in demo endpoint; these are not real server numbers.")
+    if result.cancelled:
+        lines.append("CANCELLED: the benchmark was stopped; only finished runs are shown.")
+    server_bits = []
+    api = _api_of(result)
+    if api:
+        server_bits.append(f"API: {api}")
+    if result.server is not None and result.server.version:
+        server_bits.append(f"server version: {_plain(result.server.version)}")
+    if result.server is not None and result.server.backend:
+        server_bits.append(f"backend: {_plain(redact(result.server.backend) or '')}")
+    if server_bits:
+        lines.append("; ".join(server_bits) + ".")
+    lines += [_plan_line(result), ""]
+    models = _ordered_models(result)
+    rows = [[_plain(cell) for cell in _summary_row(mr)] for mr in models]
+    # a column no model has a figure in (cost without prices...) is left out
+    keep = [i for i in range(len(SUMMARY_HEADER_SHORT)) if any(r[i] != MISSING for r in rows)]
+    keep = keep if rows else list(range(len(SUMMARY_HEADER_SHORT)))
+    lines += _aligned([SUMMARY_HEADER_SHORT[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    lines += ["", *textwrap.wrap(SUMMARY_NOTE.replace("`", ""), width=88)]
+    errors = _error_lines(models)
+    if errors:
+        lines += ["", "Errors by kind:", *(f"  {_plain(n)}: {_plain(k)}" for n, k in errors)]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str) -> str:
+    """One line of text with no control characters (a model name from a server)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 # --------------------------------------------------------------------------- files
@@ -609,6 +728,8 @@ def render(result: BenchmarkResult, fmt: ExportFormat | str) -> str:
         return to_json(result)
     if fmt is ExportFormat.CSV:
         return to_csv(result)
+    if fmt is ExportFormat.TABLE:
+        return to_table(result)
     return to_markdown(result)
 
 

@@ -21,22 +21,20 @@ def filter_models(models: Iterable[ModelInfo], text: str) -> list[ModelInfo]:
 def select_models(
     available: Sequence[ModelInfo], patterns: Sequence[str]
 ) -> tuple[list[ModelInfo], list[str]]:
-    """(selected models in server order, patterns that matched nothing).
+    """(selected models in the order of the patterns, patterns that matched nothing).
 
     A pattern equal to a model's name selects just that model; otherwise it selects
-    every model whose name starts with it.
+    every model whose name starts with it (those in server order). A model selected by
+    two patterns keeps its first place.
     """
-    chosen: set[str] = set()
+    chosen: dict[str, ModelInfo] = {}
     unmatched: list[str] = []
-    names = {m.name.lower(): m.name for m in available}
+    names = {m.name.lower(): m for m in available}
     for pattern in patterns:
         exact = names.get(pattern.strip().lower())
-        if exact is not None:
-            chosen.add(exact)
-            continue
-        hits = [m.name for m in available if matches(m.name, pattern)]
-        if hits:
-            chosen.update(hits)
-        else:
+        hits = [exact] if exact is not None else [m for m in available if matches(m.name, pattern)]
+        if not hits:
             unmatched.append(pattern)
-    return [m for m in available if m.name in chosen], unmatched
+        for model in hits:
+            chosen.setdefault(model.name, model)
+    return list(chosen.values()), unmatched

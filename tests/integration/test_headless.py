@@ -284,3 +284,141 @@ def test_generation_flags_reach_the_plan(config: Path, tmp_path: Path) -> None:
     bad.write_text("[1, 2]")
     result = ometer("run", "--demo", "--response-format", str(bad), config=config)
     assert result.returncode == 2 and "--response-format" in result.stderr
+
+
+# ----------------------------------------------------------------- issue #8 defects
+
+
+def test_run_demo_applies_the_endpoint_flags(config: Path) -> None:
+    # defect 1: the demo endpoint was returned before --timeout, --header, --token-env
+    # and --url were looked at
+    from ometer_tui.cli import build_parser
+    from ometer_tui.core.bench.plan_builder import plan_endpoint
+    from ometer_tui.core.settings import Settings
+    from ometer_tui.headless import UsageError, _endpoint_for
+
+    args = build_parser().parse_args(
+        ["run", "--demo", "--header", "X-Team: bench", "--token-env", "H3_DEMO_TOKEN",
+         "--api", "openai", "--timeout", "2"]
+    )  # fmt: skip
+    os.environ["H3_DEMO_TOKEN"] = CANARY
+    try:
+        with _endpoint_for(args, Settings()) as endpoint:
+            assert endpoint.simulated and endpoint.url.startswith("http://127.0.0.1:")
+            assert endpoint.headers == {"X-Team": "bench"}
+            assert endpoint.token is not None and endpoint.token.env == "H3_DEMO_TOKEN"
+            assert endpoint.api is not None and endpoint.api.value == "openai"
+            timed = plan_endpoint(Settings().defaults, endpoint, args.timeout)
+            assert timed.timeouts.total_s == 2.0 and timed.timeouts.read_s == 2.0
+    finally:
+        del os.environ["H3_DEMO_TOKEN"]
+    for extra in (["--url", "http://127.0.0.1:1"], ["--endpoint", "x"]):
+        args = build_parser().parse_args(["run", "--demo", *extra])
+        with pytest.raises(UsageError, match="give one"), _endpoint_for(args, Settings()):
+            pass
+    result = ometer("run", "--demo", "--token-env", "H3_UNSET_VARIABLE", config=config)
+    assert result.returncode == 2 and "H3_UNSET_VARIABLE" in result.stderr
+
+
+def test_run_demo_timeout_ends_a_stalled_run(config: Path) -> None:
+    # defect 1: `run --demo --model fault-stall ... --timeout 2` waited the 60 s read
+    # timeout; the run now fails on the 2 s whole-request timeout
+    result = ometer(
+        "run", "--demo", "--model", "fault-stall", "--passes", "1", "--warmup", "0",
+        "--timeout", "2", "--format", "json", config=config, timeout=50,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (run,) = json.loads(result.stdout)["models"][0]["runs"]
+    assert run["ok"] is False and run["error"] == "request exceeded 2 s"
+
+
+def test_global_demo_flag_before_run_is_honoured(tmp_path: Path) -> None:
+    # defect 2: `ometer-tui --demo run` used the first saved endpoint
+    config = tmp_path / "config.toml"
+    config.write_text('[[endpoints]]\nname = "gone"\nurl = "http://127.0.0.1:9"\n')
+    result = ometer("--demo", "run", *ONE_QUICK_DEMO_RUN[2:], "--format", "json", config=config)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["simulated"] is True
+
+
+def test_models_run_in_the_order_given(config: Path) -> None:
+    # defect 17: models ran in server order
+    result = ometer(
+        "run", "--demo", "--model", "demo-think", "--model", "demo-fast", "--model",
+        "demo-embed", "--passes", "1", "--warmup", "0", "--max-tokens", "4",
+        "--format", "json", config=config,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = [m["name"] for m in json.loads(result.stdout)["models"]]
+    assert names == ["demo-think:7b", "demo-fast:1b", "demo-embed:335m"]
+    started = [line.split()[1] for line in result.stderr.splitlines() if "run 1/1" in line]
+    assert started == names
+
+
+def test_a_terminal_gets_an_aligned_table(config: Path) -> None:
+    # defect 17: a terminal got raw Markdown that wraps
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "OMETER_TUI_CONFIG": str(config)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ometer_tui", *ONE_QUICK_DEMO_RUN, "--quiet"],
+        stdout=follower, stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other side is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.returncode == 0, proc.stderr
+    lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Model "))
+    assert not any(line.startswith("|") for line in lines)  # not Markdown
+    rule, row = lines[header + 1], lines[header + 2]
+    assert set(rule) <= {"-", " "} and row.startswith("demo-fast:1b ")
+    # the columns line up: every column of the rule ends where its header ends
+    ends = [
+        i + 1 for i, c in enumerate(rule) if c == "-" and (i + 1 == len(rule) or rule[i + 1] == " ")
+    ]
+    assert len(ends) >= 8
+    assert all(lines[header][e - 1] != " " and row[e - 1] != " " for e in ends[1:])
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [
+        (["run", "--demo", "--bogus"], "ometer-tui run: unrecognized arguments: --bogus"),
+        (["run", "--passes", "0"], "ometer-tui run: argument --passes: must be 1 or more, got 0"),
+        (["--bogus"], "ometer-tui: unrecognized arguments: --bogus"),
+    ],
+)
+def test_usage_errors_say_what_is_wrong_first_and_briefly(
+    config: Path, argv: list[str], first_line: str
+) -> None:
+    # defect 18: 16 lines of (top-level) usage came before the one useful line
+    result = ometer(*argv, config=config)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == first_line
+    assert len(lines) <= 2 and "usage:" not in result.stderr
+    assert "--help" in lines[-1]
+
+
+def test_the_demo_s_stalled_model_times_out_quickly_by_default(config: Path) -> None:
+    # defect 3: fault-stall waited the 60 s read timeout on every run, so a first
+    # select-all run of the demo took minutes; the demo's plans now time out after 5 s
+    from ometer_tui.core.bench.plan_builder import SIMULATED_TIMEOUT_S
+
+    result = ometer(
+        "run", "--demo", "--model", "fault-stall", "--passes", "1", "--warmup", "0",
+        "--format", "json", config=config, timeout=50,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (run,) = json.loads(result.stdout)["models"][0]["runs"]
+    assert run["error"] == f"request exceeded {SIMULATED_TIMEOUT_S:g} s"

@@ -16,6 +16,7 @@ import pytest
 
 from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.events import ModelPhase
+from ometer_tui.core.bench.metrics import stats_of
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
@@ -28,6 +29,7 @@ from ometer_tui.core.export import (
     to_csv,
     to_json,
     to_markdown,
+    to_table,
     write_export,
 )
 from ometer_tui.core.models import (
@@ -393,16 +395,69 @@ def test_markdown_table_shape() -> None:
     table = [line for line in lines if line.startswith("|")]
     assert len(table) == 2 + 2  # header, rule, one row per model
     widths = {len([c for c in _split_row(line)]) for line in table}
-    assert widths == {11}
+    assert widths == {12}
     assert "qwen\\|3:8b" in table[3]
     row1 = _split_row(table[2])
     assert row1[0] == "llama3.2:3b" and row1[1] == "5/0"
-    assert row1[2] == "12"  # TTFT ms
-    assert row1[6:9] == ["1.20", "1.20", "1.20"]  # n >= 5: percentiles
+    assert row1[2] == "12.3 ms"  # TTFT p50
+    assert row1[6:10] == ["1200 ms", "1100–1200 ms", "1200 ms", "1200 ms"]  # n >= 5
     row2 = _split_row(table[3])
-    assert row2[6] == "1.23 (n=1)" and row2[7] == "n<5"  # n < 5: the values
-    assert row2[9] == "~64"
+    # n = 1 (the one ok run): the median and the range are that value; no p90 / p99
+    assert row2[6:10] == ["1234 ms", "1234 ms", "n<5", "n<5"]
+    assert row2[2] == "10.0 ms" and row2[3] == "–"
+    assert row2[10] == "~64"
     assert "auth: 1" in text
+
+
+def _md_row(result: BenchmarkResult) -> list[str]:
+    return _split_row(next(x for x in to_markdown(result).splitlines() if x.startswith("| llama")))
+
+
+def _summary_of(**metrics: list[float]) -> BenchmarkResult:
+    result = _result()
+    mr = result.models["llama3.2:3b"]
+    assert mr.summary is not None
+    mr.summary.ok, mr.summary.runs = 3, 3
+    mr.summary.metrics = {name: stats for name, v in metrics.items() if (stats := stats_of(v))}
+    return result
+
+
+def test_markdown_writes_milliseconds_with_their_precision() -> None:
+    # defect 11: an E2E of 25.8 ms was printed as `0.02` (seconds, two decimals)
+    result = _summary_of(e2e_s=[0.0258, 0.0262, 0.0251], ttft_s=[0.0051, 0.0049, 0.0050])
+    row = _md_row(result)
+    assert row[6] == "25.8 ms" and row[7] == "25.1–26.2 ms"
+    assert row[2] == "5.0 ms"  # the median TTFT, shown at n = 3 (the TUI shows it too)
+    assert row[8:10] == ["n<5", "n<5"]
+
+
+def test_a_figure_on_fewer_runs_than_the_ok_ones_names_its_n() -> None:
+    result = _summary_of(e2e_s=[1.0, 2.0, 3.0], ttft_visible_s=[0.5, 0.7])
+    row = _md_row(result)
+    assert row[1] == "3/0"
+    assert row[3] == "600 ms (n=2)"  # visible TTFT on 2 of the 3 ok runs
+    assert row[6] == "2000 ms" and row[7] == "1000–3000 ms"  # on all 3: no n
+
+
+def test_terminal_table_has_the_markdown_figures_in_aligned_columns() -> None:
+    result = _result(simulated=True)
+    text = to_table(result)
+    _no_secrets(text)
+    lines = text.splitlines()
+    assert lines[0].startswith("ometer-tui benchmark: gpu|box (https://gpu.example:8443/base)")
+    assert lines[1].startswith("SIMULATED")
+    header = next(i for i, line in enumerate(lines) if line.startswith("Model "))
+    rule, row1, row2 = lines[header + 1 : header + 4]
+    assert row1.startswith("llama3.2:3b ") and row2.startswith("qwen|3:8b ")
+    md_row = _md_row(result)
+    for cell in md_row[1:]:
+        assert cell in row1
+    # right-aligned figures: every rule segment ends where the row's figure ends
+    ends = [
+        i for i, c in enumerate(rule) if c == "-" and (i + 1 == len(rule) or rule[i + 1] == " ")
+    ]
+    assert all(row1[e] != " " for e in ends[1:])
+    assert not any(line.startswith("|") for line in lines)
 
 
 def _split_row(line: str) -> list[str]:
@@ -460,7 +515,9 @@ def test_default_export_path_slug_and_cwd(tmp_path: Path, monkeypatch: pytest.Mo
 def test_export_format_suffix() -> None:
     assert ExportFormat("json").suffix == ".json"
     assert ExportFormat.MD.suffix == ".md"
-    assert [f.value for f in ExportFormat] == ["json", "csv", "md"]
+    assert [f.value for f in ExportFormat] == ["json", "csv", "md", "table"]
+    assert ExportFormat.TABLE.suffix == ".txt"
+    assert ExportFormat.from_path("r.txt") is ExportFormat.TABLE
     assert ExportFormat.from_path(Path("a/b.CSV")) is ExportFormat.CSV
     assert ExportFormat.from_path("r.markdown") is ExportFormat.MD
     assert ExportFormat.from_path("r.md") is ExportFormat.MD
@@ -472,3 +529,4 @@ def test_render_matches_formats() -> None:
     assert render(result, "json") == to_json(result)
     assert render(result, ExportFormat.CSV) == to_csv(result)
     assert render(result, ExportFormat.MD) == to_markdown(result)
+    assert render(result, "table") == to_table(result)

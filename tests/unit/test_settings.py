@@ -469,3 +469,30 @@ def test_module_never_imports_ui() -> None:
 
     assert settings_mod.__name__ in sys.modules
     assert "textual" not in settings_mod.__dict__
+
+
+def test_the_settings_package_keeps_its_public_import_path() -> None:
+    # core/settings.py became a package (model, paths, validation, read, write); what the
+    # TUI and headless import from ``ometer_tui.core.settings`` still resolves there
+    from ometer_tui.core.settings import model, read, validation, write
+
+    for name in settings_mod.__all__:
+        assert getattr(settings_mod, name) is not None, name
+    assert settings_mod.Settings is model.Settings
+    assert settings_mod.load_settings is read.load_settings
+    assert settings_mod.save_settings is write.save_settings
+    assert settings_mod.validate_endpoint is validation.validate_endpoint
+
+
+def test_history_table_round_trips_and_names_a_bad_value(tmp_path: Path) -> None:
+    from ometer_tui.core.history import HistorySettings, history_settings_of
+    from ometer_tui.core.settings import SettingsError, settings_from_dict, settings_to_toml
+
+    where = tmp_path / "config.toml"
+    settings = settings_from_dict({"history": {"enabled": False, "path": "/data/h.db"}}, where)
+    assert history_settings_of(settings) == HistorySettings(enabled=False, path="/data/h.db")
+    again = settings_from_dict(tomllib.loads(settings_to_toml(settings)), where)
+    assert again.history == settings.history
+    assert "[history]" not in settings_to_toml(settings_from_dict({}, where))
+    with pytest.raises(SettingsError, match=r"history\.enabled"):
+        settings_from_dict({"history": {"enabled": "no"}}, where)

@@ -19,14 +19,21 @@ from ometer_tui.core.api.base import (
     RequestError,
 )
 from ometer_tui.core.bench.plan import Prices
-from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
+from ometer_tui.core.bench.records import (
+    MIN_N_FOR_PERCENTILES,
+    ModelSummary,
+    RunRecord,
+    ServerTimings,
+    Stats,
+)
 
 NS = 1e9
 #: An Ollama ``load_duration`` at or above this means the model was loaded for this
 #: request (cold). Warm requests report a few milliseconds.
 COLD_LOAD_THRESHOLD_S = 0.1
-#: Below this many values, summaries carry the values themselves beside the statistics.
-FEW_VALUES = 5
+#: Below this many values, summaries carry the values themselves beside the statistics,
+#: and reports show the median and the range instead of p90 / p99 (``Stats.shown``).
+FEW_VALUES = MIN_N_FOR_PERCENTILES
 
 #: The metrics summarised per model, in display order.
 SUMMARISED_METRICS: tuple[str, ...] = (

@@ -12,9 +12,7 @@ from typing import Literal
 TokensSource = Literal["usage", "chunks", "none"]
 
 #: Counts among the server timings: held as ints when whole (small ones are shared).
-_COUNT_NAMES = frozenset(
-    {"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"}
-)
+_COUNT_NAMES = frozenset({"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +116,26 @@ class RunRecord:
     cost_usd: float | None = None
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(
-    f.name for f in fields(ServerTimings) if f.name != "extra"
-)
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
+
+
+#: p90 and p99 need at least this many values; below, a summary shows the median and
+#: the range (min..max), which are values of the data, not pretended percentiles.
+MIN_N_FOR_PERCENTILES = 5
+
+#: The figures of :class:`Stats` that :meth:`Stats.shown` knows.
+SHOWN_FIGURES = frozenset({"mean", "p50", "median", "p90", "p99", "min", "max", "stdev"})
 
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Summary statistics of one metric over the measured runs that have it."""
+    """Summary statistics of one metric over the measured runs that have it.
+
+    Every figure rests on ``n`` values. All are computed (the JSON export keeps them
+    with their ``n``); what a report shows follows :meth:`shown`: the median and the
+    range at any n, the spread (stdev) from 2, p90 and p99 from
+    :data:`MIN_N_FOR_PERCENTILES`.
+    """
 
     n: int
     mean: float
@@ -136,6 +146,27 @@ class Stats:
     max: float
     stdev: float
     values: tuple[float, ...] = ()  # kept when n < 5, to show values rather than pctiles
+
+    @property
+    def median(self) -> float:
+        return self.p50
+
+    @property
+    def has_percentiles(self) -> bool:
+        """p90 and p99 rest on enough values to be shown."""
+        return self.n >= MIN_N_FOR_PERCENTILES
+
+    def shown(self, figure: str) -> float | None:
+        """``figure`` (``mean``, ``p50``/``median``, ``p90``, ``p99``, ``min``, ``max``,
+        ``stdev``) as a report shows it, or ``None`` when ``n`` is too small for it."""
+        if figure not in SHOWN_FIGURES:
+            raise ValueError(f"unknown figure {figure!r}")
+        if figure in ("p90", "p99") and not self.has_percentiles:
+            return None
+        if figure == "stdev" and self.n < 2:
+            return None
+        value: float = getattr(self, "p50" if figure == "median" else figure)
+        return value
 
 
 @dataclass(slots=True)

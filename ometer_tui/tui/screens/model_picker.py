@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -15,10 +14,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
 
-from ometer_tui.core.api.base import ImageInput
-from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
-from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
-from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields
+from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.results_table import fmt_bytes, fmt_context
 from ometer_tui.tui.widgets.cells import cell, short_date
@@ -27,7 +25,6 @@ from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_w
 if TYPE_CHECKING:
     from ometer_tui.tui.app import OmeterApp
 
-T = TypeVar("T", int, float)
 
 SELECTED = Text("●", style="bold green")
 UNSELECTED = Text("○", style="dim")
@@ -393,70 +390,14 @@ class ModelPickerScreen(Screen[None]):
         return tuple(m for m in self.models if m.name in self.selected)
 
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
-        """The plan from the selection and the run panel, or the problems (each naming
-        its field)."""
-        problems: list[str] = []
-
-        def value(field_id: str) -> str:
-            return self.query_one(f"#{field_id}", Input).value.strip()
-
-        def number(field_id: str, kind: Callable[[str], T], label: str) -> T | None:
-            raw = value(field_id)
-            if not raw:
-                return None
-            try:
-                return kind(raw)
-            except ValueError:
-                what = "a whole number" if kind is int else "a number"
-                problems.append(f"{label}: {raw!r} is not {what}")
-                return None
-
-        prompts: tuple[str, ...] = ()
-        prompts_file = value("prompts_file")
-        if prompts_file:
-            try:
-                prompts = read_prompts_file(Path(prompts_file).expanduser())
-            except InputFileError as exc:
-                problems.append(str(exc))
-        else:
-            text = self.query_one("#prompts", TextArea).text
-            prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
-
-        passes = number("passes", int, "passes")
-        warmup = number("warmup", int, "warmup")
-        concurrency = number("concurrency", int, "concurrency")
-        parallel = number("parallel_models", int, "parallel_models")
-        max_tokens = number("max_tokens", int, "max_tokens")
-        temperature = number("temperature", float, "temperature")
-        top_p = number("top_p", float, "top_p")
-        seed = number("seed", int, "seed")
-        rpm = number("rpm", float, "rpm")
-        tpm = number("tpm", float, "tpm")
-        if top_p is not None and not 0.0 <= top_p <= 1.0:
-            problems.append(f"top_p: must be 0..1 (got {top_p})")
-
-        images: tuple[ImageInput, ...] = ()
-        image_path = value("image")
-        if image_path:
-            try:
-                images = (read_image(Path(image_path).expanduser()),)
-            except InputFileError as exc:
-                problems.append(str(exc))
-
-        base = self.omapp.settings.defaults.for_endpoint(self.endpoint)
-        plan = BenchmarkPlan(
-            endpoint=self.endpoint,
-            models=self.selected_models(),
-            prompts=prompts,
-            passes=passes if passes is not None else base.passes,
-            warmup=warmup if warmup is not None else base.warmup,
-            concurrency=concurrency if concurrency is not None else 1,
-            parallel_models=parallel if parallel is not None else 1,
-            params=GenerationParams(
-                max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
-            ),
-            images=images,
-            rate_limit=RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm),
+        """The plan from the selection and the run panel (the core's one plan builder:
+        an empty field takes the defaults), or the problems (each naming its field)."""
+        fields = {field_id: self.query_one(f"#{field_id}", Input).value
+                  for field_id, _, _ in RUN_FIELDS}  # fmt: skip
+        fields["prompts"] = self.query_one("#prompts", TextArea).text
+        overrides, problems = overrides_from_fields(fields)
+        plan = build_plan(
+            self.omapp.settings.defaults, self.endpoint, self.selected_models(), overrides
         )
         problems.extend(plan.validate())
         return (None if problems else plan), problems
