@@ -39,6 +39,7 @@ from ometer_tui.core.secrets import (
     resolve,
     strip_url_credentials,
 )
+from ometer_tui.core.telemetry.summary import telemetry_dict
 
 if TYPE_CHECKING:  # at run time only attributes are read; keeps the import light
     from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
@@ -361,6 +362,8 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
         },
         "warmup_requests": result.warmup_requests,
         "models": models,
+        # the server's own telemetry (core/telemetry/summary.py; null when off)
+        "telemetry": telemetry_dict(result),
     }
 
 
