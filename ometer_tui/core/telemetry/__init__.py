@@ -6,3 +6,7 @@ Modules: :mod:`.prometheus` (parsing, known names), :mod:`.recording` (the data 
 percentiles, client vs server, export section). Kept import-light: ``bench.result``
 refers to :class:`~.recording.TelemetryRecording`.
 """
+
+DEFAULT_INTERVAL_S = 1.0
+#: the shortest interval between samples
+MIN_INTERVAL_S = 0.25

@@ -27,6 +27,7 @@ from ometer_tui.core.secrets import (
     WireHeaders,
     strip_url_credentials,
 )
+from ometer_tui.core.telemetry import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 from ometer_tui.core.telemetry.prometheus import MalformedMetrics, parse
 from ometer_tui.core.telemetry.recording import SourceKind, SourceState, TelemetryRecording
 from ometer_tui.core.telemetry.sources import (
@@ -40,8 +41,6 @@ from ometer_tui.core.telemetry.sources import (
     check_prometheus,
 )
 
-DEFAULT_INTERVAL_S = 1.0
-MIN_INTERVAL_S = 0.25
 #: a /metrics page larger than this is refused (vLLM's is some tens of KB)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DISCOVERY_TIMEOUT_S = 2.0
@@ -157,9 +156,7 @@ class TelemetrySampler:
     async def discover(self) -> dict[SourceKind, SourceState]:
         """Ask every source once (in parallel); those that answer are then polled."""
         self.recording.started_ns = time.perf_counter_ns()
-        await asyncio.gather(
-            *(self._poll(kind, self.discovery_timeout_s) for kind in self._urls)
-        )
+        await asyncio.gather(*(self._poll(kind, self.discovery_timeout_s) for kind in self._urls))
         for state in self.recording.sources.values():
             state.polling = state.available and state.kind not in _ONCE
         return dict(self.recording.sources)

@@ -42,8 +42,14 @@ def summarise(rec: TelemetryRecording) -> list[SeriesSummary]:
         if values:
             out.append(
                 SeriesSummary(
-                    s.source.value, s.metric, s.unit, s.label, len(values),
-                    max(values), fmean(values), values[-1],
+                    s.source.value,
+                    s.metric,
+                    s.unit,
+                    s.label,
+                    len(values),
+                    max(values),
+                    fmean(values),
+                    values[-1],
                 )
             )
     return out
@@ -122,8 +128,14 @@ def client_vs_server(
             source = _histogram_name(rec, "server_ttft")
             out.append(
                 TtftComparison(
-                    name, client_mean, len(client), h.mean_s, h.count, source,
-                    client_mean - h.mean_s, _GAP_PROMETHEUS,
+                    name,
+                    client_mean,
+                    len(client),
+                    h.mean_s,
+                    h.count,
+                    source,
+                    client_mean - h.mean_s,
+                    _GAP_PROMETHEUS,
                 )
             )
             continue
