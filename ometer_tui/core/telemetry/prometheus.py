@@ -208,6 +208,9 @@ class Scrape:
     counters: dict[str, float] = field(default_factory=dict)
     histograms: dict[tuple[str, str], Histogram] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    #: known families declared on the page, with or without samples yet (a fresh vLLM
+    #: or the demo lists its histograms before the first request labels them)
+    declared: set[str] = field(default_factory=set)
 
 
 def _base(name: str) -> str:
@@ -231,11 +234,12 @@ def _line_name(line: str) -> str:
 
 def known_lines(text: str) -> str:
     """Only the lines (samples, HELP, TYPE) of metrics in :data:`KNOWN`."""
-    kept = [
-        line
-        for line in text.splitlines()
-        if line and (_base(_line_name(line)) in _WANTED or _line_name(line) in _WANTED)
-    ]
+    kept = []
+    for line in text.splitlines():
+        name = _line_name(line)
+        # ``_created`` (prometheus_client's creation times) would pass for the metric
+        if line and not name.endswith("_created") and (_base(name) in _WANTED or name in _WANTED):
+            kept.append(line)
     return "\n".join(kept) + "\n" if kept else ""
 
 
@@ -249,7 +253,7 @@ def parse(text: str) -> Scrape:
             families[base] = (family.type, samples)
     except (ValueError, TypeError, IndexError) as exc:
         raise MalformedMetrics(f"not Prometheus text ({str(exc)[:80]})") from None
-    out = Scrape()
+    out = Scrape(declared=set(families))
     for known in KNOWN:
         found = next((n for n in known.names if n in families), None)
         if found is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ometer_tui.core.telemetry.prometheus import BY_KEY, Scrape
+from ometer_tui.core.telemetry.prometheus import BY_KEY, Histogram, Scrape
 from ometer_tui.core.telemetry.recording import (
     SourceKind,
     TelemetryEvent,
@@ -37,11 +37,12 @@ def apply_prometheus(
         rec.series_for(PROM, key, known.unit, scrape.names[key]).add(t_ns, value)
     dt = (t_ns - prev_ns) / 1e9
     for key, value in scrape.counters.items():
-        first = rec.counters.get(key, (value, value))[0]
+        # a series that appears after the first scrape started from zero since then
+        first = rec.counters.get(key, (value if prev is None else 0.0, value))[0]
         rec.counters[key] = (first, value)
-        if prev is None or dt <= 0 or key not in prev.counters:
+        if prev is None or dt <= 0:
             continue
-        delta = value - prev.counters[key]
+        delta = value - prev.counters.get(key, 0.0)
         if delta < 0:  # the server restarted: its counters began again
             delta = value
         known = BY_KEY[key]
@@ -55,7 +56,9 @@ def apply_prometheus(
             ).add(t_ns, 100.0 * hits / queries)
     folded: dict[str, tuple[float, float]] = {}
     for (key, model), hist in scrape.histograms.items():
-        first_hist = rec.histograms.get((key, model), (hist, hist))[0]
+        first_hist = rec.histograms.get(
+            (key, model), (hist if prev is None else Histogram(), hist)
+        )[0]
         rec.histograms[(key, model)] = (first_hist, hist)
         earlier = prev.histograms.get((key, model)) if prev is not None else None
         if prev is None:
@@ -76,7 +79,7 @@ def _delta(now: Scrape, prev: Scrape, key: str) -> float | None:
 
 
 def check_prometheus(scrape: Scrape) -> None:
-    if not (scrape.gauges or scrape.counters or scrape.histograms):
+    if not (scrape.gauges or scrape.counters or scrape.histograms or scrape.declared):
         raise BadAnswer("no metric ometer-tui knows (vllm:, sglang:, tgi_, llamacpp:)")
 
 
