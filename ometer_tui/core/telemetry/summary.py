@@ -125,16 +125,20 @@ def client_vs_server(
             hist.get(("", "server_ttft")) if unlabelled else None
         )
         if h is not None and h.mean_s is not None and rec is not None:
-            source = _histogram_name(rec, "server_ttft")
+            # the histogram saw every request of the run: compare with all of them,
+            # warm-up included, so both sides hold the same requests
+            every = [r.ttft_s for r in mr.records if r.ok and r.ttft_s is not None]
+            mean = fmean(every)
+            source = _histogram_name(rec, "server_ttft") + " (warm-up included on both sides)"
             out.append(
                 TtftComparison(
                     name,
-                    client_mean,
-                    len(client),
+                    mean,
+                    len(every),
                     h.mean_s,
                     h.count,
                     source,
-                    client_mean - h.mean_s,
+                    mean - h.mean_s,
                     _GAP_PROMETHEUS,
                 )
             )
