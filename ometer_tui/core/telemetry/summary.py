@@ -119,8 +119,6 @@ def client_vs_server(
         runs = [r for r in mr.records if r.ok and not r.warmup and r.ttft_s is not None]
         if not runs:
             continue
-        client = [r.ttft_s for r in runs if r.ttft_s is not None]
-        client_mean = fmean(client)
         h = hist.get((name, "server_ttft")) or (
             hist.get(("", "server_ttft")) if unlabelled else None
         )
