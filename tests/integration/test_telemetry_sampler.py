@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.runner import BenchmarkRunner
 from ometer_tui.core.export import to_json
@@ -160,13 +159,7 @@ async def test_faulty_sources_never_fail_the_benchmark_and_the_token_is_not_expo
                     concurrency=2,
                     params=GenerationParams(max_tokens=8),
                 )
-                events: list[BenchmarkEvent] = []
-
-                def sink(event: BenchmarkEvent, s: TelemetrySampler = sampler) -> None:
-                    s.observe(event)
-                    events.append(event)
-
-                runner = BenchmarkRunner(plan, sink)
+                runner = BenchmarkRunner(plan, sampler.observe)
                 await sampler.discover()
                 sampler.start()
                 result = await runner.run()
