@@ -111,14 +111,18 @@ def test_a_counter_reset_is_not_a_negative_rate() -> None:
 
 def test_llamacpp_slots_busy_idle_and_context() -> None:
     rec = TelemetryRecording(interval_s=1.0)
-    slots = [
-        {"id": 0, "n_ctx": 1024, "is_processing": True, "n_past": 40},
-        {"id": 1, "n_ctx": 1024, "is_processing": False, "n_past": 7},
-    ]
+    # as llama.cpp (xllamacpp 2026.10) sends them: the idle slot has no token counts
+    busy = {
+        "id": 1, "n_ctx": 1024, "speculative": False, "is_processing": True, "id_task": 2,
+        "n_prompt_tokens": 41, "n_prompt_tokens_processed": 39, "n_prompt_tokens_cache": 2,
+        "next_token": [{"has_next_token": True, "n_remain": 62, "n_decoded": 5}],
+    }  # fmt: skip
+    slots = [{"id": 0, "n_ctx": 1024, "speculative": False, "is_processing": False}, busy]
     apply_slots(rec, slots, S)
     assert rec.series[(SourceKind.LLAMACPP_SLOTS, "slots_busy", "")].points == [(S, 1.0)]
     assert rec.series[(SourceKind.LLAMACPP_SLOTS, "slots_idle", "")].points == [(S, 1.0)]
-    assert rec.series[(SourceKind.LLAMACPP_SLOTS, "tokens_cached", "")].points == [(S, 47.0)]
+    assert rec.series[(SourceKind.LLAMACPP_SLOTS, "tokens_cached", "")].points == [(S, 2.0)]
+    assert rec.series[(SourceKind.LLAMACPP_SLOTS, "context_used", "")].points == [(S, 46.0)]
     assert rec.server["n_ctx_per_slot"] == 1024
     with pytest.raises(BadAnswer):
         apply_slots(rec, {"error": "slots disabled"}, 2 * S)

@@ -85,33 +85,59 @@ def check_prometheus(scrape: Scrape) -> None:
 
 # -- llama.cpp ---------------------------------------------------------------------------
 
-#: keys a llama.cpp slot has used for the tokens it holds in its cache
-_SLOT_CACHE_KEYS = ("n_past", "n_cache_tokens", "n_prompt_tokens_cache", "tokens_cached")
+#: keys llama.cpp versions have used for the prompt tokens a slot reused from its cache
+_SLOT_CACHE_KEYS = ("n_prompt_tokens_cache", "tokens_cached", "n_cache_tokens")
+
+
+def _count(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def apply_slots(rec: TelemetryRecording, body: Any, t_ns: int) -> None:
-    """``/slots``: busy and idle slots, context per slot, tokens cached where given."""
+    """``/slots``: busy and idle slots, context per slot, tokens cached and the context in
+    use (prompt + decoded tokens of busy slots) where the server gives them."""
     if not isinstance(body, list) or not all(isinstance(s, dict) for s in body):
         raise BadAnswer("not a list of slots")
-    busy = sum(1 for s in body if s.get("is_processing"))
+    busy = [s for s in body if s.get("is_processing")]
     src = SourceKind.LLAMACPP_SLOTS
-    rec.series_for(src, "slots_busy", "slots", "is_processing").add(t_ns, float(busy))
-    rec.series_for(src, "slots_idle", "slots", "is_processing").add(t_ns, float(len(body) - busy))
+    rec.series_for(src, "slots_busy", "slots", "is_processing").add(t_ns, float(len(busy)))
+    rec.series_for(src, "slots_idle", "slots", "is_processing").add(
+        t_ns, float(len(body) - len(busy))
+    )
     rec.server["slots"] = len(body)
     ctx = {s.get("n_ctx") for s in body if isinstance(s.get("n_ctx"), int)}
     if len(ctx) == 1:
         rec.server["n_ctx_per_slot"] = int(ctx.pop())
-    cached = 0.0
-    seen = False
-    for slot in body:
+    cached: float | None = None
+    cache_key = ""
+    used: float | None = None
+    for slot in busy:
         for key in _SLOT_CACHE_KEYS:
-            value = slot.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                cached += float(value)
-                seen = True
+            value = _count(slot.get(key))
+            if value is not None:
+                cached, cache_key = (cached or 0.0) + value, key
                 break
-    if seen:
-        rec.series_for(src, "tokens_cached", "tokens", "n_past").add(t_ns, cached)
+        prompt = _count(slot.get("n_prompt_tokens"))
+        if prompt is None:
+            prompt = _count(slot.get("n_past"))  # older servers: tokens in the context
+        nxt = slot.get("next_token")
+        decoded = None
+        if isinstance(nxt, list) and nxt and isinstance(nxt[0], dict):
+            decoded = _count(nxt[0].get("n_decoded"))
+        elif isinstance(nxt, dict):
+            decoded = _count(nxt.get("n_decoded"))
+        if prompt is not None:
+            used = (used or 0.0) + prompt + (decoded or 0.0)
+    if cached is not None or any(k in s for s in body for k in _SLOT_CACHE_KEYS):
+        rec.series_for(src, "tokens_cached", "tokens", cache_key or _SLOT_CACHE_KEYS[0]).add(
+            t_ns, cached or 0.0
+        )
+    if used is not None or not busy:
+        rec.series_for(src, "context_used", "tokens", "n_prompt_tokens + n_decoded").add(
+            t_ns, used or 0.0
+        )
 
 
 _PROPS_KEPT = ("total_slots", "model_alias", "build_info", "model_ftype")
