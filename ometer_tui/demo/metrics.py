@@ -14,13 +14,12 @@ requests over a notional 64k-token cache.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from ometer_tui.demo.state import DemoStats, Exchange
+from ometer_tui.demo.http import Responder
 
 #: vLLM's bucket bounds (vllm/v1/metrics/loggers.py)
 TTFT_BUCKETS = (
@@ -127,7 +126,7 @@ class DemoMetrics:
         self.live.add(track)
         return track
 
-    def render(self, stats: DemoStats) -> bytes:
+    def render(self) -> bytes:
         """The exposition text: gauges from what is in flight now."""
         per_model: dict[str, tuple[int, int]] = {}
         for track in list(self.live):
@@ -144,7 +143,22 @@ class DemoMetrics:
         return [labels[0] for labels in self.generation_tokens._metrics]
 
 
-async def serve(ex: Exchange) -> None:
+class _State(Protocol):
+    @property
+    def metrics(self) -> DemoMetrics: ...
+
+
+class _Exchange(Protocol):
+    """What the route needs of ``state.Exchange`` (state imports this module)."""
+
+    @property
+    def state(self) -> _State: ...
+
+    @property
+    def responder(self) -> Responder: ...
+
+
+async def serve(ex: _Exchange) -> None:
     """``GET /metrics``."""
-    body = ex.state.metrics.render(ex.state.stats)
+    body = ex.state.metrics.render()
     await ex.responder.send(200, body, CONTENT_TYPE_LATEST)
