@@ -16,6 +16,7 @@ from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, Model
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.core.telemetry.recording import SourceKind
 from ometer_tui.core.telemetry.sampler import TelemetrySampler
+from ometer_tui.core.telemetry.summary import CurrentValue, current_values
 from ometer_tui.demo.server import run_in_thread
 
 GOOD = '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="m"} 2\n'
@@ -209,3 +210,42 @@ async def test_demo_metrics_follow_its_real_requests_and_land_in_the_export() ->
     assert all(isinstance(t, float) and isinstance(v, int | float) for t, v in sample)
     (cmp,) = doc["ttft_client_vs_server"]
     assert cmp["server_source"].startswith("vllm:time_to_first_token_seconds")
+
+
+async def test_a_source_that_turns_slow_mid_run_is_dropped_and_the_rest_go_on() -> None:
+    """/metrics answers at discovery, then stalls: each poll gives up within 80 % of the
+    interval, and after 5 in a row the source is no longer polled; /api/ps goes on."""
+    calls = {"metrics": 0}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/api/ps":
+            return web.json_response({"models": [{"name": "m", "size": 10, "size_vram": 4}]})
+        if request.path == "/metrics":
+            calls["metrics"] += 1
+            if calls["metrics"] > 1:
+                await asyncio.sleep(3)
+            return web.Response(text=GOOD)
+        raise web.HTTPNotFound()
+
+    seen: list[list[CurrentValue]] = []
+    async for url in _serve(handler):
+        sampler = TelemetrySampler(
+            _endpoint(url), interval_s=0.25, on_sample=lambda r: seen.append(current_values(r))
+        )
+        await sampler.discover()
+        sampler.start()
+        prom = sampler.recording.sources[SourceKind.PROMETHEUS]
+        for _ in range(200):  # up to 20 s on a loaded machine; ends when dropped
+            if not prom.polling:
+                break
+            await asyncio.sleep(0.1)
+        polls_when_dropped = calls["metrics"]
+        await asyncio.sleep(0.6)
+        rec = await sampler.stop()
+    assert prom.describe() == (
+        "unavailable: no answer within 0.2 s (stopped after 5 failures in a row)"
+    )
+    assert polls_when_dropped == calls["metrics"] == 6  # discovery + 5 failed polls
+    ps = rec.series[(SourceKind.OLLAMA_PS, "size_vram", "m")]
+    assert len(ps.points) > 6 and rec.sources[SourceKind.OLLAMA_PS].available
+    assert seen and {v.metric for v in seen[-1]} >= {"size_vram", "requests_running"}

@@ -56,6 +56,29 @@ def summarise(rec: TelemetryRecording) -> list[SeriesSummary]:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrentValue:
+    """The latest sample of one series: what a live panel shows."""
+
+    source: str
+    metric: str
+    unit: str
+    label: str
+    t_s: float
+    value: float
+
+
+def current_values(rec: TelemetryRecording) -> list[CurrentValue]:
+    """The latest value of every series (immutable: safe to hand to another thread)."""
+    return [
+        CurrentValue(
+            s.source.value, s.metric, s.unit, s.label, rec.t_s(s.points[-1][0]), s.points[-1][1]
+        )
+        for s in rec.series.values()
+        if s.points
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class HistogramSummary:
     """What the server's own histogram observed between the first and last sample."""
 
