@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ometer_tui.core.bench.result import BenchmarkResult
     from ometer_tui.core.bench.runner import BenchmarkRunner
     from ometer_tui.core.models import Endpoint
+    from ometer_tui.core.telemetry.recording import SourceKind, SourceState
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
     EventSink = Callable[[BenchmarkEvent], None]
@@ -102,8 +103,10 @@ class TelemetryHook:
         sampler = self.sampler
         if sampler is None:
             return await main
-        sources = await sampler.discover()
-        if not self.quiet:
+
+        def announce(sources: dict[SourceKind, SourceState]) -> None:
+            if self.quiet:
+                return
             found = [s.kind.value for s in sources.values() if s.available]
             print(
                 f"ometer-tui: telemetry: {', '.join(found) if found else 'no source answers'}"
@@ -111,11 +114,8 @@ class TelemetryHook:
                 file=self.err,
                 flush=True,
             )
-        sampler.start()
-        try:
-            return await main
-        finally:
-            runner.result.telemetry = await sampler.stop()
+
+        return await sampler.during(main, lambda: runner.result, on_discovered=announce)
 
     def report(self, result: BenchmarkResult) -> None:
         """Peaks and means (and the client/server TTFT gap) on stderr."""

@@ -192,11 +192,18 @@ async def test_demo_metrics_follow_its_real_requests_and_land_in_the_export() ->
             concurrency=4,
             params=GenerationParams(max_tokens=40),
         )
-        states = await sampler.discover()
-        assert states[SourceKind.PROMETHEUS].available and states[SourceKind.OLLAMA_PS].available
-        sampler.start()
-        result = await BenchmarkRunner(plan, sampler.observe).run()
-        result.telemetry = rec = await sampler.stop()
+        runner = BenchmarkRunner(plan, sampler.observe)
+        found: list[set[SourceKind]] = []
+        result = await sampler.during(
+            runner.run(),
+            lambda: runner.result,
+            on_discovered=lambda states: found.append(
+                {k for k, s in states.items() if s.available}
+            ),
+        )
+        assert found == [{SourceKind.PROMETHEUS, SourceKind.OLLAMA_PS}]
+        rec = result.telemetry
+        assert rec is not None and rec.stopped_ns is not None
     running = rec.series[(SourceKind.PROMETHEUS, "requests_running", "")]
     assert running.name == "vllm:num_requests_running"
     assert max(v for _, v in running.points) >= 2

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,7 +47,12 @@ DISCOVERY_TIMEOUT_S = 2.0
 #: a source failing this many polls in a row is no longer polled
 MAX_CONSECUTIVE_FAILURES = 5
 
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.result import BenchmarkResult
+
 SampleSink = Callable[[TelemetryRecording], None]
+DiscoverySink = Callable[[dict[SourceKind, SourceState]], None]
+T = TypeVar("T")
 
 _PATHS: dict[SourceKind, str] = {
     SourceKind.PROMETHEUS: "/metrics",
@@ -195,6 +200,32 @@ class TelemetrySampler:
             self._http = None
         self.recording.stopped_ns = time.perf_counter_ns()
         return self.recording
+
+    async def during(
+        self,
+        main: Awaitable[T],
+        result: Callable[[], BenchmarkResult],
+        *,
+        on_discovered: DiscoverySink | None = None,
+    ) -> T:
+        """Discover, sample while ``main`` runs, stop, and attach the recording to
+        ``result()`` (the runner's live result) even when ``main`` fails or is cancelled.
+
+        The one way to run telemetry beside a benchmark: headless uses it; a front end
+        running the engine on its own loop calls it there, with ``on_sample`` posting
+        :func:`~ometer_tui.core.telemetry.summary.current_values` to its UI.
+        """
+        try:
+            try:
+                states = await self.discover()
+                if on_discovered is not None:
+                    on_discovered(states)
+                self.start()
+            except Exception:  # discovery must never cost the benchmark
+                pass
+            return await main
+        finally:
+            result().telemetry = await self.stop()
 
     async def __aenter__(self) -> TelemetrySampler:
         return self
