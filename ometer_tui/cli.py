@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
     history_cli.add_history_options(run)
+    from ometer_tui.telemetry_args import add_telemetry_options
+
+    add_telemetry_options(run)
 
     demo = sub.add_parser("demo-server", help="serve the simulated demo endpoint")
     demo.add_argument("--host", default="127.0.0.1")

@@ -46,6 +46,7 @@ from ometer_tui.exit_codes import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+from ometer_tui.telemetry_args import TelemetryHook
 
 DEFAULT_URL = "http://localhost:11434"
 
@@ -157,15 +158,17 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
             file=err,
         )
     progress = _Progress(err, quiet=quiet)
-    runner = BenchmarkRunner(plan, progress)
+    telemetry = TelemetryHook(args, endpoint, err)
+    runner = BenchmarkRunner(plan, telemetry.tee(progress))
     try:
-        result = run_engine(_run_with_signals(runner))
+        result = run_engine(telemetry.around(runner, _run_with_signals(runner)))
     except EndpointUnreachable as exc:
         print(f"ometer-tui: {endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:  # a second ctrl+c during shutdown
         result = runner.result
         result.cancelled = True
+    telemetry.report(result)
     from ometer_tui.core.history import history_settings_of
     from ometer_tui.history_cli import save_after_run
 

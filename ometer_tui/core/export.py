@@ -46,6 +46,7 @@ from ometer_tui.core.secrets import (
     resolve,
     strip_url_credentials,
 )
+from ometer_tui.core.telemetry.summary import telemetry_dict
 from ometer_tui.core.units import format_rate, format_seconds
 
 if TYPE_CHECKING:  # at run time only attributes are read; keeps the import light
@@ -377,6 +378,8 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
         },
         "warmup_requests": result.warmup_requests,
         "models": models,
+        # the server's own telemetry (core/telemetry/summary.py; null when off)
+        "telemetry": telemetry_dict(result),
     }
 
 

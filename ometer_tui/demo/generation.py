@@ -233,6 +233,7 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
     """A 200 stream: opening events now, each token at its deadline, then the closing."""
     responder = ex.responder
     fault = STREAM_FAULTS.get(plan.model.fault)
+    track = ex.state.metrics.request(plan.model.name, ex.start, plan.prompt_tokens)
     await responder.start_stream(200, encoder.content_type)
     for event in encoder.opening():
         await responder.write_chunk(event)
@@ -243,7 +244,9 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
             if then is Then.END:
                 return
         await responder.write_chunk(encoder.token(token))
+        track.token(ex.loop.time())
     outcome = Outcome(plan, len(plan.tokens), ex.loop.time())
+    track.done(outcome.finished)
     for event in encoder.closing(outcome):
         await responder.write_chunk(event)
     await responder.end_stream()
@@ -297,9 +300,12 @@ async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> Non
         await sleep_until(ex.loop, plan.due(FAULT_AFTER_TOKENS))
         await fault(ex, encoder, plan)
         return
+    track = ex.state.metrics.request(plan.model.name, ex.start, plan.prompt_tokens)
     await sleep_until(ex.loop, plan.last_due)
     outcome = Outcome(plan, len(plan.tokens), ex.loop.time())
+    track.tokens_at_once(outcome.sent, outcome.finished)
     await ex.responder.send_json(200, encoder.whole(outcome))
+    track.done(ex.loop.time())
 
 
 async def respond(ex: Exchange, plan: TokenPlan, encoder: Encoder, *, stream: bool) -> None:

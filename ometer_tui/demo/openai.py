@@ -8,6 +8,7 @@ import struct
 import time
 from datetime import datetime
 
+from ometer_tui.demo import metrics as demo_metrics
 from ometer_tui.demo.catalogue import CATALOGUE, DemoModel
 from ometer_tui.demo.errors import DemoError, bad_request
 from ometer_tui.demo.generation import (
@@ -311,4 +312,5 @@ ROUTES: dict[str, Route] = {
     "/v1/chat/completions": Route("POST", chat_completions, counts_in_flight=True),
     "/v1/completions": Route("POST", completions, counts_in_flight=True),
     "/v1/embeddings": Route("POST", embeddings, counts_in_flight=True),
+    "/metrics": Route("GET", demo_metrics.serve),  # vLLM-style (demo/metrics.py)
 }

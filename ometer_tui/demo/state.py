@@ -15,6 +15,7 @@ from ometer_tui.demo.catalogue import BY_NAME, DemoModel
 from ometer_tui.demo.errors import DemoError, Dialect, unknown_model
 from ometer_tui.demo.faults import http_fault, status_fault
 from ometer_tui.demo.http import Request, Responder
+from ometer_tui.demo.metrics import DemoMetrics
 from ometer_tui.demo.payload import JsonObject, parse_object
 
 #: What a warm model reports as ``load_duration``.
@@ -70,6 +71,7 @@ class DemoState:
         self._require_token = require_token
         self.reject_stream_options = reject_stream_options
         self.stats = DemoStats()
+        self.metrics = DemoMetrics()  # GET /metrics, vLLM-style (demo/metrics.py)
         self.attempts: Counter[str] = Counter()
         #: model name -> loop time its (simulated) load finishes or finished
         self._ready_at: dict[str, float] = {}

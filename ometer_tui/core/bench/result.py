@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import ModelSummary, RunRecord
 from ometer_tui.core.models import ModelInfo, ServerInfo
+
+if TYPE_CHECKING:
+    from ometer_tui.core.telemetry.recording import TelemetryRecording
 
 
 @dataclass(slots=True)
@@ -31,6 +35,8 @@ class BenchmarkResult:
     cancelled: bool = False
     warmup_requests: int = 0
     models: dict[str, ModelResult] = field(default_factory=dict)
+    #: the server's own telemetry during the run (``None`` when off); see core/telemetry
+    telemetry: TelemetryRecording | None = None
 
     @property
     def simulated(self) -> bool:
