@@ -11,8 +11,10 @@ from ometer_tui.demo.errors import bad_request
 from ometer_tui.demo.generation import (
     MALFORMED_JSON,
     PROMPT_OVERHEAD_TOKENS,
+    TOOL_NAME,
     Outcome,
     Token,
+    TokenPlan,
     count_words,
     decode_image,
     embed_texts,
@@ -164,6 +166,9 @@ class _OllamaEncoder:
             return _line(self.answer_object("", token.text, done=False))
         return _line(self.answer_object(token.text, None, done=False))
 
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        return self.token(token)  # no tool calls on this route: plain text
+
     def closing(self, outcome: Outcome) -> list[bytes]:
         final = self.answer_object("", None, done=True)
         final["done_reason"] = outcome.finish_reason
@@ -190,6 +195,22 @@ class ChatEncoder(_OllamaEncoder):
         if thinking is not None:
             message["thinking"] = thinking
         return {"message": message}
+
+
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        """Ollama sends a tool call whole, in one chunk, once the model has finished it."""
+        if token.index < len(plan.tokens) - 1:
+            return b""
+        message: JsonObject = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": TOOL_NAME, "arguments": {"text": plan.visible_text}}}
+            ],
+        }
+        return _line(
+            {"model": self.model, "created_at": now_iso(), "message": message, "done": False}
+        )
 
 
 class GenerateEncoder(_OllamaEncoder):
