@@ -30,6 +30,7 @@ from ometer_tui.core.bench.events import (
     RunFinished,
 )
 from ometer_tui.core.bench.loop import run_engine
+from ometer_tui.core.bench.metrics import stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
@@ -328,6 +329,10 @@ class _Progress:
             tag = "warm-up" if r.warmup else f"run {event.model_done}/{event.model_total}"
             if r.ok:
                 detail = _run_figures(r.ttft_s, r.decode_tps, r.latency_s, r.cold)
+                if note := stream_note(r):  # buffered (N tokens in M reads), not streamed
+                    if r.not_streamed and r.e2e_s is not None:
+                        note += f", e2e {r.e2e_s * 1000:.1f} ms"
+                    detail = f"{detail}, {note}" if detail != "ok" else note
             else:
                 detail = f"FAILED {r.error}"
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
-from ometer_tui.core.bench.metrics import clock_diff
+from ometer_tui.core.bench.metrics import clock_diff, stream_note, summary_stream_note
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.secrets import (
@@ -218,6 +218,8 @@ def _summary_dict(s: ModelSummary) -> dict[str, Any]:
         "cold_runs": s.cold_runs,
         "warmup_runs": s.warmup_runs,
         "tokens_estimated": s.tokens_estimated,
+        "buffered_runs": s.buffered_runs,
+        "not_streamed_runs": s.not_streamed_runs,
         "metrics": {name: _stats_dict(name, st) for name, st in s.metrics.items()},
     }
 
@@ -498,12 +500,18 @@ def _summary_row(mr: ModelResult) -> list[str]:
     ok_err = f"{s.ok}/{s.errors}"
     if s.cold_runs:
         ok_err += f" ({s.cold_runs} cold)"
+    ttft = _stat(s, "ttft_s", "p50", 1000.0, 0)
+    if "ttft_s" not in s.metrics and s.not_streamed_runs:
+        ttft = "not streamed"
+    decode = _stat(s, "decode_tps", "mean", 1.0, 1)
+    if "decode_tps" not in s.metrics and s.buffered_runs:
+        decode = "buffered"
     return [
         name,
         ok_err,
-        _stat(s, "ttft_s", "p50", 1000.0, 0),
+        ttft,
         _stat(s, "ttft_visible_s", "p50", 1000.0, 0),
-        _stat(s, "decode_tps", "mean", 1.0, 1),
+        decode,
         _stat(s, "server_decode_tps", "mean", 1.0, 1),
         *_e2e_cells(s),
         tokens,
@@ -584,6 +592,22 @@ def to_markdown(result: BenchmarkResult) -> str:
         "TTFT waits for visible content. With fewer than 5 runs the E2E values are listed "
         "instead of percentiles. `~` marks token counts estimated from stream chunks."
     )
+    streams = []
+    for mr in models:
+        note = None if mr.summary is None else summary_stream_note(mr.summary)
+        if note:
+            examples = sorted({n for r in mr.records if not r.warmup and (n := stream_note(r))})
+            shown = ", ".join(examples[:3]) + (", …" if len(examples) > 3 else "")
+            streams.append(f"- {_md(mr.info.name)}: {_md(note)} ({_md(shown)})")
+    if streams:
+        lines += [
+            "",
+            "Stream notes: *buffered* runs had their tokens arrive in too few reads for a "
+            "decode rate (a proxy buffering the response); *not streamed* runs were "
+            "answered with one whole body (no TTFT).",
+            "",
+            *streams,
+        ]
     errors = []
     for mr in models:
         if mr.summary is not None and mr.summary.errors_by_kind:
