@@ -596,9 +596,17 @@ def to_markdown(result: BenchmarkResult) -> str:
     for mr in models:
         note = None if mr.summary is None else summary_stream_note(mr.summary)
         if note:
-            examples = sorted({n for r in mr.records if not r.warmup and (n := stream_note(r))})
-            shown = ", ".join(examples[:3]) + (", …" if len(examples) > 3 else "")
-            streams.append(f"- {_md(mr.info.name)}: {_md(note)} ({_md(shown)})")
+            # buffered runs: how many tokens in how many reads ("32 tokens in 1 read")
+            shapes = sorted(
+                {
+                    n.removeprefix("buffered (").removesuffix(")")
+                    for r in mr.records
+                    if r.ok and r.buffered and not r.warmup and (n := stream_note(r))
+                }
+            )
+            if shapes:
+                note += " (" + ", ".join(shapes[:3]) + (", …" if len(shapes) > 3 else "") + ")"
+            streams.append(f"- {_md(mr.info.name)}: {_md(note)}")
     if streams:
         lines += [
             "",

@@ -5,7 +5,7 @@ Token ``i`` (0-based) of a response is written at ``start + ttft_s + i * interva
 on an absolute schedule, where ``start`` is when the request was fully read.
 
 The ``quirk-*`` models stream the way some real servers and proxies do: in bursts
-(``quirk-bursty``: 8 tokens every 160 ms, 50 tokens/s sustained), buffered
+(``quirk-bursty``: 64 tokens in bursts of 8 every 160 ms, 50 tokens/s sustained), buffered
 (``quirk-buffered``: the whole stream in one write; ``quirk-buffered-2``: two writes
 4 ms apart), as tool calls (``quirk-tool-calls``), or not at all (``quirk-not-streamed``
 answers ``stream: true`` with one ``application/json`` body). ``Quirk-Case/Twin-7B`` and
@@ -116,7 +116,7 @@ CATALOGUE: tuple[DemoModel, ...] = (
     ),
     # Quirks (oldest, so listed last): streams real servers and proxies send.
     DemoModel(
-        "quirk-bursty", ttft_s=0.050, interval_s=0.020, output_tokens=32,
+        "quirk-bursty", ttft_s=0.050, interval_s=0.020, output_tokens=64,
         parameter_size="1B", quantization="Q8_0", context_length=4096,
         size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-07T10:00:00Z",
         burst=8,  # bursts of 8 every 160 ms: 50 tokens/s sustained

@@ -50,18 +50,21 @@ def _only(result: BenchmarkResult, name: str) -> RunRecord:
 async def test_bursty_server_reads_its_sustained_rate(
     demo: DemoServerThread, flavour: ApiFlavour
 ) -> None:
-    """Bursts of 8 tokens every 160 ms are 50 tokens/s: 32 tokens read 64.6 tokens/s with
-    (n - 1) / (e2e - ttft), which gives the first burst's 7 extra tokens no time."""
+    """Bursts of 8 tokens every 160 ms are 50 tokens/s: 64 tokens read 56.2 tokens/s with
+    (n - 1) / (e2e - ttft), which gives the first burst's 7 extra tokens no time (32
+    tokens read 64.6)."""
     truth = BY_NAME["quirk-bursty"]
     result = await _run(demo, flavour, truth.name)
     r = _only(result, truth.name)
-    assert r.output_tokens == 32 and r.tokens_source == "usage"
-    assert r.decode_tps == pytest.approx(truth.tokens_per_s, rel=0.02)  # 50, not 64.6
-    assert r.arrivals == 4 and r.tokens_per_arrival == pytest.approx(8.0)
+    assert r.output_tokens == 64 and r.tokens_source == "usage"
+    assert r.decode_tps == pytest.approx(truth.tokens_per_s, rel=0.02)  # 50, not 56.2
+    assert r.arrivals == 8 and r.tokens_per_arrival == pytest.approx(8.0)
     assert not r.buffered and stream_note(r) is None
     # inter-token gaps: 7 of every 8 are within a read (0), the others one burst apart
+    # (generous: a loaded machine may write one burst late)
     assert r.itl_p50_s == pytest.approx(0.0, abs=1e-6)
-    assert r.itl_p99_s == pytest.approx(8 * truth.interval_s, abs=0.03)
+    assert r.itl_p99_s is not None and 0.08 < r.itl_p99_s < 0.4
+    assert r.itl_mean_s == pytest.approx(7 * 0.160 / 63, rel=0.1)
     assert r.first_output == "content"
 
 
@@ -157,7 +160,7 @@ async def test_exports_say_buffered_not_streamed_and_first_output(demo: DemoServ
     }
     assert "| buffered |" in table["quirk-buffered"]
     assert "| not streamed |" in table["quirk-not-streamed"]
-    assert "- quirk-buffered: buffered in 1 of 1 ok runs (buffered (32 tokens in 1 read))" in md
+    assert "- quirk-buffered: buffered in 1 of 1 ok runs (32 tokens in 1 read)" in md
     assert "- quirk-not-streamed: not streamed in 1 of 1 ok runs" in md
 
 
