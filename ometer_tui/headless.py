@@ -30,7 +30,7 @@ from ometer_tui.core.bench.events import (
     RunFinished,
 )
 from ometer_tui.core.bench.loop import run_engine
-from ometer_tui.core.bench.metrics import stream_note
+from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
@@ -344,9 +344,11 @@ class _Progress:
         elif isinstance(event, ModelFinished):
             s = event.summary
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.errors_by_kind.items()))
+            streams = summary_stream_note(s)  # buffered / not streamed in n of m ok runs
             print(
                 f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed"
-                + (f" (errors: {kinds})" if kinds else ""),
+                + (f" (errors: {kinds})" if kinds else "")
+                + (f"; {streams}" if streams else ""),
                 file=self.stream,
                 flush=True,
             )

@@ -176,7 +176,7 @@ async def test_case_twins_are_two_models(demo: DemoServerThread, flavour: ApiFla
 async def test_headless_progress_lines_say_buffered_and_not_streamed(
     demo: DemoServerThread,
 ) -> None:
-    from ometer_tui.core.bench.events import RunFinished
+    from ometer_tui.core.bench.events import ModelFinished, RunFinished
     from ometer_tui.headless import _Progress
 
     result = await _run(demo, ApiFlavour.OLLAMA, "quirk-buffered", "quirk-not-streamed")
@@ -184,7 +184,11 @@ async def test_headless_progress_lines_say_buffered_and_not_streamed(
     progress = _Progress(out, quiet=False)
     for name in ("quirk-buffered", "quirk-not-streamed"):
         progress(RunFinished(record=_only(result, name), model_done=1, model_total=1))
+    entry = result.models["quirk-buffered"]
+    assert entry.summary is not None
+    progress(ModelFinished(model="quirk-buffered", summary=entry.summary, phase=entry.phase))
     lines = out.getvalue().splitlines()
+    assert lines[2] == "  quirk-buffered: done, 1 ok, 0 failed; buffered in 1 of 1 ok runs"
     assert lines[0].endswith("buffered (32 tokens in 1 read)"), lines[0]
     assert "tok/s" not in lines[0] and "ttft" in lines[0]
     assert "quirk-not-streamed run 1/1: not streamed, e2e " in lines[1], lines[1]
