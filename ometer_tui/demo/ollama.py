@@ -171,7 +171,7 @@ class _OllamaEncoder:
 
     def closing(self, outcome: Outcome) -> list[bytes]:
         final = self.answer_object("", None, done=True)
-        final["done_reason"] = outcome.finish_reason
+        final["done_reason"] = _done_reason(outcome)
         final.update(outcome.ollama_metrics())
         return [_line(final)]
 
@@ -184,7 +184,7 @@ class _OllamaEncoder:
     def whole(self, outcome: Outcome) -> JsonObject:
         plan = outcome.plan
         answer = self.answer_object(plan.visible_text, plan.thinking_text or None, done=True)
-        answer["done_reason"] = outcome.finish_reason
+        answer["done_reason"] = _done_reason(outcome)
         answer.update(outcome.ollama_metrics())
         return answer
 
@@ -219,6 +219,12 @@ class GenerateEncoder(_OllamaEncoder):
         if thinking is not None:
             fields["thinking"] = thinking
         return fields
+
+
+def _done_reason(outcome: Outcome) -> str:
+    """Ollama ends a tool call with ``stop`` (OpenAI says ``tool_calls``)."""
+    reason = outcome.finish_reason
+    return "stop" if reason == "tool_calls" else reason
 
 
 def _line(obj: JsonObject) -> bytes:
