@@ -22,6 +22,7 @@ from ometer_tui.core.bench.events import (
     RunFinished,
 )
 from ometer_tui.core.bench.loop import run_engine
+from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_endpoint
 from ometer_tui.core.bench.result import BenchmarkResult
@@ -323,6 +324,10 @@ class _Progress:
             tag = "warm-up" if r.warmup else f"run {event.model_done}/{event.model_total}"
             if r.ok:
                 detail = _run_figures(r.ttft_s, r.decode_tps, r.latency_s, r.cold)
+                if note := stream_note(r):  # buffered (N tokens in M reads), not streamed
+                    if r.not_streamed and r.e2e_s is not None:
+                        note += f", e2e {r.e2e_s * 1000:.1f} ms"
+                    detail = f"{detail}, {note}" if detail != "ok" else note
             else:
                 detail = f"FAILED {r.error}"
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
@@ -334,9 +339,11 @@ class _Progress:
         elif isinstance(event, ModelFinished):
             s = event.summary
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.errors_by_kind.items()))
+            streams = summary_stream_note(s)  # buffered / not streamed in n of m ok runs
             print(
                 f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed"
-                + (f" (errors: {kinds})" if kinds else ""),
+                + (f" (errors: {kinds})" if kinds else "")
+                + (f"; {streams}" if streams else ""),
                 file=self.stream,
                 flush=True,
             )

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
-from ometer_tui.core.bench.metrics import clock_diff
+from ometer_tui.core.bench.metrics import clock_diff, stream_note, summary_stream_note
 from ometer_tui.core.bench.records import (
     MIN_N_FOR_PERCENTILES,
     ModelSummary,
@@ -236,6 +236,8 @@ def _summary_dict(s: ModelSummary) -> dict[str, Any]:
         "cold_runs": s.cold_runs,
         "warmup_runs": s.warmup_runs,
         "tokens_estimated": s.tokens_estimated,
+        "buffered_runs": s.buffered_runs,
+        "not_streamed_runs": s.not_streamed_runs,
         "metrics": {name: _stats_dict(name, st) for name, st in s.metrics.items()},
     }
 
@@ -531,12 +533,18 @@ def _summary_row(mr: ModelResult) -> list[str]:
     ok_err = f"{s.ok}/{s.errors}"
     if s.cold_runs:
         ok_err += f" ({s.cold_runs} cold)"
+    ttft = _time(s, "ttft_s", "p50")
+    if "ttft_s" not in s.metrics and s.not_streamed_runs:
+        ttft = "not streamed"
+    decode = _rate(s, "decode_tps")
+    if "decode_tps" not in s.metrics and s.buffered_runs:
+        decode = "buffered"
     return [
         name,
         ok_err,
-        _time(s, "ttft_s", "p50"),
+        ttft,
         _time(s, "ttft_visible_s", "p50"),
-        _rate(s, "decode_tps"),
+        decode,
         _rate(s, "server_decode_tps"),
         _time(s, "e2e_s", "p50"),
         _range(s, "e2e_s"),
@@ -657,6 +665,30 @@ def to_markdown(result: BenchmarkResult) -> str:
     rows = ([_md(cell) for cell in _summary_row(mr)] for mr in models)
     lines += _table(SUMMARY_HEADER, rows)
     lines += ["", SUMMARY_NOTE]
+    streams = []
+    for mr in models:
+        note = None if mr.summary is None else summary_stream_note(mr.summary)
+        if note:
+            # buffered runs: how many tokens in how many reads ("32 tokens in 1 read")
+            shapes = sorted(
+                {
+                    n.removeprefix("buffered (").removesuffix(")")
+                    for r in mr.records
+                    if r.ok and r.buffered and not r.warmup and (n := stream_note(r))
+                }
+            )
+            if shapes:
+                note += " (" + ", ".join(shapes[:3]) + (", …" if len(shapes) > 3 else "") + ")"
+            streams.append(f"- {_md(mr.info.name)}: {_md(note)}")
+    if streams:
+        lines += [
+            "",
+            "Stream notes: *buffered* runs had their tokens arrive in too few reads for a "
+            "decode rate (a proxy buffering the response); *not streamed* runs were "
+            "answered with one whole body (no TTFT).",
+            "",
+            *streams,
+        ]
     errors = [f"- {_md(name)}: {_md(kinds)}" for name, kinds in _error_lines(models)]
     if errors:
         lines += ["", "Errors by kind:", "", *errors]

@@ -3,6 +3,13 @@
 Every figure here is the truth the tests compare the client's measurements against.
 Token ``i`` (0-based) of a response is written at ``start + ttft_s + i * interval_s``
 on an absolute schedule, where ``start`` is when the request was fully read.
+
+The ``quirk-*`` models stream the way some real servers and proxies do: in bursts
+(``quirk-bursty``: 64 tokens in bursts of 8 every 160 ms, 50 tokens/s sustained), buffered
+(``quirk-buffered``: the whole stream in one write; ``quirk-buffered-2``: two writes
+4 ms apart), as tool calls (``quirk-tool-calls``), or not at all (``quirk-not-streamed``
+answers ``stream: true`` with one ``application/json`` body). ``Quirk-Case/Twin-7B`` and
+``quirk-case/twin-7b`` differ only in case (12 and 20 tokens: a test can tell which ran).
 """
 
 from __future__ import annotations
@@ -24,6 +31,14 @@ class Fault(StrEnum):
     TRUNCATED = "truncated"  # ends cleanly after 3 tokens without done / [DONE]
 
 
+class Quirk(StrEnum):
+    """Streams that are not faults but that real servers and proxies produce."""
+
+    NONE = "none"
+    TOOL_CALLS = "tool_calls"  # the output is a tool call (OpenAI deltas, Ollama one chunk)
+    NOT_STREAMED = "not_streamed"  # ignores ``stream: true``: one application/json body
+
+
 @dataclass(frozen=True, slots=True)
 class DemoModel:
     name: str
@@ -42,6 +57,12 @@ class DemoModel:
     prompt_eval_tps: float = 2000.0  # simulated prefill rate (reported, not slept)
     fault: Fault = Fault.NONE
     embedding_dims: int = 0
+    #: tokens per write: the tokens of a group are written together when the group's
+    #: last one is due (a batching server); the opening goes with the first group and
+    #: the closing with the last (one group: the whole stream in one write, as a
+    #: buffering proxy sends it)
+    burst: int = 1
+    quirk: Quirk = Quirk.NONE
 
     @property
     def tokens_per_s(self) -> float:
@@ -92,6 +113,49 @@ CATALOGUE: tuple[DemoModel, ...] = (
         )
         for fault in Fault
         if fault is not Fault.NONE
+    ),
+    # Quirks (oldest, so listed last): streams real servers and proxies send.
+    DemoModel(
+        "quirk-bursty", ttft_s=0.050, interval_s=0.020, output_tokens=64,
+        parameter_size="1B", quantization="Q8_0", context_length=4096,
+        size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-07T10:00:00Z",
+        burst=8,  # bursts of 8 every 160 ms: 50 tokens/s sustained
+    ),
+    DemoModel(
+        "quirk-buffered", ttft_s=0.050, interval_s=0.010, output_tokens=32,
+        parameter_size="1B", quantization="Q8_0", context_length=4096,
+        size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-06T10:00:00Z",
+        burst=1_000_000,  # the whole stream in one write once its last token is due
+    ),
+    DemoModel(
+        "quirk-buffered-2", ttft_s=0.050, interval_s=0.00025, output_tokens=32,
+        parameter_size="1B", quantization="Q8_0", context_length=4096,
+        size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-05T10:00:00Z",
+        burst=16,  # two writes of 16 tokens 4 ms apart
+    ),
+    DemoModel(
+        "quirk-tool-calls", ttft_s=0.050, interval_s=0.010, output_tokens=24,
+        parameter_size="1B", quantization="Q8_0", context_length=4096,
+        size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-04T10:00:00Z",
+        capabilities=("completion", "tools"), quirk=Quirk.TOOL_CALLS,
+    ),
+    DemoModel(
+        "quirk-not-streamed", ttft_s=0.050, interval_s=0.010, output_tokens=24,
+        parameter_size="1B", quantization="Q8_0", context_length=4096,
+        size_bytes=1_000_000_000, family="quirk", modified_at="2026-09-03T10:00:00Z",
+        quirk=Quirk.NOT_STREAMED,
+    ),
+    # Case twins: names that differ only in case, the upper-case one listed first; told
+    # apart by their output length.
+    DemoModel(
+        "Quirk-Case/Twin-7B", ttft_s=0.020, interval_s=0.005, output_tokens=12,
+        parameter_size="7B", quantization="Q4_K_M", context_length=4096,
+        size_bytes=4_000_000_000, family="quirk", modified_at="2026-09-02T10:00:00Z",
+    ),
+    DemoModel(
+        "quirk-case/twin-7b", ttft_s=0.020, interval_s=0.005, output_tokens=20,
+        parameter_size="7B", quantization="Q4_K_M", context_length=4096,
+        size_bytes=4_000_000_000, family="quirk", modified_at="2026-09-01T10:00:00Z",
     ),
 )
 

@@ -1,8 +1,9 @@
 """Faults answered before any token: the catalogue's status faults and ``fault-http-*``.
 
-``fault-http-<code>-<json|detail|text|html|empty>[-retry-after-<s|date|ms>]`` names a model that
-is not in the catalogue and always answers ``<code>`` with the given kind of body, e.g.
-``fault-http-503-html-retry-after-date``.
+``fault-http-<code>-<json|detail|text|html|empty>[-retry-after-<s|date|ms|N>]`` names a model
+that is not in the catalogue and always answers ``<code>`` with the given kind of body, e.g.
+``fault-http-503-html-retry-after-date``; ``-retry-after-<N>`` sends ``Retry-After: N``
+(whole seconds, e.g. ``fault-http-429-json-retry-after-3600``: a wait above any cap).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ometer_tui.demo.http import reason_phrase
 
 HTTP_FAULT_NAME = re.compile(
     r"^fault-http-(?P<status>[45]\d\d)-(?P<style>json|detail|text|html|empty)"
-    r"(?:-retry-after-(?P<retry>s|date|ms))?(?::latest)?$"
+    r"(?:-retry-after-(?P<retry>s|date|ms|\d{1,9}))?(?::latest)?$"
 )
 
 
@@ -55,7 +56,12 @@ def http_fault(name: str) -> DemoError | None:
         return None
     status = int(match["status"])
     retry = match["retry"]
-    headers = RETRY_AFTER_HEADERS[retry]() if retry else {}
+    if not retry:
+        headers: dict[str, str] = {}
+    elif retry.isdigit():
+        headers = {"Retry-After": retry}
+    else:
+        headers = RETRY_AFTER_HEADERS[retry]()
     return DemoError(
         status,
         f"simulated HTTP {status} {reason_phrase(status)}",

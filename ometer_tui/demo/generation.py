@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Protocol
 
-from ometer_tui.demo.catalogue import WORDS, DemoModel, Fault
+from ometer_tui.demo.catalogue import WORDS, DemoModel, Fault, Quirk
 from ometer_tui.demo.errors import DemoError, bad_request, send_error
 from ometer_tui.demo.http import dump_json
+from ometer_tui.demo.metrics import RequestTrack
 from ometer_tui.demo.payload import JsonObject
 from ometer_tui.demo.state import Exchange, LoadState
 
@@ -32,6 +33,8 @@ MID_STREAM_FAILURE = "simulated failure mid-stream"
 MALFORMED_JSON = b'{"this is not json'
 #: Extra prompt tokens a chat/generate request is charged (the template's own tokens).
 PROMPT_OVERHEAD_TOKENS = 4
+#: The function ``quirk-tool-calls`` calls; its arguments are ``{"text": "<the words>"}``.
+TOOL_NAME = "record_words"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,9 @@ class TokenPlan:
 
     @property
     def finish_reason(self) -> str:
-        return "length" if self.capped else "stop"
+        if self.capped:
+            return "length"
+        return "tool_calls" if self.model.quirk is Quirk.TOOL_CALLS else "stop"
 
     @property
     def thinking_text(self) -> str:
@@ -75,6 +80,19 @@ class TokenPlan:
     @property
     def thinking_count(self) -> int:
         return sum(1 for t in self.tokens if t.thinking)
+
+    def tool_arguments(self, token: Token) -> str:
+        """The piece of the tool call's JSON arguments that ``token`` writes."""
+        piece = token.text
+        if token.index == 0:
+            piece = '{"text": "' + piece
+        if token.index == len(self.tokens) - 1:
+            piece += '"}'
+        return piece
+
+    @property
+    def tool_arguments_text(self) -> str:
+        return "".join(self.tool_arguments(t) for t in self.tokens)
 
 
 def plan_tokens(
@@ -108,9 +126,7 @@ def _token(index: int, thinking: int, lead_words: tuple[str, ...]) -> Token:
         return Token(index, WORDS[index % len(WORDS)] + " ", thinking=True)
     visible_index = index - thinking
     word = (
-        lead_words[visible_index]
-        if visible_index < len(lead_words)
-        else WORDS[index % len(WORDS)]
+        lead_words[visible_index] if visible_index < len(lead_words) else WORDS[index % len(WORDS)]
     )
     return Token(index, word + " ", thinking=False)
 
@@ -161,6 +177,10 @@ class Encoder(Protocol):
     def opening(self) -> list[bytes]: ...
 
     def token(self, token: Token) -> bytes: ...
+
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        """``token`` as part of a tool call (may be empty: written with a later one)."""
+        ...
 
     def closing(self, outcome: Outcome) -> list[bytes]: ...
 
@@ -229,12 +249,21 @@ STREAM_FAULTS: dict[Fault, StreamFault] = {
 }
 
 
+def _token_bytes(encoder: Encoder, plan: TokenPlan, token: Token) -> bytes:
+    if plan.model.quirk is Quirk.TOOL_CALLS:
+        return encoder.tool_call(token, plan)
+    return encoder.token(token)
+
+
 async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> None:
     """A 200 stream: opening events now, each token at its deadline, then the closing."""
     responder = ex.responder
     fault = STREAM_FAULTS.get(plan.model.fault)
     track = ex.state.metrics.request(plan.model.name, ex.start, plan.prompt_tokens)
     await responder.start_stream(200, encoder.content_type)
+    if plan.model.burst > 1:
+        await _stream_bursts(ex, plan, encoder, track)
+        return
     for event in encoder.opening():
         await responder.write_chunk(event)
     for token in plan.tokens:
@@ -243,12 +272,45 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
             then = await fault(ex, encoder)
             if then is Then.END:
                 return
-        await responder.write_chunk(encoder.token(token))
+        data = _token_bytes(encoder, plan, token)
+        if data:
+            await responder.write_chunk(data)
         track.token(ex.loop.time())
     outcome = Outcome(plan, len(plan.tokens), ex.loop.time())
     track.done(outcome.finished)
     for event in encoder.closing(outcome):
         await responder.write_chunk(event)
+    await responder.end_stream()
+
+
+async def _stream_bursts(
+    ex: Exchange, plan: TokenPlan, encoder: Encoder, track: RequestTrack
+) -> None:
+    """Groups of ``burst`` tokens in one write each, when the group's last token is due;
+    the opening goes with the first group and the closing with the last (a group that
+    holds the whole answer is the whole stream in one write, as a buffering proxy sends
+    it)."""
+    responder = ex.responder
+    burst = plan.model.burst
+    tokens = plan.tokens
+    pending = b"".join(encoder.opening())
+    for start in range(0, len(tokens), burst):
+        group = tokens[start : start + burst]
+        await sleep_until(ex.loop, plan.due(group[-1].index))
+        pending += b"".join(_token_bytes(encoder, plan, token) for token in group)
+        if start + burst < len(tokens):
+            await responder.write_chunk(pending)
+            pending = b""
+        now = ex.loop.time()
+        if start == 0:
+            track.tokens_at_once(len(group), now)  # the first write: its TTFT observation
+        else:
+            for _ in group:
+                track.token(now)
+    outcome = Outcome(plan, len(tokens), ex.loop.time())
+    track.done(outcome.finished)
+    pending += b"".join(encoder.closing(outcome))
+    await responder.write_chunk(pending)
     await responder.end_stream()
 
 
@@ -279,7 +341,9 @@ async def _whole_cut_short(ex: Exchange, encoder: Encoder, plan: TokenPlan) -> N
     body = dump_json(encoder.whole(Outcome(plan, len(plan.tokens), ex.loop.time())))
     ex.responder.keep_alive = False
     await ex.responder.send(
-        200, body[: len(body) // 2], "application/json; charset=utf-8",
+        200,
+        body[: len(body) // 2],
+        "application/json; charset=utf-8",
         content_length=len(body),
     )
 
@@ -309,6 +373,8 @@ async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> Non
 
 
 async def respond(ex: Exchange, plan: TokenPlan, encoder: Encoder, *, stream: bool) -> None:
+    if plan.model.quirk is Quirk.NOT_STREAMED:
+        stream = False  # a server that ignores ``stream: true``
     await (stream_response if stream else whole_response)(ex, plan, encoder)
 
 

@@ -11,8 +11,10 @@ from ometer_tui.demo.errors import bad_request
 from ometer_tui.demo.generation import (
     MALFORMED_JSON,
     PROMPT_OVERHEAD_TOKENS,
+    TOOL_NAME,
     Outcome,
     Token,
+    TokenPlan,
     count_words,
     decode_image,
     embed_texts,
@@ -164,9 +166,12 @@ class _OllamaEncoder:
             return _line(self.answer_object("", token.text, done=False))
         return _line(self.answer_object(token.text, None, done=False))
 
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        return self.token(token)  # no tool calls on this route: plain text
+
     def closing(self, outcome: Outcome) -> list[bytes]:
         final = self.answer_object("", None, done=True)
-        final["done_reason"] = outcome.finish_reason
+        final["done_reason"] = _done_reason(outcome)
         final.update(outcome.ollama_metrics())
         return [_line(final)]
 
@@ -179,7 +184,7 @@ class _OllamaEncoder:
     def whole(self, outcome: Outcome) -> JsonObject:
         plan = outcome.plan
         answer = self.answer_object(plan.visible_text, plan.thinking_text or None, done=True)
-        answer["done_reason"] = outcome.finish_reason
+        answer["done_reason"] = _done_reason(outcome)
         answer.update(outcome.ollama_metrics())
         return answer
 
@@ -192,12 +197,34 @@ class ChatEncoder(_OllamaEncoder):
         return {"message": message}
 
 
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        """Ollama sends a tool call whole, in one chunk, once the model has finished it."""
+        if token.index < len(plan.tokens) - 1:
+            return b""
+        message: JsonObject = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": TOOL_NAME, "arguments": {"text": plan.visible_text}}}
+            ],
+        }
+        return _line(
+            {"model": self.model, "created_at": now_iso(), "message": message, "done": False}
+        )
+
+
 class GenerateEncoder(_OllamaEncoder):
     def text_fields(self, content: str, thinking: str | None) -> JsonObject:
         fields: JsonObject = {"response": content}
         if thinking is not None:
             fields["thinking"] = thinking
         return fields
+
+
+def _done_reason(outcome: Outcome) -> str:
+    """Ollama ends a tool call with ``stop`` (OpenAI says ``tool_calls``)."""
+    reason = outcome.finish_reason
+    return "stop" if reason == "tool_calls" else reason
 
 
 def _line(obj: JsonObject) -> bytes:

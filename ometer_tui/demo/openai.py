@@ -14,8 +14,10 @@ from ometer_tui.demo.errors import DemoError, bad_request
 from ometer_tui.demo.generation import (
     MALFORMED_JSON,
     PROMPT_OVERHEAD_TOKENS,
+    TOOL_NAME,
     Outcome,
     Token,
+    TokenPlan,
     count_words,
     decode_image,
     embed_texts,
@@ -111,6 +113,9 @@ class _OpenAIEncoder:
     def token(self, token: Token) -> bytes:
         return self._chunk([self.stream_choice(token, None)])
 
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        return self.token(token)  # no tool calls on this route: plain text
+
     def closing(self, outcome: Outcome) -> list[bytes]:
         events = [self._chunk([self.stream_choice(None, outcome.finish_reason)])]
         if self.include_usage:
@@ -147,6 +152,19 @@ class ChatEncoder(_OpenAIEncoder):
         if token is not None:
             delta["reasoning_content" if token.thinking else "content"] = token.text
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+    def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
+        """One ``delta.tool_calls`` piece: the first names the function, each carries a
+        piece of its JSON arguments."""
+        function: JsonObject = {"arguments": plan.tool_arguments(token)}
+        call: JsonObject = {"index": 0, "function": function}
+        if token.index == 0:
+            call = {"index": 0, "id": f"call_{self.id}", "type": "function",
+                    "function": {"name": TOOL_NAME, **function}}
+        delta: JsonObject = {"tool_calls": [call]}
+        return self._chunk(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
+        )
 
     def whole_choice(self, outcome: Outcome) -> JsonObject:
         plan = outcome.plan

@@ -7,8 +7,10 @@ Named by the model a request asks for (none of them is in the catalogue or liste
 * ``fault-redirect-port-<N>``: ``307`` to the same path on ``http://127.0.0.1:<N>``: another
   origin (a client must not follow it, and must never send its token there).
 * ``fault-html-page``: ``200`` with a proxy's HTML welcome page.
-* ``fault-not-a-stream``: ``200`` in the other flavour's format: ``/v1`` routes get one
-  whole JSON object (``application/json``), ``/api`` routes an SSE stream.
+* ``fault-not-a-stream``: ``200`` in the other flavour's format: ``/v1`` routes get an
+  Ollama NDJSON stream (``application/x-ndjson``), ``/api`` routes an SSE stream. (One
+  whole ``application/json`` answer is not a fault but a server that ignores
+  ``stream: true``: see ``quirk-not-streamed``.)
 * ``fault-not-json``: ``200`` in the flavour's stream content type, lines that are not JSON.
 * ``fault-endless``: ``200`` stream of valid tokens, as fast as the client reads, never
   ending (until the client leaves or the server stops).
@@ -64,19 +66,12 @@ async def _html_page(ex: Exchange, name: str) -> None:
 
 async def _not_a_stream(ex: Exchange, name: str) -> None:
     if ex.dialect is Dialect.OPENAI:
-        whole = {
-            "id": "chatcmpl-demo",
-            "object": "chat.completion",
-            "model": name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "The sea keeps its own time."},
-                    "finish_reason": "stop",
-                }
-            ],
-        }
-        await ex.responder.send_json(200, whole)
+        lines = [
+            {"model": name, "message": {"role": "assistant", "content": "The sea"}, "done": False},
+            {"model": name, "message": {"role": "assistant", "content": ""}, "done": True},
+        ]
+        body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        await ex.responder.send(200, body, _NDJSON)
         return
     body = b'data: {"choices":[{"index":0,"delta":{"content":"The sea"}}]}\n\ndata: [DONE]\n\n'
     await ex.responder.send(200, body, _SSE)

@@ -22,6 +22,10 @@ from ometer_tui.core.bench.records import RunRecord, Stats
 from ometer_tui.core.bench.result import ModelResult
 
 DASH = "—"
+#: Short cell texts for runs that have no rate (buffered) or no TTFT (not streamed);
+#: the model detail and the exports say it in full.
+BUFFERED = "buffrd"
+NOT_STREAMED = "no strm"
 #: Per-run columns are shown for at most this many measured runs per model.
 MAX_PER_RUN_COLUMNS = 12
 #: With fewer measured values than this, percentiles are not shown (metrics.md).
@@ -347,12 +351,18 @@ def build_row(
         estimated = any(r.tokens_source == "chunks" for r in runs)
     has_tokens = any(r.output_tokens is not None for r in runs)
 
+    ttft_cell = _time_cell(ttft.mean if ttft else None)
+    tps_cell = _rate_cell(tps.mean if tps else None)
+    if ttft is None and any(r.ok and r.not_streamed for r in runs):
+        ttft_cell = Cell(None, NOT_STREAMED, "yellow", right=True)
+    if tps is None and any(r.ok and r.buffered for r in runs):
+        tps_cell = Cell(None, BUFFERED, "yellow", right=True)
     row: Row = {
         "status": status_cell(mr.phase, progress),
         "model": Cell(mr.info.name, mr.info.name, "bold"),
-        "ttft": _time_cell(ttft.mean if ttft else None),
+        "ttft": ttft_cell,
         "vttft": _time_cell(vttft.mean if vttft else None),
-        "tps": _rate_cell(tps.mean if tps else None),
+        "tps": tps_cell,
         "srv_tps": _rate_cell(srv.mean if srv else None),
         "e2e": _time_cell(e2e.mean if e2e else None),
         "p50": pct("p50"),
@@ -389,6 +399,10 @@ def build_row(
             first = rec.ttft_s if rec.ttft_s is not None else rec.latency_s
             row[f"ttft{i}"] = _time_cell(first)
             row[f"tps{i}"] = _rate_cell(rec.decode_tps)
+            if rec.not_streamed:
+                row[f"ttft{i}"] = Cell(None, NOT_STREAMED, "yellow", right=True)
+            if rec.buffered:
+                row[f"tps{i}"] = Cell(None, BUFFERED, "yellow", right=True)
     return row
 
 

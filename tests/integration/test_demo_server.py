@@ -480,6 +480,7 @@ async def test_rate_limited_once_alternates(client: httpx.AsyncClient) -> None:
         ("fault-http-503-text-retry-after-s", 503, "text/plain", ("retry-after", "1")),
         ("fault-http-504-html-retry-after-ms", 504, "text/html", ("retry-after-ms", "200")),
         ("fault-http-429-empty-retry-after-date", 429, None, ("retry-after", None)),
+        ("fault-http-429-json-retry-after-3600", 429, "application/json", ("retry-after", "3600")),
     ],
 )
 async def test_generic_http_faults(

@@ -67,7 +67,7 @@ async def test_first_launch_offers_local_ollama_and_demo(
         demo_state = screen.status_of(DEMO_ENDPOINT_NAME)
         assert demo_state is not None and demo_state.ok is True
         assert demo_state.text.plain.startswith("✓")
-        assert "15 models" in demo_state.text.plain
+        assert f"{len(CATALOGUE)} models" in demo_state.text.plain
         # A real Ollama may or may not be running here: only require a verdict.
         local = screen.status_of(LOCAL_OLLAMA.name)
         assert local is not None and local.ok is not None

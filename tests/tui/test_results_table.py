@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.records import RunRecord
@@ -9,9 +11,11 @@ from ometer_tui.core.bench.result import ModelResult
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.tui.results_table import (
     BAD,
+    BUFFERED,
     DASH,
     GOOD,
     MIDDLE,
+    NOT_STREAMED,
     Better,
     Cell,
     Kind,
@@ -225,6 +229,24 @@ def test_row_of_a_name_with_brackets_and_per_run_cells() -> None:
     assert row["ttft1"].text == "200 ms" and row["tps1"].text == "50.0"
     assert row["ttft2"].text == "✗" and row["ttft2"].raw is None
     assert row["ttft3"].text == "" and row["ttft3"].raw is None
+
+
+def test_buffered_and_not_streamed_runs_say_so_instead_of_a_dash() -> None:
+    p = plan("buf", "whole", "mixed", passes=2)
+    buffered = [replace(rec("buf", i, tps=None), buffered=True, arrivals=1) for i in (1, 2)]
+    whole = [replace(rec("whole", i, ttft=None, tps=None), not_streamed=True) for i in (1, 2)]
+    mixed = [rec("mixed", 1), replace(rec("mixed", 2, tps=None), buffered=True)]
+    rows = {
+        r[0].model: build_row(ModelResult(info=ModelInfo(name=r[0].model), records=r), p, per_run=2)
+        for r in (buffered, whole, mixed)
+    }
+    assert rows["buf"]["tps"].text == BUFFERED and rows["buf"]["tps"].raw is None
+    assert rows["buf"]["tps1"].text == BUFFERED
+    assert rows["buf"]["ttft"].text == "100 ms"  # the first token's arrival is kept
+    assert rows["whole"]["ttft"].text == rows["whole"]["ttft2"].text == NOT_STREAMED
+    assert rows["whole"]["tps"].text == DASH
+    assert rows["mixed"]["tps"].text == "50.0"  # the streamed run's rate
+    assert rows["mixed"]["tps2"].text == BUFFERED
 
 
 def test_cost_column_only_with_prices() -> None:

@@ -22,6 +22,7 @@ from ometer_tui.core.api.base import (
     ErrorKind,
     ExchangeLogged,
     GenerationObservation,
+    OutputKind,
     RequestError,
 )
 from ometer_tui.core.api.errors import (
@@ -136,6 +137,10 @@ class Refused(Exception):
         self.error = error
 
 
+def _kind(content: str | None, reasoning: str | None) -> OutputKind:
+    return "reasoning" if reasoning else "content" if content else "tool_call"
+
+
 class TokenSink:
     """Per-request bookkeeping of token-carrying chunks (one object per request)."""
 
@@ -150,9 +155,12 @@ class TokenSink:
         self.capture: bytearray | None = bytearray() if capture else None
 
     def token(self, now: int, content: str | None, reasoning: str | None) -> None:
+        """One chunk carrying output, read at ``now`` (the chunks of one read share its
+        stamp); neither content nor reasoning: a tool call."""
         obs = self.obs
         if obs.first_token_ns is None:
             obs.first_token_ns = now
+            obs.first_output = _kind(content, reasoning)
         obs.last_token_ns = now
         obs.token_times_ns.append(now)
         obs.token_chunks += 1
@@ -163,6 +171,18 @@ class TokenSink:
                 piece = content[: self.keep - self.kept]
                 self.parts.append(piece)
                 self.kept += len(piece)
+        if reasoning:
+            obs.reasoning_chars += len(reasoning)
+
+    def whole(self, now: int, content: str | None, reasoning: str | None, tool_call: bool) -> None:
+        """A whole (not streamed) answer read by ``now``: its output, without timing."""
+        obs = self.obs
+        obs.not_streamed = True
+        if content or reasoning or tool_call:
+            obs.first_output = _kind(content, reasoning)
+            obs.last_token_ns = now
+        if content:
+            self.parts.append(content[: self.keep])
         if reasoning:
             obs.reasoning_chars += len(reasoning)
 

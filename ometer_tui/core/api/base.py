@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -18,6 +18,9 @@ from ometer_tui.core.models import (
     ServerInfo,
     Workload,
 )
+
+#: The kinds of generated output a chunk can carry.
+OutputKind = Literal["content", "reasoning", "tool_call"]
 
 
 class ErrorKind(StrEnum):
@@ -97,16 +100,28 @@ class GenerationObservation:
     Times are ``time.perf_counter_ns()`` values; ``None`` when it never happened.
     ``token_times_ns`` holds the arrival stamp of every token-carrying chunk, in order
     (the engine reduces it to a few numbers; it is not kept per record).
+
+    A token-carrying chunk is one with generated output: visible content, reasoning, or
+    tool-call output (OpenAI ``delta.tool_calls`` with a function name or arguments,
+    Ollama ``message.tool_calls``). Every chunk completed by one read from the socket
+    (an *arrival*) carries that read's stamp, so equal stamps in ``token_times_ns`` are
+    the chunks of one arrival (a batching server or a buffering proxy puts several in
+    one read; ``metrics.arrivals`` groups them).
     """
 
     sent_ns: int = 0
     first_byte_ns: int | None = None  # first byte of the response body
-    first_token_ns: int | None = None  # first chunk with content or reasoning
+    first_token_ns: int | None = None  # first chunk with content, reasoning or a tool call
     first_visible_ns: int | None = None  # first chunk with non-empty visible content
-    last_token_ns: int | None = None
+    last_token_ns: int | None = None  # last token chunk (a whole answer: its last read)
     finished_ns: int | None = None
     token_times_ns: list[int] = field(default_factory=list)
     token_chunks: int = 0
+    #: which output came first: ``"content"``, ``"reasoning"`` or ``"tool_call"``
+    first_output: OutputKind | None = None
+    #: the server answered a streamed request with one whole JSON body: no TTFT, the
+    #: output and usage are read from the body, ``last_token_ns`` is its last read
+    not_streamed: bool = False
     status: int | None = None
     done: bool = False  # the server said the stream was complete
     output_tokens: int | None = None  # from the server's usage/eval_count

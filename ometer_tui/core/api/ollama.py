@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock, parse_time
+from ometer_tui.core.api._consume import StreamFormat, consume
+from ometer_tui.core.api._http import HttpClient, TokenSink, parse_time
 from ometer_tui.core.api.base import (
     ClientError,
     EmbeddingObservation,
@@ -26,7 +27,7 @@ from ometer_tui.core.api.base import (
     RequestError,
 )
 from ometer_tui.core.api.errors import stream_error
-from ometer_tui.core.api.stream import NdjsonSplitter, StreamTooLarge
+from ometer_tui.core.api.stream import NdjsonSplitter
 from ometer_tui.core.models import (
     ApiFlavour,
     GenerationParams,
@@ -292,93 +293,12 @@ class OllamaClient(HttpClient):
         path, payload = build_generate_payload(request)
         chat = path == "/api/chat"
 
-        async def consume(response: httpx.Response, sink: TokenSink) -> None:
-            await self._consume(response, sink, chat)
+        async def read(response: httpx.Response, sink: TokenSink) -> None:
+            await consume(self, response, sink, _NdjsonFormat(self, chat))
 
         return await self._stream(
-            path, payload, GenerationObservation(), request.keep_text_chars, consume, request.model
+            path, payload, GenerationObservation(), request.keep_text_chars, read, request.model
         )
-
-    async def _consume(self, response: httpx.Response, sink: TokenSink, chat: bool) -> None:
-        obs = sink.obs
-        ctype = response.headers.get("content-type", "").lower()
-        if "html" in ctype or "event-stream" in ctype:
-            await self.not_a_stream(response, sink, "an NDJSON stream")
-            return
-        splitter = NdjsonSplitter()
-        capture = sink.capture is not None
-        valid = 0
-        now = 0
-        stop = False
-        received = 0
-        max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
-        arrived = arrival_clock(response)
-        try:
-            async for chunk in response.aiter_bytes():
-                now = arrived()
-                if obs.first_byte_ns is None:
-                    obs.first_byte_ns = now
-                received += len(chunk)
-                if (received > max_bytes or obs.token_chunks > max_tokens) and self.over_cap(
-                    obs, received
-                ):
-                    return
-                if capture:
-                    self.capture(sink, chunk)
-                for line in splitter.feed(chunk):
-                    obj = _decode(line, sink)
-                    if obj is None:
-                        continue
-                    valid += 1
-                    if self._line(obj, now, sink, chat):
-                        stop = True
-                        break
-                if stop:
-                    break
-            if not stop:
-                for line in splitter.close():
-                    obj = _decode(line, sink)
-                    if obj is None:
-                        continue
-                    valid += 1
-                    if self._line(obj, now, sink, chat):
-                        break
-        except StreamTooLarge as exc:
-            obs.error = RequestError(ErrorKind.TOO_LARGE, str(exc), before_first_byte=False)
-            return
-        if obs.error is not None and obs.error.kind is ErrorKind.STREAM:
-            return
-        if valid == 0 and obs.malformed_lines:
-            assert sink.first_malformed is not None
-            obs.error = RequestError(
-                ErrorKind.PROTOCOL,
-                "response is not an NDJSON stream; " + sink.first_malformed.message,
-                before_first_byte=False,
-            )
-            return
-        if not obs.done:
-            self.incomplete(obs, "done:true")
-
-    def _line(self, obj: dict[str, Any], now: int, sink: TokenSink, chat: bool) -> bool:
-        """Handle one decoded line; True stops reading."""
-        if "error" in obj:
-            sink.obs.error = stream_error(obj, self._secrets)
-            return True
-        if chat:
-            message = obj.get("message")
-            if type(message) is dict:
-                content = message.get("content")
-                thinking = message.get("thinking")
-                if content or thinking:
-                    sink.token(now, content, thinking)
-        else:
-            content = obj.get("response")
-            thinking = obj.get("thinking")
-            if content or thinking:
-                sink.token(now, content, thinking)
-        if obj.get("done"):
-            apply_final(obj, sink.obs)
-        return False
 
     # -- embeddings ---------------------------------------------------------------------
 
@@ -391,3 +311,71 @@ class OllamaClient(HttpClient):
             obs.input_tokens = count if isinstance(count, int) else None
 
         return await self._embed("/api/embed", {"model": model, "input": inputs}, model, parse)
+
+
+def _output(obj: dict[str, Any], chat: bool) -> tuple[Any, Any, bool]:
+    """(content, thinking, carries a tool call) of one chat or generate object."""
+    if chat:
+        message = obj.get("message")
+        if type(message) is not dict:
+            return None, None, False
+        calls = message.get("tool_calls")
+        return message.get("content"), message.get("thinking"), bool(calls)
+    return obj.get("response"), obj.get("thinking"), False
+
+
+class _NdjsonFormat(StreamFormat[bytes]):
+    """Ollama NDJSON: one object per line, the last one ``done: true`` with the counts."""
+
+    expected = "an NDJSON stream"
+    end_marker = "done:true"
+
+    def __init__(self, client: OllamaClient, chat: bool) -> None:
+        self.client = client
+        self.chat = chat
+        self.valid = 0  # lines that were JSON objects
+
+    def splitter(self) -> NdjsonSplitter:
+        return NdjsonSplitter()
+
+    def refuses(self, content_type: str) -> bool:
+        return "html" in content_type or "event-stream" in content_type
+
+    def item(self, item: bytes, now: int, sink: TokenSink) -> bool:
+        obj = _decode(item, sink)
+        if obj is None:
+            return False
+        self.valid += 1
+        if "error" in obj:
+            sink.obs.error = stream_error(obj, self.client._secrets)
+            return True
+        content, thinking, tool_call = _output(obj, self.chat)
+        if content or thinking:
+            sink.token(now, content, thinking)
+        elif tool_call:
+            sink.token(now, None, None)
+        if obj.get("done"):
+            apply_final(obj, sink.obs)
+        return False
+
+    def whole(self, obj: dict[str, Any], now: int, sink: TokenSink) -> bool:
+        if "error" in obj:
+            sink.obs.error = stream_error(obj, self.client._secrets)
+            return True
+        if not obj.get("done"):
+            return False  # one line of a stream (labelled application/json)
+        content, thinking, tool_call = _output(obj, self.chat)
+        sink.whole(
+            now,
+            content if isinstance(content, str) else None,
+            thinking if isinstance(thinking, str) else None,
+            tool_call,
+        )
+        apply_final(obj, sink.obs)
+        return True
+
+    def not_this_stream(self, head: bytes, sink: TokenSink) -> str | None:
+        if self.valid or not sink.obs.malformed_lines:
+            return None
+        assert sink.first_malformed is not None
+        return "response is not an NDJSON stream; " + sink.first_malformed.message

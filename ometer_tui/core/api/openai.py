@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock
+from ometer_tui.core.api._consume import StreamFormat, consume
+from ometer_tui.core.api._http import HttpClient, TokenSink
 from ometer_tui.core.api.base import (
     ClientError,
     EmbeddingObservation,
@@ -29,7 +30,7 @@ from ometer_tui.core.api.base import (
     RequestError,
 )
 from ometer_tui.core.api.errors import short, stream_error
-from ometer_tui.core.api.stream import DONE, SseSplitter, StreamTooLarge
+from ometer_tui.core.api.stream import DONE, SseEvent, SseSplitter
 from ometer_tui.core.models import (
     ApiFlavour,
     ModelInfo,
@@ -178,15 +179,13 @@ class OpenAIClient(HttpClient):
     async def generate(self, request: GenerationRequest) -> GenerationObservation:
         completion = request.workload is Workload.COMPLETION
 
-        async def consume(response: httpx.Response, sink: TokenSink) -> None:
-            await self._consume(response, sink, completion)
+        async def read(response: httpx.Response, sink: TokenSink) -> None:
+            await consume(self, response, sink, _SseFormat(self, completion))
 
         include_usage = self.include_usage
         path, payload = build_generate_payload(request, include_usage=include_usage)
         obs = GenerationObservation(usage_requested=include_usage)
-        obs = await self._stream(
-            path, payload, obs, request.keep_text_chars, consume, request.model
-        )
+        obs = await self._stream(path, payload, obs, request.keep_text_chars, read, request.model)
         if include_usage and rejects_stream_options(obs.error):
             self.include_usage = False
             path, payload = build_generate_payload(request, include_usage=False)
@@ -195,125 +194,10 @@ class OpenAIClient(HttpClient):
                 payload,
                 GenerationObservation(usage_requested=False),
                 request.keep_text_chars,
-                consume,
+                read,
                 request.model,
             )
         return obs
-
-    async def _consume(self, response: httpx.Response, sink: TokenSink, completion: bool) -> None:
-        obs = sink.obs
-        ctype = response.headers.get("content-type", "").lower()
-        if "json" in ctype or "html" in ctype:
-            await self.not_a_stream(response, sink, "an SSE stream (text/event-stream)")
-            return
-        splitter = SseSplitter()
-        loads = json.loads
-        capture = sink.capture is not None
-        now = 0
-        stop = False
-        received = 0
-        events = 0
-        head = b""
-        max_bytes, max_tokens = self.max_stream_bytes, self.max_token_chunks
-        arrived = arrival_clock(response)
-        try:
-            async for chunk in response.aiter_bytes():
-                now = arrived()
-                if obs.first_byte_ns is None:
-                    obs.first_byte_ns = now
-                    head = chunk[:200]
-                received += len(chunk)
-                if (received > max_bytes or obs.token_chunks > max_tokens) and self.over_cap(
-                    obs, received
-                ):
-                    return
-                if capture:
-                    self.capture(sink, chunk)
-                for event, data in splitter.feed(chunk):
-                    events += 1
-                    if self._event(event, data, now, sink, completion, loads):
-                        stop = True
-                        break
-                if stop:
-                    break
-            if not stop:
-                for event, data in splitter.close():
-                    events += 1
-                    if self._event(event, data, now, sink, completion, loads):
-                        break
-        except StreamTooLarge as exc:
-            obs.error = RequestError(ErrorKind.TOO_LARGE, str(exc), before_first_byte=False)
-            return
-        if obs.error is not None and obs.error.kind is ErrorKind.STREAM:
-            return
-        if obs.first_byte_ns is not None and (events == 0 or events == obs.malformed_lines):
-            # bytes arrived but not one JSON event: this is not an OpenAI-style stream
-            excerpt = short(head.decode("utf-8", "replace"), 120)
-            why = "no data: events" if events == 0 else "no event is JSON"
-            obs.error = RequestError(
-                ErrorKind.PROTOCOL,
-                self.redact(f"response is not an SSE stream ({why}): {excerpt!r}"),
-                before_first_byte=False,
-            )
-            return
-        if not obs.done:
-            self.incomplete(obs, "[DONE]")
-
-    def _event(
-        self,
-        event: bytes | None,
-        data: bytes,
-        now: int,
-        sink: TokenSink,
-        completion: bool,
-        loads: Any,
-    ) -> bool:
-        """Handle one SSE event; True stops reading."""
-        if data == DONE:
-            sink.obs.done = True
-            return False
-        try:
-            obj = loads(data)
-        except ValueError:
-            if event == b"error":
-                sink.obs.error = RequestError(
-                    ErrorKind.STREAM,
-                    self.redact(short(data.decode("utf-8", "replace"))),
-                    before_first_byte=False,
-                )
-                return True
-            sink.malformed(data)
-            return False
-        if type(obj) is not dict:
-            sink.malformed(data, "not an object")
-            return False
-        if event == b"error" or obj.get("error") is not None:
-            sink.obs.error = stream_error(obj, self._secrets)
-            return True
-        choices = obj.get("choices")
-        if choices:
-            choice = choices[0]
-            if completion:
-                text = choice.get("text")
-                if text:
-                    sink.token(now, text, None)
-            else:
-                delta = choice.get("delta")
-                if delta:
-                    content = delta.get("content")
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if content or reasoning:
-                        sink.token(now, content, reasoning)
-        usage = obj.get("usage")
-        if usage:
-            self._usage(usage, sink.obs)
-        timings = obj.get("timings")
-        if timings:
-            self._timings(timings, sink.obs)
-        fingerprint = obj.get("system_fingerprint")
-        if fingerprint and sink.obs.system_fingerprint is None:
-            sink.obs.system_fingerprint = str(fingerprint)
-        return False
 
     @staticmethod
     def _usage(usage: Any, obs: GenerationObservation) -> None:
@@ -347,3 +231,120 @@ class OpenAIClient(HttpClient):
                 obs.input_tokens = usage["prompt_tokens"]
 
         return await self._embed("/v1/embeddings", {"model": model, "input": inputs}, model, parse)
+
+
+def tool_call_output(message: dict[str, Any]) -> bool:
+    """A delta or message carrying tool-call output: a function name or arguments text
+    in ``tool_calls`` (or the legacy ``function_call``)."""
+    calls = message.get("tool_calls")
+    if type(calls) is list:
+        for call in calls:
+            function = call.get("function") if type(call) is dict else None
+            if type(function) is dict and (function.get("arguments") or function.get("name")):
+                return True
+    function = message.get("function_call")
+    return type(function) is dict and bool(function.get("arguments") or function.get("name"))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _SseFormat(StreamFormat[SseEvent]):
+    """OpenAI-style SSE: ``data:`` events of chunk objects, ending with ``[DONE]``."""
+
+    expected = "an SSE stream (text/event-stream)"
+    end_marker = "[DONE]"
+
+    def __init__(self, client: OpenAIClient, completion: bool) -> None:
+        self.client = client
+        self.completion = completion
+        self.events = 0  # SSE events dispatched
+
+    def splitter(self) -> SseSplitter:
+        return SseSplitter()
+
+    def refuses(self, content_type: str) -> bool:
+        return "html" in content_type or "ndjson" in content_type
+
+    def item(self, item: SseEvent, now: int, sink: TokenSink) -> bool:
+        self.events += 1
+        event, data = item
+        if data == DONE:
+            sink.obs.done = True
+            return False
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            if event == b"error":
+                sink.obs.error = RequestError(
+                    ErrorKind.STREAM,
+                    self.client.redact(short(data.decode("utf-8", "replace"))),
+                    before_first_byte=False,
+                )
+                return True
+            sink.malformed(data)
+            return False
+        if type(obj) is not dict:
+            sink.malformed(data, "not an object")
+            return False
+        if event == b"error" or obj.get("error") is not None:
+            sink.obs.error = stream_error(obj, self.client._secrets)
+            return True
+        choices = obj.get("choices")
+        if choices:
+            choice = choices[0]
+            if self.completion:
+                text = choice.get("text")
+                if text:
+                    sink.token(now, text, None)
+            else:
+                delta = choice.get("delta")
+                if delta:
+                    content = delta.get("content")
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if content or reasoning:
+                        sink.token(now, content, reasoning)
+                    elif tool_call_output(delta):
+                        sink.token(now, None, None)
+        self._extras(obj, sink.obs)
+        return False
+
+    def whole(self, obj: dict[str, Any], now: int, sink: TokenSink) -> bool:
+        if obj.get("error") is not None:
+            sink.obs.error = stream_error(obj, self.client._secrets)
+            return True
+        choices = obj.get("choices")
+        if type(choices) is not list or not choices or type(choices[0]) is not dict:
+            return False
+        choice = choices[0]
+        message = choice.get("message")
+        if type(message) is dict:
+            reasoning = _text(message.get("reasoning_content")) or _text(message.get("reasoning"))
+            sink.whole(now, _text(message.get("content")), reasoning, tool_call_output(message))
+        elif isinstance(choice.get("text"), str):
+            sink.whole(now, _text(choice.get("text")), None, False)
+        else:
+            return False
+        sink.obs.done = True
+        self._extras(obj, sink.obs)
+        return True
+
+    @staticmethod
+    def _extras(obj: dict[str, Any], obs: GenerationObservation) -> None:
+        usage = obj.get("usage")
+        if usage:
+            OpenAIClient._usage(usage, obs)
+        timings = obj.get("timings")
+        if timings:
+            OpenAIClient._timings(timings, obs)
+        fingerprint = obj.get("system_fingerprint")
+        if fingerprint and obs.system_fingerprint is None:
+            obs.system_fingerprint = str(fingerprint)
+
+    def not_this_stream(self, head: bytes, sink: TokenSink) -> str | None:
+        if self.events and self.events != sink.obs.malformed_lines:
+            return None
+        excerpt = short(head.decode("utf-8", "replace"), 120)
+        why = "no data: events" if self.events == 0 else "no event is JSON"
+        return f"response is not an SSE stream ({why}): {excerpt!r}"

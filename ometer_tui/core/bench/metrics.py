@@ -45,6 +45,7 @@ SUMMARISED_METRICS: tuple[str, ...] = (
     "tpot_s",
     "itl_mean_s",
     "itl_p99_s",
+    "tokens_per_arrival",
     "prefill_tps",
     "output_tokens",
     "prompt_tokens",
@@ -126,6 +127,85 @@ class RunContext:
     keep_text: bool = False
 
 
+#: A decode rate needs token chunks from at least this many reads ...
+MIN_RATE_ARRIVALS = 3
+#: ... spread over at least this long, once reads carry 2 or more tokens each on
+#: average; otherwise the run is *buffered* (see :func:`stream_shape`).
+MIN_RATE_WINDOW_S = 0.010
+
+
+def arrivals(times_ns: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(stamp of each arrival, token chunks it carried), from the chunks' stamps in
+    order: the chunks one read completed share its stamp."""
+    stamps: list[int] = []
+    counts: list[int] = []
+    last = None
+    for t in times_ns:
+        if t == last:
+            counts[-1] += 1
+        else:
+            stamps.append(t)
+            counts.append(1)
+            last = t
+    return stamps, counts
+
+
+def stream_shape(
+    times_ns: Sequence[int], tokens: int | None
+) -> tuple[int, float | None, float | None, bool]:
+    """(arrivals, decode_tps, tokens_per_arrival, buffered) from the token chunks'
+    arrival stamps (``times_ns``) and the run's output token count.
+
+    ``decode_tps`` = tokens that came after the first arrival / (last arrival - first
+    arrival): a server that writes k tokens every k/r seconds reads r, where
+    ``(n - 1) / (e2e - ttft)`` gave the first burst's extra tokens no time. When the
+    server's usage count differs from the chunk count (several tokens per chunk), the
+    tokens after the first arrival are its chunks' share of the usage:
+    ``usage * (chunks - first arrival's chunks) / chunks``.
+
+    *Buffered*: reads carried 2 or more tokens each on average, and there were fewer
+    than :data:`MIN_RATE_ARRIVALS` of them or they spanned less than
+    :data:`MIN_RATE_WINDOW_S` (a proxy that holds the response and lets it go in one or
+    two reads). Then no rate is given: 64 tokens in two reads 2 ms apart are not
+    31,500 tokens/s. A one-token answer, or a short answer streamed token by token, is
+    not buffered.
+    """
+    stamps, counts = arrivals(times_ns)
+    n = len(stamps)
+    chunks = len(times_ns)
+    if n == 0 or tokens is None or tokens <= 0:
+        return n, None, None, False
+    per_arrival = tokens / n
+    window = (stamps[-1] - stamps[0]) / NS
+    buffered = per_arrival >= 2 and (n < MIN_RATE_ARRIVALS or window < MIN_RATE_WINDOW_S)
+    if buffered or n < 2 or window <= 0:
+        return n, None, per_arrival, buffered
+    after_first = tokens * (chunks - counts[0]) / chunks
+    return n, after_first / window, per_arrival, False
+
+
+def stream_note(record: RunRecord) -> str | None:
+    """Why a run has no TTFT or no decode rate although it succeeded, in words."""
+    if record.not_streamed:
+        return "not streamed"
+    if record.buffered:
+        reads = record.arrivals or 0
+        return (
+            f"buffered ({record.output_tokens} tokens in {reads} read{'' if reads == 1 else 's'})"
+        )
+    return None
+
+
+def summary_stream_note(summary: ModelSummary) -> str | None:
+    """The stream notes of a model's ok runs (buffered, not streamed), in words."""
+    parts = []
+    if summary.buffered_runs:
+        parts.append(f"buffered in {summary.buffered_runs} of {summary.ok} ok runs")
+    if summary.not_streamed_runs:
+        parts.append(f"not streamed in {summary.not_streamed_runs} of {summary.ok} ok runs")
+    return "; ".join(parts) or None
+
+
 def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     """Reduce one streamed request to its record (no per-chunk lists survive)."""
     sent = obs.sent_ns
@@ -137,14 +217,17 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     elif obs.token_chunks:
         tokens, source = obs.token_chunks, "chunks"
     else:
-        tokens, source = (0 if obs.error is None else None), "none"
-    decode_tps = tpot = None
-    if tokens is not None and tokens >= 2 and ttft is not None and e2e is not None:
+        no_count = obs.error is not None or obs.not_streamed
+        tokens, source = (None if no_count else 0), "none"
+    n_arrivals, decode_tps, per_arrival, buffered = stream_shape(obs.token_times_ns, tokens)
+    tpot = None
+    if not buffered and tokens is not None and tokens >= 2 and ttft is not None and e2e is not None:
         decode_window = e2e - ttft
         if decode_window > 0:
-            decode_tps = (tokens - 1) / decode_window
             tpot = decode_window / (tokens - 1)
-    itl_mean, itl_p50, itl_p99 = _gaps_summary(obs.token_times_ns)
+    itl_mean, itl_p50, itl_p99 = (
+        (None, None, None) if buffered else _gaps_summary(obs.token_times_ns)
+    )
 
     timings = ServerTimings.from_mapping(obs.server_timings)
     server_decode_tps = prefill_tps = load_s = None
@@ -157,15 +240,24 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         prefill_tps = timings.prompt_per_second
 
     error = obs.error
-    if error is None and obs.first_token_ns is None:
-        # A stream that completes without a token has no TTFT: counting it as a good run
-        # would hide e.g. a server that interrupts a request when another one arrives.
-        error = RequestError(
-            ErrorKind.EMPTY,
-            "the server completed the response without generating any token",
-            before_first_byte=False,
-        )
-    ok = error is None and tokens is not None
+    if error is None and obs.first_token_ns is None and obs.first_output is None:
+        if obs.output_tokens:
+            # never "no token" beside a usage count: the output came in a form not read
+            error = RequestError(
+                ErrorKind.PROTOCOL,
+                f"the server counted {obs.output_tokens} output tokens but no chunk carried "
+                "content, reasoning or a tool call",
+                before_first_byte=False,
+            )
+        else:
+            # A stream that completes without a token has no TTFT: counting it as a good
+            # run would hide e.g. a server that interrupts a request when another arrives.
+            error = RequestError(
+                ErrorKind.EMPTY,
+                "the server completed the response without generating any token",
+                before_first_byte=False,
+            )
+    ok = error is None
     record = RunRecord(
         model=ctx.model,
         pass_index=ctx.pass_index,
@@ -197,6 +289,11 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         started_at_s=(_sent_at(sent, obs.finished_ns) - ctx.bench_start_ns) / NS,
         finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - ctx.bench_start_ns) / NS,
         text=obs.text if ctx.keep_text and obs.text else None,
+        first_output=obs.first_output,
+        arrivals=n_arrivals or None,
+        tokens_per_arrival=per_arrival,
+        buffered=buffered,
+        not_streamed=obs.not_streamed,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record
@@ -290,6 +387,8 @@ def summarise(
     summary.prompt_tokens = sum(r.prompt_tokens or 0 for r in ok_runs)
     summary.cold_runs = sum(1 for r in measured if r.cold)
     summary.tokens_estimated = any(r.tokens_source == "chunks" for r in ok_runs)
+    summary.buffered_runs = sum(1 for r in ok_runs if r.buffered)
+    summary.not_streamed_runs = sum(1 for r in ok_runs if r.not_streamed)
     if measured:
         window = max(r.finished_at_s for r in measured) - min(r.started_at_s for r in measured)
         if window > 0:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 TokensSource = Literal["usage", "chunks", "none"]
+#: Which kind of generated output came first in a run.
+FirstOutput = Literal["content", "reasoning", "tool_call"]
 
 #: Counts among the server timings: held as ints when whole (small ones are shared).
 _COUNT_NAMES = frozenset({"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"})
@@ -114,6 +116,17 @@ class RunRecord:
     finished_at_s: float = 0.0
     text: str | None = None
     cost_usd: float | None = None
+    # stream shape (added after the fields above, so CSV columns keep their places)
+    #: ``"content"``, ``"reasoning"`` or ``"tool_call"``: the first output that arrived
+    first_output: FirstOutput | None = None
+    #: reads from the socket that carried token chunks
+    arrivals: int | None = None
+    #: output tokens / arrivals (1 for a server that streams token by token)
+    tokens_per_arrival: float | None = None
+    #: too few reads for a rate to mean anything (a buffering proxy): no decode rate
+    buffered: bool = False
+    #: one whole JSON body answered the streamed request: no TTFT
+    not_streamed: bool = False
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
@@ -186,3 +199,5 @@ class ModelSummary:
     cold_runs: int = 0
     warmup_runs: int = 0
     tokens_estimated: bool = False  # some runs counted chunks instead of usage
+    buffered_runs: int = 0  # ok measured runs flagged buffered (no decode rate)
+    not_streamed_runs: int = 0  # ok measured runs answered with one whole body (no TTFT)

@@ -13,11 +13,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ometer_tui.core.bench.metrics import clock_diff
+from ometer_tui.core.bench.metrics import clock_diff, stream_note
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.tui.results_table import (
+    BUFFERED,
     DASH,
+    NOT_STREAMED,
     fmt_bytes,
     fmt_context,
     fmt_rate,
@@ -70,20 +72,21 @@ def run_cells(index: int, rec: RunRecord) -> list[Text]:
     error = rec.error or ""
     if rec.incomplete and not error:
         error = "incomplete stream"
+    note = stream_note(rec) if rec.ok else None
     cold = " cold" if rec.cold else ""
     return [
         Text(str(index), justify="right"),
         Text(kind + cold, style="dim italic" if rec.warmup else ""),
         status,
-        Text(fmt_seconds(first), justify="right"),
+        Text(NOT_STREAMED if rec.not_streamed else fmt_seconds(first), justify="right"),
         Text(fmt_seconds(rec.ttft_visible_s), justify="right"),
         Text(fmt_seconds(end), justify="right"),
         Text(tokens, justify="right", style="yellow" if rec.tokens_source == "chunks" else ""),
-        Text(fmt_rate(rec.decode_tps), justify="right"),
+        Text(BUFFERED if rec.buffered else fmt_rate(rec.decode_tps), justify="right"),
         Text(fmt_rate(rec.server_decode_tps), justify="right"),
         Text(str(rec.attempts), justify="right", style="yellow" if rec.attempts > 1 else ""),
         Text(fmt_seconds(rec.queue_s) if rec.queue_s else DASH, justify="right"),
-        Text(error, style="red"),
+        Text(note, style="yellow") if note else Text(error, style="red"),
     ]
 
 
