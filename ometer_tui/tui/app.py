@@ -18,6 +18,8 @@ from textual.screen import Screen
 
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
+from ometer_tui.tui.host import EndpointsChanged
+from ometer_tui.tui.plan_memory import PlanMemory, state_path
 from ometer_tui.tui.screens.endpoints import EndpointsScreen
 
 if TYPE_CHECKING:
@@ -82,8 +84,8 @@ class OmeterApp(App[None]):
         self.settings = self._load_settings()
         #: endpoints of this session only (never saved): the demo, first-launch offers
         self.session_endpoints: list[Endpoint] = []
-        #: bumped on every change to the endpoint list; screens compare to refresh
-        self.endpoints_version = 0
+        #: the run panel's last draft per endpoint (a state file beside the settings)
+        self.plan_memory = PlanMemory(state_path(config_path))
 
     # ---------------------------------------------------------------- settings
     def _load_settings(self) -> Settings:
@@ -107,7 +109,7 @@ class OmeterApp(App[None]):
         self.settings_error = None
         self.first_launch = False
         self.session_endpoints = [e for e in self.session_endpoints if e.simulated]
-        self.endpoints_version += 1
+        self._endpoints_changed()
         return self.config_path
 
     def all_endpoints(self) -> list[Endpoint]:
@@ -122,7 +124,7 @@ class OmeterApp(App[None]):
 
     def remove_session_endpoint(self, name: str) -> None:
         self.session_endpoints = [e for e in self.session_endpoints if e.name != name]
-        self.endpoints_version += 1
+        self._endpoints_changed()
 
     # ------------------------------------------------------------ demo server
     def demo_endpoint(self) -> Endpoint:
@@ -131,7 +133,7 @@ class OmeterApp(App[None]):
         With a known server URL it is ready at once. Otherwise its process starts in a
         thread worker (never on the UI thread): until it answers, the row stands in with
         ``DEMO_STARTING_URL`` and ``demo_starting`` is true; then the row is replaced and
-        ``endpoints_version`` bumped, so the endpoints screen redraws and checks it."""
+        the screens are told (``EndpointsChanged(ready=...)``) so it is checked."""
         for endpoint in self.session_endpoints:
             if endpoint.simulated:
                 return endpoint
@@ -144,7 +146,7 @@ class OmeterApp(App[None]):
             self.demo_starting = True
             self._start_demo_process()
         self.session_endpoints.insert(0, endpoint)
-        self.endpoints_version += 1
+        self._endpoints_changed()
         return endpoint
 
     @work(thread=True, group="demo", exclusive=True, exit_on_error=False)
@@ -192,10 +194,7 @@ class OmeterApp(App[None]):
             if e.simulated else e
             for e in self.session_endpoints
         ]  # fmt: skip
-        self.endpoints_version += 1
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.endpoint_ready(DEMO_ENDPOINT_NAME)
+        self._endpoints_changed(ready=DEMO_ENDPOINT_NAME)
 
     def _demo_failed(self, exc: Exception) -> None:
         self.demo_starting = False
@@ -205,11 +204,11 @@ class OmeterApp(App[None]):
         self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
                     markup=False)  # fmt: skip
 
-    def _endpoints_changed(self) -> None:
-        self.endpoints_version += 1
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.reload()
+    def _endpoints_changed(self, ready: str | None = None) -> None:
+        """Tell every screen (state flows down as a message; screens that do not show
+        endpoints ignore it)."""
+        for screen in self.screen_stack:
+            screen.post_message(EndpointsChanged(ready))
 
     # --------------------------------------------------------------- lifecycle
     def on_mount(self) -> None:
@@ -231,7 +230,6 @@ class OmeterApp(App[None]):
             and not any(e.name == LOCAL_OLLAMA.name for e in self.session_endpoints)
         ):
             self.session_endpoints.append(LOCAL_OLLAMA)
-            self.endpoints_version += 1
         self.push_screen(EndpointsScreen())
         if self.settings_error is not None:
             self.notify(
@@ -298,13 +296,14 @@ class OmeterApp(App[None]):
             return
         self.push_screen(SettingsScreen(endpoint_name=endpoint, new=new))
 
-    def action_add_demo_endpoint(self) -> None:
+    def add_demo_endpoint(self) -> Endpoint | None:
+        """The demo endpoint, added when missing (None, with a notice, if it fails)."""
         try:
-            self.demo_endpoint()
+            return self.demo_endpoint()
         except Exception as exc:
             self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
                         markup=False)
-            return
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.reload()
+            return None
+
+    def action_add_demo_endpoint(self) -> None:
+        self.add_demo_endpoint()

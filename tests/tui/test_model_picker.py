@@ -9,7 +9,7 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.demo.catalogue import CATALOGUE
@@ -83,9 +83,7 @@ async def test_filter_by_family_prefix(
         assert "0 shown" in str(screen.query_one("#models-status", Static).render())
 
 
-async def test_space_and_a_select(
-    make_app: AppFactory, demo_config: Path, settle: Settle
-) -> None:
+async def test_space_and_a_select(make_app: AppFactory, demo_config: Path, settle: Settle) -> None:
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
@@ -105,10 +103,44 @@ async def test_space_and_a_select(
         assert set(marks(screen)) == {"●"}
         await pilot.press("a")
         assert screen.selected == {"demo-fast:1b"}
-        # In the filter input, `a` and space are typed, not bindings.
-        await pilot.press("slash", "a", "space")
-        assert screen.query_one("#filter", Input).value == "a "  # focus selects the old text
+        # In the filter input, `a` is typed, not a binding.
+        await pilot.press("slash", "a")
+        assert screen.query_one("#filter", Input).value == "a"  # focus selects the old text
         assert screen.selected == {"demo-fast:1b"}
+
+
+async def test_filter_box_reaches_the_list_and_space_selects(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # issue 8 defect 12: down and Enter in the filter go to the list; space is not typed
+    # (names have none) but selects the highlighted model, the focus staying in the box.
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        table = screen.query_one("#models", DataTable)
+        field = screen.query_one("#filter", Input)
+        await type_filter(pilot, screen, "demo-me")
+        await pilot.press("space")
+        await pilot.pause()
+        assert field.value == "demo-me"
+        assert screen.selected == {"demo-medium:8b"}
+        assert screen.focused is field
+        await pilot.press("space")
+        await pilot.pause()
+        assert screen.selected == set()
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.focused is table
+        await type_filter(pilot, screen, "fault")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.focused is table
+        assert field.value == "fault"
+        # the footer names the keys while filtering
+        field.focus()
+        await pilot.pause()
+        shown = {b.binding.description for b in app.active_bindings.values() if b.binding.show}
+        assert {"To list", "Select"} <= shown
 
 
 async def test_run_builds_plan_from_panel(
@@ -271,3 +303,97 @@ async def test_typing_on_the_table_starts_the_filter(
         await pilot.pause()
         assert screen.focused is screen.query_one("#models", DataTable)
         assert shown_names(screen) == ["demo-think:7b"]
+
+
+async def test_enter_in_a_run_field_starts_the_run_and_the_footer_says_so(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 defect 13: Enter in a field runs; the footer shows that key; the focused
+    # field's row is marked (its label bold in the accent colour).
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        field = screen.query_one("#max_tokens", Input)
+        field.focus()
+        await settle(pilot)
+        run_keys = [
+            k
+            for k, b in app.active_bindings.items()
+            if b.binding.show and b.binding.description == "Run"
+        ]
+        assert "enter" in run_keys
+        label = field.parent.query_one(".field-name") if field.parent else None
+        other = screen.query_one("#passes", Input).parent
+        assert label is not None and other is not None
+        assert label.styles.text_style.bold
+        assert not other.query_one(".field-name").styles.text_style.bold
+        field.value = "32"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeResults)
+    (plan,) = FakeResults.plans
+    assert plan.params.max_tokens == 32
+
+
+async def test_run_panel_has_top_k_and_the_completions_switch(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 defect 20: what `ometer-tui run --top-k N --completions` has, the panel has
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        screen.query_one("#top_k", Input).value = "40"
+        box = screen.query_one("#completion_api", Checkbox)
+        assert box.value is False
+        box.focus()
+        await pilot.press("space")  # toggles the box, not a model
+        assert box.value is True and screen.selected == {"demo-fast:1b"}
+        await pilot.press("b")  # not bound on the box: the screen's run key
+        await pilot.pause()
+        assert isinstance(app.screen, FakeResults)
+    (plan,) = FakeResults.plans
+    assert plan.params.top_k == 40
+    assert plan.completion_api is True
+
+
+async def test_the_plan_is_kept_when_leaving_and_coming_back(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # issue 8 defect 7: back to the endpoints and into the picker again keeps the
+    # selection and the run panel; a new app (same settings folder) has them too.
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "down", "down", "space")
+        chosen = set(screen.selected)
+        assert len(chosen) == 2
+        screen.query_one("#passes", Input).value = "7"
+        screen.query_one("#top_k", Input).value = "5"
+        screen.query_one("#prompts", TextArea).text = "one\ntwo"
+        screen.query_one("#completion_api", Checkbox).value = True
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ModelPickerScreen)
+        again = await open_picker(app, pilot, settle)
+        assert again is not screen
+        assert again.selected == chosen
+        assert set(marks(again)) == {"●", "○"} and marks(again).count("●") == 2
+        assert again.query_one("#passes", Input).value == "7"
+        assert again.query_one("#top_k", Input).value == "5"
+        assert again.query_one("#prompts", TextArea).text == "one\ntwo"
+        assert again.query_one("#completion_api", Checkbox).value is True
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        third = await open_picker(app, pilot, settle)
+        assert third.selected == chosen
+        assert third.query_one("#passes", Input).value == "7"

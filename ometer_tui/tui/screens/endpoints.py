@@ -6,7 +6,7 @@ import asyncio
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ometer_tui.core.models import Endpoint, ServerInfo
 from ometer_tui.core.settings import display_path
+from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
 from ometer_tui.tui.widgets.cells import (
     cell,
     endpoint_auth_text,
@@ -25,9 +26,6 @@ from ometer_tui.tui.widgets.cells import (
     server_status_text,
 )
 from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
-
-if TYPE_CHECKING:
-    from ometer_tui.tui.app import OmeterApp
 
 CHECKING = Text("checking…", style="dim italic")
 STARTING = Text("starting…", style="dim italic")
@@ -45,6 +43,7 @@ async def _api() -> ModuleType:
     another probe's thread is still importing it, ``sys.modules`` already holds the
     half-initialised module, and only the import lock waits for it to finish."""
     return await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
+
 
 #: (key, header, widest, narrowest, always shown) in display order, which is also their
 #: importance. Status is second: at 80 columns it stays (the line under the table shows
@@ -70,17 +69,43 @@ class EndpointsScreen(Screen[None]):
     HELP_TITLE = "Endpoints"
     AUTO_FOCUS = "#endpoints"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "pick", "Pick", id="endpoints.pick", priority=True,
-                tooltip="Choose models on the highlighted endpoint"),
+        Binding(
+            "enter",
+            "pick",
+            "Pick",
+            id="endpoints.pick",
+            priority=True,
+            tooltip="Choose models on the highlighted endpoint",
+        ),
         Binding("n", "add", "Add", id="endpoints.add", tooltip="Add an endpoint"),
-        Binding("e", "edit", "Edit", id="endpoints.edit",
-                tooltip="Edit the highlighted endpoint in settings"),
-        Binding("delete,x", "delete", "Delete", id="endpoints.delete",
-                tooltip="Delete the highlighted endpoint (asks first)"),
-        Binding("r", "recheck", "Re-check", id="endpoints.recheck",
-                tooltip="Check every endpoint's reachability again"),
-        Binding("D", "add_demo", "Demo", id="endpoints.demo",
-                tooltip="Add the built-in simulated endpoint (not saved)"),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="endpoints.edit",
+            tooltip="Edit the highlighted endpoint in settings",
+        ),
+        Binding(
+            "delete,x",
+            "delete",
+            "Delete",
+            id="endpoints.delete",
+            tooltip="Delete the highlighted endpoint (asks first)",
+        ),
+        Binding(
+            "r",
+            "recheck",
+            "Re-check",
+            id="endpoints.recheck",
+            tooltip="Check every endpoint's reachability again",
+        ),
+        Binding(
+            "D",
+            "add_demo",
+            "Demo",
+            id="endpoints.demo",
+            tooltip="Add the built-in simulated endpoint (not saved)",
+        ),
     ]
 
     class Probed(Message):
@@ -100,11 +125,12 @@ class EndpointsScreen(Screen[None]):
         self._endpoints: dict[str, Endpoint] = {}
         self._states: dict[str, ProbeState] = {}
         self._generation = 0
-        self._version = -1
+        #: put the cursor on this endpoint once the list holds it (the demo, once added)
+        self._cursor_to: str | None = None
 
     @property
-    def omapp(self) -> OmeterApp:
-        return self.app  # type: ignore[return-value]
+    def omapp(self) -> SetupHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -124,16 +150,19 @@ class EndpointsScreen(Screen[None]):
         if self._endpoints:
             self._fill_table()
 
-    def on_screen_resume(self) -> None:
-        if self._version != self.omapp.endpoints_version:
+    @on(EndpointsChanged)
+    def _endpoints_changed(self, message: EndpointsChanged) -> None:
+        if message.ready is not None:
+            self.endpoint_ready(message.ready)
+        else:
             self.reload()
 
     # ------------------------------------------------------------------- rows
     def reload(self, *, check: bool = True) -> None:
         """Rebuild the rows from the app's endpoints and check each again."""
         app = self.omapp
-        self._version = app.endpoints_version
-        previous = self.highlighted_name()
+        previous = self._cursor_to or self.highlighted_name()
+        self._cursor_to = None
         endpoints = app.all_endpoints()
         self._endpoints = {e.name: e for e in endpoints}
         self._states = {e.name: self._unchecked(e) for e in endpoints}
@@ -149,7 +178,6 @@ class EndpointsScreen(Screen[None]):
         """One endpoint changed in the app (the demo's process answered): show its row
         again and check only it."""
         app = self.omapp
-        self._version = app.endpoints_version
         endpoint = next((e for e in app.all_endpoints() if e.name == name), None)
         if endpoint is None or name not in self._endpoints:
             self.reload()
@@ -178,8 +206,10 @@ class EndpointsScreen(Screen[None]):
         fit = []
         for key, header, cap, minimum, always in ENDPOINT_COLUMNS:
             # the status changes as checks answer: it keeps its full width when it can
-            natural = cap if key == "status" else natural_width(
-                header, (r[key] for r in rows.values()), cap=cap
+            natural = (
+                cap
+                if key == "status"
+                else natural_width(header, (r[key] for r in rows.values()), cap=cap)
             )
             fit.append(FitColumn(key, natural, min(minimum, natural), always))
         widths = fit_widths(fit, max(self.size.width - 2, 0))
@@ -232,8 +262,12 @@ class EndpointsScreen(Screen[None]):
         if app.settings_error:
             text.append("Settings file not loaded: ", style="bold red")
             text.append(app.settings_error)
-            text.append("\nNo saved endpoints are shown. Fix the file, or open settings "
-                        "(ctrl+s) and save to replace it.", style="dim")
+            text.append(
+                "\nNo saved endpoints are shown. Fix the file; or save from settings "
+                "(ctrl+s), which asks before replacing it and keeps the old file "
+                "as a .bak backup.",
+                style="dim",
+            )
         elif app.first_launch:
             text.append("First launch: ", style="bold")
             text.append(f"no settings file yet ({display_path(app.config_path)}). Offered: ")
@@ -341,7 +375,9 @@ class EndpointsScreen(Screen[None]):
         self.app.push_screen(ModelPickerScreen(endpoint))
 
     def action_add(self) -> None:
-        self.omapp.action_open_settings(new=True)
+        from ometer_tui.tui.screens.settings import SettingsScreen
+
+        self.app.push_screen(SettingsScreen(new=True))
 
     def action_edit(self) -> None:
         endpoint = self.highlighted()
@@ -376,7 +412,6 @@ class EndpointsScreen(Screen[None]):
                 self.notify(f"Deleted {endpoint.name!r}; saved to {path}", markup=False)
             else:
                 app.remove_session_endpoint(endpoint.name)
-            self.reload()
 
         question = (
             f"Delete the endpoint {endpoint.name!r} ({endpoint.display_url}) from the "
@@ -390,13 +425,13 @@ class EndpointsScreen(Screen[None]):
         )
 
     def action_add_demo(self) -> None:
-        self.omapp.action_add_demo_endpoint()
-        if self._version != self.omapp.endpoints_version:
-            self.reload()
-        table = self.query_one("#endpoints", DataTable)
-        for name, endpoint in self._endpoints.items():
-            if endpoint.simulated:
-                table.move_cursor(row=table.get_row_index(name))
+        demo = self.omapp.add_demo_endpoint()
+        if demo is not None:
+            if demo.name in self._endpoints:
+                table = self.query_one("#endpoints", DataTable)
+                table.move_cursor(row=table.get_row_index(demo.name))
+            else:
+                self._cursor_to = demo.name  # once the list with it arrives
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"pick", "edit", "delete"} and not self._endpoints:

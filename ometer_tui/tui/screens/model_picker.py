@@ -1,71 +1,33 @@
-"""Pick models on one endpoint and set the run plan, then start the benchmark."""
+"""Pick models on one endpoint and set the run plan, then start the benchmark.
+
+Wiring only: the table (:class:`ModelTable`), the filter (:class:`FilterBox`) and the
+run panel (:class:`RunPanel`) are widgets. The panel's draft and the selection are
+remembered per endpoint (``plan_memory``) when the screen is left or a run starts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Footer, Header, Static
 
-from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
-from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
-from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
+from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
-from ometer_tui.tui.results_table import fmt_bytes, fmt_context
-from ometer_tui.tui.widgets.cells import cell, short_date
-from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
-
-if TYPE_CHECKING:
-    from ometer_tui.tui.app import OmeterApp
-
-T = TypeVar("T", int, float)
-
-SELECTED = Text("●", style="bold green")
-UNSELECTED = Text("○", style="dim")
-
-#: Width of the run panel (app.tcss ``#run-panel``), border included.
-RUN_PANEL_WIDTH = 30
-#: A long capability list is cut to this width.
-CAPS_CAP = 20
-
-#: (key, header, narrowest, always shown) of the model columns, in display order, which
-#: is also their importance: at 80 columns Modified goes first, then Size, Ctx...
-MODEL_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("sel", " ", 1, True),
-    ("name", "Model", 12, True),
-    ("workload", "Workload", 8, True),
-    ("caps", "Caps", 6, True),
-    ("params", "Params", 99, False),
-    ("quant", "Quant", 99, False),
-    ("ctx", "Ctx", 99, False),
-    ("size", "Size", 99, False),
-    ("modified", "Modified", 99, False),
-)
-
-#: (input id, label, tooltip) of the one-line fields of the run panel, in order.
-RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("prompts_file", "Prompts file", "One prompt per line; replaces the prompts above"),
-    ("passes", "Passes", "Measured passes over the prompts, per model"),
-    ("warmup", "Warm-up", "Unmeasured requests per model before the passes"),
-    ("concurrency", "Concurrency", "In-flight requests per model"),
-    ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
-    ("max_tokens", "Max tokens", "Output token limit per request"),
-    ("temperature", "Temperature", "0..2; empty: the server's default"),
-    ("top_p", "top_p", "0..1; empty: the server's default"),
-    ("seed", "Seed", "Integer; empty: none"),
-    ("rpm", "Req/min", "Requests-per-minute limit; empty: unlimited"),
-    ("tpm", "Tokens/min", "Tokens-per-minute limit; empty: unlimited"),
-    ("image", "Image file", "PNG/JPEG/GIF/WebP sent to vision models"),
-)
+from ometer_tui.core.settings import Settings
+from ometer_tui.tui.host import host_of
+from ometer_tui.tui.widgets.filter_box import FilterBox
+from ometer_tui.tui.widgets.model_table import ModelTable
+from ometer_tui.tui.widgets.run_panel import RunDraft, RunInputs, RunPanel
 
 
 def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
@@ -77,24 +39,85 @@ def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
     return dated + [m for m in listed if not m.modified_at]
 
 
+def build_plan(
+    settings: Settings, endpoint: Endpoint, models: tuple[ModelInfo, ...], inputs: RunInputs
+) -> BenchmarkPlan:
+    """The plan from the settings' defaults, the endpoint's, and the panel's values."""
+    d = settings.defaults.for_endpoint(endpoint)
+    p = d.generation_params()
+    params = replace(
+        p,
+        max_tokens=p.max_tokens if inputs.max_tokens is None else inputs.max_tokens,
+        temperature=p.temperature if inputs.temperature is None else inputs.temperature,
+        top_p=p.top_p if inputs.top_p is None else inputs.top_p,
+        top_k=p.top_k if inputs.top_k is None else inputs.top_k,
+        seed=p.seed if inputs.seed is None else inputs.seed,
+    )
+    return BenchmarkPlan(
+        endpoint=endpoint,
+        models=models,
+        prompts=inputs.prompts,
+        passes=d.passes if inputs.passes is None else inputs.passes,
+        warmup=d.warmup if inputs.warmup is None else inputs.warmup,
+        concurrency=d.concurrency if inputs.concurrency is None else inputs.concurrency,
+        parallel_models=(
+            d.parallel_models if inputs.parallel_models is None else inputs.parallel_models
+        ),
+        params=params,
+        images=inputs.images,
+        rate_limit=RateLimit(requests_per_minute=inputs.rpm, tokens_per_minute=inputs.tpm),
+        completion_api=inputs.completion_api,
+    )
+
+
 class ModelPickerScreen(Screen[None]):
     """Models of one endpoint, a filter, a selection and the run panel."""
 
     HELP_TITLE = "Models"
     AUTO_FOCUS = "#models"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_model", "Select", id="models.toggle",
-                tooltip="Select or unselect the highlighted model"),
-        Binding("a", "toggle_all", "All", id="models.toggle_all",
-                tooltip="Select or unselect every visible model"),
-        Binding("b", "build", "Run", id="models.run",
-                tooltip="Build the plan from the run panel and start the benchmark"),
-        Binding("slash", "focus_filter", "Filter", id="models.filter",
-                tooltip="Filter by name or family prefix (or just start typing a name)"),
-        Binding("r", "reload", "Reload", id="models.reload",
-                tooltip="Load the model list again (retry after an error)"),
-        Binding("escape", "back", "Back", id="models.back",
-                tooltip="Back to the table, or to the endpoints"),
+        Binding(
+            "space",
+            "toggle_model",
+            "Select",
+            id="models.toggle",
+            tooltip="Select or unselect the highlighted model",
+        ),
+        Binding(
+            "a",
+            "toggle_all",
+            "All",
+            id="models.toggle_all",
+            tooltip="Select or unselect every visible model",
+        ),
+        Binding(
+            "b",
+            "build",
+            "Run",
+            id="models.run",
+            tooltip="Build the plan from the run panel and start the benchmark",
+        ),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="models.filter",
+            tooltip="Filter by name or family prefix (or just start typing a name)",
+        ),
+        Binding(
+            "r",
+            "reload",
+            "Reload",
+            id="models.reload",
+            tooltip="Load the model list again (retry after an error)",
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            id="models.back",
+            tooltip="Back to the table, or to the endpoints",
+        ),
     ]
 
     class ModelsLoaded(Message):
@@ -107,80 +130,73 @@ class ModelPickerScreen(Screen[None]):
             super().__init__()
             self.reason = reason
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, draft: RunDraft | None = None) -> None:
+        """``draft``: the run panel's starting values (else the one remembered for
+        ``endpoint``, else the defaults)."""
         super().__init__()
         self.endpoint = endpoint
+        self._draft = draft
         self.models: list[ModelInfo] = []
         self.shown: list[ModelInfo] = []
         self.selected: set[str] = set()
         self.load_error: str | None = None
         self.loading_models = False
-        #: key -> width of the columns shown (the fit to the terminal's width)
-        self._widths: dict[str, int] = {}
         #: typing has started a filter whose box has not taken the focus yet (focus moves
         #: on the next message cycle; keys already queued still reach the table)
         self._typing_into_filter = False
-
-    @property
-    def omapp(self) -> OmeterApp:
-        return self.app  # type: ignore[return-value]
+        #: names selected in the remembered draft, kept once the models are listed
+        self._wanted: set[str] = set()
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
+        host = host_of(self)
+        draft = (
+            self._draft
+            or host.plan_memory.get(self.endpoint.name)
+            or RunDraft.from_defaults(host.settings.defaults.for_endpoint(self.endpoint))
+        )
+        self._wanted = set(draft.selected)
         yield Header()
         with Horizontal(id="picker-body"):
             with Vertical(id="models-pane"):
-                yield Input(
+                yield FilterBox(
                     placeholder="filter: type a name or family prefix",
                     id="filter",
                     compact=True,
                     select_on_focus=False,  # typing on the table carries on in here
                 )
                 yield Static(id="models-status")
-                table: DataTable[Text] = DataTable(
-                    id="models", cursor_type="row", zebra_stripes=True
-                )
-                yield table
-            with VerticalScroll(id="run-panel"):
-                yield Static(Text("Run plan", style="bold"), classes="panel-title")
-                yield Label("Prompts (one per line)", classes="field-label")
-                yield TextArea(id="prompts", soft_wrap=True, tab_behavior="focus",
-                               compact=True)
-                for field_id, label, tooltip in RUN_FIELDS:
-                    with Horizontal(classes="field-row"):
-                        yield Label(label, classes="field-name")
-                        field = Input(id=field_id, compact=True)
-                        field.tooltip = tooltip
-                        yield field
-                yield Static(id="plan-errors")
-                yield Button("Run benchmark (b)", id="run", variant="primary")
+                yield ModelTable(id="models")
+            yield RunPanel(draft, id="run-panel")
         yield Footer(compact=True)
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one("#models", ModelTable)
+
+    @property
+    def panel(self) -> RunPanel:
+        return self.query_one("#run-panel", RunPanel)
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.endpoint.name} · {self.endpoint.display_url}"
-        self._layout_columns()
-        self._fill_defaults()
         self.action_reload()
-        self.query_one("#models", DataTable).focus()
+        self.table.focus()
 
-    def on_resize(self) -> None:
-        if self._layout_columns():
-            self._apply_filter()
+    def on_screen_suspend(self) -> None:
+        self._remember()
 
-    def _fill_defaults(self) -> None:
-        """Start from the endpoint's defaults, falling back to the settings' Defaults."""
-        defaults = self.omapp.settings.defaults.for_endpoint(self.endpoint)
-        self.query_one("#prompts", TextArea).text = "\n".join(defaults.prompts)
-        for name in ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",
-                     "temperature", "top_p", "seed"):
-            value = getattr(defaults, name)
-            self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
+    def _remember(self) -> None:
+        """Keep the panel and the selection for the next visit to this endpoint."""
+        selected = self.selected if self.models else self._wanted
+        draft = self.panel.draft(frozenset(selected))
+        host_of(self).plan_memory.remember(self.endpoint.name, draft)
 
     # ----------------------------------------------------------------- loading
     def action_reload(self) -> None:
         self.load_error = None
         self.loading_models = True
-        self.query_one("#models", DataTable).loading = True
+        self.table.loading = True
         self._set_status(Text("loading models…", style="dim italic"))
         self._load_models()
 
@@ -208,9 +224,10 @@ class ModelPickerScreen(Screen[None]):
         self.loading_models = False
         self.models = sort_newest_first(message.models)
         known = {m.name for m in self.models}
-        self.selected &= known
-        self.query_one("#models", DataTable).loading = False
-        self._layout_columns()
+        self.selected = (self.selected | self._wanted) & known
+        self._wanted = set()
+        self.table.loading = False
+        self.table.set_models(self.models)
         self._apply_filter()
         self.refresh_bindings()
 
@@ -218,51 +235,12 @@ class ModelPickerScreen(Screen[None]):
     def _models_failed(self, message: ModelsFailed) -> None:
         self.loading_models = False
         self.load_error = message.reason
-        self.query_one("#models", DataTable).loading = False
+        self.table.loading = False
         self._set_status(
             Text.assemble(("✗ ", "red"), (message.reason, "red"), ("   r retries", "dim"))
         )
 
-    # ------------------------------------------------------------ table rows
-    def _cells(self, model: ModelInfo) -> dict[str, Text]:
-        return {
-            "sel": SELECTED if model.name in self.selected else UNSELECTED,
-            "name": Text(model.name),
-            "workload": cell(str(model.workload)),
-            "caps": cell(", ".join(c for c in model.capabilities if c != "completion")
-                         or None),
-            "params": cell(model.parameter_size),
-            "quant": cell(model.quantization),
-            "ctx": cell(fmt_context(model.context_length)),
-            "size": cell(fmt_bytes(model.size_bytes)),
-            "modified": cell(short_date(model.modified_at)),
-        }
-
-    def _row(self, model: ModelInfo) -> list[Text]:
-        cells = self._cells(model)
-        return [clipped(cells[key]) for key in self._widths]
-
-    def _layout_columns(self) -> bool:
-        """Fit the columns to the pane (workload and capabilities always shown; Modified,
-        then Size... dropped first); True when the columns changed."""
-        rows = [self._cells(m) for m in self.models]
-        fit = []
-        for key, header, minimum, keep in MODEL_COLUMNS:
-            natural = natural_width(header, (r[key] for r in rows), cap=CAPS_CAP)
-            fit.append(FitColumn(key, natural, min(minimum, natural), keep))
-        # the run panel's width, and the table's vertical scrollbar
-        available = self.size.width - RUN_PANEL_WIDTH - 2
-        widths = fit_widths(fit, max(available, 0))
-        if widths == self._widths:
-            return False
-        self._widths = widths
-        headers = {key: header for key, header, _, _ in MODEL_COLUMNS}
-        table = self.query_one("#models", DataTable)
-        table.clear(columns=True)
-        for key, width in widths.items():
-            table.add_column(headers[key], key=key, width=width)
-        return True
-
+    # ------------------------------------------------------------------ filter
     def on_key(self, event: events.Key) -> None:
         """Type to filter: a printable key the table has no binding for starts the filter.
 
@@ -270,46 +248,44 @@ class ModelPickerScreen(Screen[None]):
         before the box has the focus: a fast typist or a paste must not have the ``a`` of
         ``llama`` select every model.
         """
-        table = self.query_one("#models", DataTable)
         char = event.character
-        if self.focused is not table or not event.is_printable or not char or char.isspace():
+        if self.focused is not self.table or not event.is_printable or not char:
+            return
+        if char.isspace():
             return
         if not self._typing_into_filter and event.key in self.app.active_bindings:
             return  # a, b, r, /, q, ? keep their meaning on the table
         event.stop()
         event.prevent_default()
         self._typing_into_filter = True
-        box = self.query_one("#filter", Input)
+        box = self.query_one("#filter", FilterBox)
         box.focus()
         box.insert_text_at_cursor(char)
 
     @on(events.DescendantFocus)
     def _focus_moved(self, event: events.DescendantFocus) -> None:
-        if event.widget is not self.query_one("#models", DataTable):
-            return
-        self._typing_into_filter = False  # back on the table: its keys are bindings again
+        if event.widget is self.table:
+            self._typing_into_filter = False  # back on the table: keys are bindings again
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    @on(FilterBox.Changed, "#filter")
+    def _filter_changed(self, event: FilterBox.Changed) -> None:
         event.stop()
         self._apply_filter()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
+    @on(FilterBox.Left)
+    def _filter_left(self, event: FilterBox.Left) -> None:
         event.stop()
-        self.query_one("#models", DataTable).focus()
+        self.table.focus()
+
+    @on(FilterBox.ToggleRequested)
+    def _filter_toggle(self, event: FilterBox.ToggleRequested) -> None:
+        event.stop()
+        self.action_toggle_model()
 
     def _apply_filter(self) -> None:
-        query = self.query_one("#filter", Input).value
-        table = self.query_one("#models", DataTable)
-        current = self.highlighted_model()
+        query = self.query_one("#filter", FilterBox).value
         self.shown = filter_models(self.models, query)
-        with self.app.batch_update():
-            table.clear()
-            for model in self.shown:
-                table.add_row(*self._row(model), key=model.name)
-            if current is not None and current.name in {m.name for m in self.shown}:
-                table.move_cursor(row=table.get_row_index(current.name))
+        self.table.show(self.shown, self.selected)
         self._update_status()
 
     def _set_status(self, text: Text) -> None:
@@ -327,65 +303,48 @@ class ModelPickerScreen(Screen[None]):
         self._set_status(text)
 
     def highlighted_model(self) -> ModelInfo | None:
-        table = self.query_one("#models", DataTable)
-        if table.row_count == 0 or not self.shown:
-            return None
-        row = table.cursor_row
-        if 0 <= row < len(self.shown):
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-            for model in self.shown:
-                if model.name == row_key.value:
-                    return model
-        return None
-
-    def _refresh_marks(self, names: Iterable[str]) -> None:
-        table = self.query_one("#models", DataTable)
-        for name in names:
-            if name in {m.name for m in self.shown} and "sel" in self._widths:
-                table.update_cell(name, "sel", SELECTED if name in self.selected else UNSELECTED)
-        self._update_status()
+        name = self.table.highlighted_name()
+        return next((m for m in self.shown if m.name == name), None)
 
     # ---------------------------------------------------------------- actions
+    def _toggle(self, names: set[str], on: bool) -> None:
+        self.selected = self.selected | names if on else self.selected - names
+        self.table.mark(names, self.selected)
+        self._update_status()
+
     def action_toggle_model(self) -> None:
         model = self.highlighted_model()
-        if model is None:
-            return
-        self.selected ^= {model.name}
-        self._refresh_marks([model.name])
+        if model is not None:
+            self._toggle({model.name}, model.name not in self.selected)
 
     def action_toggle_all(self) -> None:
         names = {m.name for m in self.shown}
-        if names <= self.selected:
-            self.selected -= names
-        else:
-            self.selected |= names
-        self._refresh_marks(names)
+        self._toggle(names, not names <= self.selected)
 
     def action_focus_filter(self) -> None:
         """``/`` starts a new filter: the old text is selected, so typing replaces it."""
-        box = self.query_one("#filter", Input)
+        box = self.query_one("#filter", FilterBox)
         box.focus()
         box.select_all()
 
     def action_back(self) -> None:
-        table = self.query_one("#models", DataTable)
-        if self.focused is not table:
-            table.focus()
+        if self.focused is not self.table:
+            self.table.focus()
         else:
+            self._remember()
             self.app.pop_screen()
 
-    @on(DataTable.RowSelected, "#models")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(ModelTable.RowSelected, "#models")
+    def _row_selected(self, event: ModelTable.RowSelected) -> None:
         event.stop()
         if not self.selected:
             model = self.highlighted_model()
             if model is not None:
-                self.selected.add(model.name)
-                self._refresh_marks([model.name])
+                self._toggle({model.name}, True)
         self.action_build()
 
-    @on(Button.Pressed, "#run")
-    def _run_pressed(self, event: Button.Pressed) -> None:
+    @on(RunPanel.RunRequested)
+    def _run_requested(self, event: RunPanel.RunRequested) -> None:
         event.stop()
         self.action_build()
 
@@ -395,87 +354,25 @@ class ModelPickerScreen(Screen[None]):
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
         """The plan from the selection and the run panel, or the problems (each naming
         its field)."""
-        problems: list[str] = []
-
-        def value(field_id: str) -> str:
-            return self.query_one(f"#{field_id}", Input).value.strip()
-
-        def number(field_id: str, kind: Callable[[str], T], label: str) -> T | None:
-            raw = value(field_id)
-            if not raw:
-                return None
-            try:
-                return kind(raw)
-            except ValueError:
-                what = "a whole number" if kind is int else "a number"
-                problems.append(f"{label}: {raw!r} is not {what}")
-                return None
-
-        prompts: tuple[str, ...] = ()
-        prompts_file = value("prompts_file")
-        if prompts_file:
-            try:
-                prompts = read_prompts_file(Path(prompts_file).expanduser())
-            except InputFileError as exc:
-                problems.append(str(exc))
-        else:
-            text = self.query_one("#prompts", TextArea).text
-            prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
-
-        passes = number("passes", int, "passes")
-        warmup = number("warmup", int, "warmup")
-        concurrency = number("concurrency", int, "concurrency")
-        parallel = number("parallel_models", int, "parallel_models")
-        max_tokens = number("max_tokens", int, "max_tokens")
-        temperature = number("temperature", float, "temperature")
-        top_p = number("top_p", float, "top_p")
-        seed = number("seed", int, "seed")
-        rpm = number("rpm", float, "rpm")
-        tpm = number("tpm", float, "tpm")
-        if top_p is not None and not 0.0 <= top_p <= 1.0:
-            problems.append(f"top_p: must be 0..1 (got {top_p})")
-
-        images: tuple[ImageInput, ...] = ()
-        image_path = value("image")
-        if image_path:
-            try:
-                images = (read_image(Path(image_path).expanduser()),)
-            except InputFileError as exc:
-                problems.append(str(exc))
-
-        base = self.omapp.settings.defaults.for_endpoint(self.endpoint)
-        plan = BenchmarkPlan(
-            endpoint=self.endpoint,
-            models=self.selected_models(),
-            prompts=prompts,
-            passes=passes if passes is not None else base.passes,
-            warmup=warmup if warmup is not None else base.warmup,
-            concurrency=concurrency if concurrency is not None else 1,
-            parallel_models=parallel if parallel is not None else 1,
-            params=GenerationParams(
-                max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
-            ),
-            images=images,
-            rate_limit=RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm),
-        )
+        inputs, problems = self.panel.read()
+        if inputs.top_p is not None and not 0.0 <= inputs.top_p <= 1.0:
+            problems.append(f"top_p: must be 0..1 (got {inputs.top_p})")
+        plan = build_plan(host_of(self).settings, self.endpoint, self.selected_models(), inputs)
         problems.extend(plan.validate())
         return (None if problems else plan), problems
 
     def action_build(self) -> None:
         plan, problems = self.build_plan()
-        errors = self.query_one("#plan-errors", Static)
+        self.panel.show_problems(problems)
         if plan is None:
-            errors.update(Text("\n".join(problems), style="red"))
-            errors.display = True
             self.notify(problems[0], title="Plan not valid", severity="error", markup=False)
             return
-        errors.update("")
-        errors.display = False
+        self._remember()
         try:
             from ometer_tui.tui.screens.results import ResultsScreen
         except ImportError as exc:
             self.notify(f"The results screen is not available: {exc}", severity="error",
-                        markup=False)
+                        markup=False)  # fmt: skip
             return
         self.app.push_screen(ResultsScreen(plan))
 
