@@ -232,6 +232,10 @@ async def test_unparseable_settings_still_start_and_show_error(
         banner = static_text(app.screen, "#banner")
         assert "Settings file not loaded" in banner
         assert "config.toml" in banner and "line 3" in banner
+        # issue 8 defect 14: what it says agrees with the README and the settings
+        # screen: saving asks first and keeps a backup (never "save to replace it")
+        assert "asks before replacing it" in banner and ".bak" in banner
+        assert "save to replace it" not in banner
         assert any("line 3" in n.message for n in app._notifications)
     assert read_text(config_path) == broken
 
