@@ -13,28 +13,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from ometer_tui import __version__
+from ometer_tui.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 N = TypeVar("N", int, float)
 
-EXIT_OK = 0
-EXIT_RUNS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0    every measured run succeeded
-  1    the benchmark finished but some runs failed
-  2    usage or settings error (bad flag, unknown model, unreadable file)
-  3    endpoint unreachable (connection refused, DNS, TLS, timeout)
-  130  interrupted (ctrl+c / SIGTERM); finished runs are still written
-"""
-
-
-def _number(
-    parse: Callable[[str], N], *, minimum: float, inclusive: bool
-) -> Callable[[str], N]:
+def _number(parse: Callable[[str], N], *, minimum: float, inclusive: bool) -> Callable[[str], N]:
     """An argparse type: ``parse`` the text, then require ``>= minimum`` (or ``>``)."""
     kind = "a whole number" if parse is int else "a number"
     rule = f"must be {minimum:g} or more" if inclusive else f"must be more than {minimum:g}"
@@ -141,7 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--retries",
         type=_non_negative_int,
-        default=2,
         help="retries before the first byte (default 2)",
     )
     how.add_argument(

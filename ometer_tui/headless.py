@@ -13,14 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui.cli import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_RUNS_FAILED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-)
-from ometer_tui.core.api import open_client
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -30,9 +22,11 @@ from ometer_tui.core.bench.events import (
     RunFinished,
 )
 from ometer_tui.core.bench.loop import run_engine
-from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
+from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
+from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_endpoint
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.discovery import default_models, discover_models
 from ometer_tui.core.export import ExportFormat, render, write_export
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import (
@@ -40,12 +34,18 @@ from ometer_tui.core.models import (
     Endpoint,
     ModelInfo,
     ResponseFormat,
-    TimeoutPolicy,
 )
 from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
 from ometer_tui.demo.process import DemoProcessError
+from ometer_tui.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
 DEFAULT_URL = "http://localhost:11434"
 
@@ -63,6 +63,8 @@ def run_headless(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         with _endpoint_for(args, settings) as endpoint:
+            # the plan's timeouts (--timeout, else the defaults') bound discovery too
+            endpoint = plan_endpoint(settings.defaults, endpoint, args.timeout)
             return _run(args, settings, endpoint, err)
     except UsageError as exc:
         print(f"ometer-tui: {exc}", file=err)
@@ -116,13 +118,6 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         changes["headers"] = {**endpoint.headers, **dict(args.header)}
     if args.allow_insecure_http:
         changes["allow_insecure_http"] = True
-    if args.timeout:
-        t = endpoint.timeouts
-        changes["timeouts"] = TimeoutPolicy(
-            connect_s=min(t.connect_s, args.timeout),
-            read_s=min(t.read_s, args.timeout),
-            total_s=args.timeout,
-        )
     endpoint = replace(endpoint, **changes)  # type: ignore[arg-type]
     try:
         endpoint.resolve_auth()
@@ -138,7 +133,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
         if not folder.is_dir():
             raise UsageError(f"--output: folder {folder} does not exist")
     try:
-        available = asyncio.run(_discover(endpoint))
+        available = asyncio.run(discover_models(endpoint))
     except ClientError as exc:
         print(f"ometer-tui: {endpoint.name} ({endpoint.display_url}): {exc}", file=err)
         if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.TIMEOUT):
@@ -170,17 +165,6 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
     return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
-async def _discover(endpoint: Endpoint) -> list[ModelInfo]:
-    from ometer_tui.core.api import detect_flavour
-
-    flavour = endpoint.api or await detect_flavour(endpoint)
-    client = open_client(endpoint, flavour=flavour, max_connections=8)
-    try:
-        return await client.list_models(details=True)
-    finally:
-        await client.aclose()
-
-
 async def _run_with_signals(runner: BenchmarkRunner) -> BenchmarkResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,10 +178,54 @@ async def _run_with_signals(runner: BenchmarkRunner) -> BenchmarkResult:
                 loop.remove_signal_handler(sig)
 
 
+def overrides_from_args(args: argparse.Namespace) -> PlanOverrides:
+    """The plan overrides ``ometer-tui run``'s flags give (``None``: flag not given).
+
+    Reads the files the flags name (prompts, image, JSON schema); raises
+    :class:`UsageError` naming the flag."""
+    try:
+        prompts: tuple[str, ...] | None = None
+        if args.prompts:
+            prompts = read_prompts_file(Path(args.prompts))
+        elif args.prompt:
+            prompts = tuple(args.prompt)
+        images = (read_image(Path(args.image)),) if args.image else None
+    except InputFileError as exc:
+        raise UsageError(
+            f"--{'prompts' if 'prompts file' in str(exc) else 'image'}: {exc}"
+        ) from None
+    prices = None
+    if args.price_in is not None or args.price_out is not None:
+        prices = Prices(args.price_in or 0.0, args.price_out or 0.0)
+    return PlanOverrides(
+        prompts=prompts,
+        passes=args.passes,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        parallel_models=args.parallel_models,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        seed=args.seed,
+        stop=tuple(args.stop) or None,
+        frequency_penalty=args.frequency_penalty,
+        presence_penalty=args.presence_penalty,
+        keep_alive=args.keep_alive,
+        images=images,
+        completion_api=args.completions or None,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        retries=args.retries,
+        timeout_s=args.timeout,
+        prices=prices,
+        **_response_format(args.response_format),
+    )
+
+
 def _plan(
     args: argparse.Namespace, settings: Settings, endpoint: Endpoint, available: list[ModelInfo]
 ) -> BenchmarkPlan:
-    defaults = settings.defaults
     if args.model:
         models, unmatched = select_models(available, args.model)
         if unmatched:
@@ -206,59 +234,10 @@ def _plan(
                 f"--model: no model matches {', '.join(map(repr, unmatched))} (available: {names})"
             )
     else:
-        models = [m for m in available if not (endpoint.simulated and m.family == "fault")]
+        models = default_models(endpoint, available)
     if not models:
         raise UsageError(f"{endpoint.name}: the server lists no models")
-    try:
-        if args.prompts:
-            prompts = read_prompts_file(Path(args.prompts))
-        elif args.prompt:
-            prompts = tuple(args.prompt)
-        else:
-            prompts = tuple(defaults.prompts)
-        images = (read_image(Path(args.image)),) if args.image else ()
-    except InputFileError as exc:
-        raise UsageError(
-            f"--{'prompts' if 'prompts file' in str(exc) else 'image'}: {exc}"
-        ) from None
-
-    d = settings.defaults.for_endpoint(endpoint)
-    prices = None
-    if args.price_in is not None or args.price_out is not None:
-        prices = Prices(args.price_in or 0.0, args.price_out or 0.0)
-    plan = BenchmarkPlan(
-        endpoint=endpoint,
-        models=tuple(models),
-        prompts=prompts,
-        passes=d.passes if args.passes is None else args.passes,
-        warmup=d.warmup if args.warmup is None else args.warmup,
-        concurrency=d.concurrency if args.concurrency is None else args.concurrency,
-        parallel_models=d.parallel_models if args.parallel_models is None else args.parallel_models,
-        params=replace(
-            d.generation_params(),
-            **{
-                k: v
-                for k, v in (
-                    ("max_tokens", args.max_tokens),
-                    ("temperature", args.temperature),
-                    ("top_p", args.top_p),
-                    ("top_k", args.top_k),
-                    ("seed", args.seed),
-                    ("frequency_penalty", args.frequency_penalty),
-                    ("presence_penalty", args.presence_penalty),
-                    ("keep_alive", args.keep_alive),
-                )
-                if v is not None
-            },
-            stop=tuple(args.stop),
-            **_response_format(args.response_format),
-        ),
-        images=images,
-        rate_limit=RateLimit(args.rpm, args.tpm),
-        retry=RetryPolicy(max_retries=args.retries),
-        prices=prices,
-        completion_api=args.completions,
-    )
+    plan = build_plan(settings.defaults, endpoint, models, overrides_from_args(args))
     problems = plan.validate()
     if problems:
         raise UsageError("; ".join(problems))

@@ -469,3 +469,16 @@ def test_module_never_imports_ui() -> None:
 
     assert settings_mod.__name__ in sys.modules
     assert "textual" not in settings_mod.__dict__
+
+
+def test_the_settings_package_keeps_its_public_import_path() -> None:
+    # core/settings.py became a package (model, paths, validation, read, write); what the
+    # TUI and headless import from ``ometer_tui.core.settings`` still resolves there
+    from ometer_tui.core.settings import model, read, validation, write
+
+    for name in settings_mod.__all__:
+        assert getattr(settings_mod, name) is not None, name
+    assert settings_mod.Settings is model.Settings
+    assert settings_mod.load_settings is read.load_settings
+    assert settings_mod.save_settings is write.save_settings
+    assert settings_mod.validate_endpoint is validation.validate_endpoint

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 
+#: The one home of the plan's limits: ``BenchmarkPlan.validate`` and the settings'
+#: validation (``[defaults]``, ``[endpoints.defaults]``) both read them.
+MAX_CONCURRENCY = 4096
+MAX_PARALLEL_MODELS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -67,16 +72,24 @@ class BenchmarkPlan:
             problems.append(f"passes: must be at least 1 (got {self.passes})")
         if self.warmup < 0:
             problems.append(f"warmup: must be 0 or more (got {self.warmup})")
-        if not 1 <= self.concurrency <= 4096:
-            problems.append(f"concurrency: must be 1..4096 (got {self.concurrency})")
-        if not 1 <= self.parallel_models <= 64:
-            problems.append(f"parallel_models: must be 1..64 (got {self.parallel_models})")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            problems.append(f"concurrency: must be 1..{MAX_CONCURRENCY} (got {self.concurrency})")
+        if not 1 <= self.parallel_models <= MAX_PARALLEL_MODELS:
+            problems.append(
+                f"parallel_models: must be 1..{MAX_PARALLEL_MODELS} (got {self.parallel_models})"
+            )
         mt = self.params.max_tokens
         if mt is not None and mt < 1:
             problems.append(f"max_tokens: must be at least 1 (got {mt})")
         t = self.params.temperature
         if t is not None and not 0.0 <= t <= 2.0:
             problems.append(f"temperature: must be 0..2 (got {t})")
+        top_p = self.params.top_p
+        if top_p is not None and not 0.0 <= top_p <= 1.0:
+            problems.append(f"top_p: must be 0..1 (got {top_p})")
+        top_k = self.params.top_k
+        if top_k is not None and top_k < 1:
+            problems.append(f"top_k: must be at least 1 (got {top_k})")
         for name, value in (
             ("rpm", self.rate_limit.requests_per_minute),
             ("tpm", self.rate_limit.tokens_per_minute),
