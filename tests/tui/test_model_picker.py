@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.models import Endpoint
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
@@ -397,3 +399,76 @@ async def test_the_plan_is_kept_when_leaving_and_coming_back(
         third = await open_picker(app, pilot, settle)
         assert third.selected == chosen
         assert third.query_one("#passes", Input).value == "7"
+
+
+async def test_the_run_panel_and_headless_build_the_same_plan(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8: one plan builder; the panel's values as typed and `ometer-tui run`'s
+    # flags give equal plans (the panel used to drop [defaults] top_k and fall back to
+    # concurrency 1 on an empty field)
+    import ometer_tui.tui.screens.results as results
+    from ometer_tui.cli import build_parser
+    from ometer_tui.core.settings import Defaults, Settings, save_settings
+    from ometer_tui.headless import _plan
+
+    settings = Settings(
+        endpoints=load_endpoints(demo_config),
+        defaults=Defaults(top_k=40, concurrency=3, prompts=("one", "two")),
+    )
+    save_settings(settings, demo_config)
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "down", "space")
+        assert screen.query_one("#top_k", Input).value == "40"
+        screen.query_one("#concurrency", Input).value = ""
+        screen.query_one("#passes", Input).value = "2"
+        screen.query_one("#seed", Input).value = "9"
+        screen.query_one("#temperature", Input).value = "server"
+        screen.query_one("#rpm", Input).value = "60"
+        await pilot.press("b")
+        await pilot.pause()
+        models = list(screen.models)
+        endpoint = screen.endpoint
+    (panel_plan,) = FakeResults.plans
+    argv = ["run", "--model", "demo-fast:1b", "--model", "demo-medium:8b", "--passes", "2",
+            "--seed", "9", "--rpm", "60"]  # fmt: skip
+    headless_plan = _plan(build_parser().parse_args(argv), settings, endpoint, models)
+    assert panel_plan.params.temperature is None  # "server": none sent
+    headless_plan = replace(headless_plan, params=replace(headless_plan.params, temperature=None))
+    assert panel_plan == headless_plan
+    assert panel_plan.params.top_k == 40 and panel_plan.concurrency == 3
+
+
+def load_endpoints(path: Path) -> list[Endpoint]:
+    from ometer_tui.core.settings import load_settings
+
+    return list(load_settings(path).endpoints)
+
+
+def test_plan_memory_round_trip_and_a_bad_state_file_is_ignored(tmp_path: Path) -> None:
+    from types import MappingProxyType
+
+    from ometer_tui.tui.plan_memory import PlanMemory, state_path
+    from ometer_tui.tui.widgets.run_panel import RunDraft
+
+    path = state_path(tmp_path / "cfg" / "config.toml")
+    draft = RunDraft(prompts="a\nb", values=MappingProxyType({"passes": "4", "bogus": "x"}),
+                     completion_api=True, selected=frozenset({"m1", "m2"}))  # fmt: skip
+    PlanMemory(path).remember("box", draft)
+    again = PlanMemory(path).get("box")
+    assert again is not None
+    assert again.prompts == "a\nb" and again.completion_api and again.selected == {"m1", "m2"}
+    assert dict(again.values) == {"passes": "4"}  # unknown fields are dropped
+    path.write_text("{not json")
+    assert PlanMemory(path).get("box") is None  # ignored, the panel starts from defaults
+    path.write_text('{"version": 99, "endpoints": {}}')
+    assert PlanMemory(path).get("box") is None
+    # a folder in the way: the write fails, the draft stays in memory, reason kept
+    blocked = PlanMemory(tmp_path / "file" / "last-plans.json")
+    (tmp_path / "file").write_text("")
+    blocked.remember("box", draft)
+    assert blocked.get("box") == draft and blocked.write_error is not None

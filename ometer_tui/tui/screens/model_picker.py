@@ -8,7 +8,6 @@ remembered per endpoint (``plan_memory``) when the screen is left or a run start
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -20,14 +19,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields, plan_defaults
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
-from ometer_tui.core.settings import Settings
 from ometer_tui.tui.host import host_of
 from ometer_tui.tui.widgets.filter_box import FilterBox
 from ometer_tui.tui.widgets.model_table import ModelTable
-from ometer_tui.tui.widgets.run_panel import RunDraft, RunInputs, RunPanel
+from ometer_tui.tui.widgets.run_panel import RunDraft, RunPanel
 
 
 def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
@@ -37,37 +36,6 @@ def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
         (m for m in listed if m.modified_at), key=lambda m: m.modified_at or "", reverse=True
     )
     return dated + [m for m in listed if not m.modified_at]
-
-
-def build_plan(
-    settings: Settings, endpoint: Endpoint, models: tuple[ModelInfo, ...], inputs: RunInputs
-) -> BenchmarkPlan:
-    """The plan from the settings' defaults, the endpoint's, and the panel's values."""
-    d = settings.defaults.for_endpoint(endpoint)
-    p = d.generation_params()
-    params = replace(
-        p,
-        max_tokens=p.max_tokens if inputs.max_tokens is None else inputs.max_tokens,
-        temperature=p.temperature if inputs.temperature is None else inputs.temperature,
-        top_p=p.top_p if inputs.top_p is None else inputs.top_p,
-        top_k=p.top_k if inputs.top_k is None else inputs.top_k,
-        seed=p.seed if inputs.seed is None else inputs.seed,
-    )
-    return BenchmarkPlan(
-        endpoint=endpoint,
-        models=models,
-        prompts=inputs.prompts,
-        passes=d.passes if inputs.passes is None else inputs.passes,
-        warmup=d.warmup if inputs.warmup is None else inputs.warmup,
-        concurrency=d.concurrency if inputs.concurrency is None else inputs.concurrency,
-        parallel_models=(
-            d.parallel_models if inputs.parallel_models is None else inputs.parallel_models
-        ),
-        params=params,
-        images=inputs.images,
-        rate_limit=RateLimit(requests_per_minute=inputs.rpm, tokens_per_minute=inputs.tpm),
-        completion_api=inputs.completion_api,
-    )
 
 
 class ModelPickerScreen(Screen[None]):
@@ -153,7 +121,7 @@ class ModelPickerScreen(Screen[None]):
         draft = (
             self._draft
             or host.plan_memory.get(self.endpoint.name)
-            or RunDraft.from_defaults(host.settings.defaults.for_endpoint(self.endpoint))
+            or RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
         )
         self._wanted = set(draft.selected)
         yield Header()
@@ -202,16 +170,14 @@ class ModelPickerScreen(Screen[None]):
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def _load_models(self) -> None:
-        from ometer_tui.core.api import detect_flavour, open_client
         from ometer_tui.core.api.base import ClientError
+        from ometer_tui.core.bench.plan_builder import plan_endpoint
+        from ometer_tui.core.discovery import discover_models
 
+        # listing waits no longer than a run would (the plan's timeouts)
+        endpoint = plan_endpoint(host_of(self).settings.defaults, self.endpoint)
         try:
-            flavour = self.endpoint.api or await detect_flavour(self.endpoint)
-            client = open_client(self.endpoint, flavour=flavour)
-            try:
-                models = await client.list_models(details=True)
-            finally:
-                await client.aclose()
+            models = await discover_models(endpoint)
         except ClientError as exc:
             self.post_message(self.ModelsFailed(str(exc)))
         except Exception as exc:
@@ -354,10 +320,12 @@ class ModelPickerScreen(Screen[None]):
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
         """The plan from the selection and the run panel, or the problems (each naming
         its field)."""
-        inputs, problems = self.panel.read()
-        if inputs.top_p is not None and not 0.0 <= inputs.top_p <= 1.0:
-            problems.append(f"top_p: must be 0..1 (got {inputs.top_p})")
-        plan = build_plan(host_of(self).settings, self.endpoint, self.selected_models(), inputs)
+        panel = self.panel
+        overrides, problems = overrides_from_fields(
+            panel.fields(), completion_api=panel.completion_api
+        )
+        defaults = host_of(self).settings.defaults
+        plan = build_plan(defaults, self.endpoint, self.selected_models(), overrides)
         problems.extend(plan.validate())
         return (None if problems else plan), problems
 

@@ -3,14 +3,15 @@
 State flows down: the panel is built from a :class:`RunDraft` (the endpoint's defaults,
 or the draft remembered from the last visit) and hands back its current draft with
 :meth:`RunPanel.draft`. Events flow up: Enter in a field or the button posts
-:class:`RunPanel.RunRequested`; the host reads :meth:`RunPanel.read` and builds the plan.
+:class:`RunPanel.RunRequested`; the host turns :meth:`RunPanel.fields` into the plan
+with the core's one plan builder (``overrides_from_fields`` then ``build_plan``), the
+same path ``ometer-tui run`` takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -22,10 +23,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from ometer_tui.core.api.base import ImageInput
-from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.settings import Defaults
-from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row, parse_number
+from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row
 
 #: (input id, label, tooltip) of the one-line fields, in order.
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -35,21 +34,19 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("concurrency", "Concurrency", "In-flight requests per model; empty: the default"),
     ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
     ("max_tokens", "Max tokens", "Output token limit per request"),
-    ("temperature", "Temperature", "0..2; empty: the server's default"),
-    ("top_p", "top_p", "0..1; empty: the server's default"),
-    ("top_k", "top_k", "Whole number; empty: the server's default"),
-    ("seed", "Seed", "Integer; empty: none"),
+    ("temperature", "Temperature", "0..2; empty: the default; 'server': send none"),
+    ("top_p", "top_p", "0..1; empty: the default; 'server': send none"),
+    ("top_k", "top_k", "Whole number; empty: the default; 'server': send none"),
+    ("seed", "Seed", "Integer; empty: the default; 'server': send none"),
+    ("timeout_s", "Timeout s", "Whole-request timeout; empty: the default"),
     ("rpm", "Req/min", "Requests-per-minute limit; empty: unlimited"),
     ("tpm", "Tokens/min", "Tokens-per-minute limit; empty: unlimited"),
     ("image", "Image file", "PNG/JPEG/GIF/WebP sent to vision models"),
 )
 
-#: fields filled from the defaults, and how each is parsed
-INT_FIELDS = ("passes", "warmup", "concurrency", "parallel_models", "max_tokens", "top_k",
-              "seed")  # fmt: skip
-FLOAT_FIELDS = ("temperature", "top_p", "rpm", "tpm")
+#: fields filled from the defaults
 FROM_DEFAULTS = ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",
-                 "temperature", "top_p", "top_k", "seed")  # fmt: skip
+                 "temperature", "top_p", "top_k", "seed", "timeout_s")  # fmt: skip
 
 
 def _shown(value: object) -> str:
@@ -73,29 +70,10 @@ class RunDraft:
 
     @classmethod
     def from_defaults(cls, defaults: Defaults) -> RunDraft:
-        """The draft a first visit starts from: ``defaults`` (the endpoint's applied)."""
+        """The draft a first visit starts from: ``defaults`` (the plan builder's
+        ``plan_defaults``: the endpoint's applied)."""
         values = {name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS}
         return cls(prompts="\n".join(defaults.prompts), values=MappingProxyType(values))
-
-
-@dataclass(frozen=True, slots=True)
-class RunInputs:
-    """The panel's values parsed; ``None``: left empty (the plan builder's defaults)."""
-
-    prompts: tuple[str, ...]
-    passes: int | None = None
-    warmup: int | None = None
-    concurrency: int | None = None
-    parallel_models: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    seed: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    images: tuple[ImageInput, ...] = ()
-    completion_api: bool = False
 
 
 class RunField(Input):
@@ -179,55 +157,28 @@ class RunPanel(Vertical):
         yield Button("Run benchmark (b)", id="run", variant="primary", compact=True)
 
     # -------------------------------------------------------------- reading
-    def _value(self, field_id: str) -> str:
-        return self.query_one(f"#{field_id}", Input).value.strip()
+    def fields(self) -> dict[str, str]:
+        """Field id -> text as typed, ``prompts`` included (the plan builder's
+        ``overrides_from_fields`` input)."""
+        values = {field_id: self.query_one(f"#{field_id}", Input).value
+                  for field_id, _, _ in RUN_FIELDS}  # fmt: skip
+        values["prompts"] = self.query_one("#prompts", TextArea).text
+        return values
+
+    @property
+    def completion_api(self) -> bool:
+        return self.query_one("#completion_api", FormCheckbox).value
 
     def draft(self, selected: frozenset[str] = frozenset()) -> RunDraft:
         """What the panel shows now (with ``selected``), to be shown again later."""
-        values = {field_id: self.query_one(f"#{field_id}", Input).value
-                  for field_id, _, _ in RUN_FIELDS}  # fmt: skip
+        values = self.fields()
+        prompts = values.pop("prompts")
         return RunDraft(
-            prompts=self.query_one("#prompts", TextArea).text,
+            prompts=prompts,
             values=MappingProxyType(values),
-            completion_api=self.query_one("#completion_api", FormCheckbox).value,
+            completion_api=self.completion_api,
             selected=selected,
         )
-
-    def read(self) -> tuple[RunInputs, list[str]]:
-        """The values parsed, and the problems found (each naming its field); files
-        named in the panel are read here."""
-        problems: list[str] = []
-        numbers: dict[str, int | float | None] = {}
-        for name in INT_FIELDS:
-            numbers[name] = parse_number(self._value(name), int, name, problems)
-        for name in FLOAT_FIELDS:
-            numbers[name] = parse_number(self._value(name), float, name, problems)
-
-        prompts: tuple[str, ...] = ()
-        prompts_file = self._value("prompts_file")
-        if prompts_file:
-            try:
-                prompts = read_prompts_file(Path(prompts_file).expanduser())
-            except InputFileError as exc:
-                problems.append(str(exc))
-        else:
-            text = self.query_one("#prompts", TextArea).text
-            prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
-
-        images: tuple[ImageInput, ...] = ()
-        image_path = self._value("image")
-        if image_path:
-            try:
-                images = (read_image(Path(image_path).expanduser()),)
-            except InputFileError as exc:
-                problems.append(str(exc))
-        inputs = RunInputs(
-            prompts=prompts,
-            images=images,
-            completion_api=self.query_one("#completion_api", FormCheckbox).value,
-            **numbers,  # type: ignore[arg-type]
-        )
-        return inputs, problems
 
     def show_problems(self, problems: list[str]) -> None:
         """Problems under the fields (none: hidden)."""
