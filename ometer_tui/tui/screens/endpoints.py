@@ -1,10 +1,14 @@
-"""The first screen: saved endpoints with a live reachability check per row."""
+"""The first screen: saved endpoints with a live reachability check per row.
+
+Wiring only: the table and banner are :mod:`ometer_tui.tui.widgets.endpoint_table`; the
+endpoint list comes from above (:class:`SetupHost`), and changes to it arrive as
+:class:`EndpointsChanged` messages.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -19,22 +23,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ometer_tui.core.models import Endpoint, ServerInfo
 from ometer_tui.core.settings import display_path
 from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
-from ometer_tui.tui.widgets.cells import (
-    cell,
-    endpoint_auth_text,
-    failure_text,
-    server_status_text,
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.widgets.cells import failure_text, server_status_text
+from ometer_tui.tui.widgets.endpoint_table import (
+    CHECKING,
+    STARTING,
+    EndpointTable,
+    ProbeState,
+    banner_text,
 )
-from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
-
-CHECKING = Text("checking…", style="dim italic")
-STARTING = Text("starting…", style="dim italic")
-
-
-def confirm_screen() -> type[Any]:
-    from ometer_tui.tui.screens.confirm import ConfirmScreen
-
-    return ConfirmScreen
 
 
 async def _api() -> ModuleType:
@@ -45,68 +42,24 @@ async def _api() -> ModuleType:
     return await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
 
 
-#: (key, header, widest, narrowest, always shown) in display order, which is also their
-#: importance. Status is second: at 80 columns it stays (the line under the table shows
-#: it in full); the URL is cut before API and Token are dropped.
-ENDPOINT_COLUMNS: tuple[tuple[str, str, int, int, bool], ...] = (
-    ("name", "Name", 28, 12, True),
-    ("status", "Status", 36, 20, True),
-    ("url", "URL", 40, 16, False),
-    ("token", "Token", 24, 24, False),
-    ("api", "API", 6, 6, False),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeState:
-    ok: bool | None  # None: still checking
-    text: Text
-
-
 class EndpointsScreen(Screen[None]):
     """A table of endpoints: name, flavour, URL, token, status."""
 
     HELP_TITLE = "Endpoints"
     AUTO_FOCUS = "#endpoints"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "enter",
-            "pick",
-            "Pick",
-            id="endpoints.pick",
-            priority=True,
-            tooltip="Choose models on the highlighted endpoint",
-        ),
+        Binding("enter", "pick", "Pick", id="endpoints.pick", priority=True,
+                tooltip="Choose models on the highlighted endpoint"),
         Binding("n", "add", "Add", id="endpoints.add", tooltip="Add an endpoint"),
-        Binding(
-            "e",
-            "edit",
-            "Edit",
-            id="endpoints.edit",
-            tooltip="Edit the highlighted endpoint in settings",
-        ),
-        Binding(
-            "delete,x",
-            "delete",
-            "Delete",
-            id="endpoints.delete",
-            tooltip="Delete the highlighted endpoint (asks first)",
-        ),
-        Binding(
-            "r",
-            "recheck",
-            "Re-check",
-            id="endpoints.recheck",
-            tooltip="Check every endpoint's reachability again",
-        ),
-        Binding(
-            "D",
-            "add_demo",
-            "Demo",
-            id="endpoints.demo",
-            tooltip="Add the built-in simulated endpoint (not saved)",
-        ),
-    ]
+        Binding("e", "edit", "Edit", id="endpoints.edit",
+                tooltip="Edit the highlighted endpoint in settings"),
+        Binding("delete,x", "delete", "Delete", id="endpoints.delete",
+                tooltip="Delete the highlighted endpoint (asks first)"),
+        Binding("r", "recheck", "Re-check", id="endpoints.recheck",
+                tooltip="Check every endpoint's reachability again"),
+        Binding("D", "add_demo", "Demo", id="endpoints.demo",
+                tooltip="Add the built-in simulated endpoint (not saved)"),
+    ]  # fmt: skip
 
     class Probed(Message):
         """A reachability check finished (``info`` or ``error`` is set)."""
@@ -135,20 +88,19 @@ class EndpointsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="banner")
-        table: DataTable[Text] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield EndpointTable(id="endpoints")
         yield Static(id="endpoints-hint")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # rows first (each "checking…"); the checks start once the screen is drawn
         self.reload(check=False)
-        self.query_one("#endpoints", DataTable).focus()
+        self.table.focus()
         self.call_after_refresh(self.action_recheck)
 
-    def on_resize(self) -> None:
-        if self._endpoints:
-            self._fill_table()
+    @property
+    def table(self) -> EndpointTable:
+        return self.query_one("#endpoints", EndpointTable)
 
     @on(EndpointsChanged)
     def _endpoints_changed(self, message: EndpointsChanged) -> None:
@@ -196,60 +148,13 @@ class EndpointsScreen(Screen[None]):
         return ProbeState(None, STARTING if self._starting(endpoint) else CHECKING)
 
     def _fill_table(self, *, keep: str | None = None) -> None:
-        """Lay the columns out for the current width and add every row (with its
-        current status): Name and Status always, then URL, Token, API while they fit."""
-        table = self.query_one("#endpoints", DataTable)
-        keep = keep if keep is not None else self.highlighted_name()
-        rows = {
-            name: self._cells(e, self._status_text(name)) for name, e in self._endpoints.items()
-        }
-        fit = []
-        for key, header, cap, minimum, always in ENDPOINT_COLUMNS:
-            # the status changes as checks answer: it keeps its full width when it can
-            natural = (
-                cap
-                if key == "status"
-                else natural_width(header, (r[key] for r in rows.values()), cap=cap)
-            )
-            fit.append(FitColumn(key, natural, min(minimum, natural), always))
-        widths = fit_widths(fit, max(self.size.width - 2, 0))
-        headers = {key: header for key, header, *_ in ENDPOINT_COLUMNS}
-        with self.app.batch_update():
-            table.clear(columns=True)
-            for key, width in widths.items():
-                table.add_column(headers[key], key=key, width=width)
-            for name, cells in rows.items():
-                table.add_row(*(clipped(cells[key]) for key in widths), key=name)
-            if keep in self._endpoints:
-                table.move_cursor(row=table.get_row_index(keep))
-
-    def _status_text(self, name: str) -> Text:
-        state = self._states.get(name)
-        return state.text if state is not None else CHECKING
-
-    def _cells(self, endpoint: Endpoint, status: Text) -> dict[str, Text]:
-        name = Text(endpoint.name)
-        if endpoint.simulated:
-            name.append(" ★", style="yellow")
-        elif not self.omapp.is_saved(endpoint):
-            name.append(" (offered)", style="dim")
-        return {
-            "name": name,
-            "status": status,
-            "url": cell(endpoint.display_url),
-            "api": cell(str(endpoint.api) if endpoint.api else "auto"),
-            "token": cell(endpoint_auth_text(endpoint)),
-        }
+        """Every row with its current status (the cursor on ``keep`` if given)."""
+        self.table.show(list(self._endpoints.values()), self._states, self.omapp.is_saved)
+        if keep is not None:
+            self.table.move_to(keep)
 
     def highlighted_name(self) -> str | None:
-        table = self.query_one("#endpoints", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
-            return None
-        return str(row_key.value) if row_key.value is not None else None
+        return self.table.highlighted_key
 
     def highlighted(self) -> Endpoint | None:
         name = self.highlighted_name()
@@ -257,37 +162,19 @@ class EndpointsScreen(Screen[None]):
 
     def _update_banner(self) -> None:
         app = self.omapp
+        offered = [
+            (e, self._states.get(e.name), self._starting(e))
+            for e in self._endpoints.values()
+            if not app.is_saved(e)
+        ]
+        text = banner_text(
+            settings_error=app.settings_error,
+            first_launch=app.first_launch,
+            config_shown=display_path(app.config_path),
+            offered=offered,
+            empty=not self._endpoints,
+        )
         banner = self.query_one("#banner", Static)
-        text = Text()
-        if app.settings_error:
-            text.append("Settings file not loaded: ", style="bold red")
-            text.append(app.settings_error)
-            text.append(
-                "\nNo saved endpoints are shown. Fix the file; or save from settings "
-                "(ctrl+s), which asks before replacing it and keeps the old file "
-                "as a .bak backup.",
-                style="dim",
-            )
-        elif app.first_launch:
-            text.append("First launch: ", style="bold")
-            text.append(f"no settings file yet ({display_path(app.config_path)}). Offered: ")
-            offered = [e for e in self._endpoints.values() if not app.is_saved(e)]
-            for i, endpoint in enumerate(offered):
-                if i:
-                    text.append("; ")
-                label = "the built-in demo" if endpoint.simulated else endpoint.display_url
-                text.append(label, style="bold")
-                state = self._states.get(endpoint.name)
-                if state is None or state.ok is None:
-                    waiting = "starting…" if self._starting(endpoint) else "checking…"
-                    text.append(f" ({waiting})", style="dim")
-                elif state.ok:
-                    text.append(" answers", style="green")
-                else:
-                    text.append(" does not answer", style="red")
-            text.append(".\nenter picks one; e saves an offer; n adds your own.", style="dim")
-        elif not self._endpoints:
-            text.append("No endpoints yet: n adds one, D adds the built-in demo.")
         banner.update(text)
         banner.display = bool(text.plain)
 
@@ -295,18 +182,16 @@ class EndpointsScreen(Screen[None]):
     def action_recheck(self) -> None:
         self.workers.cancel_group(self, "probe")
         self._generation += 1
-        table = self.query_one("#endpoints", DataTable)
         for endpoint in self._endpoints.values():
-            self._check(endpoint, table)
+            self._check(endpoint)
         self._update_banner()
         self._update_detail()
 
-    def _check(self, endpoint: Endpoint, table: DataTable[Text] | None = None) -> None:
+    def _check(self, endpoint: Endpoint) -> None:
         """Mark the row unchecked and probe it (a starting demo is probed once ready)."""
-        table = table or self.query_one("#endpoints", DataTable)
         state = self._unchecked(endpoint)
         self._states[endpoint.name] = state
-        table.update_cell(endpoint.name, "status", clipped(state.text))
+        self.table.set_state(endpoint.name, state)
         if not self._starting(endpoint):
             self._probe(endpoint, self._generation)
 
@@ -332,9 +217,7 @@ class EndpointsScreen(Screen[None]):
         else:
             state = ProbeState(False, failure_text(message.error or "unreachable"))
         self._states[message.name] = state
-        self.query_one("#endpoints", DataTable).update_cell(
-            message.name, "status", clipped(state.text)
-        )
+        self.table.set_state(message.name, state)
         self._update_banner()
         self._update_detail()
 
@@ -420,7 +303,7 @@ class EndpointsScreen(Screen[None]):
             else f"Remove {endpoint.name!r} from this session's list?"
         )
         self.app.push_screen(
-            confirm_screen()(question, title="Delete endpoint?", yes="Delete", danger=True),
+            ConfirmScreen(question, title="Delete endpoint?", yes="Delete", danger=True),
             answered,
         )
 
@@ -428,8 +311,7 @@ class EndpointsScreen(Screen[None]):
         demo = self.omapp.add_demo_endpoint()
         if demo is not None:
             if demo.name in self._endpoints:
-                table = self.query_one("#endpoints", DataTable)
-                table.move_cursor(row=table.get_row_index(demo.name))
+                self.table.move_to(demo.name)
             else:
                 self._cursor_to = demo.name  # once the list with it arrives
 

@@ -43,50 +43,22 @@ class ModelPickerScreen(Screen[None]):
 
     HELP_TITLE = "Models"
     AUTO_FOCUS = "#models"
+    #: below 90 columns the run panel narrows (app.tcss), leaving the names room
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "space",
-            "toggle_model",
-            "Select",
-            id="models.toggle",
-            tooltip="Select or unselect the highlighted model",
-        ),
-        Binding(
-            "a",
-            "toggle_all",
-            "All",
-            id="models.toggle_all",
-            tooltip="Select or unselect every visible model",
-        ),
-        Binding(
-            "b",
-            "build",
-            "Run",
-            id="models.run",
-            tooltip="Build the plan from the run panel and start the benchmark",
-        ),
-        Binding(
-            "slash",
-            "focus_filter",
-            "Filter",
-            id="models.filter",
-            tooltip="Filter by name or family prefix (or just start typing a name)",
-        ),
-        Binding(
-            "r",
-            "reload",
-            "Reload",
-            id="models.reload",
-            tooltip="Load the model list again (retry after an error)",
-        ),
-        Binding(
-            "escape",
-            "back",
-            "Back",
-            id="models.back",
-            tooltip="Back to the table, or to the endpoints",
-        ),
-    ]
+        Binding("space", "toggle_model", "Select", id="models.toggle",
+                tooltip="Select or unselect the highlighted model"),
+        Binding("a", "toggle_all", "All", id="models.toggle_all",
+                tooltip="Select or unselect every visible model"),
+        Binding("b", "build", "Run", id="models.run",
+                tooltip="Build the plan from the run panel and start the benchmark"),
+        Binding("slash", "focus_filter", "Filter", id="models.filter",
+                tooltip="Filter by name or family prefix (or just start typing a name)"),
+        Binding("r", "reload", "Reload", id="models.reload",
+                tooltip="Load the model list again (retry after an error)"),
+        Binding("escape", "back", "Back", id="models.back",
+                tooltip="Back to the table, or to the endpoints"),
+    ]  # fmt: skip
 
     class ModelsLoaded(Message):
         def __init__(self, models: list[ModelInfo]) -> None:
@@ -193,7 +165,6 @@ class ModelPickerScreen(Screen[None]):
         self.selected = (self.selected | self._wanted) & known
         self._wanted = set()
         self.table.loading = False
-        self.table.set_models(self.models)
         self._apply_filter()
         self.refresh_bindings()
 
