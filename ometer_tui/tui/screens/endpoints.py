@@ -7,9 +7,6 @@ endpoint list comes from above (:class:`SetupHost`), and changes to it arrive as
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-from types import ModuleType
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -23,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ometer_tui.core.models import Endpoint, ServerInfo
 from ometer_tui.core.settings import display_path
 from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
+from ometer_tui.tui.probe import probe_endpoint
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.widgets.cells import failure_text, server_status_text
 from ometer_tui.tui.widgets.endpoint_table import (
@@ -32,14 +30,6 @@ from ometer_tui.tui.widgets.endpoint_table import (
     ProbeState,
     banner_text,
 )
-
-
-async def _api() -> ModuleType:
-    """``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import), imported in a
-    thread so the UI keeps drawing meanwhile. Always through ``import_module``: while
-    another probe's thread is still importing it, ``sys.modules`` already holds the
-    half-initialised module, and only the import lock waits for it to finish."""
-    return await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
 
 
 class EndpointsScreen(Screen[None]):
@@ -123,8 +113,7 @@ class EndpointsScreen(Screen[None]):
         if check:
             self.action_recheck()
         else:
-            self._update_banner()
-            self._update_detail()
+            self._update_texts()
 
     def endpoint_ready(self, name: str) -> None:
         """One endpoint changed in the app (the demo's process answered): show its row
@@ -138,8 +127,7 @@ class EndpointsScreen(Screen[None]):
         self._states[name] = self._unchecked(endpoint)
         self._fill_table()
         self._check(endpoint)
-        self._update_banner()
-        self._update_detail()
+        self._update_texts()
 
     def _starting(self, endpoint: Endpoint) -> bool:
         return endpoint.simulated and self.omapp.demo_starting
@@ -160,7 +148,9 @@ class EndpointsScreen(Screen[None]):
         name = self.highlighted_name()
         return self._endpoints.get(name) if name else None
 
-    def _update_banner(self) -> None:
+    def _update_texts(self) -> None:
+        """The banner, and the highlighted endpoint's full status under the table."""
+        self._update_detail()
         app = self.omapp
         offered = [
             (e, self._states.get(e.name), self._starting(e))
@@ -184,8 +174,7 @@ class EndpointsScreen(Screen[None]):
         self._generation += 1
         for endpoint in self._endpoints.values():
             self._check(endpoint)
-        self._update_banner()
-        self._update_detail()
+        self._update_texts()
 
     def _check(self, endpoint: Endpoint) -> None:
         """Mark the row unchecked and probe it (a starting demo is probed once ready)."""
@@ -197,16 +186,8 @@ class EndpointsScreen(Screen[None]):
 
     @work(group="probe", exit_on_error=False)
     async def _probe(self, endpoint: Endpoint, generation: int) -> None:
-        api = await _api()
-        try:
-            info = await api.probe(endpoint)
-        except api.ClientError as exc:
-            self.post_message(self.Probed(endpoint.name, generation, None, str(exc)))
-        except Exception as exc:  # a config error, a bug: show it on the row
-            reason = str(exc) or type(exc).__name__
-            self.post_message(self.Probed(endpoint.name, generation, None, reason))
-        else:
-            self.post_message(self.Probed(endpoint.name, generation, info, None))
+        info, error = await probe_endpoint(endpoint)
+        self.post_message(self.Probed(endpoint.name, generation, info, error))
 
     @on(Probed)
     def _on_probed(self, message: Probed) -> None:
@@ -218,8 +199,7 @@ class EndpointsScreen(Screen[None]):
             state = ProbeState(False, failure_text(message.error or "unreachable"))
         self._states[message.name] = state
         self.table.set_state(message.name, state)
-        self._update_banner()
-        self._update_detail()
+        self._update_texts()
 
     @on(DataTable.RowHighlighted, "#endpoints")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -227,7 +207,6 @@ class EndpointsScreen(Screen[None]):
         self._update_detail()
 
     def _update_detail(self) -> None:
-        """The highlighted endpoint's full status (the cell may be cut short)."""
         endpoint = self.highlighted()
         detail = Text()
         if endpoint is not None:

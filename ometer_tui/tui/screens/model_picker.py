@@ -7,7 +7,6 @@ remembered per endpoint (``plan_memory``) when the screen is left or a run start
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -25,17 +24,8 @@ from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.host import host_of
 from ometer_tui.tui.widgets.filter_box import FilterBox
-from ometer_tui.tui.widgets.model_table import ModelTable
+from ometer_tui.tui.widgets.model_table import ModelTable, sort_newest_first, status_text
 from ometer_tui.tui.widgets.run_panel import RunDraft, RunPanel
-
-
-def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
-    """Newest first by ``modified_at``; models without a date keep their order, last."""
-    listed = list(models)
-    dated = sorted(
-        (m for m in listed if m.modified_at), key=lambda m: m.modified_at or "", reverse=True
-    )
-    return dated + [m for m in listed if not m.modified_at]
 
 
 class ModelPickerScreen(Screen[None]):
@@ -60,15 +50,13 @@ class ModelPickerScreen(Screen[None]):
                 tooltip="Back to the table, or to the endpoints"),
     ]  # fmt: skip
 
-    class ModelsLoaded(Message):
-        def __init__(self, models: list[ModelInfo]) -> None:
+    class ModelsListed(Message):
+        """The endpoint listed its ``models``, or could not (``error``)."""
+
+        def __init__(self, models: list[ModelInfo], error: str | None = None) -> None:
             super().__init__()
             self.models = models
-
-    class ModelsFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+            self.error = error
 
     def __init__(self, endpoint: Endpoint, draft: RunDraft | None = None) -> None:
         """``draft``: the run panel's starting values (else the one remembered for
@@ -151,31 +139,28 @@ class ModelPickerScreen(Screen[None]):
         try:
             models = await discover_models(endpoint)
         except ClientError as exc:
-            self.post_message(self.ModelsFailed(str(exc)))
+            self.post_message(self.ModelsListed([], str(exc)))
         except Exception as exc:
-            self.post_message(self.ModelsFailed(str(exc) or type(exc).__name__))
+            self.post_message(self.ModelsListed([], str(exc) or type(exc).__name__))
         else:
-            self.post_message(self.ModelsLoaded(models))
+            self.post_message(self.ModelsListed(models))
 
-    @on(ModelsLoaded)
-    def _models_loaded(self, message: ModelsLoaded) -> None:
+    @on(ModelsListed)
+    def _models_listed(self, message: ModelsListed) -> None:
         self.loading_models = False
+        self.table.loading = False
+        if message.error is not None:
+            self.load_error = message.error
+            self._set_status(
+                Text.assemble(("✗ ", "red"), (message.error, "red"), ("   r retries", "dim"))
+            )
+            return
         self.models = sort_newest_first(message.models)
         known = {m.name for m in self.models}
         self.selected = (self.selected | self._wanted) & known
         self._wanted = set()
-        self.table.loading = False
         self._apply_filter()
         self.refresh_bindings()
-
-    @on(ModelsFailed)
-    def _models_failed(self, message: ModelsFailed) -> None:
-        self.loading_models = False
-        self.load_error = message.reason
-        self.table.loading = False
-        self._set_status(
-            Text.assemble(("✗ ", "red"), (message.reason, "red"), ("   r retries", "dim"))
-        )
 
     # ------------------------------------------------------------------ filter
     def on_key(self, event: events.Key) -> None:
@@ -229,15 +214,8 @@ class ModelPickerScreen(Screen[None]):
         self.query_one("#models-status", Static).update(text)
 
     def _update_status(self) -> None:
-        if self.load_error is not None or self.loading_models:
-            return
-        text = Text(f"{len(self.models)} models")
-        if len(self.shown) != len(self.models):
-            text.append(f" · {len(self.shown)} shown")
-        text.append(f" · {len(self.selected)} selected", style="bold" if self.selected else "")
-        if not self.models:
-            text = Text("The server lists no models.   r reloads", style="yellow")
-        self._set_status(text)
+        if self.load_error is None and not self.loading_models:
+            self._set_status(status_text(len(self.models), len(self.shown), len(self.selected)))
 
     def highlighted_model(self) -> ModelInfo | None:
         name = self.table.highlighted_name()

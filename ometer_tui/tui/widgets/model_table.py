@@ -35,6 +35,26 @@ MODEL_COLUMNS: tuple[FitColumn, ...] = (
 )
 
 
+def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
+    """Newest first by ``modified_at``; models without a date keep their order, last."""
+    listed = list(models)
+    dated = sorted(
+        (m for m in listed if m.modified_at), key=lambda m: m.modified_at or "", reverse=True
+    )
+    return dated + [m for m in listed if not m.modified_at]
+
+
+def status_text(listed: int, shown: int, selected: int) -> Text:
+    """The line over the table: ``15 models · 3 shown · 1 selected``."""
+    if not listed:
+        return Text("The server lists no models.   r reloads", style="yellow")
+    text = Text(f"{listed} models")
+    if shown != listed:
+        text.append(f" · {shown} shown")
+    text.append(f" · {selected} selected", style="bold" if selected else "")
+    return text
+
+
 def model_cells(model: ModelInfo, selected: bool) -> dict[str, Text]:
     """The cells of one model's row."""
     caps = ", ".join(c for c in model.capabilities if c != "completion")
