@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -15,6 +16,7 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -41,9 +43,9 @@ class FakeResults(Screen[None]):
 
     plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
 
-    def __init__(self, plan: BenchmarkPlan) -> None:
+    def __init__(self, session: Any, **_: Any) -> None:
         super().__init__()
-        FakeResults.plans.append(plan)
+        FakeResults.plans.append(session.plan)
 
 
 async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
@@ -117,6 +119,7 @@ async def test_run_builds_plan_from_panel(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -145,6 +148,7 @@ async def test_enter_runs_highlighted_model_when_none_selected(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:

@@ -20,7 +20,8 @@ from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.selection import filter_models
-from ometer_tui.tui.results_table import fmt_bytes, fmt_context
+from ometer_tui.tui.formatting import fmt_bytes, fmt_context
+from ometer_tui.tui.messages import BenchmarkRequested
 from ometer_tui.tui.widgets.cells import cell, short_date
 from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
 
@@ -471,13 +472,7 @@ class ModelPickerScreen(Screen[None]):
             return
         errors.update("")
         errors.display = False
-        try:
-            from ometer_tui.tui.screens.results import ResultsScreen
-        except ImportError as exc:
-            self.notify(f"The results screen is not available: {exc}", severity="error",
-                        markup=False)
-            return
-        self.app.push_screen(ResultsScreen(plan))
+        self.post_message(BenchmarkRequested(plan))
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"toggle_model", "toggle_all", "build"} and not self.models:
