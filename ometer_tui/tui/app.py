@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ometer_tui.core.bench.plan import BenchmarkPlan
     from ometer_tui.demo.process import DemoProcess
+    from ometer_tui.tui.bench_bridge import RunnerFactory
     from ometer_tui.tui.session import BenchmarkSession
     from ometer_tui.tui.widgets.results_table import ResultsTable
 
@@ -258,14 +259,20 @@ class OmeterApp(App[None]):
         self._exit_stack.close()
 
     # -------------------------------------------------------------- benchmarks
-    def start_benchmark(self, plan: BenchmarkPlan) -> BenchmarkSession:
-        """Run ``plan`` as the app's session and show it on a new results screen."""
+    def start_benchmark(
+        self, plan: BenchmarkPlan, *, runner_factory: RunnerFactory | None = None
+    ) -> BenchmarkSession:
+        """Run ``plan`` as the app's session and show it on a new results screen (with
+        the sort the last results had)."""
+        from ometer_tui.tui.bench_bridge import default_runner_factory
         from ometer_tui.tui.screens.results import ResultsScreen
         from ometer_tui.tui.session import BenchmarkSession
 
         if self.session is not None:
             self.session.close()
-        self.session = BenchmarkSession(self, plan)
+        self.session = BenchmarkSession(
+            self, plan, runner_factory=runner_factory or default_runner_factory
+        )
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
         self.session.start()
         return self.session

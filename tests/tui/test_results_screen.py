@@ -12,12 +12,14 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Static
 
+from ometer_tui.core.api.base import ExchangeLogged
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.demo.catalogue import BY_NAME
 from ometer_tui.demo.server import DemoServerThread, run_in_thread
+from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.screens.debug_log import DebugLogScreen
 from ometer_tui.tui.screens.export_menu import ExportMenu
@@ -25,6 +27,7 @@ from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
 from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.results_header import PhraseLine
+from ometer_tui.tui.widgets.results_table import ResultsTable
 
 SIZE = (120, 36)
 FAST = ("demo-fast:1b", "demo-think:7b", "demo-embed:335m", "fault-server-error")
@@ -477,3 +480,97 @@ async def test_unreachable_endpoint_fails_readably() -> None:
         status = screen.query_one("#results-status", PhraseLine).plain
         assert status.startswith("failed") and "Unreachable" in status
         assert not screen.benchmark_running
+
+
+# ------------------------------------------------------------- in the app: sort, palette
+
+
+async def test_the_sort_survives_a_new_run_and_the_palette_sorts(
+    make_app: Callable[..., OmeterApp], demo_config: Path, demo: DemoServerThread
+) -> None:
+    plan = make_plan(demo.url, "demo-fast:1b", "demo-think:7b", passes=1, warmup=0)
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.start_benchmark(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: not screen.benchmark_running, what="the first run")
+        # "Sort by <column>" from the command palette
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"sort by tok/s")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.sort_state == ("tps", True), what="the sort")
+        assert app.results_sort == ("tps", True)  # told upwards, kept by the app
+        screen.session.mark_exported(Path("kept.json"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
+        # a new run of a plan starts sorted as the last results were
+        app.start_benchmark(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                       and app.screen is not screen)
+        again = app.screen
+        assert isinstance(again, ResultsScreen)
+        await wait_for(pilot, lambda: again.query(ResultsTable), what="the table")
+        assert again.sort_state == ("tps", True)
+        await wait_for(pilot, lambda: not again.benchmark_running, what="the second run")
+        assert again.row_order() == sorted(
+            again.row_order(), key=lambda m: -float(again.table.model_rows[m]["tps"].raw or 0)
+        )
+        header = again.table.columns[next(k for k in again.table.columns if k == "tps")]
+        assert header.label.plain.endswith("▼")
+        # R re-runs in place: the sort stays too
+        again.session.mark_exported(Path("kept.json"))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: not again.benchmark_running, what="the re-run")
+        assert again.sort_state == ("tps", True)
+
+
+# ------------------------------------------------------------------ debug log (defect 19)
+
+
+def exchange(n: int, *, status: int, body: str) -> ExchangeLogged:
+    return ExchangeLogged(
+        model="m", method="POST", url=f"http://127.0.0.1:1/api/chat?{n}",
+        request_headers={}, request_body="", status=status, response_headers={},
+        response_excerpt=body, error=None if status < 400 else f"{status} boom",
+        elapsed_s=0.01,
+    )
+
+
+async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> None:
+    ndjson = "\n".join(
+        '{"message":{"content":"' + "word " * 12 + f'"}},"done":false,"n":{i}}}'
+        for i in range(3)
+    )
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class LogHost(App[None]):
+        def on_mount(self) -> None:
+            session = BenchmarkSession(self, plan)
+            session.fold.apply([exchange(1, status=200, body=ndjson),
+                                exchange(2, status=500, body='{"error":"boom"}'),
+                                exchange(3, status=200, body="{}")])
+            self.push_screen(DebugLogScreen(session))
+
+    app = LogHost()
+    async with app.run_test(size=(60, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        title = str(screen.query_one("#debug-title", Static).render())
+        assert "3 exchanges" in title
+        log = screen.query_one("#debug-log", RichLog)
+        lines = [strip.text.rstrip() for strip in log.lines]
+        body = lines[lines.index("← 200 in 10 ms") + 1:]
+        body = body[: next(i for i, line in enumerate(body) if line.startswith("#"))]
+        assert len(body) > 3  # three NDJSON lines, wrapped at 60 columns
+        assert all(line.startswith("    ") for line in body), body  # wrapped lines too
+        await pilot.press("x")
+        await pilot.pause()
+        title = str(screen.query_one("#debug-title", Static).render())
+        assert "1 failed of 3 exchanges" in title
+        shown = "\n".join(strip.text for strip in log.lines)
+        assert "← 500" in shown and "← 200" not in shown

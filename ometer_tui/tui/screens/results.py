@@ -198,6 +198,14 @@ class ResultsScreen(Screen[None]):
         """Sort by column ``key`` (the command palette's "sort by ..." commands)."""
         self.table.sort_by(key)
 
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        """(name, action, help) of the commands this screen adds to the palette:
+        "Sort by <column>" for each column shown."""
+        return [
+            (f"Sort by {title}", f"sort_by({key!r})", "Results: best first; r reverses")
+            for key, title in self.table.sort_choices()
+        ]
+
     def action_toggle_per_run(self) -> None:
         self.table.toggle_per_run()
 

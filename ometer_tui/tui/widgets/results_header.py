@@ -128,6 +128,7 @@ class ResultsHeader(Vertical):
     def __init__(self, plan: BenchmarkPlan, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._plan = plan
+        self._state: tuple[int, int, list[Phrase]] = (0, 1, [])
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -140,5 +141,16 @@ class ResultsHeader(Vertical):
 
     def show(self, done: int, total: int, status: Sequence[Phrase]) -> None:
         """The progress (requests done of total) and the status phrases."""
-        self.query_one("#results-progress", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#results-status", PhraseLine).set_phrases(status)
+        self._state = (done, max(total, 1), list(status))
+        self._apply()
+
+    def on_mount(self) -> None:
+        self._apply()
+
+    def _apply(self) -> None:
+        # (before its children are mounted the state waits for on_mount)
+        done, total, status = self._state
+        for bar in self.query(ProgressBar):
+            bar.update(total=total, progress=done)
+        for line in self.query("#results-status").results(PhraseLine):
+            line.set_phrases(status)

@@ -127,6 +127,39 @@ Row = dict[str, Cell]
 
 # ------------------------------------------------------------------------------ columns
 
+#: What each column is called in words (the command palette's "Sort by ...").
+TITLES = {
+    "status": "status",
+    "model": "model name",
+    "ttft": "TTFT (median)",
+    "sd": "TTFT spread (±, std dev)",
+    "vttft": "visible TTFT (median)",
+    "tps": "tok/s (mean)",
+    "srv_tps": "server tok/s (mean)",
+    "e2e": "e2e (median)",
+    "latency": "embedding latency (median)",
+    "p90": "TTFT p90",
+    "p99": "TTFT p99",
+    "ok": "ok runs",
+    "err": "errors",
+    "error": "error kind",
+    "tokens": "output tokens",
+    "cost": "cost",
+    "size": "model size",
+    "quant": "quantization",
+    "ctx": "context length",
+}
+
+
+def column_title(key: str) -> str:
+    """A column's name in words; per-run columns by their run (``TTFT of run 2``)."""
+    if key in TITLES:
+        return TITLES[key]
+    for prefix, what in (("ttft", "TTFT"), ("tps", "tok/s")):
+        if key.startswith(prefix) and key[len(prefix):].isdigit():
+            return f"{what} of run {key[len(prefix):]}"
+    return key
+
 
 def has_embeddings(plan: BenchmarkPlan) -> bool:
     return any(m.workload is Workload.EMBEDDING for m in plan.models)
@@ -572,6 +605,10 @@ class ResultsTable(FittedTable):
     @property
     def sort_state(self) -> tuple[str | None, bool]:
         return self._sort
+
+    def sort_choices(self) -> list[tuple[str, str]]:
+        """(column key, title) of every column shown, for "Sort by <column>"."""
+        return [(c.key, column_title(c.key)) for c in self.columns_shown]
 
     @property
     def columns_shown(self) -> list[ColumnSpec]:
