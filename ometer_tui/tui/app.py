@@ -14,18 +14,22 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
 from ometer_tui.tui.host import EndpointsChanged
+from ometer_tui.tui.messages import BenchmarkRequested
 from ometer_tui.tui.plan_memory import PlanMemory, state_path
 from ometer_tui.tui.screens.endpoints import EndpointsScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
+    from ometer_tui.core.bench.plan import BenchmarkPlan
     from ometer_tui.demo.process import DemoProcess
+    from ometer_tui.tui.bench_bridge import RunnerFactory
+    from ometer_tui.tui.session import BenchmarkSession
+    from ometer_tui.tui.widgets.results_table import ResultsTable
 
 # Start-up: only what the first (endpoints) screen needs is imported here; other
 # screens, the palette's provider and the HTTP clients load when first used.
@@ -86,6 +90,10 @@ class OmeterApp(App[None]):
         self.session_endpoints: list[Endpoint] = []
         #: the run panel's last draft per endpoint (a state file beside the settings)
         self.plan_memory = PlanMemory(state_path(config_path))
+        #: the benchmark the results screens show (running or finished), if any
+        self.session: BenchmarkSession | None = None
+        #: the results table's sort (column key, descending), kept from run to run
+        self.results_sort: tuple[str | None, bool] = (None, False)
 
     # ---------------------------------------------------------------- settings
     def _load_settings(self) -> Settings:
@@ -242,44 +250,64 @@ class OmeterApp(App[None]):
             )
 
     def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()
         with self._demo_lock:
             self._closed = True
         self._exit_stack.close()
 
-    # ----------------------------------------------------------------- actions
-    def _running_screens(self) -> list[Screen[Any]]:
-        """Screens with a benchmark in progress (the results screen says so through
-        ``benchmark_running``; ``is_running`` is Textual's own "message pump runs")."""
-        return [s for s in self.screen_stack if getattr(s, "benchmark_running", False) is True]
+    # -------------------------------------------------------------- benchmarks
+    def start_benchmark(
+        self, plan: BenchmarkPlan, *, runner_factory: RunnerFactory | None = None
+    ) -> BenchmarkSession:
+        """Run ``plan`` as the app's session and show it on a new results screen (with
+        the sort the last results had)."""
+        from ometer_tui.tui.bench_bridge import default_runner_factory
+        from ometer_tui.tui.screens.results import ResultsScreen
+        from ometer_tui.tui.session import BenchmarkSession
 
+        if self.session is not None:
+            self.session.close()
+        self.session = BenchmarkSession(
+            self, plan, runner_factory=runner_factory or default_runner_factory
+        )
+        self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
+        self.session.start()
+        return self.session
+
+    @on(BenchmarkRequested)
+    def _benchmark_requested(self, message: BenchmarkRequested) -> None:
+        self.start_benchmark(message.plan)
+
+    def on_results_table_sort_changed(self, message: ResultsTable.SortChanged) -> None:
+        self.results_sort = (message.key, message.descending)
+
+    # ----------------------------------------------------------------- actions
     async def action_quit(self) -> None:
+        """Quit; ask first while a benchmark runs or a finished result was not exported."""
         from ometer_tui.tui.screens.confirm import ConfirmScreen
 
-        running = self._running_screens()
-        if not running:
+        session = self.session
+        if session is None or not (session.running or session.unsaved):
             self.exit()
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                for screen in running:
-                    cancel = getattr(screen, "cancel", None)
-                    if callable(cancel):
-                        cancel()
+                session.close()
                 self.exit()
 
         if isinstance(self.screen, ConfirmScreen):
             return
+        if session.running:
+            question = ("A benchmark is running. Quit and cancel it? Finished runs are lost "
+                        "unless exported.")  # fmt: skip
+            no = "Keep running"
+        else:
+            question = "The results were not exported. Quit and discard them?"
+            no = "Keep"
         self.push_screen(
-            ConfirmScreen(
-                "A benchmark is running. Quit and cancel it? Finished runs are lost "
-                "unless exported.",
-                title="Quit?",
-                yes="Quit",
-                no="Keep running",
-                danger=True,
-            ),
-            answered,
+            ConfirmScreen(question, title="Quit?", yes="Quit", no=no, danger=True), answered
         )
 
     def action_help(self) -> None:

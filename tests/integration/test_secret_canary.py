@@ -343,7 +343,7 @@ async def test_tui_screens_exports_and_debug_log(
                 params=GenerationParams(max_tokens=8),
                 retry=RetryPolicy(max_retries=0),
             )
-            app.push_screen(ResultsScreen(plan))
+            app.start_benchmark(plan)
             await until(lambda: isinstance(app.screen, ResultsScreen), "results")
             screen = app.screen
             assert isinstance(screen, ResultsScreen)

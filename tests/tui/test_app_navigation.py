@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.demo import process as process_module
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import DEMO_ENDPOINT_NAME, LOCAL_OLLAMA, OmeterApp
@@ -23,6 +29,7 @@ from ometer_tui.tui.screens.endpoints import EndpointsScreen
 from ometer_tui.tui.screens.help import HelpScreen
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
 from ometer_tui.tui.screens.settings import SettingsScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -311,16 +318,33 @@ async def test_q_quits(make_app: AppFactory, demo_config: Path, settle: Settle) 
         assert app.return_code == 0
 
 
-class FakeRunning(Screen[None]):
-    """Stands in for the results screen while a benchmark runs."""
+class BlockingRunner:
+    """Stands in for the engine: runs until cancelled, then returns its result."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.benchmark_running = True
-        self.cancelled = False
+    def __init__(self, plan: BenchmarkPlan) -> None:
+        self.result = BenchmarkResult(plan=plan, started_at=datetime.now(UTC))
+        self.cancelled = threading.Event()
+
+    async def run(self) -> BenchmarkResult:
+        while not self.cancelled.is_set():  # noqa: ASYNC110 - set from another thread
+            await asyncio.sleep(0.01)
+        self.result.cancelled = True
+        return self.result
 
     def cancel(self) -> None:
-        self.cancelled = True
+        self.cancelled.set()
+
+
+def blocking_session(app: OmeterApp) -> tuple[BenchmarkSession, list[BlockingRunner]]:
+    endpoint = Endpoint(name="e", url="http://127.0.0.1:9")
+    plan = BenchmarkPlan(endpoint=endpoint, models=(ModelInfo("m"),))
+    runners: list[BlockingRunner] = []
+
+    def factory(plan: BenchmarkPlan, on_event: Any, log: bool) -> BlockingRunner:
+        runners.append(BlockingRunner(plan))
+        return runners[-1]
+
+    return BenchmarkSession(app, plan, runner_factory=factory), runners
 
 
 async def test_quit_asks_while_a_benchmark_runs(
@@ -329,21 +353,44 @@ async def test_quit_asks_while_a_benchmark_runs(
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        running = FakeRunning()
-        await app.push_screen(running)
+        session, runners = blocking_session(app)
+        app.session = session
+        session.start()
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await pilot.pause()
-        assert app.screen_stack[-1] is running
+        assert session.running
         assert app.return_code is None
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()
-        assert running.cancelled
+        assert runners[0].cancelled.is_set()
+        assert app.return_code == 0
+
+
+async def test_quit_asks_before_discarding_a_finished_unexported_result(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        session, _ = blocking_session(app)
+        record = RunRecord(model="m", pass_index=1, prompt_index=0, warmup=False, ok=True)
+        session.fold.result.models["m"].records.append(record)
+        app.session = session
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.return_code is None
+        session.mark_exported(Path("out.json"))
+        await pilot.press("q")
+        await pilot.pause()
         assert app.return_code == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -17,6 +18,7 @@ from ometer_tui.core.models import Endpoint
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -43,9 +45,9 @@ class FakeResults(Screen[None]):
 
     plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
 
-    def __init__(self, plan: BenchmarkPlan) -> None:
+    def __init__(self, session: Any, **_: Any) -> None:
         super().__init__()
-        FakeResults.plans.append(plan)
+        FakeResults.plans.append(session.plan)
 
 
 async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
@@ -151,6 +153,7 @@ async def test_run_builds_plan_from_panel(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -179,6 +182,7 @@ async def test_enter_runs_highlighted_model_when_none_selected(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -315,6 +319,7 @@ async def test_enter_in_a_run_field_starts_the_run_and_the_footer_says_so(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -349,6 +354,7 @@ async def test_run_panel_has_top_k_and_the_completions_switch(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -418,6 +424,7 @@ async def test_the_run_panel_and_headless_build_the_same_plan(
     )
     save_settings(settings, demo_config)
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:

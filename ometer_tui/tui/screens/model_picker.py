@@ -23,6 +23,7 @@ from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.host import host_of
+from ometer_tui.tui.messages import BenchmarkRequested
 from ometer_tui.tui.widgets.filter_box import FilterBox
 from ometer_tui.tui.widgets.model_table import ModelTable, sort_newest_first, status_text
 from ometer_tui.tui.widgets.run_panel import RunDraft, RunPanel
@@ -285,13 +286,7 @@ class ModelPickerScreen(Screen[None]):
             self.notify(problems[0], title="Plan not valid", severity="error", markup=False)
             return
         self._remember()
-        try:
-            from ometer_tui.tui.screens.results import ResultsScreen
-        except ImportError as exc:
-            self.notify(f"The results screen is not available: {exc}", severity="error",
-                        markup=False)  # fmt: skip
-            return
-        self.app.push_screen(ResultsScreen(plan))
+        self.post_message(BenchmarkRequested(plan))
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"toggle_model", "toggle_all", "build"} and not self.models:

@@ -22,10 +22,12 @@ natural width; when even they do not fit, the later of them shrink first, down t
 ``minimum`` (then the table scrolls sideways). The others are added by importance
 (lower ``priority`` first, then display order) while they fit, each at its natural width
 or cut to what is left when that is at least its ``minimum``; the first that does not fit
-stops the rest (never a minor column in place of a major one). Display order is kept.
+stops the rest (never a minor column in place of a major one). A ``squeeze`` column
+first cuts the kept columns that may be cut to make room for itself. Display order is kept.
 
 ``show_rows`` is a diff: rows in the mapping's order, rows not in it removed, only
-changed cells repainted, the cursor kept on the same row key. Sorting is the caller's
+changed cells repainted, the cursor kept on the same row key. :class:`FittedTable.Refitted`
+is posted whenever the shown columns or their widths change. Sorting is the caller's
 (on raw values, never on display text): give the rows in the order to show them and
 mark the sorted column with :meth:`FittedTable.set_sort_indicator`.
 
@@ -42,6 +44,7 @@ from typing import Literal
 from rich.text import Text
 from textual import events
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
@@ -60,6 +63,8 @@ class FitColumn:
     of the label and the cells, at most ``cap``. ``minimum``: the narrowest the column may
     be cut to (``None``: never cut). ``priority``: 0 = always shown; larger numbers are
     dropped first on narrow terminals. ``cut``: where a too-long cell loses characters.
+    ``squeeze``: an optional column that may make room for itself by cutting the kept
+    columns that can be cut (down to their minimums) rather than be dropped.
     """
 
     key: str
@@ -69,6 +74,7 @@ class FitColumn:
     cap: int | None = None
     priority: int = 0
     cut: Cut = "end"
+    squeeze: bool = False
 
     @property
     def keep(self) -> bool:
@@ -94,6 +100,7 @@ class _Want:
     natural: int
     minimum: int
     priority: int
+    squeeze: bool = False
 
 
 def fit_widths(
@@ -110,7 +117,7 @@ def fit_widths(
     """
     wants = [
         _Want(c.key, naturals[c.key], min(c.minimum, naturals[c.key])
-              if c.minimum is not None else naturals[c.key], c.priority)
+              if c.minimum is not None else naturals[c.key], c.priority, c.squeeze)
         for c in columns
     ]  # fmt: skip
     if available <= 0:
@@ -130,6 +137,14 @@ def fit_widths(
     )
     for want in optional:
         free = available - used - 2 * padding
+        room = sum(widths[k.key] - k.minimum for k in kept)
+        if want.squeeze and free < want.natural and free + room >= want.minimum:
+            for kept_want in reversed(kept):
+                take = min(widths[kept_want.key] - kept_want.minimum, want.natural - free)
+                if take > 0:
+                    widths[kept_want.key] -= take
+                    used -= take
+                    free += take
         if free < want.minimum:
             break
         width = min(want.natural, free)
@@ -173,6 +188,18 @@ class FittedTable(DataTable[Text]):
     ``sortable``: headers keep room for a sort arrow (see :meth:`set_sort_indicator`).
     ``reserve``: cells kept free at the right (a vertical scrollbar).
     """
+
+    class Refitted(Message):
+        """The shown columns or their widths changed (a resize, new content)."""
+
+        def __init__(self, table: FittedTable, widths: dict[str, int]) -> None:
+            super().__init__()
+            self.table = table
+            self.widths = widths
+
+        @property
+        def control(self) -> FittedTable:
+            return self.table
 
     DEFAULT_CSS = """
     FittedTable {
@@ -254,7 +281,7 @@ class FittedTable(DataTable[Text]):
         the cursor on its row.
         """
         self._rows = {key: dict(cells) for key, cells in rows.items()}
-        if self._relayout():
+        if not self.is_mounted or self._relayout():
             return
         keep = self.highlighted_key
         with self.app.batch_update():
@@ -285,6 +312,8 @@ class FittedTable(DataTable[Text]):
     def set_sort_indicator(self, key: str | None, descending: bool = False) -> None:
         """Mark ``key``'s header with ▲ (ascending) or ▼ (descending); ``None``: none."""
         self._sort_key, self._descending = key, descending
+        if not self.is_mounted:
+            return
         for col in self._specs:
             if col.key in self._widths:
                 self.columns[ColumnKey(col.key)].label = self._label(col)
@@ -331,6 +360,7 @@ class FittedTable(DataTable[Text]):
             for key, cells in self._rows.items():
                 self._add(key, cells)
             self._restore(keep)
+        self.post_message(self.Refitted(self, dict(widths)))
         return True
 
     def on_mount(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 
 from ometer_tui.core.models import ModelInfo
-from ometer_tui.tui.results_table import fmt_bytes, fmt_context
+from ometer_tui.tui.formatting import fmt_bytes, fmt_context
 from ometer_tui.tui.widgets.cells import cell, short_date
 from ometer_tui.tui.widgets.fitted_table import FitColumn, FittedTable
 
