@@ -242,7 +242,7 @@ class OmeterApp(App[None]):
         if self.settings_error is not None:
             self.notify(
                 f"{self.settings_error}\nStarted with no saved endpoints; the file is left "
-                "as it is until you save from the settings screen.",
+                "as it is (saving from settings asks first and keeps a .bak).",
                 title="Settings file not loaded",
                 severity="error",
                 timeout=20,

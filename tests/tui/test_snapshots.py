@@ -354,69 +354,6 @@ def then(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run
 
 
-def test_endpoints(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down"))
-
-
-def test_endpoints_80x24(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SMALL, run_before=then("down", "down"))
-
-
-def test_first_launch(snap_compare: SnapCompare, offline: Path) -> None:
-    assert snap_compare(omapp(offline), terminal_size=SIZE, run_before=then())
-
-
-def test_model_picker(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "down", "space", "down", "down", "space")
-    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
-
-
-def test_model_picker_80x24(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "space", "down", "down", "space")
-    assert snap_compare(app, terminal_size=SMALL, run_before=then(*keys))
-
-
-def test_model_picker_filtered(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "slash", "f", "a", "u", "l", "t", "enter", "a")
-    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
-
-
-def test_run_panel_validation_error(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-
-    async def invalid_plan(pilot: Pilot[Any]) -> None:
-        await then("enter", "space")(pilot)
-        screen = pilot.app.screen
-        screen.query_one("#passes", Input).value = "five"
-        screen.query_one("#top_p", Input).value = "1.5"
-        await pilot.press("b")
-        await settled(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=invalid_plan)
-
-
-def test_settings_new_endpoint(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("n"))
-
-
-def test_settings_existing_endpoint_with_token(snap_compare: SnapCompare,
-                                               offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    # demo, gpu-box, hosted: edit the one with a token
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down", "e"))
-
-
-def test_help(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("question_mark"))
-
-
 def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
                                             offline: Path) -> None:
     path = saved_config(offline, keymap={"results.export": "x", "app.help": "f2"})
@@ -430,11 +367,6 @@ def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=results_help)
-
-
-def test_confirm_delete(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "delete"))
 
 
 def exchanges() -> list[ExchangeLogged]:

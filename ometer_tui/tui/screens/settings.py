@@ -46,6 +46,7 @@ class SettingsScreen(Screen[None]):
 
     HELP_TITLE = "Settings"
     AUTO_FOCUS = "#name"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # noqa: RUF012 (app.tcss)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="settings.save",
                 tooltip="Validate and write the settings file"),
@@ -258,9 +259,7 @@ class SettingsScreen(Screen[None]):
 
     def action_close(self) -> None:
         def close() -> None:
-            if self.app.theme != self._saved_theme and self._saved_theme in (
-                self.app.available_themes
-            ):
+            if self._saved_theme in self.app.available_themes:
                 self.app.theme = self._saved_theme
             self.app.pop_screen()
 
