@@ -479,3 +479,30 @@ def test_plan_memory_round_trip_and_a_bad_state_file_is_ignored(tmp_path: Path) 
     (tmp_path / "file").write_text("")
     blocked.remember("box", draft)
     assert blocked.get("box") == draft and blocked.write_error is not None
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_small_terminal_keeps_the_run_button_on_screen_and_names_apart(
+    make_app: AppFactory, demo_config: Path, settle: Settle, size: tuple[int, int]
+) -> None:
+    # issue 8 defect 9: at 60x20 the run button was below the screen, and the two
+    # fault-rate-limited names were cut to the same text
+    app = make_app(demo_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        button = screen.query_one("#run")
+        assert screen.region.contains_region(button.region), button.region
+        names = dict(zip(shown_full_names(screen), shown_names(screen), strict=True))
+        limited, once = names["fault-rate-limited"], names["fault-rate-limited-once"]
+        assert limited != once
+        assert once.endswith("once") and limited.startswith("fault-ra")
+        await pilot.click("#run")  # nothing selected: the plan's problem is shown
+        await pilot.pause()
+        assert "models: pick at least one model" in str(
+            screen.query_one("#plan-errors", Static).render()
+        )
+
+
+def shown_full_names(screen: ModelPickerScreen) -> list[str]:
+    table = screen.query_one("#models", DataTable)
+    return [str(row.key.value) for row in table.ordered_rows]
