@@ -274,6 +274,28 @@ async def test_help_lists_screen_and_app_keys(
         assert isinstance(app.screen, EndpointsScreen)
 
 
+async def test_help_of_the_picker_lists_the_keys_of_its_filter_and_fields(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # the filter box and the run panel's fields have keys of their own (issue 8
+    # defects 12 and 13): help lists them beside the screen's
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPickerScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        groups = [str(s.render()) for s in app.screen.query(".help-group")]
+        tables = [str(s.render()) for s in app.screen.query(".help-table")]
+        by_group = dict(zip(groups, tables, strict=True))
+        assert "To list" in by_group["In the filter box"]
+        assert "Select" in by_group["In the filter box"]
+        assert "Run" in by_group["In the run panel's fields"]
+
+
 async def test_command_palette_offers_screen_actions(
     make_app: AppFactory, demo_config: Path, settle: Settle
 ) -> None:

@@ -129,3 +129,9 @@ def test_settings_existing_endpoint_with_token(
 def test_help(snap_compare: SnapCompare, setup_offline: Path, size: tuple[int, int]) -> None:
     app = omapp(saved_config(setup_offline), demo=True)
     assert snap_compare(app, terminal_size=size, run_before=then("question_mark"))
+
+
+def test_help_of_the_picker(snap_compare: SnapCompare, setup_offline: Path) -> None:
+    # the filter box's and the run panel fields' own keys, beside the screen's
+    app = omapp(saved_config(setup_offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("enter", "question_mark"))

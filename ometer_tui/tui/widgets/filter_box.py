@@ -18,6 +18,8 @@ from textual.widgets import Input
 class FilterBox(Input):
     """An :class:`~textual.widgets.Input` that hands down/Enter and space to its host."""
 
+    HELP_TITLE = "Filter box"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "down,enter",

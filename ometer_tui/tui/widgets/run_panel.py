@@ -79,6 +79,8 @@ class RunDraft:
 class RunField(Input):
     """A one-line field of the run panel: Enter starts the run (shown in the footer)."""
 
+    HELP_TITLE = "Run panel's fields"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "enter",
