@@ -506,3 +506,17 @@ async def test_small_terminal_keeps_the_run_button_on_screen_and_names_apart(
 def shown_full_names(screen: ModelPickerScreen) -> list[str]:
     table = screen.query_one("#models", DataTable)
     return [str(row.key.value) for row in table.ordered_rows]
+
+
+async def test_tab_from_the_list_goes_straight_into_the_run_panel(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # the panel's scrolling area is not a tab stop of its own (it was, and Enter there
+    # did nothing visible at 60x20)
+    app = make_app(demo_config)
+    async with app.run_test(size=(60, 20)) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("tab")
+        assert screen.focused is screen.query_one("#prompts", TextArea)
+        await pilot.press("tab")
+        assert screen.focused is screen.query_one("#prompts_file", Input)

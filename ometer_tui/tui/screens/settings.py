@@ -91,7 +91,7 @@ class SettingsScreen(Screen[None]):
             with Vertical(id="settings-list"):
                 yield Static(Text("Endpoints", style="bold"), classes="panel-title")
                 yield OptionList(id="endpoint-list", compact=True)
-            with VerticalScroll(id="settings-form"):
+            with VerticalScroll(id="settings-form", can_focus=False):
                 yield EndpointForm()
                 yield DefaultsForm()
                 themes = sorted(self.app.available_themes)

@@ -141,7 +141,8 @@ class RunPanel(Vertical):
     def compose(self) -> ComposeResult:
         draft = self._draft
         yield Static(Text("Run plan", style="bold"), classes="panel-title")
-        with VerticalScroll(id="run-fields"):
+        # not a tab stop of its own: focusing a field scrolls it into view
+        with VerticalScroll(id="run-fields", can_focus=False):
             yield Label("Prompts (one per line)", classes="field-label")
             yield TextArea(draft.prompts, id="prompts", soft_wrap=True, tab_behavior="focus",
                            compact=True)  # fmt: skip
