@@ -92,12 +92,16 @@ class PlanMemory:
         """The last draft used on ``endpoint_name``, if any."""
         return self._loaded().get(endpoint_name)
 
-    def remember(self, endpoint_name: str, draft: RunDraft) -> None:
-        """Keep ``draft`` for ``endpoint_name`` (and write the file when it changed)."""
+    def remember(self, endpoint_name: str, draft: RunDraft | None) -> None:
+        """Keep ``draft`` for ``endpoint_name`` (None: forget it), and write the file
+        when that changed anything."""
         drafts = self._loaded()
         if drafts.get(endpoint_name) == draft:
             return
-        drafts[endpoint_name] = draft
+        if draft is None:
+            del drafts[endpoint_name]
+        else:
+            drafts[endpoint_name] = draft
         if self.path is None:
             return
         data = {

@@ -520,3 +520,34 @@ async def test_tab_from_the_list_goes_straight_into_the_run_panel(
         assert screen.focused is screen.query_one("#prompts", TextArea)
         await pilot.press("tab")
         assert screen.focused is screen.query_one("#prompts_file", Input)
+
+
+async def test_an_untouched_panel_is_not_kept_so_new_defaults_apply(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    from ometer_tui.core.settings import Defaults, Settings, save_settings
+
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_picker(app, pilot, settle)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.plan_memory.get("demo") is None
+        # a selection alone is kept
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "escape")
+        await settle(pilot)
+        kept = app.plan_memory.get("demo")
+        assert kept is not None and kept.selected == {"demo-fast:1b"}
+        # ...and taking it back forgets the draft again
+        screen = await open_picker(app, pilot, settle)
+        assert screen.selected == {"demo-fast:1b"}
+        await pilot.press("space", "escape")
+        await settle(pilot)
+        assert app.plan_memory.get("demo") is None
+    save_settings(Settings(endpoints=load_endpoints(demo_config), defaults=Defaults(passes=6)),
+                  demo_config)  # fmt: skip
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert screen.query_one("#passes", Input).value == "6"

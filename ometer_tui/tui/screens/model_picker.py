@@ -116,10 +116,12 @@ class ModelPickerScreen(Screen[None]):
         self._remember()
 
     def _remember(self) -> None:
-        """Keep the panel and the selection for the next visit to this endpoint."""
-        selected = self.selected if self.models else self._wanted
-        draft = self.panel.draft(frozenset(selected))
-        host_of(self).plan_memory.remember(self.endpoint.name, draft)
+        """Keep the panel and the selection for the next visit to this endpoint (an
+        untouched panel with nothing selected is not kept: new defaults then apply)."""
+        host = host_of(self)
+        draft = self.panel.draft(frozenset(self.selected if self.models else self._wanted))
+        fresh = RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
+        host.plan_memory.remember(self.endpoint.name, None if draft == fresh else draft)
 
     # ----------------------------------------------------------------- loading
     def action_reload(self) -> None:

@@ -72,7 +72,8 @@ class RunDraft:
     def from_defaults(cls, defaults: Defaults) -> RunDraft:
         """The draft a first visit starts from: ``defaults`` (the plan builder's
         ``plan_defaults``: the endpoint's applied)."""
-        values = {name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS}
+        values = {field_id: "" for field_id, _, _ in RUN_FIELDS}
+        values.update({name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS})
         return cls(prompts="\n".join(defaults.prompts), values=MappingProxyType(values))
 
 
