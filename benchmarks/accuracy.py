@@ -349,6 +349,7 @@ async def _run_in_app(plan: Any, make_runner: Any) -> Any:
     """The real app, headless, with the results screen running the benchmark live."""
     from ometer_tui.tui.app import OmeterApp
     from ometer_tui.tui.screens.results import ResultsScreen
+    from ometer_tui.tui.session import BenchmarkSession
 
     holder: dict[str, Any] = {}
 
@@ -362,14 +363,14 @@ async def _run_in_app(plan: Any, make_runner: Any) -> Any:
                    f'api = "{plan.endpoint.api.value}"\n')  # fmt: skip
     app = OmeterApp(config_path=cfg)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = ResultsScreen(plan, runner_factory=factory)
-        await app.push_screen(screen)
+        session = BenchmarkSession(app, plan, runner_factory=factory)
+        await app.push_screen(ResultsScreen(session))
+        session.start()
         deadline = time.monotonic() + CHILD_TIMEOUT_S
         while time.monotonic() < deadline:
             await pilot.pause(0.1)
             runner = holder.get("runner")
-            bridge = getattr(screen, "_bridge", None)
-            if runner is not None and bridge is not None and bridge.finished:
+            if runner is not None and not session.running:
                 break
         await pilot.pause(0.3)
         return holder["runner"].result

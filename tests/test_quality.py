@@ -55,25 +55,14 @@ def test_importing_the_core_loads_no_ui_library() -> None:
 
 # --------------------------------------------------------------------------- structure
 
-#: Imports that close a cycle today, exempt from the cycle test until the TUI is rebuilt
-#: on components: removed when #8 lands. Never add to this list; an entry that no longer
-#: closes a cycle (or no longer exists) fails the test, so the list only shrinks.
-ALLOWED_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("ometer_tui.tui.screens.endpoints", "ometer_tui.tui.app"),
-        ("ometer_tui.tui.screens.model_picker", "ometer_tui.tui.app"),
-        ("ometer_tui.tui.screens.settings", "ometer_tui.tui.app"),
-        ("ometer_tui.tui.screens.debug_log", "ometer_tui.tui.screens.results"),
-        ("ometer_tui.tui.screens.run_detail", "ometer_tui.tui.screens.results"),
-    }
-)
+#: Imports allowed to close a cycle: none (the TUI was rebuilt on components, #8). Never
+#: add to this list; an entry that no longer closes a cycle fails the test.
+ALLOWED_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset()
 
 #: A screen is wiring: past this many lines it does someone else's job.
 MAX_SCREEN_LINES = 300
-#: Screens over the limit today: removed when #8 lands (same rules as above).
-ALLOWED_LONG_SCREENS: frozenset[str] = frozenset(
-    {"endpoints.py", "model_picker.py", "results.py", "run_detail.py", "settings.py"}
-)
+#: Screens allowed over the limit: none (same rules as above).
+ALLOWED_LONG_SCREENS: frozenset[str] = frozenset()
 
 
 def module_files(package_dir: Path) -> dict[str, tuple[Path, bool]]:

@@ -14,16 +14,22 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
+from ometer_tui.tui.host import EndpointsChanged
+from ometer_tui.tui.messages import BenchmarkRequested
+from ometer_tui.tui.plan_memory import PlanMemory, state_path
 from ometer_tui.tui.screens.endpoints import EndpointsScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
+    from ometer_tui.core.bench.plan import BenchmarkPlan
     from ometer_tui.demo.process import DemoProcess
+    from ometer_tui.tui.bench_bridge import RunnerFactory
+    from ometer_tui.tui.session import BenchmarkSession
+    from ometer_tui.tui.widgets.results_table import ResultsTable
 
 # Start-up: only what the first (endpoints) screen needs is imported here; other
 # screens, the palette's provider and the HTTP clients load when first used.
@@ -82,8 +88,12 @@ class OmeterApp(App[None]):
         self.settings = self._load_settings()
         #: endpoints of this session only (never saved): the demo, first-launch offers
         self.session_endpoints: list[Endpoint] = []
-        #: bumped on every change to the endpoint list; screens compare to refresh
-        self.endpoints_version = 0
+        #: the run panel's last draft per endpoint (a state file beside the settings)
+        self.plan_memory = PlanMemory(state_path(config_path))
+        #: the benchmark the results screens show (running or finished), if any
+        self.session: BenchmarkSession | None = None
+        #: the results table's sort (column key, descending), kept from run to run
+        self.results_sort: tuple[str | None, bool] = (None, False)
 
     # ---------------------------------------------------------------- settings
     def _load_settings(self) -> Settings:
@@ -107,7 +117,7 @@ class OmeterApp(App[None]):
         self.settings_error = None
         self.first_launch = False
         self.session_endpoints = [e for e in self.session_endpoints if e.simulated]
-        self.endpoints_version += 1
+        self._endpoints_changed()
         return self.config_path
 
     def all_endpoints(self) -> list[Endpoint]:
@@ -122,7 +132,7 @@ class OmeterApp(App[None]):
 
     def remove_session_endpoint(self, name: str) -> None:
         self.session_endpoints = [e for e in self.session_endpoints if e.name != name]
-        self.endpoints_version += 1
+        self._endpoints_changed()
 
     # ------------------------------------------------------------ demo server
     def demo_endpoint(self) -> Endpoint:
@@ -131,7 +141,7 @@ class OmeterApp(App[None]):
         With a known server URL it is ready at once. Otherwise its process starts in a
         thread worker (never on the UI thread): until it answers, the row stands in with
         ``DEMO_STARTING_URL`` and ``demo_starting`` is true; then the row is replaced and
-        ``endpoints_version`` bumped, so the endpoints screen redraws and checks it."""
+        the screens are told (``EndpointsChanged(ready=...)``) so it is checked."""
         for endpoint in self.session_endpoints:
             if endpoint.simulated:
                 return endpoint
@@ -144,7 +154,7 @@ class OmeterApp(App[None]):
             self.demo_starting = True
             self._start_demo_process()
         self.session_endpoints.insert(0, endpoint)
-        self.endpoints_version += 1
+        self._endpoints_changed()
         return endpoint
 
     @work(thread=True, group="demo", exclusive=True, exit_on_error=False)
@@ -192,10 +202,7 @@ class OmeterApp(App[None]):
             if e.simulated else e
             for e in self.session_endpoints
         ]  # fmt: skip
-        self.endpoints_version += 1
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.endpoint_ready(DEMO_ENDPOINT_NAME)
+        self._endpoints_changed(ready=DEMO_ENDPOINT_NAME)
 
     def _demo_failed(self, exc: Exception) -> None:
         self.demo_starting = False
@@ -205,11 +212,11 @@ class OmeterApp(App[None]):
         self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
                     markup=False)  # fmt: skip
 
-    def _endpoints_changed(self) -> None:
-        self.endpoints_version += 1
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.reload()
+    def _endpoints_changed(self, ready: str | None = None) -> None:
+        """Tell every screen (state flows down as a message; screens that do not show
+        endpoints ignore it)."""
+        for screen in self.screen_stack:
+            screen.post_message(EndpointsChanged(ready))
 
     # --------------------------------------------------------------- lifecycle
     def on_mount(self) -> None:
@@ -231,12 +238,11 @@ class OmeterApp(App[None]):
             and not any(e.name == LOCAL_OLLAMA.name for e in self.session_endpoints)
         ):
             self.session_endpoints.append(LOCAL_OLLAMA)
-            self.endpoints_version += 1
         self.push_screen(EndpointsScreen())
         if self.settings_error is not None:
             self.notify(
                 f"{self.settings_error}\nStarted with no saved endpoints; the file is left "
-                "as it is until you save from the settings screen.",
+                "as it is (saving from settings asks first and keeps a .bak).",
                 title="Settings file not loaded",
                 severity="error",
                 timeout=20,
@@ -244,44 +250,64 @@ class OmeterApp(App[None]):
             )
 
     def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()
         with self._demo_lock:
             self._closed = True
         self._exit_stack.close()
 
-    # ----------------------------------------------------------------- actions
-    def _running_screens(self) -> list[Screen[Any]]:
-        """Screens with a benchmark in progress (the results screen says so through
-        ``benchmark_running``; ``is_running`` is Textual's own "message pump runs")."""
-        return [s for s in self.screen_stack if getattr(s, "benchmark_running", False) is True]
+    # -------------------------------------------------------------- benchmarks
+    def start_benchmark(
+        self, plan: BenchmarkPlan, *, runner_factory: RunnerFactory | None = None
+    ) -> BenchmarkSession:
+        """Run ``plan`` as the app's session and show it on a new results screen (with
+        the sort the last results had)."""
+        from ometer_tui.tui.bench_bridge import default_runner_factory
+        from ometer_tui.tui.screens.results import ResultsScreen
+        from ometer_tui.tui.session import BenchmarkSession
 
+        if self.session is not None:
+            self.session.close()
+        self.session = BenchmarkSession(
+            self, plan, runner_factory=runner_factory or default_runner_factory
+        )
+        self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
+        self.session.start()
+        return self.session
+
+    @on(BenchmarkRequested)
+    def _benchmark_requested(self, message: BenchmarkRequested) -> None:
+        self.start_benchmark(message.plan)
+
+    def on_results_table_sort_changed(self, message: ResultsTable.SortChanged) -> None:
+        self.results_sort = (message.key, message.descending)
+
+    # ----------------------------------------------------------------- actions
     async def action_quit(self) -> None:
+        """Quit; ask first while a benchmark runs or a finished result was not exported."""
         from ometer_tui.tui.screens.confirm import ConfirmScreen
 
-        running = self._running_screens()
-        if not running:
+        session = self.session
+        if session is None or not (session.running or session.unsaved):
             self.exit()
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                for screen in running:
-                    cancel = getattr(screen, "cancel", None)
-                    if callable(cancel):
-                        cancel()
+                session.close()
                 self.exit()
 
         if isinstance(self.screen, ConfirmScreen):
             return
+        if session.running:
+            question = ("A benchmark is running. Quit and cancel it? Finished runs are lost "
+                        "unless exported.")  # fmt: skip
+            no = "Keep running"
+        else:
+            question = "The results were not exported. Quit and discard them?"
+            no = "Keep"
         self.push_screen(
-            ConfirmScreen(
-                "A benchmark is running. Quit and cancel it? Finished runs are lost "
-                "unless exported.",
-                title="Quit?",
-                yes="Quit",
-                no="Keep running",
-                danger=True,
-            ),
-            answered,
+            ConfirmScreen(question, title="Quit?", yes="Quit", no=no, danger=True), answered
         )
 
     def action_help(self) -> None:
@@ -298,13 +324,14 @@ class OmeterApp(App[None]):
             return
         self.push_screen(SettingsScreen(endpoint_name=endpoint, new=new))
 
-    def action_add_demo_endpoint(self) -> None:
+    def add_demo_endpoint(self) -> Endpoint | None:
+        """The demo endpoint, added when missing (None, with a notice, if it fails)."""
         try:
-            self.demo_endpoint()
+            return self.demo_endpoint()
         except Exception as exc:
             self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
                         markup=False)
-            return
-        screen = self.screen
-        if isinstance(screen, EndpointsScreen):
-            screen.reload()
+            return None
+
+    def action_add_demo_endpoint(self) -> None:
+        self.add_demo_endpoint()

@@ -93,6 +93,9 @@ class BenchmarkBridge:
         self._runner: Runner | None = None
         self._cancel_requested = False
         self._finished = threading.Event()
+        #: set by :meth:`run_to_end` before ``finished`` turns true
+        self.outcome: BenchmarkResult | None = None
+        self.error: str | None = None
 
     # -- engine side (the benchmark's thread)
 
@@ -103,16 +106,30 @@ class BenchmarkBridge:
     def run_blocking(self) -> BenchmarkResult:
         """Build the runner and run it to the end on a loop of its own (worker thread)."""
         try:
-            runner = self._factory(self.plan, self.on_event, self._log_exchanges)
-            with self._lock:
-                self._runner = runner
-                cancel_now = self._cancel_requested
-            if cancel_now:
-                runner.cancel()
-            with short_switch_interval():
-                return run_engine(runner.run())
+            return self._run()
         finally:
             self._finished.set()
+
+    def run_to_end(self) -> None:
+        """:meth:`run_blocking` that never raises: the result (``outcome``) or the
+        failure (``error``) is kept before ``finished`` turns true, so whoever sees
+        ``finished`` (the UI's drain timer) sees the outcome too."""
+        try:
+            self.outcome = self._run()
+        except BaseException as exc:  # report every failure; never take the app down
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finished.set()
+
+    def _run(self) -> BenchmarkResult:
+        runner = self._factory(self.plan, self.on_event, self._log_exchanges)
+        with self._lock:
+            self._runner = runner
+            cancel_now = self._cancel_requested
+        if cancel_now:
+            runner.cancel()
+        with short_switch_interval():
+            return run_engine(runner.run())
 
     # -- UI side (any thread)
 

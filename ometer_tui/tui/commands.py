@@ -2,7 +2,9 @@
 
 The palette offers every binding action of the active screen and of the app, derived
 from their ``BINDINGS`` (so a new binding shows up here without extra work), plus a
-few app actions that have no key of their own.
+few app actions that have no key of their own, and the commands a screen adds with a
+``palette_commands()`` method ((name, action, help) tuples; the results screen offers
+"Sort by <column>").
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ class ActionsProvider(Provider):
                 names.add(name)
                 actions.add(info.action)
                 out.append((name, node, info.action, f"{info.keys} · {info.description}"))
+        # a screen may add commands of its own (the results: "Sort by <column>")
+        extra = getattr(screen, "palette_commands", None)
+        if callable(extra):
+            for name, action, helptext in extra():
+                if name not in names:
+                    names.add(name)
+                    out.append((name, screen, action, helptext))
         for name, action, helptext in _extra_app_commands():
             if any(action.startswith(a) for a in actions):
                 continue

@@ -1,29 +1,18 @@
-"""App-wide messages of the TUI (past-tense names: they report what happened)."""
+"""App-wide messages of the TUI (past-tense names: they report what happened).
+
+Messages that belong to one widget are nested on it (``ResultsTable.SortChanged``...).
+"""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from ometer_tui.core.bench.events import BenchmarkEvent
-from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.bench.plan import BenchmarkPlan
 
 
-class BenchmarkEventsArrived(Message):
-    """A batch of engine events, coalesced (a few batches per second, never per token)."""
+class BenchmarkRequested(Message):
+    """A screen built a valid plan and the user asked to run it (the app starts it)."""
 
-    def __init__(self, events: tuple[BenchmarkEvent, ...]) -> None:
+    def __init__(self, plan: BenchmarkPlan) -> None:
         super().__init__()
-        self.events = events
-
-
-class BenchmarkCompleted(Message):
-    """The engine returned (finished or cancelled) or failed before it could run.
-
-    Posted from the benchmark's thread after its last event was queued, so a handler that
-    drains the queue first sees every event before the end.
-    """
-
-    def __init__(self, result: BenchmarkResult | None, error: str | None = None) -> None:
-        super().__init__()
-        self.result = result
-        self.error = error
+        self.plan = plan

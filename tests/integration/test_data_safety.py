@@ -151,6 +151,7 @@ async def test_tui_escape_keeps_finished_runs_and_exports_a_cancelled_result(
     from ometer_tui.tui.screens.confirm import ConfirmScreen
     from ometer_tui.tui.screens.export_menu import ExportMenu
     from ometer_tui.tui.screens.results import ResultsScreen
+    from ometer_tui.tui.session import BenchmarkSession
 
     endpoint = Endpoint(name="demo", url=demo.url, api=ApiFlavour.OLLAMA, simulated=True)
     plan = BenchmarkPlan(
@@ -165,7 +166,7 @@ async def test_tui_escape_keeps_finished_runs_and_exports_a_cancelled_result(
 
     class Host(App[None]):
         def on_mount(self) -> None:
-            self.push_screen(ResultsScreen(plan))
+            self.push_screen(ResultsScreen(BenchmarkSession.started(self, plan)))
 
     app = Host()
     async with app.run_test(size=(120, 36)) as pilot:

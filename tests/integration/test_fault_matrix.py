@@ -393,13 +393,14 @@ async def test_tui_shows_the_status_and_message_of_each_fault(
 
     from ometer_tui.tui.screens.results import ResultsScreen
     from ometer_tui.tui.screens.run_detail import RunDetailScreen
+    from ometer_tui.tui.session import BenchmarkSession
 
     faults = ("fault-http-422-detail", "fault-http-503-html", "fault-not-json")
     plan = plan_for(endpoint_for(demo.url, flavour), "demo-fast:1b", *faults)
 
     class Host(App[None]):
         def on_mount(self) -> None:
-            self.push_screen(ResultsScreen(plan))
+            self.push_screen(ResultsScreen(BenchmarkSession.started(self, plan)))
 
     app = Host()
     async with app.run_test(size=(120, 36)) as pilot:

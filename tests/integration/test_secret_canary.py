@@ -343,7 +343,7 @@ async def test_tui_screens_exports_and_debug_log(
                 params=GenerationParams(max_tokens=8),
                 retry=RetryPolicy(max_retries=0),
             )
-            app.push_screen(ResultsScreen(plan))
+            app.start_benchmark(plan)
             await until(lambda: isinstance(app.screen, ResultsScreen), "results")
             screen = app.screen
             assert isinstance(screen, ResultsScreen)
@@ -393,11 +393,11 @@ from pathlib import Path
 from ometer_tui.core.api import open_client
 from ometer_tui.core.settings import load_settings
 from ometer_tui.tui.app import OmeterApp
-from ometer_tui.tui.screens.endpoints import EndpointsScreen
+from ometer_tui.tui.widgets import endpoint_table
 
-original = EndpointsScreen._cells
+original = endpoint_table.endpoint_cells
 
-def crashing_cells(self, endpoint, status):
+def crashing_cells(endpoint, status, *, saved):
     # what a bug deep in request code would hold as locals when it raised: the
     # settings, the endpoint, its resolved secrets, a client and the wire headers
     settings = load_settings(Path(sys.argv[1]))
@@ -406,9 +406,9 @@ def crashing_cells(self, endpoint, status):
     wire = client._auth_headers({"content-type": "application/json"})
     if endpoint.name == "fromenv":
         raise RuntimeError(f"forced crash while drawing {endpoint.name}")
-    return original(self, endpoint, status)
+    return original(endpoint, status, saved=saved)
 
-EndpointsScreen._cells = crashing_cells
+endpoint_table.endpoint_cells = crashing_cells
 app = OmeterApp(config_path=Path(sys.argv[1]))
 app.run(headless=True, size=(120, 36))
 sys.exit(app.return_code or 0)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.demo import process as process_module
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import DEMO_ENDPOINT_NAME, LOCAL_OLLAMA, OmeterApp
@@ -23,6 +29,7 @@ from ometer_tui.tui.screens.endpoints import EndpointsScreen
 from ometer_tui.tui.screens.help import HelpScreen
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
 from ometer_tui.tui.screens.settings import SettingsScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -232,6 +239,10 @@ async def test_unparseable_settings_still_start_and_show_error(
         banner = static_text(app.screen, "#banner")
         assert "Settings file not loaded" in banner
         assert "config.toml" in banner and "line 3" in banner
+        # issue 8 defect 14: what it says agrees with the README and the settings
+        # screen: saving asks first and keeps a backup (never "save to replace it")
+        assert "asks before replacing it" in banner and ".bak" in banner
+        assert "save to replace it" not in banner
         assert any("line 3" in n.message for n in app._notifications)
     assert read_text(config_path) == broken
 
@@ -261,6 +272,28 @@ async def test_help_lists_screen_and_app_keys(
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, EndpointsScreen)
+
+
+async def test_help_of_the_picker_lists_the_keys_of_its_filter_and_fields(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # the filter box and the run panel's fields have keys of their own (issue 8
+    # defects 12 and 13): help lists them beside the screen's
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPickerScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        groups = [str(s.render()) for s in app.screen.query(".help-group")]
+        tables = [str(s.render()) for s in app.screen.query(".help-table")]
+        by_group = dict(zip(groups, tables, strict=True))
+        assert "To list" in by_group["In the filter box"]
+        assert "Select" in by_group["In the filter box"]
+        assert "Run" in by_group["In the run panel's fields"]
 
 
 async def test_command_palette_offers_screen_actions(
@@ -307,16 +340,33 @@ async def test_q_quits(make_app: AppFactory, demo_config: Path, settle: Settle) 
         assert app.return_code == 0
 
 
-class FakeRunning(Screen[None]):
-    """Stands in for the results screen while a benchmark runs."""
+class BlockingRunner:
+    """Stands in for the engine: runs until cancelled, then returns its result."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.benchmark_running = True
-        self.cancelled = False
+    def __init__(self, plan: BenchmarkPlan) -> None:
+        self.result = BenchmarkResult(plan=plan, started_at=datetime.now(UTC))
+        self.cancelled = threading.Event()
+
+    async def run(self) -> BenchmarkResult:
+        while not self.cancelled.is_set():  # noqa: ASYNC110 - set from another thread
+            await asyncio.sleep(0.01)
+        self.result.cancelled = True
+        return self.result
 
     def cancel(self) -> None:
-        self.cancelled = True
+        self.cancelled.set()
+
+
+def blocking_session(app: OmeterApp) -> tuple[BenchmarkSession, list[BlockingRunner]]:
+    endpoint = Endpoint(name="e", url="http://127.0.0.1:9")
+    plan = BenchmarkPlan(endpoint=endpoint, models=(ModelInfo("m"),))
+    runners: list[BlockingRunner] = []
+
+    def factory(plan: BenchmarkPlan, on_event: Any, log: bool) -> BlockingRunner:
+        runners.append(BlockingRunner(plan))
+        return runners[-1]
+
+    return BenchmarkSession(app, plan, runner_factory=factory), runners
 
 
 async def test_quit_asks_while_a_benchmark_runs(
@@ -325,21 +375,44 @@ async def test_quit_asks_while_a_benchmark_runs(
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        running = FakeRunning()
-        await app.push_screen(running)
+        session, runners = blocking_session(app)
+        app.session = session
+        session.start()
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await pilot.pause()
-        assert app.screen_stack[-1] is running
+        assert session.running
         assert app.return_code is None
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()
-        assert running.cancelled
+        assert runners[0].cancelled.is_set()
+        assert app.return_code == 0
+
+
+async def test_quit_asks_before_discarding_a_finished_unexported_result(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        session, _ = blocking_session(app)
+        record = RunRecord(model="m", pass_index=1, prompt_index=0, warmup=False, ok=True)
+        session.fold.result.models["m"].records.append(record)
+        app.session = session
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.return_code is None
+        session.mark_exported(Path("out.json"))
+        await pilot.press("q")
+        await pilot.pause()
         assert app.return_code == 0
 
 

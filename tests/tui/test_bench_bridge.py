@@ -78,3 +78,22 @@ def test_it_is_restored_only_when_the_last_of_two_benchmarks_ends(
     threads[1].join(10)
     assert sys.getswitchinterval() == pytest.approx(default_interval)
     assert bench_bridge._switch_users == 0
+
+
+class Failing:
+    async def run(self) -> BenchmarkResult:
+        raise ConnectionError("refused")
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_run_to_end_keeps_the_outcome_before_it_says_finished() -> None:
+    plan = cast(BenchmarkPlan, None)
+    ok = BenchmarkBridge(plan, runner_factory=factory_for(SeenInterval()))
+    ok.run_to_end()
+    assert ok.finished and ok.error is None
+    failing = BenchmarkBridge(plan, runner_factory=lambda *_: Failing())
+    failing.run_to_end()  # never raises: the UI's timer reads the error
+    assert failing.finished and failing.outcome is None
+    assert failing.error == "ConnectionError: refused"

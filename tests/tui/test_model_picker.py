@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.models import Endpoint
 from ometer_tui.demo.catalogue import CATALOGUE
 from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -41,9 +45,9 @@ class FakeResults(Screen[None]):
 
     plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
 
-    def __init__(self, plan: BenchmarkPlan) -> None:
+    def __init__(self, session: Any, **_: Any) -> None:
         super().__init__()
-        FakeResults.plans.append(plan)
+        FakeResults.plans.append(session.plan)
 
 
 async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
@@ -83,9 +87,7 @@ async def test_filter_by_family_prefix(
         assert "0 shown" in str(screen.query_one("#models-status", Static).render())
 
 
-async def test_space_and_a_select(
-    make_app: AppFactory, demo_config: Path, settle: Settle
-) -> None:
+async def test_space_and_a_select(make_app: AppFactory, demo_config: Path, settle: Settle) -> None:
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
@@ -105,10 +107,44 @@ async def test_space_and_a_select(
         assert set(marks(screen)) == {"●"}
         await pilot.press("a")
         assert screen.selected == {"demo-fast:1b"}
-        # In the filter input, `a` and space are typed, not bindings.
-        await pilot.press("slash", "a", "space")
-        assert screen.query_one("#filter", Input).value == "a "  # focus selects the old text
+        # In the filter input, `a` is typed, not a binding.
+        await pilot.press("slash", "a")
+        assert screen.query_one("#filter", Input).value == "a"  # focus selects the old text
         assert screen.selected == {"demo-fast:1b"}
+
+
+async def test_filter_box_reaches_the_list_and_space_selects(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # issue 8 defect 12: down and Enter in the filter go to the list; space is not typed
+    # (names have none) but selects the highlighted model, the focus staying in the box.
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        table = screen.query_one("#models", DataTable)
+        field = screen.query_one("#filter", Input)
+        await type_filter(pilot, screen, "demo-me")
+        await pilot.press("space")
+        await pilot.pause()
+        assert field.value == "demo-me"
+        assert screen.selected == {"demo-medium:8b"}
+        assert screen.focused is field
+        await pilot.press("space")
+        await pilot.pause()
+        assert screen.selected == set()
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.focused is table
+        await type_filter(pilot, screen, "fault")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.focused is table
+        assert field.value == "fault"
+        # the footer names the keys while filtering
+        field.focus()
+        await pilot.pause()
+        shown = {b.binding.description for b in app.active_bindings.values() if b.binding.show}
+        assert {"To list", "Select"} <= shown
 
 
 async def test_run_builds_plan_from_panel(
@@ -117,6 +153,7 @@ async def test_run_builds_plan_from_panel(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -145,6 +182,7 @@ async def test_enter_runs_highlighted_model_when_none_selected(
     import ometer_tui.tui.screens.results as results
 
     monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
     FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
@@ -271,3 +309,245 @@ async def test_typing_on_the_table_starts_the_filter(
         await pilot.pause()
         assert screen.focused is screen.query_one("#models", DataTable)
         assert shown_names(screen) == ["demo-think:7b"]
+
+
+async def test_enter_in_a_run_field_starts_the_run_and_the_footer_says_so(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 defect 13: Enter in a field runs; the footer shows that key; the focused
+    # field's row is marked (its label bold in the accent colour).
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        field = screen.query_one("#max_tokens", Input)
+        field.focus()
+        await settle(pilot)
+        run_keys = [
+            k
+            for k, b in app.active_bindings.items()
+            if b.binding.show and b.binding.description == "Run"
+        ]
+        assert "enter" in run_keys
+        label = field.parent.query_one(".field-name") if field.parent else None
+        other = screen.query_one("#passes", Input).parent
+        assert label is not None and other is not None
+        assert label.styles.text_style.bold
+        assert not other.query_one(".field-name").styles.text_style.bold
+        field.value = "32"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeResults)
+    (plan,) = FakeResults.plans
+    assert plan.params.max_tokens == 32
+
+
+async def test_run_panel_has_top_k_and_the_completions_switch(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 defect 20: what `ometer-tui run --top-k N --completions` has, the panel has
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space")
+        screen.query_one("#top_k", Input).value = "40"
+        box = screen.query_one("#completion_api", Checkbox)
+        assert box.value is False
+        box.focus()
+        await pilot.press("space")  # toggles the box, not a model
+        assert box.value is True and screen.selected == {"demo-fast:1b"}
+        await pilot.press("b")  # not bound on the box: the screen's run key
+        await pilot.pause()
+        assert isinstance(app.screen, FakeResults)
+    (plan,) = FakeResults.plans
+    assert plan.params.top_k == 40
+    assert plan.completion_api is True
+
+
+async def test_the_plan_is_kept_when_leaving_and_coming_back(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # issue 8 defect 7: back to the endpoints and into the picker again keeps the
+    # selection and the run panel; a new app (same settings folder) has them too.
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "down", "down", "space")
+        chosen = set(screen.selected)
+        assert len(chosen) == 2
+        screen.query_one("#passes", Input).value = "7"
+        screen.query_one("#top_k", Input).value = "5"
+        screen.query_one("#prompts", TextArea).text = "one\ntwo"
+        screen.query_one("#completion_api", Checkbox).value = True
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ModelPickerScreen)
+        again = await open_picker(app, pilot, settle)
+        assert again is not screen
+        assert again.selected == chosen
+        assert set(marks(again)) == {"●", "○"} and marks(again).count("●") == 2
+        assert again.query_one("#passes", Input).value == "7"
+        assert again.query_one("#top_k", Input).value == "5"
+        assert again.query_one("#prompts", TextArea).text == "one\ntwo"
+        assert again.query_one("#completion_api", Checkbox).value is True
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        third = await open_picker(app, pilot, settle)
+        assert third.selected == chosen
+        assert third.query_one("#passes", Input).value == "7"
+
+
+async def test_the_run_panel_and_headless_build_the_same_plan(
+    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8: one plan builder; the panel's values as typed and `ometer-tui run`'s
+    # flags give equal plans (the panel used to drop [defaults] top_k and fall back to
+    # concurrency 1 on an empty field)
+    import ometer_tui.tui.screens.results as results
+    from ometer_tui.cli import build_parser
+    from ometer_tui.core.settings import Defaults, Settings, save_settings
+    from ometer_tui.headless import _plan
+
+    settings = Settings(
+        endpoints=load_endpoints(demo_config),
+        defaults=Defaults(top_k=40, concurrency=3, prompts=("one", "two")),
+    )
+    save_settings(settings, demo_config)
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
+    FakeResults.plans.clear()
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "down", "space")
+        assert screen.query_one("#top_k", Input).value == "40"
+        screen.query_one("#concurrency", Input).value = ""
+        screen.query_one("#passes", Input).value = "2"
+        screen.query_one("#seed", Input).value = "9"
+        screen.query_one("#temperature", Input).value = "server"
+        screen.query_one("#rpm", Input).value = "60"
+        await pilot.press("b")
+        await pilot.pause()
+        models = list(screen.models)
+        endpoint = screen.endpoint
+    (panel_plan,) = FakeResults.plans
+    argv = ["run", "--model", "demo-fast:1b", "--model", "demo-medium:8b", "--passes", "2",
+            "--seed", "9", "--rpm", "60"]  # fmt: skip
+    headless_plan = _plan(build_parser().parse_args(argv), settings, endpoint, models)
+    assert panel_plan.params.temperature is None  # "server": none sent
+    headless_plan = replace(headless_plan, params=replace(headless_plan.params, temperature=None))
+    assert panel_plan == headless_plan
+    assert panel_plan.params.top_k == 40 and panel_plan.concurrency == 3
+
+
+def load_endpoints(path: Path) -> list[Endpoint]:
+    from ometer_tui.core.settings import load_settings
+
+    return list(load_settings(path).endpoints)
+
+
+def test_plan_memory_round_trip_and_a_bad_state_file_is_ignored(tmp_path: Path) -> None:
+    from types import MappingProxyType
+
+    from ometer_tui.tui.plan_memory import PlanMemory, state_path
+    from ometer_tui.tui.widgets.run_panel import RunDraft
+
+    path = state_path(tmp_path / "cfg" / "config.toml")
+    draft = RunDraft(prompts="a\nb", values=MappingProxyType({"passes": "4", "bogus": "x"}),
+                     completion_api=True, selected=frozenset({"m1", "m2"}))  # fmt: skip
+    PlanMemory(path).remember("box", draft)
+    again = PlanMemory(path).get("box")
+    assert again is not None
+    assert again.prompts == "a\nb" and again.completion_api and again.selected == {"m1", "m2"}
+    assert dict(again.values) == {"passes": "4"}  # unknown fields are dropped
+    path.write_text("{not json")
+    assert PlanMemory(path).get("box") is None  # ignored, the panel starts from defaults
+    path.write_text('{"version": 99, "endpoints": {}}')
+    assert PlanMemory(path).get("box") is None
+    # a folder in the way: the write fails, the draft stays in memory, reason kept
+    blocked = PlanMemory(tmp_path / "file" / "last-plans.json")
+    (tmp_path / "file").write_text("")
+    blocked.remember("box", draft)
+    assert blocked.get("box") == draft and blocked.write_error is not None
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_small_terminal_keeps_the_run_button_on_screen_and_names_apart(
+    make_app: AppFactory, demo_config: Path, settle: Settle, size: tuple[int, int]
+) -> None:
+    # issue 8 defect 9: at 60x20 the run button was below the screen, and the two
+    # fault-rate-limited names were cut to the same text
+    app = make_app(demo_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        button = screen.query_one("#run")
+        assert screen.region.contains_region(button.region), button.region
+        names = dict(zip(shown_full_names(screen), shown_names(screen), strict=True))
+        limited, once = names["fault-rate-limited"], names["fault-rate-limited-once"]
+        assert limited != once
+        assert once.endswith("once") and limited.startswith("fault-ra")
+        await pilot.click("#run")  # nothing selected: the plan's problem is shown
+        await pilot.pause()
+        assert "models: pick at least one model" in str(
+            screen.query_one("#plan-errors", Static).render()
+        )
+
+
+def shown_full_names(screen: ModelPickerScreen) -> list[str]:
+    table = screen.query_one("#models", DataTable)
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+async def test_tab_from_the_list_goes_straight_into_the_run_panel(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    # the panel's scrolling area is not a tab stop of its own (it was, and Enter there
+    # did nothing visible at 60x20)
+    app = make_app(demo_config)
+    async with app.run_test(size=(60, 20)) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("tab")
+        assert screen.focused is screen.query_one("#prompts", TextArea)
+        await pilot.press("tab")
+        assert screen.focused is screen.query_one("#prompts_file", Input)
+
+
+async def test_an_untouched_panel_is_not_kept_so_new_defaults_apply(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    from ometer_tui.core.settings import Defaults, Settings, save_settings
+
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_picker(app, pilot, settle)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.plan_memory.get("demo") is None
+        # a selection alone is kept
+        screen = await open_picker(app, pilot, settle)
+        await pilot.press("space", "escape")
+        await settle(pilot)
+        kept = app.plan_memory.get("demo")
+        assert kept is not None and kept.selected == {"demo-fast:1b"}
+        # ...and taking it back forgets the draft again
+        screen = await open_picker(app, pilot, settle)
+        assert screen.selected == {"demo-fast:1b"}
+        await pilot.press("space", "escape")
+        await settle(pilot)
+        assert app.plan_memory.get("demo") is None
+    save_settings(Settings(endpoints=load_endpoints(demo_config), defaults=Defaults(passes=6)),
+                  demo_config)  # fmt: skip
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert screen.query_one("#passes", Input).value == "6"

@@ -12,17 +12,22 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Static
 
+from ometer_tui.core.api.base import ExchangeLogged
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.demo.catalogue import BY_NAME
 from ometer_tui.demo.server import DemoServerThread, run_in_thread
+from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.screens.debug_log import DebugLogScreen
 from ometer_tui.tui.screens.export_menu import ExportMenu
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
+from ometer_tui.tui.session import BenchmarkSession
+from ometer_tui.tui.widgets.results_header import PhraseLine
+from ometer_tui.tui.widgets.results_table import ResultsTable
 
 SIZE = (120, 36)
 FAST = ("demo-fast:1b", "demo-think:7b", "demo-embed:335m", "fault-server-error")
@@ -59,7 +64,7 @@ class Host(App[None]):
         self.plan = plan
 
     def on_mount(self) -> None:
-        self.push_screen(ResultsScreen(self.plan))
+        self.push_screen(ResultsScreen(BenchmarkSession.started(self, self.plan)))
 
     @property
     def results(self) -> ResultsScreen:
@@ -110,7 +115,7 @@ def write(path: str, text: str) -> None:
 
 
 def raw(screen: ResultsScreen, model: str, column: str) -> object:
-    return screen._shown[model][column].raw
+    return screen.table.model_rows[model][column].raw
 
 
 @pytest.fixture
@@ -140,12 +145,18 @@ async def test_run_completes_and_fills_rows(done_app: Host) -> None:
         # business. Here the demo shares this process with the UI and the engine, and on
         # a loaded machine it catches up on late tokens, so only the magnitude is checked.
         assert 50 < tps < 2000
-        assert rows["demo-think:7b"]["vttft"] != rows["demo-think:7b"]["ttft"]
-        assert rows["demo-embed:335m"]["e2e"].endswith("ms")
+        think = screen.table.model_rows["demo-think:7b"]
+        assert think["vttft"].text != think["ttft"].text
+        # an embedding model: its own latency column, no TTFT, not among chat e2e
+        embed = rows["demo-embed:335m"]
+        assert embed["latency"].endswith("ms")
+        assert embed["ttft"] == embed["e2e"] == embed["tps"] == "—"
+        assert rows["demo-fast:1b"]["latency"] == "—"
         assert rows["fault-server-error"]["status"] == "failed"
         assert rows["fault-server-error"]["err"] == "2"
-        assert rows["demo-fast:1b"]["p50"] == "—"  # n = 2 < 5
-        status = str(screen.query_one("#results-status", Static).render())
+        assert screen.table.model_rows["demo-fast:1b"]["p90"].text == "—"  # n = 2 < 5
+        assert rows["demo-fast:1b"]["sd"].startswith("±")  # a spread from n = 2
+        status = screen.query_one("#results-status", PhraseLine).plain
         assert status.startswith("done") and "12/12 requests" in status
         assert "SIMULATED" in str(screen.query_one("#results-simulated", Static).render())
         # the error cell is red, the ok cells are not
@@ -285,7 +296,7 @@ async def test_escape_cancels_after_confirmation_and_keeps_finished_runs(
         assert rows["demo-slow:70b"]["status"] == "cancelled"
         assert 1 <= int(rows["demo-slow:70b"]["ok"]) < 5
         assert screen.result.cancelled
-        status = str(screen.query_one("#results-status", Static).render())
+        status = screen.query_one("#results-status", PhraseLine).plain
         assert status.startswith("cancelled")
         # not running any more: Escape goes back
         await pilot.press("escape")
@@ -296,7 +307,10 @@ async def test_R_reruns_the_same_plan(done_app: Host) -> None:
     async with done_app.run_test(size=SIZE) as pilot:
         screen = await wait_done(pilot, done_app)
         first = screen.result
-        await pilot.press("R")
+        await pilot.press("R")  # the result was not exported: asked first
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
         assert screen.benchmark_running
         assert screen.result is not first  # a fresh result: the table starts over
         assert sum(len(m.records) for m in screen.result.models.values()) < 12
@@ -304,6 +318,28 @@ async def test_R_reruns_the_same_plan(done_app: Host) -> None:
         assert screen.result is not first
         assert len(screen.result.models["demo-fast:1b"].records) == 3
         assert table_rows(screen)["demo-fast:1b"]["status"] == "done"
+
+
+async def test_a_finished_unexported_result_is_not_discarded_without_asking(
+    done_app: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with done_app.run_test(size=SIZE) as pilot:
+        screen = await wait_done(pilot, done_app)
+        first = screen.result
+        for key in ("escape", "R"):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(done_app.screen, ConfirmScreen))
+            await pilot.press("n")  # keep
+            await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+            assert screen.result is first and not screen.benchmark_running
+        # once exported, leaving needs no answer
+        await _open_export(pilot, done_app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(done_app.screen, ResultsScreen))
+        assert screen.session.exported_to is not None and not screen.session.unsaved
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(done_app.screen, ResultsScreen))
 
 
 async def _open_export(pilot: Pilot[None], app: Host) -> ExportMenu:
@@ -416,14 +452,19 @@ async def test_debug_log_shows_requests_with_masked_auth() -> None:
             assert CANARY not in app.export_screenshot()
 
 
-async def test_narrow_terminal_drops_columns_instead_of_wrapping(done_app: Host) -> None:
-    async with done_app.run_test(size=(80, 24)) as pilot:
-        screen = await wait_done(pilot, done_app)
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_narrow_terminal_drops_columns_instead_of_wrapping(
+    fast_plan: BenchmarkPlan, size: tuple[int, int]
+) -> None:
+    app = Host(fast_plan)
+    async with app.run_test(size=size) as pilot:
+        screen = await wait_done(pilot, app)
         cols = screen.visible_columns
+        # err stays beside ok: errors matter more than anything optional
         assert {"status", "model", "ttft", "tps", "ok", "err"} <= set(cols)
         assert "ctx" not in cols
-        width = sum(c.render_width + 2 for c in screen._columns)
-        assert width <= 80
+        width = sum(w + 2 for w in screen.table.widths.values())
+        assert width <= size[0] - 2  # nothing hidden off the right edge
 
 
 async def test_unreachable_endpoint_fails_readably() -> None:
@@ -436,6 +477,100 @@ async def test_unreachable_endpoint_fails_readably() -> None:
         await wait_for(pilot, lambda: not screen.benchmark_running, what="the failure")
         await pilot.pause()
         assert table_rows(screen)["demo-fast:1b"]["status"] == "failed"
-        status = str(screen.query_one("#results-status", Static).render())
+        status = screen.query_one("#results-status", PhraseLine).plain
         assert status.startswith("failed") and "Unreachable" in status
         assert not screen.benchmark_running
+
+
+# ------------------------------------------------------------- in the app: sort, palette
+
+
+async def test_the_sort_survives_a_new_run_and_the_palette_sorts(
+    make_app: Callable[..., OmeterApp], demo_config: Path, demo: DemoServerThread
+) -> None:
+    plan = make_plan(demo.url, "demo-fast:1b", "demo-think:7b", passes=1, warmup=0)
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.start_benchmark(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(pilot, lambda: not screen.benchmark_running, what="the first run")
+        # "Sort by <column>" from the command palette
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"sort by tok/s")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.sort_state == ("tps", True), what="the sort")
+        assert app.results_sort == ("tps", True)  # told upwards, kept by the app
+        screen.session.mark_exported(Path("kept.json"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
+        # a new run of a plan starts sorted as the last results were
+        app.start_benchmark(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                       and app.screen is not screen)
+        again = app.screen
+        assert isinstance(again, ResultsScreen)
+        await wait_for(pilot, lambda: again.query(ResultsTable), what="the table")
+        assert again.sort_state == ("tps", True)
+        await wait_for(pilot, lambda: not again.benchmark_running, what="the second run")
+        assert again.row_order() == sorted(
+            again.row_order(), key=lambda m: -float(again.table.model_rows[m]["tps"].raw or 0)
+        )
+        header = again.table.columns[next(k for k in again.table.columns if k == "tps")]
+        assert header.label.plain.endswith("▼")
+        # R re-runs in place: the sort stays too
+        again.session.mark_exported(Path("kept.json"))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: not again.benchmark_running, what="the re-run")
+        assert again.sort_state == ("tps", True)
+
+
+# ------------------------------------------------------------------ debug log (defect 19)
+
+
+def exchange(n: int, *, status: int, body: str) -> ExchangeLogged:
+    return ExchangeLogged(
+        model="m", method="POST", url=f"http://127.0.0.1:1/api/chat?{n}",
+        request_headers={}, request_body="", status=status, response_headers={},
+        response_excerpt=body, error=None if status < 400 else f"{status} boom",
+        elapsed_s=0.01,
+    )
+
+
+async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> None:
+    ndjson = "\n".join(
+        '{"message":{"content":"' + "word " * 12 + f'"}},"done":false,"n":{i}}}'
+        for i in range(3)
+    )
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class LogHost(App[None]):
+        def on_mount(self) -> None:
+            session = BenchmarkSession(self, plan)
+            session.fold.apply([exchange(1, status=200, body=ndjson),
+                                exchange(2, status=500, body='{"error":"boom"}'),
+                                exchange(3, status=200, body="{}")])
+            self.push_screen(DebugLogScreen(session))
+
+    app = LogHost()
+    async with app.run_test(size=(60, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        title = str(screen.query_one("#debug-title", Static).render())
+        assert "3 exchanges" in title
+        log = screen.query_one("#debug-log", RichLog)
+        lines = [strip.text.rstrip() for strip in log.lines]
+        body = lines[lines.index("← 200 in 10 ms") + 1:]
+        body = body[: next(i for i, line in enumerate(body) if line.startswith("#"))]
+        assert len(body) > 3  # three NDJSON lines, wrapped at 60 columns
+        assert all(line.startswith("    ") for line in body), body  # wrapped lines too
+        await pilot.press("x")
+        await pilot.pause()
+        title = str(screen.query_one("#debug-title", Static).render())
+        assert "1 failed of 3 exchanges" in title
+        shown = "\n".join(strip.text for strip in log.lines)
+        assert "← 500" in shown and "← 200" not in shown

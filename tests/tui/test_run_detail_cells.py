@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from ometer_tui.core.bench.records import RunRecord
-from ometer_tui.tui.results_table import BUFFERED, NOT_STREAMED
-from ometer_tui.tui.screens.run_detail import RUN_COLUMNS, run_cells
+from ometer_tui.tui.formatting import BUFFERED, NOT_STREAMED
+from ometer_tui.tui.widgets.run_table import run_cells
 
 
 def cells(rec: RunRecord) -> dict[str, str]:
-    return {
-        key: text.plain for (key, _, _), text in zip(RUN_COLUMNS, run_cells(1, rec), strict=True)
-    }
+    return {key: text.plain for key, text in run_cells(1, rec).items()}
 
 
 def test_a_buffered_run_says_so_in_words() -> None:

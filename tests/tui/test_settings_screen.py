@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
 from ometer_tui.core.secrets import MASK
 from ometer_tui.tui.app import OmeterApp
@@ -167,9 +167,7 @@ async def test_duplicate_name_is_refused(
         assert "name: an endpoint named 'demo' already exists" in errors_text(screen)
 
 
-async def test_defaults_and_theme(
-    make_app: AppFactory, demo_config: Path, settle: Settle
-) -> None:
+async def test_defaults_and_theme(make_app: AppFactory, demo_config: Path, settle: Settle) -> None:
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -247,3 +245,92 @@ async def test_saving_over_an_unparseable_file_asks_first(
         {"name": "local", "url": "http://localhost:11434"}
     ]
     assert read_text(config_path.with_name("config.toml.bak")) == broken
+
+
+async def test_an_unchecked_box_is_empty() -> None:
+    # issue 8 defect 14: Textual's checkbox draws "▐X▌" checked or not (colour only)
+    from textual.app import App, ComposeResult
+
+    from ometer_tui.tui.widgets.form import FormCheckbox
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FormCheckbox("Allow insecure http", value=False, compact=True)
+
+    app = Host()
+    async with app.run_test(size=(60, 5)) as pilot:
+        box = app.query_one(FormCheckbox)
+        assert box._button.plain == "▐ ▌"
+        box.value = True
+        await pilot.pause()
+        assert box._button.plain == "▐X▌"
+
+
+async def test_the_insecure_http_box_reads_unchecked_on_screen(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_new_form(app, pilot, settle)
+        box = screen.query_one("#allow_insecure_http", Checkbox)
+        assert not box.value
+        assert box.render().plain.startswith("▐ ▌ Allow insecure http")
+
+
+async def test_remove_a_saved_literal_token_and_edit_the_endpoint_defaults(
+    make_app: AppFactory, config_path: Path, settle: Settle
+) -> None:
+    # issue 8 defect 20: a key pasted by mistake can be taken out from the form; the
+    # endpoint's own [endpoints.defaults] are edited in the form and start its runs.
+    from ometer_tui.core.models import Endpoint
+    from ometer_tui.core.secrets import Secret, TokenRef
+    from ometer_tui.core.settings import Settings, save_settings
+
+    ep = Endpoint(name="hosted", url="https://llm.example.com", api=None,
+                  token=TokenRef(value=Secret(TOKEN)),
+                  api_key=TokenRef(value=Secret(TOKEN + "-key")))  # fmt: skip
+    save_settings(Settings(endpoints=[ep]), config_path)
+    app = make_app(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        remove = screen.query_one("#token_remove", Checkbox)
+        assert remove.display and not remove.value
+        remove.value = True
+        screen.query_one("#e_concurrency", Input).value = "8"
+        screen.query_one("#e_passes", Input).value = "5"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert errors_text(screen).strip() == ""
+        # the form now shows no saved token, so nothing left to remove
+        assert not screen.query_one("#token_remove", Checkbox).display
+        assert screen.query_one("#api_key_remove", Checkbox).display
+        assert TOKEN not in app.export_screenshot()
+    data = load_toml(config_path)
+    endpoints = data["endpoints"]
+    assert isinstance(endpoints, list)
+    (saved,) = endpoints
+    assert "token" not in saved and saved["api_key"] == TOKEN + "-key"
+    assert saved["defaults"] == {"passes": 5, "concurrency": 8}
+    assert TOKEN not in read_text(config_path).replace(TOKEN + "-key", "")
+
+
+async def test_an_empty_endpoint_default_falls_back_to_the_global_one(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        field = screen.query_one("#e_warmup", Input)
+        assert field.value == "" and field.placeholder == "global"
+        field.value = "two"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "defaults.warmup: 'two' is not a whole number" in errors_text(screen)

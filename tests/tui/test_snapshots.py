@@ -32,6 +32,7 @@ from ometer_tui.tui.screens.debug_log import DebugLogScreen
 from ometer_tui.tui.screens.export_menu import ExportMenu
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
+from ometer_tui.tui.session import BenchmarkSession
 
 SIZE = (120, 36)
 SnapCompare = Callable[..., bool]
@@ -84,13 +85,13 @@ def record(model: str, i: int, *, ttft: float, interval: float, tokens: int,
     )
 
 
-def fixed_result() -> BenchmarkResult:
+def fixed_result(passes: int = 5) -> BenchmarkResult:
     names = ("demo-fast:1b", "demo-think:7b", "demo-slow:70b", "demo-embed:335m",
              "fault-server-error")
     endpoint = Endpoint(name="demo (simulated)", url="http://127.0.0.1:11434",
                         api=ApiFlavour.OLLAMA, simulated=True)
     plan = BenchmarkPlan(endpoint=endpoint, models=tuple(info(n) for n in names),
-                         passes=5, warmup=1)
+                         passes=passes, warmup=1)
     result = BenchmarkResult(
         plan=plan, started_at=datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC),
         finished_at=datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC),
@@ -107,7 +108,7 @@ def fixed_result() -> BenchmarkResult:
     }
     for name in names:
         spec = specs[name]
-        runs = 2 if name == "demo-slow:70b" else 5  # the slow one was cancelled
+        runs = 2 if name == "demo-slow:70b" else passes  # the slow one was cancelled
         records = [record(name, 0, warmup=True, **spec)]
         records += [record(name, i, **spec) for i in range(1, runs + 1)]
         mr = ModelResult(info=info(name), records=records)
@@ -124,17 +125,26 @@ def fixed_result() -> BenchmarkResult:
 
 
 class SnapHost(App[None]):
-    def __init__(self, screen_factory: Callable[[], Any]) -> None:
+    """Shows screens made by ``factory(app)``, in order (the last on top)."""
+
+    def __init__(self, factory: Callable[[App[None]], Any]) -> None:
         super().__init__()
-        self._factory = screen_factory
+        self._factory = factory
 
     def on_mount(self) -> None:
-        self.push_screen(self._factory())
+        screens = self._factory(self)
+        for screen in screens if isinstance(screens, list) else [screens]:
+            self.push_screen(screen)
 
 
-def results_app() -> SnapHost:
-    result = fixed_result()
-    return SnapHost(lambda: ResultsScreen.from_result(result, show_clock=False))
+def loaded(app: App[Any], result: BenchmarkResult | None = None) -> BenchmarkSession:
+    return BenchmarkSession.of_result(app, result or fixed_result())
+
+
+def results_app(passes: int = 5) -> SnapHost:
+    return SnapHost(
+        lambda app: ResultsScreen(loaded(app, fixed_result(passes)), show_clock=False)
+    )
 
 
 def test_results_screen(snap_compare: SnapCompare) -> None:
@@ -145,8 +155,7 @@ def test_results_sorted_by_rate_per_run_view(snap_compare: SnapCompare) -> None:
     async def sort_and_expand(pilot: Pilot[None]) -> None:
         await pilot.pause()
         await pilot.press("v")
-        for _ in range(4):  # status, model, TTFT, tok/s
-            await pilot.press("s")
+        await pilot.app.run_action("screen.sort_by('tps1')")  # best first
         await pilot.pause()
 
     assert snap_compare(results_app(), terminal_size=SIZE, run_before=sort_and_expand)
@@ -156,9 +165,19 @@ def test_results_screen_80x24(snap_compare: SnapCompare) -> None:
     assert snap_compare(results_app(), terminal_size=(80, 24))
 
 
+def test_results_screen_60x20(snap_compare: SnapCompare) -> None:
+    """err kept beside ok, names cut in the middle, whole header phrases, no stale
+    character after the footer's last key."""
+    assert snap_compare(results_app(), terminal_size=(60, 20))
+
+
+def test_results_per_run_view_of_three_passes(snap_compare: SnapCompare) -> None:
+    """Every run's TTFT and TPS at 120 columns, and a legend of the columns shown."""
+    assert snap_compare(results_app(passes=3), terminal_size=SIZE, press=["v"])
+
+
 def test_run_detail(snap_compare: SnapCompare) -> None:
-    result = fixed_result()
-    app = SnapHost(lambda: RunDetailScreen(result, "demo-think:7b"))
+    app = SnapHost(lambda app: RunDetailScreen(loaded(app), "demo-think:7b"))
 
     async def highlight_second_run(pilot: Pilot[None]) -> None:
         await pilot.pause()
@@ -168,9 +187,14 @@ def test_run_detail(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=highlight_second_run)
 
 
+def test_run_detail_60x20(snap_compare: SnapCompare) -> None:
+    """Stacked, full width: the server-vs-client panel is readable."""
+    app = SnapHost(lambda app: RunDetailScreen(loaded(app), "demo-slow:70b"))
+    assert snap_compare(app, terminal_size=(60, 20), press=["down"])
+
+
 def test_run_detail_of_a_failing_model(snap_compare: SnapCompare) -> None:
-    result = fixed_result()
-    app = SnapHost(lambda: RunDetailScreen(result, "fault-server-error"))
+    app = SnapHost(lambda app: RunDetailScreen(loaded(app), "fault-server-error"))
 
     async def highlight_first_measured(pilot: Pilot[None]) -> None:
         await pilot.pause()
@@ -181,20 +205,28 @@ def test_run_detail_of_a_failing_model(snap_compare: SnapCompare) -> None:
 
 
 def test_export_menu(snap_compare: SnapCompare) -> None:
-    result = fixed_result()
-    screen = ResultsScreen.from_result(result, show_clock=False)
-
-    class Host(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(screen)
-            self.push_screen(ExportMenu(result, folder=Path("/home/me/benchmarks")))
+    def screens(app: App[None]) -> list[Any]:
+        session = loaded(app)
+        return [ResultsScreen(session, show_clock=False),
+                ExportMenu(session.result, folder=Path("/home/me/benchmarks"))]
 
     async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause()
         await pilot.press("down")  # CSV: the path follows the format
         await pilot.pause()
 
-    assert snap_compare(Host(), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(SnapHost(screens), terminal_size=SIZE, run_before=settle)
+
+
+def test_export_menu_60x20(snap_compare: SnapCompare) -> None:
+    """The buttons are inside the dialog."""
+
+    def screens(app: App[None]) -> list[Any]:
+        session = loaded(app)
+        return [ResultsScreen(session, show_clock=False),
+                ExportMenu(session.result, folder=Path("/home/me/benchmarks"))]
+
+    assert snap_compare(SnapHost(screens), terminal_size=(60, 20))
 
 
 # --------------------------------------------------------------------------------------
@@ -322,69 +354,6 @@ def then(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run
 
 
-def test_endpoints(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down"))
-
-
-def test_endpoints_80x24(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SMALL, run_before=then("down", "down"))
-
-
-def test_first_launch(snap_compare: SnapCompare, offline: Path) -> None:
-    assert snap_compare(omapp(offline), terminal_size=SIZE, run_before=then())
-
-
-def test_model_picker(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "down", "space", "down", "down", "space")
-    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
-
-
-def test_model_picker_80x24(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "space", "down", "down", "space")
-    assert snap_compare(app, terminal_size=SMALL, run_before=then(*keys))
-
-
-def test_model_picker_filtered(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    keys = ("enter", "slash", "f", "a", "u", "l", "t", "enter", "a")
-    assert snap_compare(app, terminal_size=SIZE, run_before=then(*keys))
-
-
-def test_run_panel_validation_error(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-
-    async def invalid_plan(pilot: Pilot[Any]) -> None:
-        await then("enter", "space")(pilot)
-        screen = pilot.app.screen
-        screen.query_one("#passes", Input).value = "five"
-        screen.query_one("#top_p", Input).value = "1.5"
-        await pilot.press("b")
-        await settled(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=invalid_plan)
-
-
-def test_settings_new_endpoint(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("n"))
-
-
-def test_settings_existing_endpoint_with_token(snap_compare: SnapCompare,
-                                               offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    # demo, gpu-box, hosted: edit the one with a token
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down", "e"))
-
-
-def test_help(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("question_mark"))
-
-
 def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
                                             offline: Path) -> None:
     path = saved_config(offline, keymap={"results.export": "x", "app.help": "f2"})
@@ -392,17 +361,12 @@ def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
 
     async def results_help(pilot: Pilot[Any]) -> None:
         await settled(pilot)
-        await pilot.app.push_screen(ResultsScreen.from_result(fixed_result()))
+        await pilot.app.push_screen(ResultsScreen(loaded(pilot.app)))
         await settled(pilot)
         await pilot.press("f2")
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=results_help)
-
-
-def test_confirm_delete(snap_compare: SnapCompare, offline: Path) -> None:
-    app = omapp(saved_config(offline), demo=True)
-    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "delete"))
 
 
 def exchanges() -> list[ExchangeLogged]:
@@ -437,15 +401,20 @@ def exchanges() -> list[ExchangeLogged]:
 
 
 def test_debug_log(snap_compare: SnapCompare) -> None:
-    result = fixed_result()
-    screen = ResultsScreen.from_result(result)
-    for ex in exchanges():
-        screen.exchanges.append(ex)
-        screen.exchange_count += 1
+    def screens(app: App[None]) -> list[Any]:
+        session = loaded(app)
+        session.fold.apply(exchanges())
+        return [ResultsScreen(session), DebugLogScreen(session)]
 
-    class Host(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(screen)
-            self.push_screen(DebugLogScreen(screen))
+    assert snap_compare(SnapHost(screens), terminal_size=SIZE)
 
-    assert snap_compare(Host(), terminal_size=SIZE)
+
+def test_debug_log_errors_only(snap_compare: SnapCompare) -> None:
+    """The header counts what is shown; bodies wrap under their indent."""
+
+    def screens(app: App[None]) -> list[Any]:
+        session = loaded(app)
+        session.fold.apply(exchanges())
+        return [ResultsScreen(session), DebugLogScreen(session)]
+
+    assert snap_compare(SnapHost(screens), terminal_size=(80, 24), press=["x"])

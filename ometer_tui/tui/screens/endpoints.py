@@ -1,12 +1,13 @@
-"""The first screen: saved endpoints with a live reachability check per row."""
+"""The first screen: saved endpoints with a live reachability check per row.
+
+Wiring only: the table and banner are :mod:`ometer_tui.tui.widgets.endpoint_table`; the
+endpoint list comes from above (:class:`SetupHost`), and changes to it arrive as
+:class:`EndpointsChanged` messages.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -18,50 +19,17 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ometer_tui.core.models import Endpoint, ServerInfo
 from ometer_tui.core.settings import display_path
-from ometer_tui.tui.widgets.cells import (
-    cell,
-    endpoint_auth_text,
-    failure_text,
-    server_status_text,
+from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
+from ometer_tui.tui.probe import probe_endpoint
+from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.widgets.cells import failure_text, server_status_text
+from ometer_tui.tui.widgets.endpoint_table import (
+    CHECKING,
+    STARTING,
+    EndpointTable,
+    ProbeState,
+    banner_text,
 )
-from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
-
-if TYPE_CHECKING:
-    from ometer_tui.tui.app import OmeterApp
-
-CHECKING = Text("checking…", style="dim italic")
-STARTING = Text("starting…", style="dim italic")
-
-
-def confirm_screen() -> type[Any]:
-    from ometer_tui.tui.screens.confirm import ConfirmScreen
-
-    return ConfirmScreen
-
-
-async def _api() -> ModuleType:
-    """``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import), imported in a
-    thread so the UI keeps drawing meanwhile. Always through ``import_module``: while
-    another probe's thread is still importing it, ``sys.modules`` already holds the
-    half-initialised module, and only the import lock waits for it to finish."""
-    return await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
-
-#: (key, header, widest, narrowest, always shown) in display order, which is also their
-#: importance. Status is second: at 80 columns it stays (the line under the table shows
-#: it in full); the URL is cut before API and Token are dropped.
-ENDPOINT_COLUMNS: tuple[tuple[str, str, int, int, bool], ...] = (
-    ("name", "Name", 28, 12, True),
-    ("status", "Status", 36, 20, True),
-    ("url", "URL", 40, 16, False),
-    ("token", "Token", 24, 24, False),
-    ("api", "API", 6, 6, False),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeState:
-    ok: bool | None  # None: still checking
-    text: Text
 
 
 class EndpointsScreen(Screen[None]):
@@ -81,7 +49,7 @@ class EndpointsScreen(Screen[None]):
                 tooltip="Check every endpoint's reachability again"),
         Binding("D", "add_demo", "Demo", id="endpoints.demo",
                 tooltip="Add the built-in simulated endpoint (not saved)"),
-    ]
+    ]  # fmt: skip
 
     class Probed(Message):
         """A reachability check finished (``info`` or ``error`` is set)."""
@@ -100,40 +68,43 @@ class EndpointsScreen(Screen[None]):
         self._endpoints: dict[str, Endpoint] = {}
         self._states: dict[str, ProbeState] = {}
         self._generation = 0
-        self._version = -1
+        #: put the cursor on this endpoint once the list holds it (the demo, once added)
+        self._cursor_to: str | None = None
 
     @property
-    def omapp(self) -> OmeterApp:
-        return self.app  # type: ignore[return-value]
+    def omapp(self) -> SetupHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="banner")
-        table: DataTable[Text] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield EndpointTable(id="endpoints")
         yield Static(id="endpoints-hint")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # rows first (each "checking…"); the checks start once the screen is drawn
         self.reload(check=False)
-        self.query_one("#endpoints", DataTable).focus()
+        self.table.focus()
         self.call_after_refresh(self.action_recheck)
 
-    def on_resize(self) -> None:
-        if self._endpoints:
-            self._fill_table()
+    @property
+    def table(self) -> EndpointTable:
+        return self.query_one("#endpoints", EndpointTable)
 
-    def on_screen_resume(self) -> None:
-        if self._version != self.omapp.endpoints_version:
+    @on(EndpointsChanged)
+    def _endpoints_changed(self, message: EndpointsChanged) -> None:
+        if message.ready is not None:
+            self.endpoint_ready(message.ready)
+        else:
             self.reload()
 
     # ------------------------------------------------------------------- rows
     def reload(self, *, check: bool = True) -> None:
         """Rebuild the rows from the app's endpoints and check each again."""
         app = self.omapp
-        self._version = app.endpoints_version
-        previous = self.highlighted_name()
+        previous = self._cursor_to or self.highlighted_name()
+        self._cursor_to = None
         endpoints = app.all_endpoints()
         self._endpoints = {e.name: e for e in endpoints}
         self._states = {e.name: self._unchecked(e) for e in endpoints}
@@ -142,14 +113,12 @@ class EndpointsScreen(Screen[None]):
         if check:
             self.action_recheck()
         else:
-            self._update_banner()
-            self._update_detail()
+            self._update_texts()
 
     def endpoint_ready(self, name: str) -> None:
         """One endpoint changed in the app (the demo's process answered): show its row
         again and check only it."""
         app = self.omapp
-        self._version = app.endpoints_version
         endpoint = next((e for e in app.all_endpoints() if e.name == name), None)
         if endpoint is None or name not in self._endpoints:
             self.reload()
@@ -158,8 +127,7 @@ class EndpointsScreen(Screen[None]):
         self._states[name] = self._unchecked(endpoint)
         self._fill_table()
         self._check(endpoint)
-        self._update_banner()
-        self._update_detail()
+        self._update_texts()
 
     def _starting(self, endpoint: Endpoint) -> bool:
         return endpoint.simulated and self.omapp.demo_starting
@@ -168,92 +136,35 @@ class EndpointsScreen(Screen[None]):
         return ProbeState(None, STARTING if self._starting(endpoint) else CHECKING)
 
     def _fill_table(self, *, keep: str | None = None) -> None:
-        """Lay the columns out for the current width and add every row (with its
-        current status): Name and Status always, then URL, Token, API while they fit."""
-        table = self.query_one("#endpoints", DataTable)
-        keep = keep if keep is not None else self.highlighted_name()
-        rows = {
-            name: self._cells(e, self._status_text(name)) for name, e in self._endpoints.items()
-        }
-        fit = []
-        for key, header, cap, minimum, always in ENDPOINT_COLUMNS:
-            # the status changes as checks answer: it keeps its full width when it can
-            natural = cap if key == "status" else natural_width(
-                header, (r[key] for r in rows.values()), cap=cap
-            )
-            fit.append(FitColumn(key, natural, min(minimum, natural), always))
-        widths = fit_widths(fit, max(self.size.width - 2, 0))
-        headers = {key: header for key, header, *_ in ENDPOINT_COLUMNS}
-        with self.app.batch_update():
-            table.clear(columns=True)
-            for key, width in widths.items():
-                table.add_column(headers[key], key=key, width=width)
-            for name, cells in rows.items():
-                table.add_row(*(clipped(cells[key]) for key in widths), key=name)
-            if keep in self._endpoints:
-                table.move_cursor(row=table.get_row_index(keep))
-
-    def _status_text(self, name: str) -> Text:
-        state = self._states.get(name)
-        return state.text if state is not None else CHECKING
-
-    def _cells(self, endpoint: Endpoint, status: Text) -> dict[str, Text]:
-        name = Text(endpoint.name)
-        if endpoint.simulated:
-            name.append(" ★", style="yellow")
-        elif not self.omapp.is_saved(endpoint):
-            name.append(" (offered)", style="dim")
-        return {
-            "name": name,
-            "status": status,
-            "url": cell(endpoint.display_url),
-            "api": cell(str(endpoint.api) if endpoint.api else "auto"),
-            "token": cell(endpoint_auth_text(endpoint)),
-        }
+        """Every row with its current status (the cursor on ``keep`` if given)."""
+        self.table.show(list(self._endpoints.values()), self._states, self.omapp.is_saved)
+        if keep is not None:
+            self.table.move_to(keep)
 
     def highlighted_name(self) -> str | None:
-        table = self.query_one("#endpoints", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
-            return None
-        return str(row_key.value) if row_key.value is not None else None
+        return self.table.highlighted_key
 
     def highlighted(self) -> Endpoint | None:
         name = self.highlighted_name()
         return self._endpoints.get(name) if name else None
 
-    def _update_banner(self) -> None:
+    def _update_texts(self) -> None:
+        """The banner, and the highlighted endpoint's full status under the table."""
+        self._update_detail()
         app = self.omapp
+        offered = [
+            (e, self._states.get(e.name), self._starting(e))
+            for e in self._endpoints.values()
+            if not app.is_saved(e)
+        ]
+        text = banner_text(
+            settings_error=app.settings_error,
+            first_launch=app.first_launch,
+            config_shown=display_path(app.config_path),
+            offered=offered,
+            empty=not self._endpoints,
+        )
         banner = self.query_one("#banner", Static)
-        text = Text()
-        if app.settings_error:
-            text.append("Settings file not loaded: ", style="bold red")
-            text.append(app.settings_error)
-            text.append("\nNo saved endpoints are shown. Fix the file, or open settings "
-                        "(ctrl+s) and save to replace it.", style="dim")
-        elif app.first_launch:
-            text.append("First launch: ", style="bold")
-            text.append(f"no settings file yet ({display_path(app.config_path)}). Offered: ")
-            offered = [e for e in self._endpoints.values() if not app.is_saved(e)]
-            for i, endpoint in enumerate(offered):
-                if i:
-                    text.append("; ")
-                label = "the built-in demo" if endpoint.simulated else endpoint.display_url
-                text.append(label, style="bold")
-                state = self._states.get(endpoint.name)
-                if state is None or state.ok is None:
-                    waiting = "starting…" if self._starting(endpoint) else "checking…"
-                    text.append(f" ({waiting})", style="dim")
-                elif state.ok:
-                    text.append(" answers", style="green")
-                else:
-                    text.append(" does not answer", style="red")
-            text.append(".\nenter picks one; e saves an offer; n adds your own.", style="dim")
-        elif not self._endpoints:
-            text.append("No endpoints yet: n adds one, D adds the built-in demo.")
         banner.update(text)
         banner.display = bool(text.plain)
 
@@ -261,33 +172,22 @@ class EndpointsScreen(Screen[None]):
     def action_recheck(self) -> None:
         self.workers.cancel_group(self, "probe")
         self._generation += 1
-        table = self.query_one("#endpoints", DataTable)
         for endpoint in self._endpoints.values():
-            self._check(endpoint, table)
-        self._update_banner()
-        self._update_detail()
+            self._check(endpoint)
+        self._update_texts()
 
-    def _check(self, endpoint: Endpoint, table: DataTable[Text] | None = None) -> None:
+    def _check(self, endpoint: Endpoint) -> None:
         """Mark the row unchecked and probe it (a starting demo is probed once ready)."""
-        table = table or self.query_one("#endpoints", DataTable)
         state = self._unchecked(endpoint)
         self._states[endpoint.name] = state
-        table.update_cell(endpoint.name, "status", clipped(state.text))
+        self.table.set_state(endpoint.name, state)
         if not self._starting(endpoint):
             self._probe(endpoint, self._generation)
 
     @work(group="probe", exit_on_error=False)
     async def _probe(self, endpoint: Endpoint, generation: int) -> None:
-        api = await _api()
-        try:
-            info = await api.probe(endpoint)
-        except api.ClientError as exc:
-            self.post_message(self.Probed(endpoint.name, generation, None, str(exc)))
-        except Exception as exc:  # a config error, a bug: show it on the row
-            reason = str(exc) or type(exc).__name__
-            self.post_message(self.Probed(endpoint.name, generation, None, reason))
-        else:
-            self.post_message(self.Probed(endpoint.name, generation, info, None))
+        info, error = await probe_endpoint(endpoint)
+        self.post_message(self.Probed(endpoint.name, generation, info, error))
 
     @on(Probed)
     def _on_probed(self, message: Probed) -> None:
@@ -298,11 +198,8 @@ class EndpointsScreen(Screen[None]):
         else:
             state = ProbeState(False, failure_text(message.error or "unreachable"))
         self._states[message.name] = state
-        self.query_one("#endpoints", DataTable).update_cell(
-            message.name, "status", clipped(state.text)
-        )
-        self._update_banner()
-        self._update_detail()
+        self.table.set_state(message.name, state)
+        self._update_texts()
 
     @on(DataTable.RowHighlighted, "#endpoints")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -310,7 +207,6 @@ class EndpointsScreen(Screen[None]):
         self._update_detail()
 
     def _update_detail(self) -> None:
-        """The highlighted endpoint's full status (the cell may be cut short)."""
         endpoint = self.highlighted()
         detail = Text()
         if endpoint is not None:
@@ -341,7 +237,9 @@ class EndpointsScreen(Screen[None]):
         self.app.push_screen(ModelPickerScreen(endpoint))
 
     def action_add(self) -> None:
-        self.omapp.action_open_settings(new=True)
+        from ometer_tui.tui.screens.settings import SettingsScreen
+
+        self.app.push_screen(SettingsScreen(new=True))
 
     def action_edit(self) -> None:
         endpoint = self.highlighted()
@@ -376,7 +274,6 @@ class EndpointsScreen(Screen[None]):
                 self.notify(f"Deleted {endpoint.name!r}; saved to {path}", markup=False)
             else:
                 app.remove_session_endpoint(endpoint.name)
-            self.reload()
 
         question = (
             f"Delete the endpoint {endpoint.name!r} ({endpoint.display_url}) from the "
@@ -385,18 +282,17 @@ class EndpointsScreen(Screen[None]):
             else f"Remove {endpoint.name!r} from this session's list?"
         )
         self.app.push_screen(
-            confirm_screen()(question, title="Delete endpoint?", yes="Delete", danger=True),
+            ConfirmScreen(question, title="Delete endpoint?", yes="Delete", danger=True),
             answered,
         )
 
     def action_add_demo(self) -> None:
-        self.omapp.action_add_demo_endpoint()
-        if self._version != self.omapp.endpoints_version:
-            self.reload()
-        table = self.query_one("#endpoints", DataTable)
-        for name, endpoint in self._endpoints.items():
-            if endpoint.simulated:
-                table.move_cursor(row=table.get_row_index(name))
+        demo = self.omapp.add_demo_endpoint()
+        if demo is not None:
+            if demo.name in self._endpoints:
+                self.table.move_to(demo.name)
+            else:
+                self._cursor_to = demo.name  # once the list with it arrives
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"pick", "edit", "delete"} and not self._endpoints:

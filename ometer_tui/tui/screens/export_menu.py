@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -54,7 +54,7 @@ class ExportMenu(ModalScreen[Path | None]):
         return default_export_path(self.result, fmt, folder=self._folder or Path.cwd())
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="export-dialog"):
+        with VerticalScroll(id="export-dialog"):
             yield Static(Text("Export results", style="bold"), id="export-title")
             yield OptionList(
                 *(Option(label, id=fmt.value) for fmt, label in FORMATS), id="export-formats"
@@ -63,8 +63,8 @@ class ExportMenu(ModalScreen[Path | None]):
             yield Input(str(self.default_path(self.format)), id="export-path")
             yield Static("", id="export-message")
             with Horizontal(id="export-buttons"):
-                yield Button("Export", id="export-ok", variant="primary")
-                yield Button("Cancel", id="export-cancel")
+                yield Button("Export", id="export-ok", variant="primary", compact=True)
+                yield Button("Cancel", id="export-cancel", compact=True)
 
     def on_mount(self) -> None:
         options = self.query_one("#export-formats", OptionList)

@@ -1,4 +1,5 @@
-"""Help: every binding of the screen it was opened from, then the app's, grouped."""
+"""Help: every binding of the screen it was opened from, of the widgets on it that have
+keys of their own (the filter box, a run-panel field), then the app's, grouped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
@@ -29,9 +31,9 @@ def _group_text(infos: list[BindingInfo]) -> Text:
     return text
 
 
-def screen_title(screen: Screen[object]) -> str:
-    """A screen's ``HELP_TITLE``, else its class name in words ("RunDetailScreen" ->
-    "Run detail")."""
+def screen_title(screen: DOMNode) -> str:
+    """A screen's (or widget's) ``HELP_TITLE``, else its class name in words
+    ("RunDetailScreen" -> "Run detail")."""
     title = getattr(screen, "HELP_TITLE", None)
     if isinstance(title, str) and title:
         return title
@@ -46,8 +48,9 @@ class HelpScreen(ModalScreen[None]):
     HELP_TITLE = "Help"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,f1", "close", "Close", id="help.close",
-                tooltip="Close the help"),
+        Binding(
+            "escape,q,question_mark,f1", "close", "Close", id="help.close", tooltip="Close the help"
+        ),
     ]
 
     def __init__(self, source: Screen[object]) -> None:
@@ -60,6 +63,15 @@ class HelpScreen(ModalScreen[None]):
         screen_infos = binding_infos(type(self._source), display=self.app)
         if screen_infos:
             groups.append((f"This screen: {title}", screen_infos))
+        seen: set[type[DOMNode]] = set()
+        for widget in self._source.query("*"):
+            kind = type(widget)
+            if kind in seen or not kind.__module__.startswith("ometer_tui."):
+                continue
+            seen.add(kind)
+            infos = binding_infos(kind, display=self.app)
+            if infos:
+                groups.append((f"In the {screen_title(widget).lower()}", infos))
         groups.append(("Everywhere", binding_infos(type(self.app), display=self.app)))
         return groups
 

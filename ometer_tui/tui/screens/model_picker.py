@@ -1,77 +1,32 @@
-"""Pick models on one endpoint and set the run plan, then start the benchmark."""
+"""Pick models on one endpoint and set the run plan, then start the benchmark.
+
+Wiring only: the table (:class:`ModelTable`), the filter (:class:`FilterBox`) and the
+run panel (:class:`RunPanel`) are widgets. The panel's draft and the selection are
+remembered per endpoint (``plan_memory``) when the screen is left or a run starts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Footer, Header, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields
+from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields, plan_defaults
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
-from ometer_tui.tui.results_table import fmt_bytes, fmt_context
-from ometer_tui.tui.widgets.cells import cell, short_date
-from ometer_tui.tui.widgets.fit import FitColumn, clipped, fit_widths, natural_width
-
-if TYPE_CHECKING:
-    from ometer_tui.tui.app import OmeterApp
-
-
-SELECTED = Text("●", style="bold green")
-UNSELECTED = Text("○", style="dim")
-
-#: Width of the run panel (app.tcss ``#run-panel``), border included.
-RUN_PANEL_WIDTH = 30
-#: A long capability list is cut to this width.
-CAPS_CAP = 20
-
-#: (key, header, narrowest, always shown) of the model columns, in display order, which
-#: is also their importance: at 80 columns Modified goes first, then Size, Ctx...
-MODEL_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("sel", " ", 1, True),
-    ("name", "Model", 12, True),
-    ("workload", "Workload", 8, True),
-    ("caps", "Caps", 6, True),
-    ("params", "Params", 99, False),
-    ("quant", "Quant", 99, False),
-    ("ctx", "Ctx", 99, False),
-    ("size", "Size", 99, False),
-    ("modified", "Modified", 99, False),
-)
-
-#: (input id, label, tooltip) of the one-line fields of the run panel, in order.
-RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("prompts_file", "Prompts file", "One prompt per line; replaces the prompts above"),
-    ("passes", "Passes", "Measured passes over the prompts, per model"),
-    ("warmup", "Warm-up", "Unmeasured requests per model before the passes"),
-    ("concurrency", "Concurrency", "In-flight requests per model"),
-    ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
-    ("max_tokens", "Max tokens", "Output token limit per request"),
-    ("temperature", "Temperature", "0..2; empty: the server's default"),
-    ("top_p", "top_p", "0..1; empty: the server's default"),
-    ("seed", "Seed", "Integer; empty: none"),
-    ("rpm", "Req/min", "Requests-per-minute limit; empty: unlimited"),
-    ("tpm", "Tokens/min", "Tokens-per-minute limit; empty: unlimited"),
-    ("image", "Image file", "PNG/JPEG/GIF/WebP sent to vision models"),
-)
-
-
-def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
-    """Newest first by ``modified_at``; models without a date keep their order, last."""
-    listed = list(models)
-    dated = sorted(
-        (m for m in listed if m.modified_at), key=lambda m: m.modified_at or "", reverse=True
-    )
-    return dated + [m for m in listed if not m.modified_at]
+from ometer_tui.tui.host import host_of
+from ometer_tui.tui.messages import BenchmarkRequested
+from ometer_tui.tui.widgets.filter_box import FilterBox
+from ometer_tui.tui.widgets.model_table import ModelTable, sort_newest_first, status_text
+from ometer_tui.tui.widgets.run_panel import RunDraft, RunPanel
 
 
 class ModelPickerScreen(Screen[None]):
@@ -79,6 +34,8 @@ class ModelPickerScreen(Screen[None]):
 
     HELP_TITLE = "Models"
     AUTO_FOCUS = "#models"
+    #: below 90 columns the run panel narrows (app.tcss), leaving the names room
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_model", "Select", id="models.toggle",
                 tooltip="Select or unselect the highlighted model"),
@@ -92,174 +49,123 @@ class ModelPickerScreen(Screen[None]):
                 tooltip="Load the model list again (retry after an error)"),
         Binding("escape", "back", "Back", id="models.back",
                 tooltip="Back to the table, or to the endpoints"),
-    ]
+    ]  # fmt: skip
 
-    class ModelsLoaded(Message):
-        def __init__(self, models: list[ModelInfo]) -> None:
+    class ModelsListed(Message):
+        """The endpoint listed its ``models``, or could not (``error``)."""
+
+        def __init__(self, models: list[ModelInfo], error: str | None = None) -> None:
             super().__init__()
             self.models = models
+            self.error = error
 
-    class ModelsFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
-
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, draft: RunDraft | None = None) -> None:
+        """``draft``: the run panel's starting values (else the one remembered for
+        ``endpoint``, else the defaults)."""
         super().__init__()
         self.endpoint = endpoint
+        self._draft = draft
         self.models: list[ModelInfo] = []
         self.shown: list[ModelInfo] = []
         self.selected: set[str] = set()
         self.load_error: str | None = None
         self.loading_models = False
-        #: key -> width of the columns shown (the fit to the terminal's width)
-        self._widths: dict[str, int] = {}
         #: typing has started a filter whose box has not taken the focus yet (focus moves
         #: on the next message cycle; keys already queued still reach the table)
         self._typing_into_filter = False
-
-    @property
-    def omapp(self) -> OmeterApp:
-        return self.app  # type: ignore[return-value]
+        #: names selected in the remembered draft, kept once the models are listed
+        self._wanted: set[str] = set()
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
+        host = host_of(self)
+        draft = (
+            self._draft
+            or host.plan_memory.get(self.endpoint.name)
+            or RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
+        )
+        self._wanted = set(draft.selected)
         yield Header()
         with Horizontal(id="picker-body"):
             with Vertical(id="models-pane"):
-                yield Input(
+                yield FilterBox(
                     placeholder="filter: type a name or family prefix",
                     id="filter",
                     compact=True,
                     select_on_focus=False,  # typing on the table carries on in here
                 )
                 yield Static(id="models-status")
-                table: DataTable[Text] = DataTable(
-                    id="models", cursor_type="row", zebra_stripes=True
-                )
-                yield table
-            with VerticalScroll(id="run-panel"):
-                yield Static(Text("Run plan", style="bold"), classes="panel-title")
-                yield Label("Prompts (one per line)", classes="field-label")
-                yield TextArea(id="prompts", soft_wrap=True, tab_behavior="focus",
-                               compact=True)
-                for field_id, label, tooltip in RUN_FIELDS:
-                    with Horizontal(classes="field-row"):
-                        yield Label(label, classes="field-name")
-                        field = Input(id=field_id, compact=True)
-                        field.tooltip = tooltip
-                        yield field
-                yield Static(id="plan-errors")
-                yield Button("Run benchmark (b)", id="run", variant="primary")
+                yield ModelTable(id="models")
+            yield RunPanel(draft, id="run-panel")
         yield Footer(compact=True)
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one("#models", ModelTable)
+
+    @property
+    def panel(self) -> RunPanel:
+        return self.query_one("#run-panel", RunPanel)
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.endpoint.name} · {self.endpoint.display_url}"
-        self._layout_columns()
-        self._fill_defaults()
         self.action_reload()
-        self.query_one("#models", DataTable).focus()
+        self.table.focus()
 
-    def on_resize(self) -> None:
-        if self._layout_columns():
-            self._apply_filter()
+    def on_screen_suspend(self) -> None:
+        self._remember()
 
-    def _fill_defaults(self) -> None:
-        """Start from the endpoint's defaults, falling back to the settings' Defaults."""
-        defaults = self.omapp.settings.defaults.for_endpoint(self.endpoint)
-        self.query_one("#prompts", TextArea).text = "\n".join(defaults.prompts)
-        for name in ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",
-                     "temperature", "top_p", "seed"):
-            value = getattr(defaults, name)
-            self.query_one(f"#{name}", Input).value = "" if value is None else str(value)
+    def _remember(self) -> None:
+        """Keep the panel and the selection for the next visit to this endpoint (an
+        untouched panel with nothing selected is not kept: new defaults then apply)."""
+        host = host_of(self)
+        draft = self.panel.draft(frozenset(self.selected if self.models else self._wanted))
+        fresh = RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
+        host.plan_memory.remember(self.endpoint.name, None if draft == fresh else draft)
 
     # ----------------------------------------------------------------- loading
     def action_reload(self) -> None:
         self.load_error = None
         self.loading_models = True
-        self.query_one("#models", DataTable).loading = True
+        self.table.loading = True
         self._set_status(Text("loading models…", style="dim italic"))
         self._load_models()
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def _load_models(self) -> None:
-        from ometer_tui.core.api import detect_flavour, open_client
         from ometer_tui.core.api.base import ClientError
+        from ometer_tui.core.bench.plan_builder import plan_endpoint
+        from ometer_tui.core.discovery import discover_models
 
+        # listing waits no longer than a run would (the plan's timeouts)
+        endpoint = plan_endpoint(host_of(self).settings.defaults, self.endpoint)
         try:
-            flavour = self.endpoint.api or await detect_flavour(self.endpoint)
-            client = open_client(self.endpoint, flavour=flavour)
-            try:
-                models = await client.list_models(details=True)
-            finally:
-                await client.aclose()
+            models = await discover_models(endpoint)
         except ClientError as exc:
-            self.post_message(self.ModelsFailed(str(exc)))
+            self.post_message(self.ModelsListed([], str(exc)))
         except Exception as exc:
-            self.post_message(self.ModelsFailed(str(exc) or type(exc).__name__))
+            self.post_message(self.ModelsListed([], str(exc) or type(exc).__name__))
         else:
-            self.post_message(self.ModelsLoaded(models))
+            self.post_message(self.ModelsListed(models))
 
-    @on(ModelsLoaded)
-    def _models_loaded(self, message: ModelsLoaded) -> None:
+    @on(ModelsListed)
+    def _models_listed(self, message: ModelsListed) -> None:
         self.loading_models = False
+        self.table.loading = False
+        if message.error is not None:
+            self.load_error = message.error
+            self._set_status(
+                Text.assemble(("✗ ", "red"), (message.error, "red"), ("   r retries", "dim"))
+            )
+            return
         self.models = sort_newest_first(message.models)
         known = {m.name for m in self.models}
-        self.selected &= known
-        self.query_one("#models", DataTable).loading = False
-        self._layout_columns()
+        self.selected = (self.selected | self._wanted) & known
+        self._wanted = set()
         self._apply_filter()
         self.refresh_bindings()
 
-    @on(ModelsFailed)
-    def _models_failed(self, message: ModelsFailed) -> None:
-        self.loading_models = False
-        self.load_error = message.reason
-        self.query_one("#models", DataTable).loading = False
-        self._set_status(
-            Text.assemble(("✗ ", "red"), (message.reason, "red"), ("   r retries", "dim"))
-        )
-
-    # ------------------------------------------------------------ table rows
-    def _cells(self, model: ModelInfo) -> dict[str, Text]:
-        return {
-            "sel": SELECTED if model.name in self.selected else UNSELECTED,
-            "name": Text(model.name),
-            "workload": cell(str(model.workload)),
-            "caps": cell(", ".join(c for c in model.capabilities if c != "completion")
-                         or None),
-            "params": cell(model.parameter_size),
-            "quant": cell(model.quantization),
-            "ctx": cell(fmt_context(model.context_length)),
-            "size": cell(fmt_bytes(model.size_bytes)),
-            "modified": cell(short_date(model.modified_at)),
-        }
-
-    def _row(self, model: ModelInfo) -> list[Text]:
-        cells = self._cells(model)
-        return [clipped(cells[key]) for key in self._widths]
-
-    def _layout_columns(self) -> bool:
-        """Fit the columns to the pane (workload and capabilities always shown; Modified,
-        then Size... dropped first); True when the columns changed."""
-        rows = [self._cells(m) for m in self.models]
-        fit = []
-        for key, header, minimum, keep in MODEL_COLUMNS:
-            natural = natural_width(header, (r[key] for r in rows), cap=CAPS_CAP)
-            fit.append(FitColumn(key, natural, min(minimum, natural), keep))
-        # the run panel's width, and the table's vertical scrollbar
-        available = self.size.width - RUN_PANEL_WIDTH - 2
-        widths = fit_widths(fit, max(available, 0))
-        if widths == self._widths:
-            return False
-        self._widths = widths
-        headers = {key: header for key, header, _, _ in MODEL_COLUMNS}
-        table = self.query_one("#models", DataTable)
-        table.clear(columns=True)
-        for key, width in widths.items():
-            table.add_column(headers[key], key=key, width=width)
-        return True
-
+    # ------------------------------------------------------------------ filter
     def on_key(self, event: events.Key) -> None:
         """Type to filter: a printable key the table has no binding for starts the filter.
 
@@ -267,122 +173,96 @@ class ModelPickerScreen(Screen[None]):
         before the box has the focus: a fast typist or a paste must not have the ``a`` of
         ``llama`` select every model.
         """
-        table = self.query_one("#models", DataTable)
         char = event.character
-        if self.focused is not table or not event.is_printable or not char or char.isspace():
+        if self.focused is not self.table or not event.is_printable or not char:
+            return
+        if char.isspace():
             return
         if not self._typing_into_filter and event.key in self.app.active_bindings:
             return  # a, b, r, /, q, ? keep their meaning on the table
         event.stop()
         event.prevent_default()
         self._typing_into_filter = True
-        box = self.query_one("#filter", Input)
+        box = self.query_one("#filter", FilterBox)
         box.focus()
         box.insert_text_at_cursor(char)
 
     @on(events.DescendantFocus)
     def _focus_moved(self, event: events.DescendantFocus) -> None:
-        if event.widget is not self.query_one("#models", DataTable):
-            return
-        self._typing_into_filter = False  # back on the table: its keys are bindings again
+        if event.widget is self.table:
+            self._typing_into_filter = False  # back on the table: keys are bindings again
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    @on(FilterBox.Changed, "#filter")
+    def _filter_changed(self, event: FilterBox.Changed) -> None:
         event.stop()
         self._apply_filter()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
+    @on(FilterBox.Left)
+    def _filter_left(self, event: FilterBox.Left) -> None:
         event.stop()
-        self.query_one("#models", DataTable).focus()
+        self.table.focus()
+
+    @on(FilterBox.ToggleRequested)
+    def _filter_toggle(self, event: FilterBox.ToggleRequested) -> None:
+        event.stop()
+        self.action_toggle_model()
 
     def _apply_filter(self) -> None:
-        query = self.query_one("#filter", Input).value
-        table = self.query_one("#models", DataTable)
-        current = self.highlighted_model()
+        query = self.query_one("#filter", FilterBox).value
         self.shown = filter_models(self.models, query)
-        with self.app.batch_update():
-            table.clear()
-            for model in self.shown:
-                table.add_row(*self._row(model), key=model.name)
-            if current is not None and current.name in {m.name for m in self.shown}:
-                table.move_cursor(row=table.get_row_index(current.name))
+        self.table.show(self.shown, self.selected)
         self._update_status()
 
     def _set_status(self, text: Text) -> None:
         self.query_one("#models-status", Static).update(text)
 
     def _update_status(self) -> None:
-        if self.load_error is not None or self.loading_models:
-            return
-        text = Text(f"{len(self.models)} models")
-        if len(self.shown) != len(self.models):
-            text.append(f" · {len(self.shown)} shown")
-        text.append(f" · {len(self.selected)} selected", style="bold" if self.selected else "")
-        if not self.models:
-            text = Text("The server lists no models.   r reloads", style="yellow")
-        self._set_status(text)
+        if self.load_error is None and not self.loading_models:
+            self._set_status(status_text(len(self.models), len(self.shown), len(self.selected)))
 
     def highlighted_model(self) -> ModelInfo | None:
-        table = self.query_one("#models", DataTable)
-        if table.row_count == 0 or not self.shown:
-            return None
-        row = table.cursor_row
-        if 0 <= row < len(self.shown):
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-            for model in self.shown:
-                if model.name == row_key.value:
-                    return model
-        return None
-
-    def _refresh_marks(self, names: Iterable[str]) -> None:
-        table = self.query_one("#models", DataTable)
-        for name in names:
-            if name in {m.name for m in self.shown} and "sel" in self._widths:
-                table.update_cell(name, "sel", SELECTED if name in self.selected else UNSELECTED)
-        self._update_status()
+        name = self.table.highlighted_name()
+        return next((m for m in self.shown if m.name == name), None)
 
     # ---------------------------------------------------------------- actions
+    def _toggle(self, names: set[str], on: bool) -> None:
+        self.selected = self.selected | names if on else self.selected - names
+        self.table.mark(names, self.selected)
+        self._update_status()
+
     def action_toggle_model(self) -> None:
         model = self.highlighted_model()
-        if model is None:
-            return
-        self.selected ^= {model.name}
-        self._refresh_marks([model.name])
+        if model is not None:
+            self._toggle({model.name}, model.name not in self.selected)
 
     def action_toggle_all(self) -> None:
         names = {m.name for m in self.shown}
-        if names <= self.selected:
-            self.selected -= names
-        else:
-            self.selected |= names
-        self._refresh_marks(names)
+        self._toggle(names, not names <= self.selected)
 
     def action_focus_filter(self) -> None:
         """``/`` starts a new filter: the old text is selected, so typing replaces it."""
-        box = self.query_one("#filter", Input)
+        box = self.query_one("#filter", FilterBox)
         box.focus()
         box.select_all()
 
     def action_back(self) -> None:
-        table = self.query_one("#models", DataTable)
-        if self.focused is not table:
-            table.focus()
+        if self.focused is not self.table:
+            self.table.focus()
         else:
+            self._remember()
             self.app.pop_screen()
 
-    @on(DataTable.RowSelected, "#models")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(ModelTable.RowSelected, "#models")
+    def _row_selected(self, event: ModelTable.RowSelected) -> None:
         event.stop()
         if not self.selected:
             model = self.highlighted_model()
             if model is not None:
-                self.selected.add(model.name)
-                self._refresh_marks([model.name])
+                self._toggle({model.name}, True)
         self.action_build()
 
-    @on(Button.Pressed, "#run")
-    def _run_pressed(self, event: Button.Pressed) -> None:
+    @on(RunPanel.RunRequested)
+    def _run_requested(self, event: RunPanel.RunRequested) -> None:
         event.stop()
         self.action_build()
 
@@ -390,35 +270,25 @@ class ModelPickerScreen(Screen[None]):
         return tuple(m for m in self.models if m.name in self.selected)
 
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
-        """The plan from the selection and the run panel (the core's one plan builder:
-        an empty field takes the defaults), or the problems (each naming its field)."""
-        fields = {field_id: self.query_one(f"#{field_id}", Input).value
-                  for field_id, _, _ in RUN_FIELDS}  # fmt: skip
-        fields["prompts"] = self.query_one("#prompts", TextArea).text
-        overrides, problems = overrides_from_fields(fields)
-        plan = build_plan(
-            self.omapp.settings.defaults, self.endpoint, self.selected_models(), overrides
+        """The plan from the selection and the run panel, or the problems (each naming
+        its field)."""
+        panel = self.panel
+        overrides, problems = overrides_from_fields(
+            panel.fields(), completion_api=panel.completion_api
         )
+        defaults = host_of(self).settings.defaults
+        plan = build_plan(defaults, self.endpoint, self.selected_models(), overrides)
         problems.extend(plan.validate())
         return (None if problems else plan), problems
 
     def action_build(self) -> None:
         plan, problems = self.build_plan()
-        errors = self.query_one("#plan-errors", Static)
+        self.panel.show_problems(problems)
         if plan is None:
-            errors.update(Text("\n".join(problems), style="red"))
-            errors.display = True
             self.notify(problems[0], title="Plan not valid", severity="error", markup=False)
             return
-        errors.update("")
-        errors.display = False
-        try:
-            from ometer_tui.tui.screens.results import ResultsScreen
-        except ImportError as exc:
-            self.notify(f"The results screen is not available: {exc}", severity="error",
-                        markup=False)
-            return
-        self.app.push_screen(ResultsScreen(plan))
+        self._remember()
+        self.post_message(BenchmarkRequested(plan))
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"toggle_model", "toggle_all", "build"} and not self.models:

@@ -1,0 +1,26 @@
+"""Reachability checks for the endpoints screen, off the UI's import path.
+
+``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import) is imported in a thread so
+the UI keeps drawing meanwhile. Always through ``import_module``: while another probe's
+thread is still importing it, ``sys.modules`` already holds the half-initialised module,
+and only the import lock waits for it to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+from ometer_tui.core.models import Endpoint, ServerInfo
+
+
+async def probe_endpoint(endpoint: Endpoint) -> tuple[ServerInfo | None, str | None]:
+    """``(info, None)`` when ``endpoint`` answers, else ``(None, why)`` (a config error or
+    a bug is reported the same way: shown on the row, never raised)."""
+    api = await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
+    try:
+        return await api.probe(endpoint), None
+    except api.ClientError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, str(exc) or type(exc).__name__

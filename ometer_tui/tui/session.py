@@ -1,0 +1,188 @@
+"""The benchmark the screens show: running or finished, observed by several screens.
+
+A :class:`BenchmarkSession` is owned above the screens (the app creates it and keeps
+it) and handed down to the results, detail, debug log and export screens. It holds the
+live result (folded by the core's :class:`~ometer_tui.core.bench.fold.ResultFold`), the
+exchanges for the debug log, whether it runs, and the way to cancel it. Screens observe
+it through its :attr:`BenchmarkSession.changed` signal; none of them reads another
+screen's attributes or polls.
+
+The engine runs in a thread worker on a loop of its own (``bench_bridge``); its events
+are drained and folded a few times a second on the UI's loop, and one
+:class:`SessionChanged` is published per batch that changed something.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+from textual.timer import Timer
+
+from ometer_tui.core.bench.fold import ResultFold
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.tui.bench_bridge import (
+    DRAIN_HZ,
+    BenchmarkBridge,
+    RunnerFactory,
+    default_runner_factory,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanged:
+    """What changed in the session: rows of ``models``, the header, new exchanges; a
+    fresh start (``restarted``: everything shown is stale) or the end (``finished``)."""
+
+    models: frozenset[str] = frozenset()
+    header: bool = False
+    exchanges: int = 0
+    restarted: bool = False
+    finished: bool = False
+
+
+class BenchmarkSession:
+    """One plan's benchmark: start, cancel, re-run; the result as it stands.
+
+    ``owner``: the node whose timers and workers run it (the app); its signal
+    ``changed`` is published on the owner's loop.
+    """
+
+    def __init__(
+        self,
+        owner: DOMNode,
+        plan: BenchmarkPlan,
+        *,
+        runner_factory: RunnerFactory = default_runner_factory,
+    ) -> None:
+        self.owner = owner
+        self.plan = plan
+        self.runner_factory = runner_factory
+        self.fold = ResultFold(plan)
+        self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
+        self._bridge: BenchmarkBridge | None = None
+        self._timer: Timer | None = None
+        self._started_mono: float | None = None
+        self._elapsed_s: float | None = None
+        #: where the current result was last exported (``None``: not since it finished)
+        self.exported_to: Path | None = None
+
+    @classmethod
+    def of_result(cls, owner: DOMNode, result: BenchmarkResult) -> BenchmarkSession:
+        """A session showing a finished (or loaded) result; nothing runs until started."""
+        session = cls(owner, result.plan)
+        session.fold = ResultFold.of_result(result)
+        return session
+
+    @classmethod
+    def started(
+        cls,
+        owner: DOMNode,
+        plan: BenchmarkPlan,
+        *,
+        runner_factory: RunnerFactory = default_runner_factory,
+    ) -> BenchmarkSession:
+        session = cls(owner, plan, runner_factory=runner_factory)
+        session.start()
+        return session
+
+    # ------------------------------------------------------------------- queries
+
+    @property
+    def result(self) -> BenchmarkResult:
+        return self.fold.result
+
+    @property
+    def running(self) -> bool:
+        return self._bridge is not None and self._timer is not None
+
+    @property
+    def stopping(self) -> bool:
+        """A cancel was asked and the engine has not returned yet."""
+        return self.running and self._bridge is not None and self._bridge.cancel_requested
+
+    @property
+    def error(self) -> str | None:
+        return self.fold.error
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self._elapsed_s is not None:
+            return self._elapsed_s
+        if self._started_mono is not None:
+            return time.monotonic() - self._started_mono
+        return None
+
+    @property
+    def unsaved(self) -> bool:
+        """A finished result with runs in it that was not exported: leaving it loses it."""
+        if self.running or self.exported_to is not None:
+            return False
+        return any(m.records for m in self.result.models.values())
+
+    # ------------------------------------------------------------------- actions
+
+    def start(self) -> None:
+        """Start (or restart) the plan with a fresh runner and an empty result."""
+        if self.running:
+            return
+        self.fold = ResultFold(self.plan)
+        self.exported_to = None
+        self._started_mono = time.monotonic()
+        self._elapsed_s = None
+        bridge = BenchmarkBridge(self.plan, runner_factory=self.runner_factory)
+        self._bridge = bridge
+        self._timer = self.owner.set_interval(1.0 / DRAIN_HZ, self._drain)
+        self.owner.run_worker(
+            bridge.run_to_end, thread=True, group="benchmark", exit_on_error=False,
+            name="benchmark",
+        )  # fmt: skip
+        self.changed.publish(SessionChanged(restarted=True, header=True))
+
+    def cancel(self) -> None:
+        """Stop the benchmark (thread-safe); finished runs are kept."""
+        if self._bridge is not None and self.running:
+            self._bridge.cancel()
+            self.changed.publish(SessionChanged(header=True))
+
+    def mark_exported(self, path: Path) -> None:
+        self.exported_to = path
+        self.changed.publish(SessionChanged(header=True))
+
+    def close(self) -> None:
+        """The owner goes away: cancel so the engine's thread never outlives it."""
+        if self._bridge is not None and self.running:
+            self._bridge.cancel()
+
+    # ------------------------------------------------------------------ internals
+
+    def _drain(self) -> None:
+        bridge = self._bridge
+        if bridge is None:
+            return
+        finished = bridge.finished  # read before draining: no event can follow it
+        change = self.fold.apply(bridge.drain())
+        if finished:
+            self._finish(bridge, change.exchanges)
+            return
+        if not change.empty:
+            self.changed.publish(
+                SessionChanged(frozenset(change.models), change.header, change.exchanges)
+            )
+
+    def _finish(self, bridge: BenchmarkBridge, exchanges: int) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = None
+        if self._started_mono is not None:
+            self._elapsed_s = time.monotonic() - self._started_mono
+        self.fold.finish(
+            bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
+        )
+        self.changed.publish(
+            SessionChanged(frozenset(self.result.models), True, exchanges, finished=True)
+        )

@@ -1,0 +1,665 @@
+"""The results table: one row per model, built on :class:`FittedTable`.
+
+The pure part (columns, cells, colours, sorting) needs no App and is tested alone; the
+widget (:class:`ResultsTable`) renders a :class:`BenchmarkResult` given from above and
+keeps its view state (sort, per-run view). Every cell carries its raw value beside its
+display text (:class:`Cell`); sorting and colouring read the raw value, never the text.
+
+What the figures are (the legend says it too): TTFT, vTTFT, e2e and latency are medians
+(p50) of the ok measured runs, tok/s rates are means, ``±`` is the TTFT standard
+deviation, and ``ok`` is the n every figure of its row rests on. p90/p99 (TTFT) need
+n >= 5. Embedding models have their own latency column and no TTFT.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from rich.text import Text
+from textual import events, on
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ometer_tui.core.bench.events import ModelPhase
+from ometer_tui.core.bench.fold import (
+    Progress,
+    is_embedding,
+    live_stats,
+    main_error,
+    measured,
+)
+from ometer_tui.core.bench.metrics import FEW_VALUES
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.records import Stats
+from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.models import Workload
+from ometer_tui.tui.formatting import (
+    BUFFERED,
+    DASH,
+    NOT_STREAMED,
+    fmt_bytes,
+    fmt_context,
+    fmt_money,
+    fmt_rate,
+    fmt_seconds,
+)
+from ometer_tui.tui.widgets.fitted_table import FitColumn, FittedTable
+
+#: Per-run columns are shown for at most this many measured runs per model.
+MAX_PER_RUN_COLUMNS = 12
+#: With fewer measured values than this, p90/p99 are not shown (metrics.md).
+MIN_N_FOR_PERCENTILES = FEW_VALUES
+#: The legend of the columns that show medians.
+MEDIANS = "TTFT, e2e: medians"
+#: The model column is never cut below this (it is cut in the middle: ends are kept).
+MODEL_MIN_WIDTH = 10
+
+Raw = float | int | str | None
+
+GOOD, MIDDLE, BAD = "green", "yellow", "red"
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    STATUS = "status"
+    TIME = "time"  # seconds
+    RATE = "rate"  # tokens per second
+    COUNT = "count"
+    ERRORS = "errors"
+    MONEY = "money"
+    BYTES = "bytes"
+    CONTEXT = "context"
+
+
+class Better(StrEnum):
+    LOWER = "lower"
+    HIGHER = "higher"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    key: str
+    label: str
+    width: int
+    kind: Kind = Kind.TEXT
+    better: Better = Better.NONE
+    #: 0 = always shown; larger numbers are dropped first on narrow terminals
+    priority: int = 0
+    #: what the column means, for the legend ("" = needs no word)
+    legend: str = ""
+    #: cut the model name to make room for this column rather than drop it
+    squeeze: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind not in (Kind.TEXT, Kind.STATUS)
+
+    @property
+    def render_width(self) -> int:
+        """Width in cells: room for the content and for the label plus a sort arrow."""
+        return max(self.width, len(self.label) + 2)
+
+    def fit_column(self) -> FitColumn:
+        model = self.key == "model"
+        return FitColumn(
+            self.key, self.label, width=self.width, priority=self.priority,
+            minimum=min(MODEL_MIN_WIDTH, self.width) if model else None,
+            cut="middle" if model else "end", squeeze=self.squeeze,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    raw: Raw
+    text: str
+    style: str = ""
+    right: bool = False
+
+    def render(self) -> Text:
+        """A ``Text`` (never markup-parsed: model names may contain ``[``)."""
+        return Text(self.text, style=self.style, justify="right" if self.right else "left")
+
+
+Row = dict[str, Cell]
+
+
+# ------------------------------------------------------------------------------ columns
+
+#: What each column is called in words (the command palette's "Sort by ...").
+TITLES = {
+    "status": "status",
+    "model": "model name",
+    "ttft": "TTFT (median)",
+    "sd": "TTFT spread (±, std dev)",
+    "vttft": "visible TTFT (median)",
+    "tps": "tok/s (mean)",
+    "srv_tps": "server tok/s (mean)",
+    "e2e": "e2e (median)",
+    "latency": "embedding latency (median)",
+    "p90": "TTFT p90",
+    "p99": "TTFT p99",
+    "ok": "ok runs",
+    "err": "errors",
+    "error": "error kind",
+    "tokens": "output tokens",
+    "cost": "cost",
+    "size": "model size",
+    "quant": "quantization",
+    "ctx": "context length",
+}
+
+
+def column_title(key: str) -> str:
+    """A column's name in words; per-run columns by their run (``TTFT of run 2``)."""
+    if key in TITLES:
+        return TITLES[key]
+    for prefix, what in (("ttft", "TTFT"), ("tps", "tok/s")):
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            return f"{what} of run {key[len(prefix) :]}"
+    return key
+
+
+def has_embeddings(plan: BenchmarkPlan) -> bool:
+    return any(m.workload is Workload.EMBEDDING for m in plan.models)
+
+
+def base_columns(
+    plan: BenchmarkPlan, *, errors: bool = False, embeddings: bool | None = None
+) -> list[ColumnSpec]:
+    """The aggregate columns, in display order, sized up front.
+
+    ``errors``: some model has failed runs (adds the main-error column);
+    ``embeddings``: some model is an embedding model (adds the latency column; by
+    default from the plan's models).
+    """
+    name_width = max((len(m.name) for m in plan.models), default=10)
+    n = plan.runs_per_model
+    status_width = max(len("cancelled"), len(f"running {n}/{n}"))
+    embed = has_embeddings(plan) if embeddings is None else embeddings
+    t, r = Kind.TIME, Kind.RATE
+    lo, hi = Better.LOWER, Better.HIGHER
+    cols = [
+        ColumnSpec("status", "status", status_width, Kind.STATUS),
+        ColumnSpec("model", "model", min(max(name_width, 10), 36), Kind.TEXT),
+        ColumnSpec("ttft", "TTFT", 7, t, lo, 0, MEDIANS),
+        ColumnSpec("sd", "±", 8, t, Better.NONE, 2, "±: TTFT std dev"),
+        ColumnSpec("vttft", "vTTFT", 7, t, lo, 5, "vTTFT: first visible token"),
+        ColumnSpec("tps", "tok/s", 7, r, hi, 0, "tok/s: mean"),
+        ColumnSpec("srv_tps", "srv t/s", 7, r, hi, 5, "srv t/s: server decode"),
+        ColumnSpec("e2e", "e2e", 7, t, lo, 2, MEDIANS),
+    ]
+    if embed:
+        cols.append(ColumnSpec("latency", "embed", 7, t, lo, 1, "embed: embedding latency",
+                               squeeze=True))  # fmt: skip
+    cols += [
+        ColumnSpec("p90", "p90", 7, t, lo, 4, "p90/p99: TTFT (n ≥ 5)"),
+        ColumnSpec("p99", "p99", 7, t, lo, 3, "p90/p99: TTFT (n ≥ 5)"),
+        ColumnSpec("ok", "ok", 3, Kind.COUNT, legend="ok: the n of each figure"),
+        ColumnSpec("err", "err", 3, Kind.ERRORS),
+    ]
+    if errors:
+        cols.append(ColumnSpec("error", "error", 9, Kind.TEXT, priority=1, squeeze=True))
+    cols.append(ColumnSpec("tokens", "tokens", 6, Kind.COUNT, priority=7))
+    if plan.prices is not None:
+        cols.append(ColumnSpec("cost", "cost", 8, Kind.MONEY, Better.LOWER, priority=3))
+    cols += [
+        ColumnSpec("size", "size", 7, Kind.BYTES, priority=8),
+        ColumnSpec("quant", "quant", 7, Kind.TEXT, priority=9),
+        ColumnSpec("ctx", "ctx", 5, Kind.CONTEXT, priority=10),
+    ]
+    return cols
+
+
+def per_run_count(plan: BenchmarkPlan) -> int:
+    return max(0, min(plan.runs_per_model, MAX_PER_RUN_COLUMNS))
+
+
+def per_run_columns(n: int, *, shown: int | None = None) -> list[ColumnSpec]:
+    """TTFT1..n then TPS1..n; the first ``shown`` runs always kept, the rest optional."""
+    keep = n if shown is None else shown
+
+    def spec(prefix: str, label: str, i: int, kind: Kind, better: Better) -> ColumnSpec:
+        return ColumnSpec(f"{prefix}{i}", f"{label}{i}", 7, kind, better,
+                          0 if i <= keep else 9, "")  # fmt: skip
+
+    return [spec("ttft", "TTFT", i, Kind.TIME, Better.LOWER) for i in range(1, n + 1)] + [
+        spec("tps", "TPS", i, Kind.RATE, Better.HIGHER) for i in range(1, n + 1)
+    ]
+
+
+#: Aggregate columns always kept beside the per-run columns in the per-run view.
+PER_RUN_VIEW_KEEPS = ("status", "model", "ok", "err")
+#: ...and those shown too when there is room left.
+PER_RUN_VIEW_EXTRAS = ("ttft", "tps")
+
+
+def per_run_fit(plan: BenchmarkPlan, available: int) -> int:
+    """How many runs' TTFT and TPS columns fit beside the kept columns (model cut to
+    its minimum); every run when the width is not known yet."""
+    n = per_run_count(plan)
+    if available <= 0:
+        return n
+    kept = [c for c in base_columns(plan) if c.key in PER_RUN_VIEW_KEEPS]
+    used = sum((MODEL_MIN_WIDTH if c.key == "model" else c.render_width) + 2 for c in kept)
+    pair = 2 * (7 + 2)
+    return max(1, min(n, (available - used) // pair))
+
+
+def columns_for_view(
+    plan: BenchmarkPlan, *, per_run: bool, errors: bool = False, shown_runs: int | None = None
+) -> list[ColumnSpec]:
+    base = base_columns(plan, errors=errors)
+    if not per_run:
+        return base
+    kept = [
+        c if c.key in PER_RUN_VIEW_KEEPS else replace(c, priority=1)
+        for c in base
+        if c.key in PER_RUN_VIEW_KEEPS + PER_RUN_VIEW_EXTRAS
+    ]
+    return kept + per_run_columns(per_run_count(plan), shown=shown_runs)
+
+
+def legend_text(
+    columns: Sequence[ColumnSpec], *, per_run_shown: int = 0, per_run_total: int = 0
+) -> Text:
+    """What the shown columns mean (only those shown)."""
+    seen: list[str] = []
+    for col in columns:
+        if col.legend and col.legend not in seen:
+            seen.append(col.legend)
+    if per_run_total:
+        runs = f"TTFT1…{per_run_shown}, TPS1…{per_run_shown}: each measured run (✗ failed)"
+        if per_run_shown < per_run_total:
+            runs += f"; runs 1–{per_run_shown} of {per_run_total} fit"
+        seen.append(runs)
+    return Text(" · ".join(seen), style="dim")
+
+
+# ---------------------------------------------------------------------------------- rows
+
+PHASE_ORDER = {
+    ModelPhase.RUNNING: 0,
+    ModelPhase.WARMING: 1,
+    ModelPhase.QUEUED: 2,
+    ModelPhase.DONE: 3,
+    ModelPhase.CANCELLED: 4,
+    ModelPhase.FAILED: 5,
+}
+PHASE_STYLE = {
+    ModelPhase.QUEUED: "dim",
+    ModelPhase.WARMING: "cyan",
+    ModelPhase.RUNNING: "bold cyan",
+    ModelPhase.DONE: "green",
+    ModelPhase.FAILED: "bold red",
+    ModelPhase.CANCELLED: "yellow",
+}
+
+
+def status_cell(phase: ModelPhase, progress: Progress | None) -> Cell:
+    text = str(phase)
+    if phase is ModelPhase.RUNNING and progress is not None:
+        text = f"running {progress.done}/{progress.total}"
+    return Cell(PHASE_ORDER[phase], text, PHASE_STYLE[phase])
+
+
+def _time_cell(value: float | None) -> Cell:
+    return Cell(value, fmt_seconds(value), right=True)
+
+
+def _rate_cell(value: float | None) -> Cell:
+    return Cell(value, fmt_rate(value), right=True)
+
+
+def _none() -> Cell:
+    return Cell(None, DASH, right=True)
+
+
+def _p50(st: Stats | None) -> float | None:
+    return st.p50 if st is not None else None
+
+
+def build_row(
+    mr: ModelResult,
+    plan: BenchmarkPlan,
+    *,
+    progress: Progress | None = None,
+    per_run: int = 0,
+) -> Row:
+    """Every column's cell for one model (uncoloured; see :func:`apply_colours`)."""
+    runs = measured(mr.records)
+    ok = sum(1 for r in runs if r.ok)
+    errors = len(runs) - ok
+    if mr.summary is not None:
+        ok, errors = mr.summary.ok, mr.summary.errors
+    embed = is_embedding(mr)
+    ttft = None if embed else live_stats(mr, "ttft_s")
+
+    def pct(which: str) -> Cell:
+        if ttft is None or ttft.n < MIN_N_FOR_PERCENTILES:
+            return _none()
+        return _time_cell(getattr(ttft, which))
+
+    if mr.summary is not None:
+        tokens = mr.summary.output_tokens
+        estimated = mr.summary.tokens_estimated
+    else:
+        tokens = sum(r.output_tokens or 0 for r in runs)
+        estimated = any(r.tokens_source == "chunks" for r in runs)
+    has_tokens = any(r.output_tokens is not None for r in runs)
+    sd = ttft.stdev if ttft is not None and ttft.n >= 2 else None
+    error = main_error(mr)
+
+    tps = None if embed else live_stats(mr, "decode_tps")
+    row: Row = {
+        "status": status_cell(mr.phase, progress),
+        "model": Cell(mr.info.name, mr.info.name, "bold"),
+        "ttft": _time_cell(_p50(ttft)),
+        "sd": Cell(sd, "±" + fmt_seconds(sd) if sd is not None else DASH, right=True),
+        "vttft": _none() if embed else _time_cell(_p50(live_stats(mr, "ttft_visible_s"))),
+        "tps": _none() if embed else _rate_cell(_mean(tps)),
+        "srv_tps": _none() if embed else _rate_cell(
+            _mean(live_stats(mr, "server_decode_tps"))),
+        "e2e": _none() if embed else _time_cell(_p50(live_stats(mr, "e2e_s"))),
+        "latency": _time_cell(_p50(live_stats(mr, "latency_s"))) if embed else _none(),
+        "p90": pct("p90"),
+        "p99": pct("p99"),
+        "ok": Cell(ok, str(ok), right=True),
+        "err": Cell(errors, str(errors), right=True),
+        "error": Cell(error, error or "", "red"),
+        "tokens": Cell(
+            tokens if has_tokens else None,
+            (f"~{tokens}" if estimated else str(tokens)) if has_tokens else DASH,
+            right=True,
+        ),
+        "size": Cell(mr.info.size_bytes, fmt_bytes(mr.info.size_bytes), right=True),
+        "quant": Cell(mr.info.quantization, mr.info.quantization or DASH),
+        "ctx": Cell(mr.info.context_length, fmt_context(mr.info.context_length), right=True),
+    }  # fmt: skip
+    if not embed and ttft is None and any(r.ok and r.not_streamed for r in runs):
+        row["ttft"] = Cell(None, NOT_STREAMED, "yellow", right=True)
+    if not embed and tps is None and any(r.ok and r.buffered for r in runs):
+        row["tps"] = Cell(None, BUFFERED, "yellow", right=True)
+    if plan.prices is not None:
+        cost: float | None
+        if mr.summary is not None and mr.summary.cost_usd is not None:
+            cost = mr.summary.cost_usd
+        else:
+            costs = [r.cost_usd for r in runs if r.cost_usd is not None]
+            cost = sum(costs) if costs else None
+        row["cost"] = Cell(cost, fmt_money(cost), right=True)
+    for i in range(1, per_run + 1):
+        rec = runs[i - 1] if i <= len(runs) else None
+        if rec is None:
+            row[f"ttft{i}"] = Cell(None, "", right=True)
+            row[f"tps{i}"] = Cell(None, "", right=True)
+        elif not rec.ok:
+            row[f"ttft{i}"] = Cell(None, "✗", "red", right=True)
+            row[f"tps{i}"] = Cell(None, "✗", "red", right=True)
+        else:  # an embedding has no TTFT: its latency is in the detail, not here
+            row[f"ttft{i}"] = _time_cell(rec.ttft_s)
+            row[f"tps{i}"] = _rate_cell(rec.decode_tps)
+            if rec.not_streamed:
+                row[f"ttft{i}"] = Cell(None, NOT_STREAMED, "yellow", right=True)
+            if rec.buffered:
+                row[f"tps{i}"] = Cell(None, BUFFERED, "yellow", right=True)
+    return row
+
+
+def _mean(st: Stats | None) -> float | None:
+    return st.mean if st is not None else None
+
+
+# ------------------------------------------------------------------------------- colours
+
+
+def tercile_styles(values: Mapping[str, Raw], better: Better) -> dict[str, str]:
+    """Green / yellow / red for each key by the rank of its value among the others.
+
+    A value's position is the share of other distinct values that beat it: the best is
+    green, the worst red, the rest by terciles. Keys with no numeric value, or a column
+    with a single value, get no colour; equal values get the same colour.
+    """
+    if better is Better.NONE:
+        return {}
+    numeric = {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    if len(numeric) < 2:
+        return {}
+    distinct = sorted(set(numeric.values()), reverse=better is Better.HIGHER)
+    if len(distinct) == 1:
+        return dict.fromkeys(numeric, GOOD)
+    last = len(distinct) - 1
+    rank = {v: i / last for i, v in enumerate(distinct)}
+    out: dict[str, str] = {}
+    for key, value in numeric.items():
+        p = rank[value]
+        out[key] = GOOD if p < 1 / 3 else (MIDDLE if p <= 2 / 3 else BAD)
+    return out
+
+
+def apply_colours(rows: Mapping[str, Row], columns: Iterable[ColumnSpec]) -> dict[str, Row]:
+    """Rows with colour styles set: terciles per numeric column, errors red when > 0."""
+    out = {key: dict(row) for key, row in rows.items()}
+    for col in columns:
+        if col.kind is Kind.ERRORS:
+            for row in out.values():
+                cell = row.get(col.key)
+                if cell is not None and isinstance(cell.raw, int) and cell.raw > 0:
+                    row[col.key] = replace(cell, style="bold red")
+            continue
+        if col.better is Better.NONE:
+            continue
+        values = {k: row[col.key].raw for k, row in out.items() if col.key in row}
+        for key, style in tercile_styles(values, col.better).items():
+            cell = out[key][col.key]
+            out[key][col.key] = replace(cell, style=style)
+    return out
+
+
+# ------------------------------------------------------------------------------- sorting
+
+
+def default_descending(column: ColumnSpec) -> bool:
+    """The first sort on a column puts the best first: rates descending, times ascending."""
+    return column.better is Better.HIGHER
+
+
+def _sort_value(raw: Raw) -> tuple[int, float | str]:
+    if isinstance(raw, bool):
+        return (0, float(raw))
+    if isinstance(raw, int | float):
+        return (0, float(raw)) if math.isfinite(raw) else (0, math.inf)
+    return (1, str(raw).casefold())
+
+
+def sort_order(
+    rows: Mapping[str, Row], column: str | None, *, descending: bool = False
+) -> list[str]:
+    """Row keys ordered by ``column``'s raw values; ``None`` last in both directions.
+
+    Ties, and the missing values at the end, keep the order of ``rows`` (plan order).
+    ``column=None`` keeps that order. Never raises on mixed or missing values.
+    """
+    keys = list(rows)
+    if column is None:
+        return keys
+    present = [k for k in keys if column in rows[k] and rows[k][column].raw is not None]
+    missing = [k for k in keys if k not in set(present)]
+    present.sort(key=lambda k: _sort_value(rows[k][column].raw), reverse=descending)
+    return present + missing
+
+
+# -------------------------------------------------------------------------------- widget
+
+
+class ResultsTable(FittedTable):
+    """The results of one benchmark plan, one row per model, sortable.
+
+    State flows down: :meth:`show` takes the result (and each model's progress) to
+    render. Events flow up: :class:`SortChanged` when the user sorts (the app keeps the
+    sort for the next run), ``DataTable.RowSelected`` when a model is chosen, and
+    :class:`LegendChanged` when the shown columns change.
+    """
+
+    class SortChanged(Message):
+        def __init__(self, key: str | None, descending: bool) -> None:
+            super().__init__()
+            self.key = key
+            self.descending = descending
+
+    class LegendChanged(Message):
+        def __init__(self, legend: Text) -> None:
+            super().__init__()
+            self.legend = legend
+
+    def __init__(
+        self,
+        plan: BenchmarkPlan,
+        *,
+        sort: tuple[str | None, bool] = (None, False),
+        id: str | None = None,
+    ) -> None:
+        self.plan = plan
+        self._per_run = False
+        self._errors = False
+        self._shown_runs = per_run_count(plan)
+        self._result_columns = columns_for_view(plan, per_run=False)
+        super().__init__([c.fit_column() for c in self._result_columns], sortable=True, id=id)
+        self._sort = sort
+        self.set_sort_indicator(*sort)
+        self._result: BenchmarkResult | None = None
+        self._progress: Mapping[str, Progress] = {}
+        #: the rows as last shown, with raw values (tests and sorting read them)
+        self.model_rows: dict[str, Row] = {}
+        self._legend = Text()
+
+    # ------------------------------------------------------------------ state down
+
+    def show(self, result: BenchmarkResult, progress: Mapping[str, Progress]) -> None:
+        """Render ``result``: only changed cells are repainted; the sort is kept."""
+        self._result = result
+        self._progress = progress
+        errors = any(
+            r for m in result.models.values() for r in m.records if not r.ok and not r.warmup
+        )
+        if errors != self._errors:
+            self._errors = errors
+            self._set_specs()
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        result = self._result
+        if result is None:
+            return
+        per_run = per_run_count(self.plan) if self._per_run else 0
+        rows = {
+            name: build_row(mr, self.plan, progress=self._progress.get(name), per_run=per_run)
+            for name, mr in result.models.items()
+        }
+        self.model_rows = apply_colours(rows, self._result_columns)
+        key, descending = self._sort
+        order = sort_order(self.model_rows, key, descending=descending)
+        self.show_rows({k: {c: cell.render() for c, cell in self.model_rows[k].items()}
+                        for k in order})  # fmt: skip
+
+    def _set_specs(self) -> None:
+        self._result_columns = columns_for_view(
+            self.plan, per_run=self._per_run, errors=self._errors, shown_runs=self._shown_runs
+        )
+        self.set_columns([c.fit_column() for c in self._result_columns])
+        self._post_legend()
+
+    def _post_legend(self) -> None:
+        shown = set(self.visible_columns)
+        legend = legend_text(
+            [c for c in self._result_columns if c.key in shown],
+            per_run_shown=self._shown_runs if self._per_run else 0,
+            per_run_total=per_run_count(self.plan) if self._per_run else 0,
+        )
+        if legend.plain != self._legend.plain:
+            self._legend = legend
+            self.post_message(self.LegendChanged(legend))
+
+    @on(FittedTable.Refitted)
+    def _refitted(self, event: FittedTable.Refitted) -> None:
+        event.stop()
+        self._post_legend()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # (FittedTable's own handler runs after this one and fits the columns)
+        if self._per_run:
+            runs = per_run_fit(self.plan, self._available())
+            if runs != self._shown_runs:
+                self._shown_runs = runs
+                self._set_specs()
+
+    # ------------------------------------------------------------------------ view
+
+    @property
+    def per_run(self) -> bool:
+        return self._per_run
+
+    def toggle_per_run(self) -> None:
+        self._per_run = not self._per_run
+        self._shown_runs = per_run_fit(self.plan, self._available())
+        self._set_specs()
+        self._render_rows()
+        self._post_legend()
+
+    @property
+    def sort_state(self) -> tuple[str | None, bool]:
+        return self._sort
+
+    def sort_choices(self) -> list[tuple[str, str]]:
+        """(column key, title) of every column shown, for "Sort by <column>"."""
+        return [(c.key, column_title(c.key)) for c in self.columns_shown]
+
+    @property
+    def columns_shown(self) -> list[ColumnSpec]:
+        shown = set(self.visible_columns)
+        return [c for c in self._result_columns if c.key in shown]
+
+    def sort_by(self, key: str | None, descending: bool | None = None) -> None:
+        """Sort by ``key`` (best first unless ``descending`` says otherwise)."""
+        spec = next((c for c in self._result_columns if c.key == key), None)
+        if key is not None and spec is None:
+            spec = next((c for c in base_columns(self.plan, errors=True) if c.key == key), None)
+        if descending is None:
+            descending = default_descending(spec) if spec is not None else False
+        self._sort = (key, descending)
+        self.set_sort_indicator(key, descending)
+        self._render_rows()
+        self.post_message(self.SortChanged(key, descending))
+
+    def sort_step(self, step: int) -> None:
+        """Sort by the next shown column to the right (``step=1``) or left (``-1``)."""
+        cols = self.columns_shown
+        if not cols:
+            return
+        keys = [c.key for c in cols]
+        current = self._sort[0]
+        index = keys.index(current) + step if current in keys else (0 if step > 0 else -1)
+        self.sort_by(cols[index % len(cols)].key)
+
+    def reverse_sort(self) -> None:
+        key, descending = self._sort
+        if key is None:
+            self.sort_step(1)
+            return
+        self.sort_by(key, not descending)
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = event.column_key.value
+        if key == self._sort[0]:
+            self.sort_by(key, not self._sort[1])
+        else:
+            self.sort_by(key)
