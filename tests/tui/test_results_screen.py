@@ -568,6 +568,7 @@ async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> No
         body = body[: next(i for i, line in enumerate(body) if line.startswith("#"))]
         assert len(body) > 3  # three NDJSON lines, wrapped at 60 columns
         assert all(line.startswith("    ") for line in body), body  # wrapped lines too
+        assert max(strip.cell_length for strip in log.lines) <= 60  # wrapped, not cropped
         await pilot.press("x")
         await pilot.pause()
         title = str(screen.query_one("#debug-title", Static).render())
