@@ -341,3 +341,20 @@ def test_per_run_view_fits_every_run_of_three_passes_at_120_columns() -> None:
     widths = fit_widths([c.fit_column() for c in cols], naturals, 118)
     assert {"ttft1", "ttft2", "ttft3", "tps1", "tps2", "tps3"} <= set(widths)
     assert per_run_fit(p, 58) < 3  # a narrow terminal shows fewer runs, and says so
+
+
+def test_the_header_drops_whole_phrases_never_cuts_one() -> None:
+    from ometer_tui.tui.widgets.results_header import fit_phrases, title_phrases
+
+    p = BenchmarkPlan(endpoint=Endpoint(name="demo (simulated)", url="http://127.0.0.1:11434"),
+                      models=tuple(ModelInfo(name=f"m{i}") for i in range(6)), passes=3,
+                      concurrency=4, parallel_models=2)
+    phrases = title_phrases(p)
+    whole = [ph.text.plain for ph in phrases]
+    for width in range(60, 121):
+        shown = fit_phrases(phrases, width).plain
+        assert len(shown) <= width
+        parts = shown.split(" · ")
+        assert all(part in whole for part in parts), (width, shown)
+        assert parts[0].startswith("Results demo (simulated)")
+        assert "6 models × 3 runs" in parts  # the most important stays
