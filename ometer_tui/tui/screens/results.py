@@ -248,6 +248,7 @@ class ResultsScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.session.discard()
                 then()
 
         self.app.push_screen(
