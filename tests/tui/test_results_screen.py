@@ -575,3 +575,25 @@ async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> No
         assert "1 failed of 3 exchanges" in title
         shown = "\n".join(strip.text for strip in log.lines)
         assert "← 500" in shown and "← 200" not in shown
+
+
+# ------------------------------------------------------------ small terminals (defect 9)
+
+
+async def test_export_dialog_buttons_are_inside_it_at_60x20(tmp_path: Path) -> None:
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class ExportHost(App[None]):
+        def on_mount(self) -> None:
+            session = BenchmarkSession(self, plan)
+            self.push_screen(ExportMenu(session, folder=tmp_path))
+
+    app = ExportHost()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        dialog = app.screen.query_one("#export-dialog")
+        for button in ("#export-ok", "#export-cancel"):
+            region = app.screen.query_one(button).region
+            assert region.height >= 1
+            inside = dialog.content_region  # within its border and padding: not clipped
+            assert inside.contains_region(region), (button, region, inside)
