@@ -597,3 +597,19 @@ async def test_export_dialog_buttons_are_inside_it_at_60x20(tmp_path: Path) -> N
             assert region.height >= 1
             inside = dialog.content_region  # within its border and padding: not clipped
             assert inside.contains_region(region), (button, region, inside)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_footer_palette_key_covers_the_last_column(size: tuple[int, int]) -> None:
+    """No stale character after the footer's last key (``^p paletteo``)."""
+    plan = make_plan("http://127.0.0.1:1", *FAST)
+
+    class FooterHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(ResultsScreen(BenchmarkSession(self, plan)))
+
+    app = FooterHost()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        key = app.screen.query_one("FooterKey.-command-palette")
+        assert key.region.right == size[0]
