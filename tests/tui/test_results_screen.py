@@ -613,3 +613,21 @@ async def test_the_footer_palette_key_covers_the_last_column(size: tuple[int, in
         await pilot.pause()
         key = app.screen.query_one("FooterKey.-command-palette")
         assert key.region.right == size[0]
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_server_vs_client_panel_gets_the_full_width_when_narrow(
+    size: tuple[int, int],
+) -> None:
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class DetailHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(RunDetailScreen(BenchmarkSession(self, plan), "demo-fast:1b"))
+
+    app = DetailHost()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#detail-timings-box").region
+        assert box.width >= size[0] - 2  # stacked, not a third of the screen
+        assert box.height >= 6  # the column heads and some rows
