@@ -156,8 +156,8 @@ def column_title(key: str) -> str:
     if key in TITLES:
         return TITLES[key]
     for prefix, what in (("ttft", "TTFT"), ("tps", "tok/s")):
-        if key.startswith(prefix) and key[len(prefix):].isdigit():
-            return f"{what} of run {key[len(prefix):]}"
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            return f"{what} of run {key[len(prefix) :]}"
     return key
 
 
