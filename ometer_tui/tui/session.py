@@ -70,6 +70,8 @@ class BenchmarkSession:
         self._elapsed_s: float | None = None
         #: where the current result was last exported (``None``: not since it finished)
         self.exported_to: Path | None = None
+        #: the user said the current result may go (asked once, not again on quit)
+        self.discarded = False
 
     @classmethod
     def of_result(cls, owner: DOMNode, result: BenchmarkResult) -> BenchmarkSession:
@@ -120,7 +122,7 @@ class BenchmarkSession:
     @property
     def unsaved(self) -> bool:
         """A finished result with runs in it that was not exported: leaving it loses it."""
-        if self.running or self.exported_to is not None:
+        if self.running or self.exported_to is not None or self.discarded:
             return False
         return any(m.records for m in self.result.models.values())
 
@@ -132,6 +134,7 @@ class BenchmarkSession:
             return
         self.fold = ResultFold(self.plan)
         self.exported_to = None
+        self.discarded = False
         self._started_mono = time.monotonic()
         self._elapsed_s = None
         bridge = BenchmarkBridge(self.plan, runner_factory=self.runner_factory)
@@ -152,6 +155,10 @@ class BenchmarkSession:
     def mark_exported(self, path: Path) -> None:
         self.exported_to = path
         self.changed.publish(SessionChanged(header=True))
+
+    def discard(self) -> None:
+        """The user agreed to lose the current result (nothing asks again for it)."""
+        self.discarded = True
 
     def close(self) -> None:
         """The owner goes away: cancel so the engine's thread never outlives it."""

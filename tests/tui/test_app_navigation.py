@@ -410,7 +410,7 @@ async def test_quit_asks_before_discarding_a_finished_unexported_result(
         await pilot.press("n")
         await pilot.pause()
         assert app.return_code is None
-        session.mark_exported(Path("out.json"))
+        session.discard()  # said yes when leaving its results: not asked again
         await pilot.press("q")
         await pilot.pause()
         assert app.return_code == 0

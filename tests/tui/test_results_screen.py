@@ -568,9 +568,66 @@ async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> No
         body = body[: next(i for i, line in enumerate(body) if line.startswith("#"))]
         assert len(body) > 3  # three NDJSON lines, wrapped at 60 columns
         assert all(line.startswith("    ") for line in body), body  # wrapped lines too
+        assert max(strip.cell_length for strip in log.lines) <= 60  # wrapped, not cropped
         await pilot.press("x")
         await pilot.pause()
         title = str(screen.query_one("#debug-title", Static).render())
         assert "1 failed of 3 exchanges" in title
         shown = "\n".join(strip.text for strip in log.lines)
         assert "← 500" in shown and "← 200" not in shown
+
+
+# ------------------------------------------------------------ small terminals (defect 9)
+
+
+async def test_export_dialog_buttons_are_inside_it_at_60x20(tmp_path: Path) -> None:
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class ExportHost(App[None]):
+        def on_mount(self) -> None:
+            session = BenchmarkSession(self, plan)
+            self.push_screen(ExportMenu(session, folder=tmp_path))
+
+    app = ExportHost()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        dialog = app.screen.query_one("#export-dialog")
+        for button in ("#export-ok", "#export-cancel"):
+            region = app.screen.query_one(button).region
+            assert region.height >= 1
+            inside = dialog.content_region  # within its border and padding: not clipped
+            assert inside.contains_region(region), (button, region, inside)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_footer_palette_key_covers_the_last_column(size: tuple[int, int]) -> None:
+    """No stale character after the footer's last key (``^p paletteo``)."""
+    plan = make_plan("http://127.0.0.1:1", *FAST)
+
+    class FooterHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(ResultsScreen(BenchmarkSession(self, plan)))
+
+    app = FooterHost()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        key = app.screen.query_one("FooterKey.-command-palette")
+        assert key.region.right == size[0]
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_server_vs_client_panel_gets_the_full_width_when_narrow(
+    size: tuple[int, int],
+) -> None:
+    plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
+
+    class DetailHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(RunDetailScreen(BenchmarkSession(self, plan), "demo-fast:1b"))
+
+    app = DetailHost()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#detail-timings-box").region
+        assert box.width >= size[0] - 2  # stacked, not a third of the screen
+        assert box.height >= 6  # the column heads and some rows

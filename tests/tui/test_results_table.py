@@ -319,8 +319,9 @@ def test_n3_shows_a_median_and_a_spread_that_agree_with_the_markdown() -> None:
     assert row["ok"].text == "3"  # the n the row's figures rest on
     result = BenchmarkResult(plan=p, started_at=datetime(2026, 1, 1, tzinfo=UTC), models={"a": mr})
     md_row = next(line for line in to_markdown(result).splitlines() if line.startswith("| a "))
-    md_ttft_ms = float(md_row.split("|")[3])
-    assert round(float(row["ttft"].raw) * 1000) == md_ttft_ms  # type: ignore[arg-type]
+    md_cell = md_row.split("|")[3].split()  # "200" (ms by its header) or "200 ms"
+    md_ttft_s = float(md_cell[0]) * (1.0 if md_cell[1:] == ["s"] else 0.001)
+    assert abs(float(row["ttft"].raw) - md_ttft_s) < 0.0005  # type: ignore[arg-type]
 
 
 def test_legend_explains_only_the_columns_shown() -> None:
@@ -362,3 +363,24 @@ def test_buffered_and_not_streamed_runs_say_so_instead_of_a_dash() -> None:
     assert rows["whole"]["tps"].text == DASH
     assert rows["mixed"]["tps"].text == "50.0"  # the streamed run's rate
     assert rows["mixed"]["tps2"].text == BUFFERED
+
+
+def test_the_header_drops_whole_phrases_never_cuts_one() -> None:
+    from ometer_tui.tui.widgets.results_header import fit_phrases, title_phrases
+
+    p = BenchmarkPlan(
+        endpoint=Endpoint(name="demo (simulated)", url="http://127.0.0.1:11434"),
+        models=tuple(ModelInfo(name=f"m{i}") for i in range(6)),
+        passes=3,
+        concurrency=4,
+        parallel_models=2,
+    )
+    phrases = title_phrases(p)
+    whole = [ph.text.plain for ph in phrases]
+    for width in range(60, 121):
+        shown = fit_phrases(phrases, width).plain
+        assert len(shown) <= width
+        parts = shown.split(" · ")
+        assert all(part in whole for part in parts), (width, shown)
+        assert parts[0].startswith("Results demo (simulated)")
+        assert "6 models × 3 runs" in parts  # the most important stays

@@ -208,7 +208,7 @@ def test_export_menu(snap_compare: SnapCompare) -> None:
     def screens(app: App[None]) -> list[Any]:
         session = loaded(app)
         return [ResultsScreen(session, show_clock=False),
-                ExportMenu(session.result, folder=Path("/home/me/benchmarks"))]
+                ExportMenu(session, folder=Path("/home/me/benchmarks"))]
 
     async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause()
@@ -224,7 +224,7 @@ def test_export_menu_60x20(snap_compare: SnapCompare) -> None:
     def screens(app: App[None]) -> list[Any]:
         session = loaded(app)
         return [ResultsScreen(session, show_clock=False),
-                ExportMenu(session.result, folder=Path("/home/me/benchmarks"))]
+                ExportMenu(session, folder=Path("/home/me/benchmarks"))]
 
     assert snap_compare(SnapHost(screens), terminal_size=(60, 20))
 

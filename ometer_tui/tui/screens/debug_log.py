@@ -111,7 +111,10 @@ class DebugLogScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="debug-title")
-        yield RichLog(id="debug-log", wrap=True, markup=False, highlight=False, max_lines=20000)
+        # min_width: wrap at the width there is (the default renders 78 wide and crops)
+        yield RichLog(
+            id="debug-log", wrap=True, markup=False, highlight=False, max_lines=20000, min_width=20
+        )
         yield Footer(compact=True)
 
     def _title(self) -> Text:

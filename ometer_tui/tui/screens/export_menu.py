@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.export import ExportFormat, default_export_path, write_export
+from ometer_tui.tui.session import BenchmarkSession
 
 FORMATS: tuple[tuple[ExportFormat, str], ...] = (
     (ExportFormat.JSON, "JSON    full results, versioned schema"),
@@ -25,7 +26,8 @@ FORMATS: tuple[tuple[ExportFormat, str], ...] = (
 
 
 class ExportMenu(ModalScreen[Path | None]):
-    """Dismisses with the path written, or ``None`` when cancelled.
+    """Exports the session's result; dismisses with the path written, or ``None`` when
+    cancelled (the caller tells the session it was exported).
 
     Enter on the format list (or in the path field) exports; the path starts as
     ``default_export_path`` in the current folder and follows the format until edited.
@@ -42,13 +44,18 @@ class ExportMenu(ModalScreen[Path | None]):
         Binding("ctrl+e", "export", "Export", id="export.export", tooltip="Write the file"),
     ]
 
-    def __init__(self, result: BenchmarkResult, *, folder: Path | None = None) -> None:
+    def __init__(self, session: BenchmarkSession, *, folder: Path | None = None) -> None:
         super().__init__()
-        self.result = result
+        self.session = session
         self._folder = folder
         self.format = ExportFormat.JSON
         self._path_edited = False
         self._setting_path = False
+
+    @property
+    def result(self) -> BenchmarkResult:
+        """The session's result as it stands (a running benchmark's runs so far)."""
+        return self.session.result
 
     def default_path(self, fmt: ExportFormat) -> Path:
         return default_export_path(self.result, fmt, folder=self._folder or Path.cwd())
@@ -70,11 +77,13 @@ class ExportMenu(ModalScreen[Path | None]):
         options = self.query_one("#export-formats", OptionList)
         options.highlighted = 0
         options.focus()
-        if self.result.cancelled or any(
-            mr.phase.value in ("queued", "warming", "running")
-            for mr in self.result.models.values()
-        ):
-            self._message("Partial result: only the runs finished so far.", "yellow")
+        self._say_if_partial()
+        self.session.changed.subscribe(self, lambda _change: self._say_if_partial())
+
+    def _say_if_partial(self) -> None:
+        partial = self.session.running or self.result.cancelled
+        text = "Partial result: only the runs finished so far." if partial else ""
+        self._message(text, "yellow")
 
     # -- format and path
 

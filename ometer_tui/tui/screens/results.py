@@ -122,7 +122,6 @@ class ResultsScreen(Screen[None]):
         elif not running and self._clock is not None:
             self._clock.stop()
             self._clock = None
-        self.refresh_bindings()
 
     def _render_header(self) -> None:
         session, fold = self.session, self.session.fold
@@ -238,7 +237,7 @@ class ResultsScreen(Screen[None]):
             if path is not None and not self.session.running:
                 self.session.mark_exported(path)
 
-        self.app.push_screen(ExportMenu(self.session.result), exported)
+        self.app.push_screen(ExportMenu(self.session), exported)
 
     def _confirm_discard(self, then: Callable[[], None], *, doing: str) -> None:
         """Run ``then`` at once, or after a yes when it would lose an unexported result."""
@@ -248,6 +247,7 @@ class ResultsScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.session.discard()
                 then()
 
         self.app.push_screen(
