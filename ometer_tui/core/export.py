@@ -30,6 +30,7 @@ from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
 from ometer_tui.core.bench.metrics import clock_diff
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
+from ometer_tui.core.bench.workloads.record import LoadStamp
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.secrets import (
     SENSITIVE_HEADERS,
@@ -219,6 +220,7 @@ def _summary_dict(s: ModelSummary) -> dict[str, Any]:
         "warmup_runs": s.warmup_runs,
         "tokens_estimated": s.tokens_estimated,
         "metrics": {name: _stats_dict(name, st) for name, st in s.metrics.items()},
+        **({"load": s.load.as_dict()} if s.load is not None else {}),
     }
 
 
@@ -246,7 +248,7 @@ def _run_attr(record: RunRecord, name: str) -> object:
     if name == "clock_diff":
         return clock_diff(record)
     value = getattr(record, name)
-    return value.as_dict() if isinstance(value, ServerTimings) else value
+    return value.as_dict() if isinstance(value, ServerTimings | LoadStamp) else value
 
 
 def _run_value(name: str, value: object, redact: _Redactor) -> Any:

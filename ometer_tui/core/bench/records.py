@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.workloads.record import LoadStamp
+    from ometer_tui.core.bench.workloads.summary import LoadSummary
 
 TokensSource = Literal["usage", "chunks", "none"]
 
@@ -116,6 +120,8 @@ class RunRecord:
     finished_at_s: float = 0.0
     text: str | None = None
     cost_usd: float | None = None
+    #: a load's figures for this request (workloads.record): intended send time, lengths
+    load: LoadStamp | None = None
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(
@@ -155,3 +161,4 @@ class ModelSummary:
     cold_runs: int = 0
     warmup_runs: int = 0
     tokens_estimated: bool = False  # some runs counted chunks instead of usage
+    load: LoadSummary | None = None  # a load's figures (workloads.summary)
