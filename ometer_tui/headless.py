@@ -46,6 +46,7 @@ from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
 from ometer_tui.demo.process import DemoProcessError
+from ometer_tui.workload_args import describe_load
 
 DEFAULT_URL = "http://localhost:11434"
 
@@ -258,11 +259,23 @@ def _plan(
         retry=RetryPolicy(max_retries=args.retries),
         prices=prices,
         completion_api=args.completions,
+        load=_load(args),
     )
     problems = plan.validate()
     if problems:
         raise UsageError("; ".join(problems))
     return plan
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The load flags (ometer_tui/workload_args.py) as a LoadSpec, or None."""
+    from ometer_tui.core.bench.workloads.errors import WorkloadError
+    from ometer_tui.workload_args import load_spec_from_args
+
+    try:
+        return load_spec_from_args(args)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _response_format(value: str | None) -> dict[str, Any]:
@@ -345,6 +358,8 @@ class _Progress:
                 file=self.stream,
                 flush=True,
             )
+            if (load := describe_load(s.load)) is not None:
+                print(f"    load: {load}", file=self.stream, flush=True)
         elif isinstance(event, BenchmarkFinished) and event.cancelled:
             print("  cancelled: finished runs are kept", file=self.stream, flush=True)
 
