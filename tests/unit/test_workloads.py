@@ -426,3 +426,16 @@ async def test_prepare_load_from_a_dataset_with_pairs_free_lengths() -> None:
     assert {r.prompt for r in prepared.requests} == {"a", "c"}
     by_prompt = {r.prompt: r for r in prepared.requests}
     assert by_prompt["a"].output_tokens_asked == 5 and by_prompt["a"].followups == ("b",)
+
+
+async def test_a_tokenizer_that_stops_answering_falls_back_to_the_estimate() -> None:
+    client = CountingClient(1.0, 0, tokenize=True)
+    model = await measure_token_model(client, "m", GenerationParams(), random.Random(1))  # type: ignore[arg-type]
+
+    async def broken(text: str) -> int:
+        raise LookupError("no /tokenize (connection refused)")
+
+    from dataclasses import replace
+
+    text, counted = await content_text(50, replace(model, tokenize=broken), random.Random(1))
+    assert counted == 50 and len(text.split()) == 50

@@ -88,14 +88,26 @@ def tokenizer_for(client: ApiClient, model: str) -> Tokenize | None:
     requester: JsonRequester = client  # type: ignore[assignment]
     form: list[dict[str, str]] = []  # the payload shape that worked, once known
 
+    async def call(payload: dict[str, str]) -> Any:
+        for attempt in range(3):
+            try:
+                decoded, _, _ = await requester.request_json("POST", "/tokenize", payload)
+                return decoded
+            except ClientError as exc:
+                # a kept-alive connection the server closed (llama.cpp: max=100 requests
+                # a connection) fails before any answer: try again; others are final
+                if not exc.error.retryable or attempt == 2:
+                    errors.append(str(exc))
+                    return None
+        return None
+
+    errors: list[str] = []
+
     async def count(text: str) -> int:
         shapes = form or [{"content": text}, {"model": model, "prompt": text}]
         for shape in shapes:
             payload = {k: (text if k in ("content", "prompt") else v) for k, v in shape.items()}
-            try:
-                decoded, _, _ = await requester.request_json("POST", "/tokenize", payload)
-            except ClientError:
-                continue
+            decoded = await call(payload)
             if isinstance(decoded, dict):
                 if isinstance(decoded.get("count"), int):
                     form[:] = [shape]
@@ -103,7 +115,7 @@ def tokenizer_for(client: ApiClient, model: str) -> Tokenize | None:
                 if isinstance(decoded.get("tokens"), list):
                     form[:] = [shape]
                     return len(decoded["tokens"])
-        raise LookupError("no /tokenize")
+        raise LookupError(f"no /tokenize ({errors[-1] if errors else 'no token list'})")
 
     return count
 
@@ -165,7 +177,10 @@ async def content_text(
     best: tuple[int, str, int] | None = None
     for _ in range(MAX_ROUNDS):
         text = words_text(words, random.Random(seed), tag)
-        counted = await model.tokenize(text)
+        try:
+            counted = await model.tokenize(text)
+        except LookupError:  # /tokenize stopped answering: keep the estimate
+            return (best[1], best[2]) if best is not None else (text, tokens)
         miss = abs(counted - tokens)
         if best is None or miss < best[0]:
             best = (miss, text, counted)
