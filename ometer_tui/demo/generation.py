@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Protocol
 
+from ometer_tui.demo import capacity
 from ometer_tui.demo.catalogue import WORDS, DemoModel, Fault
 from ometer_tui.demo.errors import DemoError, bad_request, send_error
 from ometer_tui.demo.http import dump_json
@@ -233,11 +234,12 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
     """A 200 stream: opening events now, each token at its deadline, then the closing."""
     responder = ex.responder
     fault = STREAM_FAULTS.get(plan.model.fault)
+    pace = capacity.pacer(ex, plan)  # a cap- model: its engine says when each token is
     await responder.start_stream(200, encoder.content_type)
     for event in encoder.opening():
         await responder.write_chunk(event)
     for token in plan.tokens:
-        await sleep_until(ex.loop, plan.due(token.index))
+        await (pace(token.index) if pace else sleep_until(ex.loop, plan.due(token.index)))
         if fault is not None and token.index == FAULT_AFTER_TOKENS:
             then = await fault(ex, encoder)
             if then is Then.END:
@@ -297,7 +299,11 @@ async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> Non
         await sleep_until(ex.loop, plan.due(FAULT_AFTER_TOKENS))
         await fault(ex, encoder, plan)
         return
-    await sleep_until(ex.loop, plan.last_due)
+    pace = capacity.pacer(ex, plan)
+    if pace is not None and plan.tokens:
+        await pace(len(plan.tokens) - 1)
+    else:
+        await sleep_until(ex.loop, plan.last_due)
     outcome = Outcome(plan, len(plan.tokens), ex.loop.time())
     await ex.responder.send_json(200, encoder.whole(outcome))
 
