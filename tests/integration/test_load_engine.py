@@ -4,6 +4,7 @@ stop conditions, multi-turn, synthetic lengths and RPM limits with every mode.""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import statistics
 
@@ -287,3 +288,37 @@ async def test_a_plan_without_load_is_the_closed_loop_as_before(demo: DemoServer
     summary = result.models[FAST.name].summary
     assert summary is not None and summary.load is None
     assert sum(isinstance(e, RunFinished) for e in events) == 4
+
+
+async def test_cancel_stops_an_open_loop_and_keeps_its_runs(demo: DemoServerThread) -> None:
+    """Cancelled after 10 runs: no request leaves after the cancel, the result is marked
+    cancelled and the summary (with its load figures) covers the runs that finished."""
+    load = LoadSpec(
+        arrival=ArrivalSpec(50.0, ArrivalKind.CONSTANT), stop=StopConditions(max_requests=500)
+    )
+    plan = BenchmarkPlan(
+        endpoint=endpoint(demo),
+        models=(FAST,),
+        warmup=0,
+        params=GenerationParams(max_tokens=4),
+        load=load,
+    )
+    runner: BenchmarkRunner
+
+    def on_event(event: BenchmarkEvent) -> None:
+        if isinstance(event, RunFinished) and event.model_done == 10:
+            runner.cancel()
+
+    runner = BenchmarkRunner(plan, on_event)
+    path = "/v1/chat/completions"
+    before = demo.stats().by_path.get(path, 0)
+    result = await runner.run()
+    await asyncio.sleep(0.3)  # at 50/s, 15 more would be due by now if sends went on
+    sent = demo.stats().by_path.get(path, 0) - before
+    assert result.cancelled
+    records = result.models[FAST.name].records
+    assert 10 <= len(records) < 20
+    assert sent <= len(records) + 5  # the few in flight at the cancel are cut, no more
+    summary = result.models[FAST.name].summary
+    assert summary is not None and summary.load is not None
+    assert summary.load.requests_sent == len(records)
