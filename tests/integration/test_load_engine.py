@@ -322,3 +322,34 @@ async def test_cancel_stops_an_open_loop_and_keeps_its_runs(demo: DemoServerThre
     summary = result.models[FAST.name].summary
     assert summary is not None and summary.load is not None
     assert summary.load.requests_sent == len(records)
+
+
+def test_cached_prompt_tokens_are_read_from_either_server_shape() -> None:
+    """OpenAI ``usage.prompt_tokens_details.cached_tokens`` and llama.cpp
+    ``timings.cache_n`` both end up as the run's ``cached_tokens``."""
+    from ometer_tui.core.api.base import GenerationObservation
+    from ometer_tui.core.api.openai import OpenAIClient
+    from ometer_tui.core.bench.records import ServerTimings
+    from ometer_tui.core.bench.runner import cached_tokens
+
+    obs = GenerationObservation()
+    OpenAIClient._usage(
+        {
+            "prompt_tokens": 90,
+            "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 64},
+        },
+        obs,
+    )
+    assert obs.prompt_tokens == 90
+    record = RunRecord(
+        model="m", pass_index=1, prompt_index=0, warmup=False, ok=True,
+        server_timings=ServerTimings.from_mapping(obs.server_timings),
+    )  # fmt: skip
+    assert cached_tokens(record) == 64
+    llama = RunRecord(
+        model="m", pass_index=1, prompt_index=0, warmup=False, ok=True,
+        server_timings=ServerTimings.from_mapping({"cache_n": 300.0, "prompt_n": 40.0}),
+    )  # fmt: skip
+    assert cached_tokens(llama) == 300
+    assert cached_tokens(RunRecord("m", 1, 0, False, True)) is None
