@@ -238,33 +238,4 @@ def describe_load(summary: object) -> str | None:
     """One progress line for a model's load figures (``ModelSummary.load``), or None."""
     from ometer_tui.core.bench.workloads.summary import LoadSummary
 
-    if not isinstance(summary, LoadSummary):
-        return None
-    parts = [f"{summary.mode} loop", f"{summary.requests_sent} sent"]
-    if summary.achieved_rate is not None:
-        offered = f" of {summary.offered_rate:g}" if summary.offered_rate else ""
-        parts.append(f"{summary.achieved_rate:.2f}{offered} req/s")
-    lag = summary.schedule_lag_s
-    if lag is not None:
-        parts.append(f"schedule lag p50 {lag.p50 * 1e3:.2f} ms p99 {lag.p99 * 1e3:.2f} ms")
-    ttft = summary.ttft_from_intended_s
-    if ttft is not None:
-        parts.append(f"TTFT from intended p50 {ttft.p50 * 1e3:.1f} ms")
-    if summary.input_tokens_asked_mean is not None:
-        actual = summary.input_tokens_actual_mean
-        parts.append(
-            f"input asked {summary.input_tokens_asked_mean:.0f} got "
-            + ("?" if actual is None else f"{actual:.0f}")
-        )
-    if summary.output_tokens_asked_mean is not None:
-        actual = summary.output_tokens_actual_mean
-        parts.append(
-            f"output asked {summary.output_tokens_asked_mean:.0f} got "
-            + ("?" if actual is None else f"{actual:.0f}")
-        )
-    if summary.cached_tokens_total is not None:
-        parts.append(f"cached tokens {summary.cached_tokens_total}")
-    parts.append(f"max in flight {summary.max_in_flight}")
-    if summary.stop_reason:
-        parts.append(f"stopped: {summary.stop_reason}")
-    return ", ".join(parts)
+    return summary.describe() if isinstance(summary, LoadSummary) else None

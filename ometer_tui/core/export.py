@@ -593,6 +593,13 @@ def to_markdown(result: BenchmarkResult) -> str:
             errors.append(f"- {_md(mr.info.name)}: {_md(kinds)}")
     if errors:
         lines += ["", "Errors by kind:", "", *errors]
+    loads = [
+        f"- {_md(mr.info.name)}: {_md(mr.summary.load.describe())}"
+        for mr in models
+        if mr.summary is not None and mr.summary.load is not None
+    ]
+    if loads:  # a load (plan.load): rate, schedule lag, latency from intended, lengths
+        lines += ["", "Load:", "", *loads]
     return "\n".join(lines) + "\n"
 
 

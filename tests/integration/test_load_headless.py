@@ -103,3 +103,14 @@ def test_bad_dataset_exits_2_with_one_line(tmp_path: Path) -> None:
         f"ometer-tui: --dataset {bad} line 2: not JSON (Expecting property name enclosed in "
         "double quotes)"
     )
+
+
+def test_markdown_report_has_the_load_line(tmp_path: Path) -> None:
+    result = ometer(
+        *ONE_QUICK_DEMO_RUN, "--rate", "30", "--requests", "6", "--format", "md",
+        config=tmp_path / "c.toml",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("- demo-fast:1b: ")]
+    assert "open loop, 6 sent" in line and "schedule lag p50" in line
+    assert "\nLoad:\n" in result.stdout

@@ -45,6 +45,37 @@ class LoadSummary:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line: mode, sends, achieved rate, lag, latency from intended, lengths."""
+        parts = [f"{self.mode} loop", f"{self.requests_sent} sent"]
+        if self.achieved_rate is not None:
+            offered = f" of {self.offered_rate:g}" if self.offered_rate else ""
+            parts.append(f"{self.achieved_rate:.2f}{offered} req/s")
+        lag = self.schedule_lag_s
+        if lag is not None:
+            parts.append(f"schedule lag p50 {lag.p50 * 1e3:.2f} ms p99 {lag.p99 * 1e3:.2f} ms")
+        ttft = self.ttft_from_intended_s
+        if ttft is not None:
+            parts.append(f"TTFT from intended p50 {ttft.p50 * 1e3:.1f} ms")
+        if self.input_tokens_asked_mean is not None:
+            actual = self.input_tokens_actual_mean
+            parts.append(
+                f"input asked {self.input_tokens_asked_mean:.0f} got "
+                + ("?" if actual is None else f"{actual:.0f}")
+            )
+        if self.output_tokens_asked_mean is not None:
+            actual = self.output_tokens_actual_mean
+            parts.append(
+                f"output asked {self.output_tokens_asked_mean:.0f} got "
+                + ("?" if actual is None else f"{actual:.0f}")
+            )
+        if self.cached_tokens_total is not None:
+            parts.append(f"cached tokens {self.cached_tokens_total}")
+        parts.append(f"max in flight {self.max_in_flight}")
+        if self.stop_reason:
+            parts.append(f"stopped: {self.stop_reason}")
+        return ", ".join(parts)
+
 
 def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
