@@ -30,7 +30,6 @@ from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.atomic import write_atomic
 from ometer_tui.core.bench.metrics import clock_diff
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
-from ometer_tui.core.bench.workloads.record import LoadStamp
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.secrets import (
     SENSITIVE_HEADERS,
@@ -248,7 +247,13 @@ def _run_attr(record: RunRecord, name: str) -> object:
     if name == "clock_diff":
         return clock_diff(record)
     value = getattr(record, name)
-    return value.as_dict() if isinstance(value, ServerTimings | LoadStamp) else value
+    return value.as_dict() if isinstance(value, ServerTimings) else _load_dict(value)
+
+
+def _load_dict(value: object) -> object:
+    """A run's ``load`` figures (workloads.record.LoadStamp) as a dict, like timings."""
+    as_dict = getattr(value, "as_dict", None)
+    return as_dict() if as_dict is not None else value
 
 
 def _run_value(name: str, value: object, redact: _Redactor) -> Any:
