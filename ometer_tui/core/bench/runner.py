@@ -435,6 +435,8 @@ class _LoadRun:
         self.done = 0
         self.conversations = 0
         self.total = spec.expected_requests() or 0
+        #: why sending stopped, said when it stopped (not re-judged at summary time)
+        self.stop_reason: str | None = None
         self.slots = (
             asyncio.Semaphore(spec.max_concurrency)
             if spec.arrival is not None and spec.max_concurrency
@@ -450,7 +452,7 @@ class _LoadRun:
             mode="open" if spec.arrival is not None else "closed",
             offered_rate=spec.arrival.rate if spec.arrival is not None else None,
             max_in_flight=self.max_in_flight,
-            stop_reason=self.tracker.reason(self._elapsed()) if self.start_ns else None,
+            stop_reason=self.stop_reason,
             token_source=(
                 prepared.token_model.source
                 if prepared is not None and prepared.token_model is not None
@@ -461,8 +463,16 @@ class _LoadRun:
     def _elapsed(self) -> float:
         return (time.perf_counter_ns() - self.start_ns) / 1e9
 
-    def _stopped(self) -> bool:
-        return self.runner.cancel_requested or self.tracker.reason(self._elapsed()) is not None
+    def _stopped(self, elapsed_s: float | None = None) -> bool:
+        """True once no request may be sent (at ``elapsed_s``, default now); notes why."""
+        if self.runner.cancel_requested:
+            self.stop_reason = self.stop_reason or "cancelled"
+            return True
+        reason = self.tracker.reason(self._elapsed() if elapsed_s is None else elapsed_s)
+        if reason is not None:
+            self.stop_reason = self.stop_reason or reason
+            return True
+        return False
 
     async def run(self) -> None:
         runner, plan, entry = self.runner, self.runner.plan, self.entry
@@ -511,7 +521,7 @@ class _LoadRun:
         perf = time.perf_counter_ns
         for offset in times:
             due = start + round(offset * 1e9)
-            if self.runner.cancel_requested or self.tracker.reason(offset) is not None:
+            if self._stopped(offset):
                 return
             delay = due - perf()
             if delay > SPIN_WINDOW_NS:
