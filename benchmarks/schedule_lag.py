@@ -34,6 +34,7 @@ from ometer_tui.core.bench.runner import BenchmarkRunner, _LoadRun
 from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.bench.workloads.stop import StopConditions
+from ometer_tui.core.bench.workloads.summary import LoadSummary
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.demo.process import demo_process
 
@@ -100,7 +101,8 @@ def main() -> int:
     )
     errors = sum(1 for r in records if not r.ok)
     summary = result.models["demo-fast:1b"].summary
-    achieved = summary.load.achieved_rate if summary and summary.load else None
+    load_figures = summary.load if summary is not None else None
+    assert isinstance(load_figures, LoadSummary)
     loop = "uvloop" if engine_loop_factory() is not None else "asyncio"
     print(
         f"schedule lag: {args.arrival} arrivals at {args.rate:g}/s for {args.seconds:g} s, "
@@ -108,8 +110,9 @@ def main() -> int:
         f"engine on {loop}, {os.cpu_count()} CPUs"
     )
     print(
-        f"  requests {len(records)} ({errors} errors), achieved {achieved or 0:.2f} req/s, "
-        f"max in flight {summary.load.max_in_flight if summary and summary.load else '?'}, "
+        f"  requests {len(records)} ({errors} errors), "
+        f"achieved {load_figures.achieved_rate or 0:.2f} req/s, "
+        f"max in flight {load_figures.max_in_flight}, "
         f"wall {took:.1f} s"
     )
     ms = [x * 1e3 for x in lags]

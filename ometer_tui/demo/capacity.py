@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ometer_tui.demo.generation import TokenPlan
     from ometer_tui.demo.state import Exchange
 
 
@@ -271,13 +270,15 @@ def prompt_words(body: object) -> list[str]:
     return " ".join(texts).split()
 
 
-def pacer(ex: Exchange, plan: TokenPlan) -> Callable[[int], Awaitable[None]] | None:
+def pacer(
+    ex: Exchange, model: str, prompt_tokens: int, output_tokens: int
+) -> Callable[[int], Awaitable[None]] | None:
     """For a ``cap-`` model: submit the request to its engine and return a wait for
     token ``i``; None for every other model (their tokens keep their fixed schedule)."""
-    engine = engine_for(ex.state, plan.model.name, ex.loop)
+    engine = engine_for(ex.state, model, ex.loop)
     if engine is None:
         return None
-    job = engine.submit(prompt_words(ex.body()), plan.prompt_tokens, len(plan.tokens))
+    job = engine.submit(prompt_words(ex.body()), prompt_tokens, output_tokens)
 
     def wait(index: int) -> Awaitable[None]:
         return engine.wait_token(job, index)

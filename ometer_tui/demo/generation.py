@@ -234,7 +234,8 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
     """A 200 stream: opening events now, each token at its deadline, then the closing."""
     responder = ex.responder
     fault = STREAM_FAULTS.get(plan.model.fault)
-    pace = capacity.pacer(ex, plan)  # a cap- model: its engine says when each token is
+    # a cap- model: its capacity engine says when each token is due
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
     await responder.start_stream(200, encoder.content_type)
     for event in encoder.opening():
         await responder.write_chunk(event)
@@ -299,7 +300,7 @@ async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> Non
         await sleep_until(ex.loop, plan.due(FAULT_AFTER_TOKENS))
         await fault(ex, encoder, plan)
         return
-    pace = capacity.pacer(ex, plan)
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
     if pace is not None and plan.tokens:
         await pace(len(plan.tokens) - 1)
     else:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from ometer_tui.core.bench.workloads.record import LoadStamp
-    from ometer_tui.core.bench.workloads.summary import LoadSummary
 
 TokensSource = Literal["usage", "chunks", "none"]
 
@@ -144,6 +143,15 @@ class Stats:
     values: tuple[float, ...] = ()  # kept when n < 5, to show values rather than pctiles
 
 
+class LoadFigures(Protocol):
+    """A load's per-model figures (``workloads.summary.LoadSummary``; named by what it
+    offers so this module does not import the one that imports it)."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(slots=True)
 class ModelSummary:
     model: str
@@ -161,4 +169,4 @@ class ModelSummary:
     cold_runs: int = 0
     warmup_runs: int = 0
     tokens_estimated: bool = False  # some runs counted chunks instead of usage
-    load: LoadSummary | None = None  # a load's figures (workloads.summary)
+    load: LoadFigures | None = None  # a load's figures (workloads.summary.LoadSummary)
