@@ -234,11 +234,11 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
     """A 200 stream: opening events now, each token at its deadline, then the closing."""
     responder = ex.responder
     fault = STREAM_FAULTS.get(plan.model.fault)
-    # a cap- model: its capacity engine says when each token is due
-    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
     await responder.start_stream(200, encoder.content_type)
     for event in encoder.opening():
         await responder.write_chunk(event)
+    # a cap- model: its capacity engine says when each token is due
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
     for token in plan.tokens:
         await (pace(token.index) if pace else sleep_until(ex.loop, plan.due(token.index)))
         if fault is not None and token.index == FAULT_AFTER_TOKENS:
@@ -295,16 +295,17 @@ WHOLE_FAULTS: dict[Fault, WholeFault] = {
 
 async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> None:
     """One JSON object once the last token is due (a fault strikes at token 3's time)."""
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
+    if pace is not None and plan.tokens:
+        # a cap- model: its engine's last token; the fixed schedule below is then past
+        # (its interval_s is the engine's fastest, 1 / stream_tps)
+        await pace(len(plan.tokens) - 1)
     fault = WHOLE_FAULTS.get(plan.model.fault)
     if fault is not None and len(plan.tokens) > FAULT_AFTER_TOKENS:
         await sleep_until(ex.loop, plan.due(FAULT_AFTER_TOKENS))
         await fault(ex, encoder, plan)
         return
-    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
-    if pace is not None and plan.tokens:
-        await pace(len(plan.tokens) - 1)
-    else:
-        await sleep_until(ex.loop, plan.last_due)
+    await sleep_until(ex.loop, plan.last_due)
     outcome = Outcome(plan, len(plan.tokens), ex.loop.time())
     await ex.responder.send_json(200, encoder.whole(outcome))
 

@@ -88,3 +88,31 @@ async def test_shared_prefix_is_cached_after_the_first_request(demo: DemoServerT
     assert summary is not None and summary.load is not None
     assert summary.load.first_ttft_s is not None and summary.load.later_ttft_p50_s is not None
     assert summary.load.first_ttft_s > 3 * summary.load.later_ttft_p50_s
+
+
+async def test_an_unstreamed_answer_waits_for_the_engine(demo: DemoServerThread) -> None:
+    """With the 4 slots busy on 60-token answers (~2 s at 4 x 30 tok/s), a fifth request,
+    unstreamed, waits for a slot: its answer comes after them, not on the fixed schedule
+    (11 tokens at 50/s: 0.2 s)."""
+    import asyncio
+    import time
+
+    import httpx
+
+    def body(tokens: int, stream: bool) -> dict[str, object]:
+        messages = [{"role": "user", "content": "hi"}]
+        return {"model": CAP, "messages": messages, "max_tokens": tokens, "stream": stream}
+
+    async with httpx.AsyncClient(base_url=demo.url, timeout=30) as client:
+        busy = [
+            asyncio.create_task(client.post("/v1/chat/completions", json=body(60, False)))
+            for _ in range(PARAMS.slots)
+        ]
+        await asyncio.sleep(0.2)
+        sent = time.perf_counter()
+        response = await client.post("/v1/chat/completions", json=body(11, False))
+        took = time.perf_counter() - sent
+        await asyncio.gather(*busy)
+    assert response.status_code == 200
+    assert response.json()["usage"]["completion_tokens"] == 11
+    assert took > 1.2  # queued behind four answers of 60 tokens
