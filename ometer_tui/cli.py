@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--timeout", type=_positive_float, metavar="S", help="whole-request timeout in seconds"
     )
+    from ometer_tui.workload_args import add_load_arguments
+
+    add_load_arguments(run)
     gen = run.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=_positive_int)
     gen.add_argument("--temperature", type=_non_negative_float)

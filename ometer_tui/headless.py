@@ -150,6 +150,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
             return EXIT_UNREACHABLE
         return EXIT_USAGE if exc.error.kind is ErrorKind.CONFIG else EXIT_UNREACHABLE
     plan = _plan(args, settings, endpoint, available)
+    plan = _with_load(plan, args)  # the load flags (ometer_tui/workload_args.py)
     if not quiet:
         label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
         print(
@@ -347,6 +348,10 @@ class _Progress:
                 file=self.stream,
                 flush=True,
             )
+            from ometer_tui.workload_args import describe_load
+
+            if (load := describe_load(s.load)) is not None:
+                print(f"    load: {load}", file=self.stream, flush=True)
         elif isinstance(event, BenchmarkFinished) and event.cancelled:
             print("  cancelled: finished runs are kept", file=self.stream, flush=True)
 
@@ -362,3 +367,21 @@ def _run_figures(ttft: float | None, tps: float | None, latency: float | None, c
     if cold:
         parts.append("cold load")
     return ", ".join(parts) or "ok"
+
+
+def _with_load(plan: BenchmarkPlan, args: argparse.Namespace) -> BenchmarkPlan:
+    """The plan with the load the flags ask for (``--rate``, ``--dataset``...), if any."""
+    from ometer_tui.core.bench.workloads.errors import WorkloadError
+    from ometer_tui.workload_args import load_spec_from_args
+
+    try:
+        load = load_spec_from_args(args)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+    if load is None:
+        return plan
+    plan = replace(plan, load=load)
+    problems = plan.validate()
+    if problems:
+        raise UsageError("; ".join(problems))
+    return plan

@@ -239,6 +239,7 @@ def _summary_dict(s: ModelSummary) -> dict[str, Any]:
         "buffered_runs": s.buffered_runs,
         "not_streamed_runs": s.not_streamed_runs,
         "metrics": {name: _stats_dict(name, st) for name, st in s.metrics.items()},
+        **({"load": s.load.as_dict()} if s.load is not None else {}),
     }
 
 
@@ -266,7 +267,13 @@ def _run_attr(record: RunRecord, name: str) -> object:
     if name == "clock_diff":
         return clock_diff(record)
     value = getattr(record, name)
-    return value.as_dict() if isinstance(value, ServerTimings) else value
+    return value.as_dict() if isinstance(value, ServerTimings) else _load_dict(value)
+
+
+def _load_dict(value: object) -> object:
+    """A run's ``load`` figures (workloads.record.LoadStamp) as a dict, like timings."""
+    as_dict = getattr(value, "as_dict", None)
+    return as_dict() if as_dict is not None else value
 
 
 def _run_value(name: str, value: object, redact: _Redactor) -> Any:
@@ -692,6 +699,13 @@ def to_markdown(result: BenchmarkResult) -> str:
     errors = [f"- {_md(name)}: {_md(kinds)}" for name, kinds in _error_lines(models)]
     if errors:
         lines += ["", "Errors by kind:", "", *errors]
+    loads = [
+        f"- {_md(mr.info.name)}: {_md(mr.summary.load.describe())}"
+        for mr in models
+        if mr.summary is not None and mr.summary.load is not None
+    ]
+    if loads:  # a load (plan.load): rate, schedule lag, latency from intended, lengths
+        lines += ["", "Load:", "", *loads]
     return "\n".join(lines) + "\n"
 
 

@@ -164,3 +164,7 @@ class GenerationParams:
     response_format: ResponseFormat = ResponseFormat.TEXT
     json_schema: dict[str, object] | None = None
     keep_alive: str | None = None  # Ollama only, e.g. "5m"
+    #: llama.cpp and vLLM: generate at least this many tokens / ignore end-of-sequence,
+    #: so an answer reaches the length asked for (sent only when set)
+    min_tokens: int | None = None
+    ignore_eos: bool | None = None

@@ -159,7 +159,19 @@ CATALOGUE: tuple[DemoModel, ...] = (
     ),
 )
 
-BY_NAME: dict[str, DemoModel] = {m.name: m for m in CATALOGUE}
+#: Models whose timing comes from a capacity model (demo/capacity.py: slots, a queue,
+#: shared decode, a prefix cache). Served by name, not listed, so the demo's listing
+#: (and every screen showing it) is unchanged.
+CAPACITY_CATALOGUE: tuple[DemoModel, ...] = (
+    DemoModel(
+        "cap-4slot:1b", ttft_s=0.0, interval_s=0.02, output_tokens=64,
+        parameter_size="1B", quantization="Q4_K_M", context_length=32768,
+        size_bytes=800_000_000, family="capacity", modified_at="2026-11-30T10:00:00Z",
+        prompt_eval_tps=4000.0,
+    ),
+)
+
+BY_NAME: dict[str, DemoModel] = {m.name: m for m in CATALOGUE + CAPACITY_CATALOGUE}
 
 #: Words the demo models "generate", cycled; token i is WORDS[i % len(WORDS)] + " ".
 WORDS: tuple[str, ...] = (

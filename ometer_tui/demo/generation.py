@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Protocol
 
+from ometer_tui.demo import capacity
 from ometer_tui.demo.catalogue import WORDS, DemoModel, Fault, Quirk
 from ometer_tui.demo.errors import DemoError, bad_request, send_error
 from ometer_tui.demo.http import dump_json
@@ -266,8 +267,10 @@ async def stream_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> No
         return
     for event in encoder.opening():
         await responder.write_chunk(event)
+    # a cap- model: its capacity engine says when each token is due
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
     for token in plan.tokens:
-        await sleep_until(ex.loop, plan.due(token.index))
+        await (pace(token.index) if pace else sleep_until(ex.loop, plan.due(token.index)))
         if fault is not None and token.index == FAULT_AFTER_TOKENS:
             then = await fault(ex, encoder)
             if then is Then.END:
@@ -359,6 +362,11 @@ WHOLE_FAULTS: dict[Fault, WholeFault] = {
 
 async def whole_response(ex: Exchange, plan: TokenPlan, encoder: Encoder) -> None:
     """One JSON object once the last token is due (a fault strikes at token 3's time)."""
+    pace = capacity.pacer(ex, plan.model.name, plan.prompt_tokens, len(plan.tokens))
+    if pace is not None and plan.tokens:
+        # a cap- model: its engine's last token; the fixed schedule below is then past
+        # (its interval_s is the engine's fastest, 1 / stream_tps)
+        await pace(len(plan.tokens) - 1)
     fault = WHOLE_FAULTS.get(plan.model.fault)
     if fault is not None and len(plan.tokens) > FAULT_AFTER_TOKENS:
         await sleep_until(ex.loop, plan.due(FAULT_AFTER_TOKENS))

@@ -84,6 +84,8 @@ def build_generate_payload(
         ("frequency_penalty", params.frequency_penalty),
         ("presence_penalty", params.presence_penalty),
         ("top_k", params.top_k),  # not standard; vLLM and llama.cpp take it
+        ("min_tokens", params.min_tokens),  # vLLM; llama.cpp ignores it
+        ("ignore_eos", params.ignore_eos),  # vLLM and llama.cpp
     ):
         if value is not None:
             payload[name] = value
@@ -209,6 +211,9 @@ class OpenAIClient(HttpClient):
             obs.output_tokens = completion_tokens
         if isinstance(prompt_tokens, int):
             obs.prompt_tokens = prompt_tokens
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+            obs.server_timings["cached_tokens"] = float(details["cached_tokens"])
 
     @staticmethod
     def _timings(timings: Any, obs: GenerationObservation) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ometer_tui.core.api.base import ImageInput
+from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 
 #: The one home of the plan's limits: ``BenchmarkPlan.validate`` and the settings'
@@ -55,6 +56,9 @@ class BenchmarkPlan:
     keep_text_chars: int = 2000
     #: use the completion API (/api/generate, /v1/completions) instead of chat
     completion_api: bool = False
+    #: open-loop arrivals, ramp-up, stop conditions, datasets, lengths (None: closed loop
+    #: over the prompts as before)
+    load: LoadSpec | None = None
 
     @property
     def runs_per_model(self) -> int:
@@ -96,4 +100,6 @@ class BenchmarkPlan:
         ):
             if value is not None and value <= 0:
                 problems.append(f"{name}: must be positive (got {value})")
+        if self.load is not None:
+            problems += self.load.validate()
         return problems

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.workloads.record import LoadStamp
 
 TokensSource = Literal["usage", "chunks", "none"]
 #: Which kind of generated output came first in a run.
@@ -127,6 +130,8 @@ class RunRecord:
     buffered: bool = False
     #: one whole JSON body answered the streamed request: no TTFT
     not_streamed: bool = False
+    #: a load's figures for this request (workloads.record): intended send time, lengths
+    load: LoadStamp | None = None
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
@@ -182,6 +187,15 @@ class Stats:
         return value
 
 
+class LoadFigures(Protocol):
+    """A load's per-model figures (``workloads.summary.LoadSummary``; named by what it
+    offers so this module does not import the one that imports it)."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(slots=True)
 class ModelSummary:
     model: str
@@ -201,3 +215,4 @@ class ModelSummary:
     tokens_estimated: bool = False  # some runs counted chunks instead of usage
     buffered_runs: int = 0  # ok measured runs flagged buffered (no decode rate)
     not_streamed_runs: int = 0  # ok measured runs answered with one whole body (no TTFT)
+    load: LoadFigures | None = None  # a load's figures (workloads.summary.LoadSummary)

@@ -11,6 +11,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from ometer_tui.core.api import detect_flavour, open_client
@@ -40,12 +41,31 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ratelimit import RateLimiter
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
-from ometer_tui.core.models import ModelInfo, Workload
+from ometer_tui.core.bench.workloads.arrivals import arrival_times, worker_start_times
+from ometer_tui.core.bench.workloads.record import LoadStamp
+from ometer_tui.core.bench.workloads.source import (
+    PreparedLoad,
+    followup_text,
+    next_turn_prompt,
+    prepare_load,
+)
+from ometer_tui.core.bench.workloads.spec import LoadSpec
+from ometer_tui.core.bench.workloads.stop import StopTracker
+from ometer_tui.core.bench.workloads.summary import LoadSummary, summarise_load
+from ometer_tui.core.models import GenerationParams, ModelInfo, Workload
 
 EventSink = Callable[[BenchmarkEvent], None]
 
 #: Response headers that say what is serving (kept with the results).
 BACKEND_KEYS_KEPT = ("server", "x-backend", "via", "x-powered-by", "openai-model")
+#: Open loop: the timetable's waits sleep until this close to the deadline, then yield to
+#: the loop until it is reached (uvloop's timers round to the millisecond, and wake up
+#: to 1 ms early or late; this keeps the send within a fraction of a millisecond).
+SPIN_WINDOW_NS = 1_200_000
+#: A multi-turn load keeps up to this much of each answer to send it back.
+MULTI_TURN_ANSWER_CHARS = 200_000
+#: Connections an open-loop load may hold per model when no --max-concurrency caps it.
+OPEN_LOOP_CONNECTIONS = 1024
 
 
 class EndpointUnreachable(ClientError):
@@ -90,6 +110,8 @@ class BenchmarkRunner:
         self._task: asyncio.Future[None] | None = None
         self._cancel_requested = False
         self._bench_start_ns = time.perf_counter_ns()
+        #: per model, how to summarise its load so far (kept for a cancelled run)
+        self._load_summaries: dict[str, Callable[[], LoadSummary | None]] = {}
 
     @property
     def result(self) -> BenchmarkResult:
@@ -134,7 +156,7 @@ class BenchmarkRunner:
             self._emit(
                 BenchmarkStarted(
                     models=plan.models,
-                    total_runs=(plan.runs_per_model + plan.warmup) * len(plan.models),
+                    total_runs=(self._runs_per_model() + plan.warmup) * len(plan.models),
                     warmup_requests=self._result.warmup_requests,
                 )
             )
@@ -167,9 +189,23 @@ class BenchmarkRunner:
         return open_client(
             endpoint,
             flavour=flavour,
-            max_connections=self.plan.concurrency * self.plan.parallel_models,
+            max_connections=self._streams_per_model() * self.plan.parallel_models,
             on_exchange=self._emit if self._log_exchanges else None,
         )
+
+    def _runs_per_model(self) -> int:
+        """Measured runs per model: the plan's, or what the load expects (0: unknown)."""
+        load = self.plan.load
+        if load is None:
+            return self.plan.runs_per_model
+        return load.expected_requests() or 0
+
+    def _streams_per_model(self) -> int:
+        """Requests one model may have in flight at once."""
+        load = self.plan.load
+        if load is None or load.arrival is None:
+            return self.plan.concurrency
+        return load.max_concurrency or OPEN_LOOP_CONNECTIONS
 
     async def _probe(self, client: ApiClient) -> None:
         """Server version for the record, and an early, clear failure if unreachable."""
@@ -185,7 +221,10 @@ class BenchmarkRunner:
             # Reachable but the info call failed (a proxy without /api/version...):
             # the runs themselves will say what is wrong.
         plan = self.plan
-        per_model = min(plan.concurrency, plan.runs_per_model)
+        if plan.load is None:
+            per_model = min(plan.concurrency, plan.runs_per_model)
+        else:  # an open loop's later connections open as the load needs them
+            per_model = min(self._streams_per_model(), 32)
         await client.warm_pool(per_model * min(plan.parallel_models, len(plan.models)))
 
     # -- scheduling -----------------------------------------------------------------------
@@ -200,6 +239,9 @@ class BenchmarkRunner:
         await asyncio.gather(*(one(m) for m in self.plan.models))
 
     async def _run_model(self, client: ApiClient, model: ModelInfo) -> None:
+        if self.plan.load is not None:
+            await _LoadRun(self, client, model, self.plan.load).run()
+            return
         plan = self.plan
         entry = self._result.models[model.name]
         total = plan.runs_per_model
@@ -214,7 +256,7 @@ class BenchmarkRunner:
             for i in range(plan.warmup):
                 if self._cancel_requested:
                     return
-                record = await self._request(client, model, 0, i % n_prompts, warmup=True)
+                record, _ = await self._request(client, model, 0, i % n_prompts, warmup=True)
                 entry.records.append(record)
                 self._emit(RunFinished(record=record, model_done=0, model_total=total))
         self._set_phase(entry, ModelPhase.RUNNING)
@@ -229,7 +271,7 @@ class BenchmarkRunner:
             nonlocal done
             while jobs and not self._cancel_requested:
                 pass_index, prompt_index = jobs.popleft()
-                record = await self._request(client, model, pass_index, prompt_index, False)
+                record, _ = await self._request(client, model, pass_index, prompt_index, False)
                 entry.records.append(record)
                 done += 1
                 self._emit(RunFinished(record=record, model_done=done, model_total=total))
@@ -253,6 +295,8 @@ class BenchmarkRunner:
             if entry.phase in (ModelPhase.DONE, ModelPhase.FAILED):
                 continue
             entry.summary = summarise(entry.info.name, entry.records, self.plan.prices)
+            if self.plan.load is not None:
+                entry.summary.load = self._load_summaries.get(entry.info.name, _no_load)()
             entry.phase = ModelPhase.CANCELLED
             self._emit(
                 ModelFinished(model=entry.info.name, summary=entry.summary, phase=entry.phase)
@@ -268,12 +312,20 @@ class BenchmarkRunner:
         pass_index: int,
         prompt_index: int,
         warmup: bool,
-    ) -> RunRecord:
-        """One run: rate-limit wait, attempts with retries before the first byte."""
+        *,
+        prompt: str | None = None,
+        params: GenerationParams | None = None,
+    ) -> tuple[RunRecord, str]:
+        """One run: rate-limit wait, attempts with retries before the first byte.
+
+        Returns the record and the answer's text (up to ``keep_text_chars``; a load's
+        next turn needs it). ``prompt``/``params`` replace the plan's for a load."""
         plan = self.plan
-        prompt = plan.prompts[prompt_index]
+        if prompt is None:
+            prompt = plan.prompts[prompt_index]
+        params = params or plan.params
         workload = model.workload
-        estimate = estimate_prompt_tokens(prompt) + (plan.params.max_tokens or 256)
+        estimate = estimate_prompt_tokens(prompt) + (params.max_tokens or 256)
         attempts = 0
         queue_s = 0.0
         while True:
@@ -283,7 +335,7 @@ class BenchmarkRunner:
                 emb = await client.embed(model.name, [prompt])
                 error: RequestError | None = emb.error
             else:
-                gen = await client.generate(self._generation_request(model, prompt))
+                gen = await client.generate(self._generation_request(model, prompt, params))
                 error = gen.error
                 self._note_backend(model.name, gen.response_headers, gen.system_fingerprint)
             if error is not None and error.retryable and attempts <= plan.retry.max_retries:
@@ -303,12 +355,14 @@ class BenchmarkRunner:
         )
         if workload is Workload.EMBEDDING:
             self._limiter.settle(estimate, emb.input_tokens)
-            return embedding_record(emb, ctx)
+            return embedding_record(emb, ctx), ""
         record = generation_record(gen, ctx)
         self._limiter.settle(estimate, (record.prompt_tokens or 0) + (record.output_tokens or 0))
-        return record
+        return record, gen.text
 
-    def _generation_request(self, model: ModelInfo, prompt: str) -> GenerationRequest:
+    def _generation_request(
+        self, model: ModelInfo, prompt: str, params: GenerationParams
+    ) -> GenerationRequest:
         plan = self.plan
         vision = model.workload is Workload.VISION
         if plan.completion_api and not vision:
@@ -318,10 +372,14 @@ class BenchmarkRunner:
         return GenerationRequest(
             model=model.name,
             prompt=prompt,
-            params=plan.params,
+            params=params,
             workload=workload,
             images=plan.images if vision else (),
-            keep_text_chars=plan.keep_text_chars,
+            keep_text_chars=(
+                max(plan.keep_text_chars, MULTI_TURN_ANSWER_CHARS)
+                if plan.load is not None and plan.load.turns > 1
+                else plan.keep_text_chars
+            ),
         )
 
     def _retry_delay(self, error: RequestError, attempt: int) -> float:
@@ -338,3 +396,220 @@ class BenchmarkRunner:
                 backend[key] = headers[key]
         if fingerprint and "system_fingerprint" not in backend:
             backend["system_fingerprint"] = fingerprint
+
+
+def _no_load() -> LoadSummary | None:
+    return None
+
+
+def cached_tokens(record: RunRecord) -> int | None:
+    """Prompt tokens the server said it served from its cache, if it said."""
+    timings = record.server_timings
+    if timings is None:
+        return None
+    if timings.cache_n is not None:  # llama.cpp
+        return int(timings.cache_n)
+    for name, value in timings.extra:  # OpenAI usage.prompt_tokens_details.cached_tokens
+        if name == "cached_tokens":
+            return int(value)
+    return None
+
+
+class _LoadRun:
+    """One model's load (``plan.load``): open loop on a timetable, or closed loop with
+    ramp-up; stop conditions; conversations of one or more turns."""
+
+    def __init__(
+        self, runner: BenchmarkRunner, client: ApiClient, model: ModelInfo, spec: LoadSpec
+    ) -> None:
+        self.runner = runner
+        self.client = client
+        self.model = model
+        self.spec = spec
+        self.entry = runner.result.models[model.name]
+        self.tracker = StopTracker(spec.stop)
+        self.prepared: PreparedLoad | None = None
+        self.start_ns = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.done = 0
+        self.conversations = 0
+        self.total = spec.expected_requests() or 0
+        #: why sending stopped, said when it stopped (not re-judged at summary time)
+        self.stop_reason: str | None = None
+        self.slots = (
+            asyncio.Semaphore(spec.max_concurrency)
+            if spec.arrival is not None and spec.max_concurrency
+            else None
+        )
+        runner._load_summaries[model.name] = self.summary
+
+    def summary(self) -> LoadSummary:
+        spec = self.spec
+        prepared = self.prepared
+        return summarise_load(
+            self.entry.records,
+            mode="open" if spec.arrival is not None else "closed",
+            offered_rate=spec.arrival.rate if spec.arrival is not None else None,
+            max_in_flight=self.max_in_flight,
+            stop_reason=self.stop_reason,
+            token_source=(
+                prepared.token_model.source
+                if prepared is not None and prepared.token_model is not None
+                else None
+            ),
+        )
+
+    def _elapsed(self) -> float:
+        return (time.perf_counter_ns() - self.start_ns) / 1e9
+
+    def _stopped(self, elapsed_s: float | None = None) -> bool:
+        """True once no request may be sent (at ``elapsed_s``, default now); notes why."""
+        if self.runner.cancel_requested:
+            self.stop_reason = self.stop_reason or "cancelled"
+            return True
+        reason = self.tracker.reason(self._elapsed() if elapsed_s is None else elapsed_s)
+        if reason is not None:
+            self.stop_reason = self.stop_reason or reason
+            return True
+        return False
+
+    async def run(self) -> None:
+        runner, plan, entry = self.runner, self.runner.plan, self.entry
+        if runner.cancel_requested:
+            return
+        self.prepared = prepared = await prepare_load(
+            self.spec, plan.prompts, self.client, self.model.name, plan.params
+        )
+        if plan.warmup:
+            runner._set_phase(entry, ModelPhase.WARMING)
+            for i in range(plan.warmup):
+                if runner.cancel_requested:
+                    return
+                planned = prepared.request(i)
+                record, _ = await runner._request(
+                    self.client,
+                    self.model,
+                    0,
+                    planned.prompt_index,
+                    True,
+                    prompt=planned.prompt,
+                )
+                entry.records.append(record)
+                runner._emit(RunFinished(record=record, model_done=0, model_total=self.total))
+        runner._set_phase(entry, ModelPhase.RUNNING)
+        self.start_ns = time.perf_counter_ns()
+        async with asyncio.TaskGroup() as group:
+            if self.spec.arrival is not None:
+                await self._open_loop(group)
+            else:
+                for start_s in worker_start_times(plan.concurrency, self.spec.ramp_up_s):
+                    group.create_task(self._closed_worker(start_s))
+        if runner.cancel_requested:
+            return
+        summary = summarise(self.model.name, entry.records, plan.prices)
+        summary.load = self.summary()
+        entry.summary = summary
+        entry.phase = ModelPhase.FAILED if summary.runs and not summary.ok else ModelPhase.DONE
+        runner._emit(ModelFinished(model=self.model.name, summary=summary, phase=entry.phase))
+
+    async def _open_loop(self, group: asyncio.TaskGroup) -> None:
+        """Send on the timetable; each conversation runs in its own task."""
+        assert self.spec.arrival is not None
+        times = arrival_times(self.spec.arrival, self.spec.seed, self.spec.ramp_up_s)
+        start = self.start_ns
+        perf = time.perf_counter_ns
+        for offset in times:
+            due = start + round(offset * 1e9)
+            if self._stopped(offset):
+                return
+            delay = due - perf()
+            if delay > SPIN_WINDOW_NS:
+                await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
+            while perf() < due:  # noqa: ASYNC110 (a deadline, not an event: see SPIN_WINDOW_NS)
+                await asyncio.sleep(0)
+            if self.runner.cancel_requested:
+                return
+            n = self.conversations
+            self.conversations += 1
+            self.tracker.on_sent()
+            group.create_task(self._conversation(n, due))
+
+    async def _closed_worker(self, start_s: float) -> None:
+        if start_s > 0:
+            await asyncio.sleep(start_s)
+        while not self._stopped():
+            n = self.conversations
+            self.conversations += 1
+            self.tracker.on_sent()
+            await self._conversation(n, None)
+
+    async def _conversation(self, n: int, intended_ns: int | None) -> None:
+        """Conversation ``n``: its first request (sent as counted by the caller), then
+        each later turn with the transcript and the answer so far."""
+        assert self.prepared is not None
+        runner, plan, spec = self.runner, self.runner.plan, self.spec
+        planned = self.prepared.request(n)
+        prompt = planned.prompt
+        out = planned.output_tokens_asked
+        params = plan.params
+        answer = ""
+        if out is not None:
+            # ask for exactly this many: llama.cpp and vLLM take ignore_eos (vLLM also
+            # min_tokens); other servers ignore them or stop earlier, and the summary's
+            # asked-against-actual shows it
+            params = replace(params, max_tokens=out, min_tokens=out, ignore_eos=True)
+        for turn in range(1, spec.turns + 1):
+            if turn > 1:
+                if self._stopped():
+                    return
+                self.tracker.on_sent()
+                prompt = next_turn_prompt(prompt, answer, followup_text(planned, turn))
+                intended_ns = None
+            if self.slots is not None:
+                await self.slots.acquire()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                record, answer = await runner._request(
+                    self.client,
+                    self.model,
+                    1,
+                    planned.prompt_index,
+                    False,
+                    prompt=prompt,
+                    params=params,
+                )
+            finally:
+                self.in_flight -= 1
+                if self.slots is not None:
+                    self.slots.release()
+            intended_at = lag = None
+            if intended_ns is not None:
+                intended_at = (intended_ns - runner._bench_start_ns) / 1e9
+                lag = record.started_at_s - intended_at
+            record.load = LoadStamp(
+                conversation=n,
+                turn=turn,
+                intended_at_s=intended_at,
+                schedule_lag_s=lag,
+                ttft_from_intended_s=(
+                    None if lag is None or record.ttft_s is None else record.ttft_s + lag
+                ),
+                e2e_from_intended_s=(
+                    None if lag is None or record.e2e_s is None else record.e2e_s + lag
+                ),
+                input_tokens_asked=planned.input_tokens_asked if turn == 1 else None,
+                output_tokens_asked=out,
+                cached_tokens=cached_tokens(record),
+            )
+            self.entry.records.append(record)
+            self.done += 1
+            self.tracker.on_finished(record.ok)
+            runner._emit(
+                RunFinished(
+                    record=record, model_done=self.done, model_total=max(self.total, self.done)
+                )
+            )
+            if not record.ok:
+                return  # no answer to carry into the next turn

@@ -1,0 +1,128 @@
+"""Schedule lag of the open-loop engine: how late requests leave against the timetable.
+
+An open-loop load at ``--rate`` requests/s (Poisson, seeded) for ``--seconds`` against
+the demo endpoint in its own process, on loopback. For every request the engine records
+its intended send time (from the timetable) and its actual one (handed to the socket);
+the lag is actual - intended. Printed: requests, offered and achieved rate, lag p50, p90,
+p99, p99.9 and max, and the load average before and after (the machine may be shared).
+The target (issue #11): p99 <= 1 ms at 200 requests/s for 60 s.
+
+The lag is split in two: the timetable's own wake-up (from the intended time to the
+request's task starting: the engine's sleep and the event loop's other work) and the
+client's send path (task start to the bytes handed to the socket: payload, httpx's pool,
+the write), so a regression shows where it is.
+
+    python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
+    python benchmarks/schedule_lag.py --seconds 5     # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ometer_tui.core.bench.events import BenchmarkEvent
+from ometer_tui.core.bench.loop import engine_loop_factory, run_engine
+from ometer_tui.core.bench.metrics import percentile
+from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
+from ometer_tui.core.bench.runner import BenchmarkRunner, _LoadRun
+from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
+from ometer_tui.core.bench.workloads.spec import LoadSpec
+from ometer_tui.core.bench.workloads.stop import StopConditions
+from ometer_tui.core.bench.workloads.summary import LoadSummary
+from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+from ometer_tui.demo.process import demo_process
+
+#: intended send time -> the request's task starting, ms (the timetable's own lag)
+WAKE_MS: list[float] = []
+
+
+def _watch_wake_up() -> None:
+    """Record when each open-loop request's task starts, against its intended time."""
+    original = _LoadRun._conversation
+
+    async def conversation(self: _LoadRun, n: int, intended_ns: int | None) -> None:
+        if intended_ns is not None:
+            WAKE_MS.append((time.perf_counter_ns() - intended_ns) / 1e6)
+        await original(self, n, intended_ns)
+
+    _LoadRun._conversation = conversation  # type: ignore[method-assign]
+
+
+def _quantiles(values: list[float]) -> str:
+    ms = sorted(values)
+    pct = {q: percentile(ms, q) for q in (50, 90, 99, 99.9)}
+    return (
+        f"p50 {pct[50]:.3f}  p90 {pct[90]:.3f}  p99 {pct[99]:.3f}  "
+        f"p99.9 {pct[99.9]:.3f}  max {ms[-1]:.3f}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--arrival", choices=("poisson", "constant", "gamma"), default="poisson")
+    parser.add_argument("--max-tokens", type=int, default=4)
+    parser.add_argument("--api", choices=("openai", "ollama"), default="openai")
+    args = parser.parse_args()
+    load = LoadSpec(
+        arrival=ArrivalSpec(args.rate, ArrivalKind(args.arrival)),
+        stop=StopConditions(duration_s=args.seconds),
+        seed=1,
+    )
+    _watch_wake_up()
+    before = os.getloadavg()
+    with demo_process() as server:
+        plan = BenchmarkPlan(
+            endpoint=Endpoint(
+                name="demo", url=server.url, api=ApiFlavour(args.api), simulated=True
+            ),
+            models=(ModelInfo("demo-fast:1b"),),
+            warmup=1,
+            params=GenerationParams(max_tokens=args.max_tokens),
+            retry=RetryPolicy(max_retries=0),
+            keep_text_chars=0,
+            load=load,
+        )
+        events: list[BenchmarkEvent] = []
+        started = time.perf_counter()
+        result = run_engine(BenchmarkRunner(plan, events.append).run())
+        took = time.perf_counter() - started
+    after = os.getloadavg()
+    records = [r for r in result.models["demo-fast:1b"].records if not r.warmup]
+    lags = sorted(
+        r.load.schedule_lag_s for r in records if r.load and r.load.schedule_lag_s is not None
+    )
+    errors = sum(1 for r in records if not r.ok)
+    summary = result.models["demo-fast:1b"].summary
+    load_figures = summary.load if summary is not None else None
+    assert isinstance(load_figures, LoadSummary)
+    loop = "uvloop" if engine_loop_factory() is not None else "asyncio"
+    print(
+        f"schedule lag: {args.arrival} arrivals at {args.rate:g}/s for {args.seconds:g} s, "
+        f"demo endpoint ({args.api}) in its own process, {args.max_tokens}-token answers, "
+        f"engine on {loop}, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"  requests {len(records)} ({errors} errors), "
+        f"achieved {load_figures.achieved_rate or 0:.2f} req/s, "
+        f"max in flight {load_figures.max_in_flight}, "
+        f"wall {took:.1f} s"
+    )
+    ms = [x * 1e3 for x in lags]
+    if ms:
+        print(f"  schedule lag ms (intended -> sent):  {_quantiles(ms)}")
+        print(f"    of which wake-up (-> task start):  {_quantiles(WAKE_MS)}")
+        print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
+    print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
