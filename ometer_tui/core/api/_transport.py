@@ -13,12 +13,28 @@ and the response carries it as ``extensions["sent_ns"]``. Stamping before ``send
 instead would count the pool's own queueing and request building as time to first token
 (milliseconds per request when many start at once).
 
-Arrival: every chunk of a body is stamped when its bytes reach the connection's protocol
-(``data_received``, before any parsing), not when a reader gets round to it. The body
-iterator yields the bytes of each ``data_received`` separately and publishes their stamp
-as ``extensions["arrival"].ns``; the clients read it for every chunk. A reader that falls
-behind (a busy event loop, many streams in one burst) therefore no longer delays the
-stamps: measured by benchmarks/accuracy.py, see the README's "How accurate is it".
+Arrival: every chunk of a body is stamped when its bytes arrived, before any parsing,
+not when a reader gets round to it. The body iterator yields the bytes of each read
+separately and publishes their stamp as ``extensions["arrival"].ns``; the clients read
+it for every chunk. A reader that falls behind (many streams in one burst) therefore
+does not delay the stamps.
+
+Which clock stamps a read (``extensions["arrival"].clock``, kept per run):
+
+- ``"kernel"`` (Linux, plain TCP): the kernel's own receive time of the data. The
+  connection's socket gets ``SO_TIMESTAMPNS``; the loop's transport stops reading (it
+  still writes) and the protocol reads a duplicate of the socket's descriptor itself,
+  with ``recvmsg``, whose ancillary data carries the time the newest segment in the read
+  reached the socket (on the realtime clock: mapped onto ``perf_counter_ns`` by reading
+  both clocks at the read). An event loop that is busy or blocked when the bytes arrive
+  (finishing a wave of runs, a repaint, the GC) therefore no longer delays the stamp.
+  The kernel's limit: a read that drains several segments carries the newest one's time,
+  so a chunk is exact as long as the loop reads it before the next chunk arrives, and
+  stamped no later than that next chunk otherwise. Works the same on asyncio's selector
+  loops and uvloop (both let a duplicate descriptor be watched with ``add_reader``).
+- ``"loop"``: when the bytes reach the protocol's ``data_received`` (TLS, which is read
+  by the loop's TLS layer; no ``SO_TIMESTAMPNS``; the set-up failed; a read that came
+  without a stamp).
 
 aiohttp exceptions are re-raised as the httpx exceptions httpx's own transport would
 raise for the same fault, with the original as ``__cause__``.
@@ -29,7 +45,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import socket
 import ssl
+import struct
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -93,38 +113,189 @@ def _mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
 #: (its chunks are then stamped when read, as without marks).
 MAX_ARRIVAL_MARKS = 4096
 
+#: Linux's ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``; Python's socket module does not name
+#: it). 35 on the common architectures; others (alpha, mips, parisc, sparc) use other
+#: numbers, so kernel stamps are used only where this value is known to be right.
+_KERNEL_STAMP_ARCHES = ("x86_64", "i686", "i386", "aarch64", "arm", "riscv64", "ppc64", "s390x")
+SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", None) or (
+    35 if sys.platform == "linux" and os.uname().machine.startswith(_KERNEL_STAMP_ARCHES) else None
+)
+#: ``struct timespec`` as the kernel writes it in the ancillary data.
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
+#: Bytes asked of one read (asyncio's own transports read up to 256 KiB).
+READ_BYTES = 1 << 18
+#: The loops' plain-TCP transports whose reading the protocol may take over (a TLS
+#: transport's socket carries ciphertext: never read it directly).
+_PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
+
+#: Set to False to stamp every read on the loop (A/B measurements, tests).
+kernel_stamps_enabled = True
+
 
 class Arrival:
-    """The arrival stamp of the chunk a body iterator yielded last (0 before any)."""
+    """The arrival stamp of the chunk a body iterator yielded last (0 before any), and
+    which clock stamped the reads: ``kernel_reads`` / ``loop_reads`` count the pieces
+    yielded with each."""
 
-    __slots__ = ("ns",)
+    __slots__ = ("kernel_reads", "loop_reads", "ns")
 
     def __init__(self) -> None:
         self.ns = 0
+        self.kernel_reads = 0
+        self.loop_reads = 0
+
+    @property
+    def clock(self) -> str:
+        """``"kernel"`` when every piece so far had the kernel's stamp, else ``"loop"``."""
+        return "kernel" if self.kernel_reads and not self.loop_reads else "loop"
 
 
 class _StampingHandler(ResponseHandler):
-    """aiohttp's response protocol, noting when each ``data_received`` happened.
+    """aiohttp's response protocol, noting when each read's bytes arrived.
 
-    A mark is (payload stream, its byte count after this data, stamp), for the response
-    being read before and after the data was parsed (one data can end one response and
-    hold the whole of the next on a kept-alive connection).
+    A mark is (payload stream, its byte count after this data, stamp, kernel?), for the
+    response being read before and after the data was parsed (one data can end one
+    response and hold the whole of the next on a kept-alive connection).
+
+    On a plain TCP connection (Linux) the protocol reads the socket itself with kernel
+    stamps (see the module's docstring); ``clock`` says which clock stamps its reads.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
-        self.arrival_marks: deque[tuple[object, int, int]] = deque(maxlen=MAX_ARRIVAL_MARKS)
+        self.arrival_marks: deque[tuple[object, int, int, bool]] = deque(maxlen=MAX_ARRIVAL_MARKS)
+        self.clock = "loop"
+        self._ksock: socket.socket | None = None
+        self._kreading = False
+        self._read_error: BaseException | None = None
+
+    # -- stamping ------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        now = _perf()
+        self._received(data, _perf(), False)
+
+    def _received(self, data: bytes, now: int, kernel: bool) -> None:
         before = self._payload
         super().data_received(data)
         after = self._payload
         marks = self.arrival_marks
         if before is not None:
-            marks.append((before, before.total_bytes, now))
+            marks.append((before, before.total_bytes, now, kernel))
         if after is not None and after is not before:
-            marks.append((after, after.total_bytes, now))
+            marks.append((after, after.total_bytes, now, kernel))
+
+    # -- reading the socket with kernel stamps -------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if (
+            kernel_stamps_enabled
+            and SO_TIMESTAMPNS is not None
+            and type(transport).__name__ in _PLAIN_TCP_TRANSPORTS
+            and transport.get_extra_info("sslcontext") is None
+        ):
+            # after the loop's own set-up of the transport, which starts its reading
+            self._loop.call_soon(self._take_over_reading, transport)
+
+    def _take_over_reading(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not transport or transport.is_closing():
+            return
+        assert SO_TIMESTAMPNS is not None
+        try:
+            fd = os.dup(transport.get_extra_info("socket").fileno())
+        except (AttributeError, OSError, ValueError):
+            return
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.transport.pause_reading()
+        except (OSError, AttributeError, NotImplementedError, RuntimeError):
+            sock.close()
+            return
+        self._ksock = sock
+        self.clock = "kernel"
+        if not (self._reading_paused or self._buffer_paused):
+            self._kernel_reading(True)
+
+    def _kernel_reading(self, on: bool) -> None:
+        sock = self._ksock
+        if sock is None or on is self._kreading:
+            return
+        self._kreading = on
+        if on:
+            self._loop.add_reader(sock.fileno(), self._kernel_read)
+        else:
+            self._loop.remove_reader(sock.fileno())
+
+    def _pause_transport_reading(self) -> None:
+        if self._ksock is None:
+            super()._pause_transport_reading()
+        else:
+            self._kernel_reading(False)
+
+    def _resume_transport_reading(self) -> None:
+        if self._ksock is None:
+            super()._resume_transport_reading()
+        elif self.transport is not None:
+            self._kernel_reading(True)
+
+    def _kernel_read(self) -> None:
+        """One read of the socket, as the loop's transport does, with the kernel's stamp."""
+        sock = self._ksock
+        transport = self.transport
+        if sock is None or transport is None or transport.is_closing():
+            self._kernel_reading(False)
+            return
+        try:
+            data, ancillary, _flags, _address = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # a reset: the connection ends with this error
+            self._kernel_reading(False)
+            self._read_error = exc
+            transport.abort()
+            return
+        now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
+        if not data:  # the peer closed: as the loop's transport does on EOF
+            self._kernel_reading(False)
+            # ResponseHandler.eof_received keeps nothing open (returns None): close
+            self.eof_received()
+            transport.close()
+            return
+        stamp, kernel = now, False
+        for level, kind, value in ancillary:
+            if (
+                level == socket.SOL_SOCKET
+                and kind == SO_TIMESTAMPNS
+                and len(value) >= _TIMESPEC.size
+            ):
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                # realtime -> perf_counter: how long ago it was, on the realtime clock
+                ago = real - (sec * 1_000_000_000 + nsec)
+                stamp, kernel = now - max(0, ago), True
+        try:
+            self._received(data, stamp, kernel)
+        except Exception as exc:  # the loop's transport treats it as fatal too
+            self._kernel_reading(False)
+            self._read_error = exc
+            transport.abort()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        sock, self._ksock = self._ksock, None
+        if sock is not None:
+            if self._kreading and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            self._kreading = False
+            sock.close()
+        if exc is None:
+            exc, self._read_error = self._read_error, None
+        super().connection_lost(exc)
 
 
 class _StampingConnector(aiohttp.TCPConnector):
@@ -143,10 +314,10 @@ class _StampingConnector(aiohttp.TCPConnector):
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives: the bytes of each ``data_received`` apart.
+    """The response body as it arrives: the bytes of each read apart.
 
-    Before yielding a piece it sets ``arrival.ns`` to when that piece's bytes reached
-    the protocol (or, with no mark for them, to now).
+    Before yielding a piece it sets ``arrival.ns`` to when that piece's bytes arrived
+    (or, with no mark for them, to now) and counts which clock stamped it.
     """
 
     __slots__ = ("_request", "_response", "arrival")
@@ -156,7 +327,7 @@ class _Body(httpx.AsyncByteStream):
         self._request = request
         self.arrival = Arrival()
 
-    def _marks(self) -> deque[tuple[object, int, int]] | None:
+    def _marks(self) -> deque[tuple[object, int, int, bool]] | None:
         connection = self._response.connection
         protocol = connection.protocol if connection is not None else None
         return getattr(protocol, "arrival_marks", None)
@@ -173,14 +344,18 @@ class _Body(httpx.AsyncByteStream):
                     return
                 start, end = consumed, consumed + len(chunk)
                 while consumed < end:
-                    stamp, boundary = 0, end
+                    stamp, kernel, boundary = 0, False, end
                     while marks:
-                        payload, total, ns = marks[0]
+                        payload, total, ns, kernel = marks[0]
                         if payload is not content or total <= consumed:
                             marks.popleft()  # another response's, or already yielded
                             continue
                         stamp, boundary = ns, min(total, end)
                         break
+                    if stamp and kernel:
+                        arrival.kernel_reads += 1
+                    else:
+                        arrival.loop_reads += 1
                     arrival.ns = stamp or _perf()
                     piece = chunk[consumed - start : boundary - start]
                     consumed = boundary

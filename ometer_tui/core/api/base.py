@@ -52,8 +52,10 @@ class RequestError:
         if self.kind in (ErrorKind.CONNECT, ErrorKind.RESET):
             # refused, or a kept-alive connection closed before any response arrived
             return True
-        return self.kind is ErrorKind.HTTP and self.status is not None and (
-            self.status in (408, 409, 429) or self.status >= 500
+        return (
+            self.kind is ErrorKind.HTTP
+            and self.status is not None
+            and (self.status in (408, 409, 429) or self.status >= 500)
         )
 
     def __str__(self) -> str:
@@ -105,6 +107,9 @@ class GenerationObservation:
     first_visible_ns: int | None = None  # first chunk with non-empty visible content
     last_token_ns: int | None = None
     finished_ns: int | None = None
+    #: which clock stamped the chunks: "kernel" (the socket's receive time, every read)
+    #: or "loop" (when the event loop got the bytes); see api/_transport.py
+    clock: str = "loop"
     token_times_ns: list[int] = field(default_factory=list)
     token_chunks: int = 0
     status: int | None = None

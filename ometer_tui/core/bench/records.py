@@ -12,9 +12,7 @@ from typing import Literal
 TokensSource = Literal["usage", "chunks", "none"]
 
 #: Counts among the server timings: held as ints when whole (small ones are shared).
-_COUNT_NAMES = frozenset(
-    {"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"}
-)
+_COUNT_NAMES = frozenset({"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +112,12 @@ class RunRecord:
     # bookkeeping
     started_at_s: float = 0.0  # seconds since the benchmark started (sent time)
     finished_at_s: float = 0.0
+    clock: str = "loop"  # what stamped the chunks: "kernel" or "loop" (metrics.md, Clocks)
     text: str | None = None
     cost_usd: float | None = None
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(
-    f.name for f in fields(ServerTimings) if f.name != "extra"
-)
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
 
 
 @dataclass(frozen=True, slots=True)
