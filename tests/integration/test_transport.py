@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import threading
 import time
 
@@ -281,3 +282,66 @@ async def test_a_large_body_read_slowly_is_intact_through_flow_control() -> None
         listener.close()
     assert b"".join(piece for piece, _, _ in pieces) == body
     assert clock == ("kernel" if KERNEL else "loop")
+
+
+async def read_until_reset() -> BaseException | None:
+    """Read a body whose server writes a chunk and resets the connection while the
+    client's loop is blocked, so the data, the error and the end are all queued when
+    the loop looks again; the error the reader got (None if the body ended well)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    blocked = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        while b"\r\n\r\n" not in conn.recv(4096):
+            pass
+        conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        blocked.wait(10)
+        conn.sendall(b"5\r\nworld\r\n")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # a reset (RST), not a clean close
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    loop = asyncio.get_running_loop()
+
+    def block() -> None:
+        blocked.set()
+        time.sleep(0.1)
+
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with (
+            asyncio.timeout(10),  # a connection that never ends fails here
+            httpx.AsyncClient(transport=AiohttpTransport(max_connections=1), base_url=url) as c,
+            c.stream("GET", "/") as response,
+        ):
+            try:
+                async for _piece in response.aiter_raw():
+                    loop.call_soon(block)
+            except httpx.TransportError as exc:
+                return exc
+    finally:
+        thread.join(5)
+        listener.close()
+    return None
+
+
+def ended_by_the_reset(error: BaseException | None) -> bool:
+    """The reset's error, not a read timeout on a connection that stopped being read."""
+    return isinstance(error, httpx.TransportError) and not isinstance(error, httpx.TimeoutException)
+
+
+async def test_a_reset_while_the_loop_is_blocked_ends_the_body_with_an_error() -> None:
+    assert ended_by_the_reset(await read_until_reset())
+
+
+def test_a_reset_while_the_loop_is_blocked_ends_the_body_with_an_error_on_uvloop() -> None:
+    # uvloop stops watching a socket that reported an error after one more callback:
+    # the reader must drain data, error and end in it (this hung before)
+    uvloop = pytest.importorskip("uvloop")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        for _ in range(3):
+            assert ended_by_the_reset(runner.run(read_until_reset()))

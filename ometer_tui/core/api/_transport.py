@@ -125,12 +125,42 @@ _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
 #: Bytes asked of one read (asyncio's own transports read up to 256 KiB).
 READ_BYTES = 1 << 18
+#: Reads in one wake-up at most (a socket that never runs dry yields to the loop after
+#: this many; aiohttp's flow control pauses reading long before).
+MAX_READS_PER_WAKEUP = 64
 #: The loops' plain-TCP transports whose reading the protocol may take over (a TLS
 #: transport's socket carries ciphertext: never read it directly).
 _PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
 
 #: Set to False to stamp every read on the loop (A/B measurements, tests).
 kernel_stamps_enabled = True
+
+_timestamping_holder: socket.socket | None = None
+
+
+def hold_kernel_timestamping() -> None:
+    """Keep the kernel's receive timestamping switched on for this process's lifetime.
+
+    Linux stamps received packets only while some socket asks for stamps, and switches
+    that on from a work queue, a little after the first socket asks: a connection made
+    when no other socket had stamps on could miss them for its first reads (seen in
+    tests/integration/test_transport.py on a loaded machine). One idle UDP socket with
+    ``SO_TIMESTAMPNS`` keeps it on, so that every connection is stamped from its first
+    byte. Called when a transport makes its pool, long before a request is sent.
+    """
+    global _timestamping_holder
+    if _timestamping_holder is not None or SO_TIMESTAMPNS is None or not kernel_stamps_enabled:
+        return
+    try:
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        holder.close()
+        return
+    _timestamping_holder = holder
 
 
 class Arrival:
@@ -246,45 +276,56 @@ class _StampingHandler(ResponseHandler):
             self._kernel_reading(True)
 
     def _kernel_read(self) -> None:
-        """One read of the socket, as the loop's transport does, with the kernel's stamp."""
+        """Read the socket until it has nothing more, as the loop's transport would, each
+        read with the kernel's stamp.
+
+        Reading until ``EAGAIN`` (not once per callback) matters on uvloop: when the
+        socket reports an error (a reset) libuv calls the callback once more and then
+        stops watching it, so the data still queued, the error and the EOF must all be
+        read in that call or the connection would wait forever.
+        """
         sock = self._ksock
-        transport = self.transport
-        if sock is None or transport is None or transport.is_closing():
-            self._kernel_reading(False)
-            return
-        try:
-            data, ancillary, _flags, _address = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # a reset: the connection ends with this error
-            self._kernel_reading(False)
-            self._read_error = exc
-            transport.abort()
-            return
-        now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
-        if not data:  # the peer closed: as the loop's transport does on EOF
-            self._kernel_reading(False)
-            # ResponseHandler.eof_received keeps nothing open (returns None): close
-            self.eof_received()
-            transport.close()
-            return
-        stamp, kernel = now, False
-        for level, kind, value in ancillary:
-            if (
-                level == socket.SOL_SOCKET
-                and kind == SO_TIMESTAMPNS
-                and len(value) >= _TIMESPEC.size
-            ):
-                sec, nsec = _TIMESPEC.unpack_from(value)
-                # realtime -> perf_counter: how long ago it was, on the realtime clock
-                ago = real - (sec * 1_000_000_000 + nsec)
-                stamp, kernel = now - max(0, ago), True
-        try:
-            self._received(data, stamp, kernel)
-        except Exception as exc:  # the loop's transport treats it as fatal too
-            self._kernel_reading(False)
-            self._read_error = exc
-            transport.abort()
+        for _ in range(MAX_READS_PER_WAKEUP):
+            transport = self.transport
+            if sock is None or transport is None or transport.is_closing():
+                self._kernel_reading(False)
+                return
+            if not self._kreading:  # flow control paused reading meanwhile
+                return
+            try:
+                data, ancillary, _flags, _address = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # a reset: the connection ends with this error
+                self._kernel_reading(False)
+                self._read_error = exc
+                transport.abort()
+                return
+            now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
+            if not data:  # the peer closed: as the loop's transport does on EOF
+                self._kernel_reading(False)
+                # ResponseHandler.eof_received keeps nothing open (returns None): close
+                self.eof_received()
+                transport.close()
+                return
+            stamp, kernel = now, False
+            for level, kind, value in ancillary:
+                if (
+                    level == socket.SOL_SOCKET
+                    and kind == SO_TIMESTAMPNS
+                    and len(value) >= _TIMESPEC.size
+                ):
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    # realtime -> perf_counter: how long ago it was, on the realtime clock
+                    ago = real - (sec * 1_000_000_000 + nsec)
+                    stamp, kernel = now - max(0, ago), True
+            try:
+                self._received(data, stamp, kernel)
+            except Exception as exc:  # the loop's transport treats it as fatal too
+                self._kernel_reading(False)
+                self._read_error = exc
+                transport.abort()
+                return
 
     def connection_lost(self, exc: BaseException | None) -> None:
         sock, self._ksock = self._ksock, None
@@ -308,6 +349,7 @@ class _StampingConnector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        hold_kernel_timestamping()
         if hasattr(self, "_factory"):
             factory: Any = functools.partial(_StampingHandler, loop=self._loop)
             self._factory = factory
