@@ -71,7 +71,9 @@ def client(url: str, streams: int, mode: str) -> dict[str, object]:
     from ometer_tui.core.api import _transport
     from ometer_tui.core.api._transport import AiohttpTransport, Arrival
 
-    _transport.kernel_stamps_enabled = mode == "kernel"
+    _transport.kernel_stamps_enabled = mode.startswith("kernel")
+    if mode == "kernel-no-checkpoints":  # no read checkpoints (ReadySockets) in bodies
+        _transport.BODY_CHECKPOINT_GAP_NS = 1 << 62
 
     async def run() -> tuple[int, int, int]:
         transport = AiohttpTransport(max_connections=streams)
@@ -103,6 +105,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=500)
     parser.add_argument("--interval-ms", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--modes", nargs="*", default=["kernel", "loop"],
+        choices=["kernel", "loop", "kernel-no-checkpoints"],
+    )  # fmt: skip
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -125,9 +131,9 @@ def main() -> None:
                 raise RuntimeError("server did not start")
             time.sleep(0.02)
         url = f"http://127.0.0.1:{port_file.read_text()}"
-        per_piece: dict[str, list[float]] = {"kernel": [], "loop": []}
+        per_piece: dict[str, list[float]] = {mode: [] for mode in opts.modes}
         for _ in range(opts.rounds):
-            for mode in ("kernel", "loop"):
+            for mode in opts.modes:
                 out = subprocess.run(
                     [sys.executable, __file__, "--client", url, "--mode", mode,
                      "--streams", str(opts.streams)],
@@ -136,7 +142,7 @@ def main() -> None:
                 row = json.loads(out.stdout)
                 us = row["cpu_ns"] / row["pieces"] / 1000
                 per_piece[mode].append(us)
-                print(f"  {mode:6s}: {row['pieces']} pieces ({row['kernel_pieces']} kernel-"
+                print(f"  {mode:21s}: {row['pieces']} pieces ({row['kernel_pieces']} kernel-"
                       f"stamped), client CPU {us:.1f} us per piece", flush=True)  # fmt: skip
         for mode, values in per_piece.items():
             low, high, median = min(values), max(values), statistics.median(values)

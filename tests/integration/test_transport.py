@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -345,3 +346,83 @@ def test_a_reset_while_the_loop_is_blocked_ends_the_body_with_an_error_on_uvloop
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         for _ in range(3):
             assert ended_by_the_reset(runner.run(read_until_reset()))
+
+
+async def checkpoint_stamps(checkpoint: bool) -> tuple[list[tuple[bytes, int, int]], list[int]]:
+    """Two chunks 60 ms apart arrive while the loop is busy for 100 ms; 30 ms into it the
+    busy work makes a read checkpoint (as sending a request does) or not."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    blocked = threading.Event()
+    sent: list[int] = []
+    chunks = (b"1\r\na\r\n", b"1\r\nb\r\n", b"1\r\nc\r\n")
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while b"\r\n\r\n" not in conn.recv(4096):
+                pass
+            conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunks[0])
+            blocked.wait(10)
+            for chunk in chunks[1:]:
+                sent.append(time.perf_counter_ns())
+                conn.sendall(chunk)
+                time.sleep(0.06)
+            conn.sendall(b"0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    transport = AiohttpTransport(max_connections=1)
+    loop = asyncio.get_running_loop()
+
+    def busy() -> None:
+        blocked.set()
+        time.sleep(0.03)
+        if checkpoint:
+            transport.read_checkpoint()
+        time.sleep(0.07)
+
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url=url) as client,
+            client.stream("GET", "/") as response,
+        ):
+            pieces = await read_pieces_then(response, lambda: loop.call_soon(busy))
+    finally:
+        thread.join(5)
+        listener.close()
+    return pieces, sent
+
+
+async def read_pieces_then(
+    response: httpx.Response, after_first: Callable[[], object]
+) -> list[tuple[bytes, int, int]]:
+    stamp = arrival_clock(response)
+    pieces: list[tuple[bytes, int, int]] = []
+    async for piece in response.aiter_raw():
+        pieces.append((piece, stamp(), time.perf_counter_ns()))
+        if len(pieces) == 1:
+            after_first()
+    return pieces
+
+
+@pytest.mark.skipif(not KERNEL, reason="kernel receive stamps are Linux-only")
+async def test_a_read_checkpoint_in_busy_work_keeps_each_chunks_own_arrival() -> None:
+    pieces, sent = await checkpoint_stamps(checkpoint=True)
+    assert b"".join(p for p, _, _ in pieces) == b"abc"
+    # b was read at the checkpoint, before c arrived: its own time, not c's
+    (_, stamp_b, _), (_, stamp_c, _) = pieces[1], pieces[2]
+    assert abs(stamp_b - sent[0]) < 10 * MS, (stamp_b - sent[0]) / MS
+    assert abs(stamp_c - sent[1]) < 10 * MS, (stamp_c - sent[1]) / MS
+
+
+@pytest.mark.skipif(not KERNEL, reason="kernel receive stamps are Linux-only")
+async def test_without_the_checkpoint_the_kernel_merges_the_chunks_and_stamps_late() -> None:
+    # what the checkpoint prevents: b and c read together, both with c's time
+    pieces, sent = await checkpoint_stamps(checkpoint=False)
+    assert b"".join(p for p, _, _ in pieces) == b"abc"
+    stamp_b = next(stamp for piece, stamp, _ in pieces if b"b" in piece)
+    assert stamp_b - sent[0] > 30 * MS

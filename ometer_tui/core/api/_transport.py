@@ -29,9 +29,13 @@ Which clock stamps a read (``extensions["arrival"].clock``, kept per run):
   both clocks at the read). An event loop that is busy or blocked when the bytes arrive
   (finishing a wave of runs, a repaint, the GC) therefore no longer delays the stamp.
   The kernel's limit: a read that drains several segments carries the newest one's time,
-  so a chunk is exact as long as the loop reads it before the next chunk arrives, and
-  stamped no later than that next chunk otherwise. Works the same on asyncio's selector
-  loops and uvloop (both let a duplicate descriptor be watched with ``add_reader``).
+  so a chunk is exact as long as it is read before the next chunk arrives, and stamped
+  no later than that next chunk otherwise. Hence the read checkpoints of
+  :class:`ReadySockets`: the duplicates of all of a pool's sockets sit in one private
+  ``epoll`` that the loop watches (one ``add_reader``; works the same on asyncio's
+  selector loops and uvloop), and that the engine also polls, without waiting, at each
+  request it sends and while it reads bodies, so that a busy loop still reads each
+  socket soon after its data arrives.
 - ``"loop"``: when the bytes reach the protocol's ``data_received`` (TLS, which is read
   by the loop's TLS layer; no ``SO_TIMESTAMPNS``; the set-up failed; a read that came
   without a stamp).
@@ -46,6 +50,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import select
 import socket
 import ssl
 import struct
@@ -66,10 +71,19 @@ MAX_HEADER_BYTES = 1 << 16
 _perf = time.perf_counter_ns
 
 
-async def _stamp_sent(_session: Any, ctx: SimpleNamespace, _params: Any) -> None:
+async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
     holder = ctx.trace_request_ctx
     if holder is not None:
         holder[0] = _perf()
+    _read_ready(session)
+
+
+def _read_ready(session: Any) -> None:
+    """A read checkpoint: read the session's sockets that have data waiting (see
+    :class:`ReadySockets`)."""
+    ready = getattr(session.connector, "ready", None)
+    if ready is not None:
+        ready.read_ready()
 
 
 def _trace_config() -> aiohttp.TraceConfig:
@@ -123,10 +137,14 @@ SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", None) or (
 #: ``struct timespec`` as the kernel writes it in the ancillary data.
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
-#: Bytes asked of one read (asyncio's own transports read up to 256 KiB).
-READ_BYTES = 1 << 18
-#: Reads in one wake-up at most (a socket that never runs dry yields to the loop after
-#: this many; aiohttp's flow control pauses reading long before).
+#: Bytes asked of one read: 64 KiB, as uvloop reads. Not asyncio's 256 KiB: Python
+#: allocates the whole size for each ``recvmsg``, and at 256 KiB that is an mmap and
+#: munmap per read (28 us against 2.7 us per small read, measured here).
+READ_BYTES = 1 << 16
+#: A body being read is a read checkpoint (see :class:`ReadySockets`) at most this often.
+BODY_CHECKPOINT_GAP_NS = 1_000_000
+#: Reads of a socket that reported an error or a hang-up, at most, in one wake-up (it is
+#: read until it runs dry so that the data queued before the error is not lost).
 MAX_READS_PER_WAKEUP = 64
 #: The loops' plain-TCP transports whose reading the protocol may take over (a TLS
 #: transport's socket carries ciphertext: never read it directly).
@@ -181,6 +199,93 @@ class Arrival:
         return "kernel" if self.kernel_reads and not self.loop_reads else "loop"
 
 
+class ReadySockets:
+    """The kernel-reading sockets of one pool, in one private ``epoll`` that the event
+    loop watches (one descriptor for all of them, however many streams).
+
+    When the loop finds the ``epoll`` readable, :meth:`read_ready` asks it which sockets
+    have data (one ``epoll_wait(0)``) and reads each once, stamped by the kernel. A
+    socket that reports an error or a hang-up is read until it runs dry, so the data
+    still queued, the error and the end are all delivered (a per-socket ``add_reader``
+    on uvloop stops watching a socket after its error: a reset could hang a run).
+
+    Read checkpoints: a loop busy for longer than the gap between two chunks (a wave of
+    runs ending together: each records its run and sends the next request before the
+    loop polls again) lets the kernel merge the two chunks' segments, and a merged read
+    carries the newer one's stamp (the kernel's limit, see the module's docstring). So
+    :meth:`read_ready` also runs at points where the engine stays busy: each request
+    being sent, and a body being read (at most every ``BODY_CHECKPOINT_GAP_NS``).
+    """
+
+    __slots__ = ("_epoll", "_handlers", "_last_ns", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handlers: dict[int, _StampingHandler] = {}
+        self._last_ns = 0
+        self._epoll: Any = None
+        if hasattr(select, "epoll"):
+            epoll = select.epoll()
+            try:
+                loop.add_reader(epoll.fileno(), self.read_ready)
+            except (NotImplementedError, RuntimeError, OSError, ValueError):
+                epoll.close()
+            else:
+                self._epoll = epoll
+
+    @property
+    def available(self) -> bool:
+        return self._epoll is not None
+
+    def watch(self, fd: int, handler: _StampingHandler) -> bool:
+        """Read ``fd`` for ``handler`` from now on; False if it cannot be watched."""
+        if self._epoll is None:
+            return False
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except (OSError, ValueError):
+            return False
+        self._handlers[fd] = handler
+        return True
+
+    def unwatch(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None and self._epoll is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
+    def read_ready(self) -> None:
+        """Read every watched socket that has data waiting."""
+        epoll = self._epoll
+        if not self._handlers or epoll is None:
+            return
+        self._last_ns = _perf()
+        try:
+            events = epoll.poll(0)
+        except (OSError, ValueError):
+            return
+        for fd, mask in events:
+            handler = self._handlers.get(fd)
+            if handler is not None:
+                handler._kernel_read(drain=bool(mask & _ERROR_EVENTS))
+
+    def read_ready_every(self, gap_ns: int) -> None:
+        """A read checkpoint on a frequent path: only if the last was ``gap_ns`` ago."""
+        if self._handlers and _perf() - self._last_ns >= gap_ns:
+            self.read_ready()
+
+    def close(self) -> None:
+        self._handlers.clear()
+        epoll, self._epoll = self._epoll, None
+        if epoll is not None:
+            if not self._loop.is_closed():
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    self._loop.remove_reader(epoll.fileno())
+            epoll.close()
+
+
+_ERROR_EVENTS = getattr(select, "EPOLLERR", 0) | getattr(select, "EPOLLHUP", 0)
+
+
 class _StampingHandler(ResponseHandler):
     """aiohttp's response protocol, noting when each read's bytes arrived.
 
@@ -192,8 +297,9 @@ class _StampingHandler(ResponseHandler):
     stamps (see the module's docstring); ``clock`` says which clock stamps its reads.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, ready: ReadySockets | None = None) -> None:
         super().__init__(loop=loop)
+        self._ready = ready
         self.arrival_marks: deque[tuple[object, int, int, bool]] = deque(maxlen=MAX_ARRIVAL_MARKS)
         self.clock = "loop"
         self._ksock: socket.socket | None = None
@@ -231,6 +337,8 @@ class _StampingHandler(ResponseHandler):
     def _take_over_reading(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is not transport or transport.is_closing():
             return
+        if self._ready is None or not self._ready.available:
+            return
         assert SO_TIMESTAMPNS is not None
         try:
             fd = os.dup(transport.get_extra_info("socket").fileno())
@@ -254,14 +362,14 @@ class _StampingHandler(ResponseHandler):
             self._kernel_reading(True)
 
     def _kernel_reading(self, on: bool) -> None:
-        sock = self._ksock
-        if sock is None or on is self._kreading:
+        sock, ready = self._ksock, self._ready
+        if sock is None or ready is None or on is self._kreading:
             return
-        self._kreading = on
         if on:
-            self._loop.add_reader(sock.fileno(), self._kernel_read)
+            self._kreading = ready.watch(sock.fileno(), self)
         else:
-            self._loop.remove_reader(sock.fileno())
+            self._kreading = False
+            ready.unwatch(sock.fileno())
 
     def _pause_transport_reading(self) -> None:
         if self._ksock is None:
@@ -275,17 +383,12 @@ class _StampingHandler(ResponseHandler):
         elif self.transport is not None:
             self._kernel_reading(True)
 
-    def _kernel_read(self) -> None:
-        """Read the socket until it has nothing more, as the loop's transport would, each
-        read with the kernel's stamp.
-
-        Reading until ``EAGAIN`` (not once per callback) matters on uvloop: when the
-        socket reports an error (a reset) libuv calls the callback once more and then
-        stops watching it, so the data still queued, the error and the EOF must all be
-        read in that call or the connection would wait forever.
+    def _kernel_read(self, drain: bool = False) -> None:
+        """Read the socket as the loop's transport would, each read with the kernel's
+        stamp: once, or with ``drain`` (an error or hang-up reported) until it runs dry.
         """
         sock = self._ksock
-        for _ in range(MAX_READS_PER_WAKEUP):
+        for _ in range(MAX_READS_PER_WAKEUP if drain else 1):
             transport = self.transport
             if sock is None or transport is None or transport.is_closing():
                 self._kernel_reading(False)
@@ -330,8 +433,8 @@ class _StampingHandler(ResponseHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         sock, self._ksock = self._ksock, None
         if sock is not None:
-            if self._kreading and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
+            if self._ready is not None:
+                self._ready.unwatch(sock.fileno())
             self._kreading = False
             sock.close()
         if exc is None:
@@ -350,8 +453,9 @@ class _StampingConnector(aiohttp.TCPConnector):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         hold_kernel_timestamping()
+        self.ready = ReadySockets(self._loop)
         if hasattr(self, "_factory"):
-            factory: Any = functools.partial(_StampingHandler, loop=self._loop)
+            factory: Any = functools.partial(_StampingHandler, loop=self._loop, ready=self.ready)
             self._factory = factory
 
 
@@ -374,13 +478,22 @@ class _Body(httpx.AsyncByteStream):
         protocol = connection.protocol if connection is not None else None
         return getattr(protocol, "arrival_marks", None)
 
+    def _ready(self) -> ReadySockets | None:
+        connection = self._response.connection
+        protocol = connection.protocol if connection is not None else None
+        ready = getattr(protocol, "_ready", None)
+        return ready if isinstance(ready, ReadySockets) else None
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
         marks = self._marks()
+        ready = self._ready()
         arrival = self.arrival
         consumed = 0  # payload bytes yielded so far
         with _mapped(self._request, reading=True):
             while True:
+                if ready is not None:  # the readers' parsing keeps the loop busy too
+                    ready.read_ready_every(BODY_CHECKPOINT_GAP_NS)
                 chunk = await content.readany()
                 if not chunk:
                     return
@@ -449,6 +562,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._get_session()
+        _read_ready(session)  # a read checkpoint before this request's own work
         timeout = request.extensions.get("timeout") or {}
         body = request.content or None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
@@ -484,6 +598,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
+    def read_checkpoint(self) -> None:
+        """Read the pool's sockets that have data waiting, now (kernel stamps only; see
+        :class:`ReadySockets`). Sending a request does this already; an engine may call
+        it inside other long stretches of work on the loop."""
+        session = self._session
+        if session is not None and not session.closed:
+            _read_ready(session)
+
     @property
     def open_connections(self) -> int:
         """Connections open in the pool, idle or in use (tests check the warm-up)."""
@@ -500,3 +622,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
             # let the connector's transports finish closing before the loop may end
             await asyncio.sleep(0)
+        ready = getattr(session.connector, "ready", None) if session is not None else None
+        if isinstance(ready, ReadySockets):
+            ready.close()
