@@ -443,7 +443,7 @@ def run_peer(
 
 
 def runs_for(conc: int, waves: int = 1) -> int:
-    return 3 if conc == 1 else conc * waves
+    return 3 * waves if conc == 1 else conc * waves
 
 
 def open_loop_rpm(conc: int, interval: float, tokens: int = TOKENS) -> float:
