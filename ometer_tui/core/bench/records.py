@@ -12,7 +12,9 @@ from typing import Literal
 TokensSource = Literal["usage", "chunks", "none"]
 
 #: Counts among the server timings: held as ints when whole (small ones are shared).
-_COUNT_NAMES = frozenset({"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"})
+_COUNT_NAMES = frozenset(
+    {"eval_count", "prompt_eval_count", "cache_n", "prompt_n", "predicted_n"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,9 @@ class RunRecord:
     cost_usd: float | None = None
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
+_FIELD_NAMES: tuple[str, ...] = tuple(
+    f.name for f in fields(ServerTimings) if f.name != "extra"
+)
 
 
 @dataclass(frozen=True, slots=True)
