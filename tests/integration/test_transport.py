@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -426,3 +430,61 @@ async def test_without_the_checkpoint_the_kernel_merges_the_chunks_and_stamps_la
     assert b"".join(p for p, _, _ in pieces) == b"abc"
     stamp_b = next(stamp for piece, stamp, _ in pieces if b"b" in piece)
     assert stamp_b - sent[0] > 30 * MS
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_is_read_by_the_loops_tls_layer_and_stamped_on_the_loop(
+    tls_files: tuple[Path, Path],
+) -> None:
+    # the socket of a TLS connection carries ciphertext: it must never be read directly
+    cert, key = tls_files
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in TimedServer.CHUNKS) + b"0\r\n\r\n"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with server_ctx.wrap_socket(raw, server_side=True) as conn:
+            while b"\r\n\r\n" not in conn.recv(4096):
+                pass
+            conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            for index in range(0, len(body), 20):
+                conn.sendall(body[index : index + 20])
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with (
+            httpx.AsyncClient(
+                transport=AiohttpTransport(max_connections=1, verify=client_ctx), base_url=url
+            ) as client,
+            client.stream("GET", "/") as response,
+        ):
+            pieces = await read_pieces(response)
+            clock = response.extensions["arrival"].clock
+    finally:
+        thread.join(5)
+        listener.close()
+    assert b"".join(p for p, _, _ in pieces) == b"".join(TimedServer.CHUNKS)
+    assert clock == "loop"
