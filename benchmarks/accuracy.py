@@ -2,6 +2,8 @@
 
     python benchmarks/accuracy.py            # the whole grid (~15 min), prints the table
     python benchmarks/accuracy.py --quick    # a few configurations, to try it out
+    python benchmarks/accuracy.py --only grid --phases shift --intervals 20 \
+        --concurrency 100 200 --waves 4 --open-loop   # several waves, and open-loop load
 
 Needs tcpdump (root, loopback only) and, for the peer column, guidellm installed in its
 own venv (``--peer /tmp/guidellm-venv/bin/guidellm``; skipped when missing). Raw results
@@ -21,6 +23,15 @@ id the server puts in the first token):
 
 Requests the server wrote more than 1 ms late are counted (``late``) and the rows that
 have any are marked.
+
+Load: by default one wave (as many requests as streams, all started together). With
+``--waves W`` each configuration also runs W x streams requests closed-loop (each stream
+sends its next request when the last ended: the waves overlap as runs finish and start).
+With ``--open-loop`` it also runs them open-loop: requests sent at a fixed rate (the
+engine's request rate limit) chosen so that about ``streams`` are in flight, whatever the
+completions do; concurrency is capped at twice that. The ``clock`` column says how many
+of ometer-tui's runs were stamped by the kernel (``ACC_STAMPS=loop`` forces loop stamps,
+for an A/B of the two).
 """
 
 from __future__ import annotations
@@ -123,7 +134,7 @@ def child_ometer(args: argparse.Namespace) -> None:
     from ometer_tui.core.api import open_client
     from ometer_tui.core.api.base import ApiClient, GenerationObservation, GenerationRequest
     from ometer_tui.core.bench.loop import run_engine
-    from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
+    from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit, RetryPolicy
     from ometer_tui.core.bench.runner import BenchmarkRunner
     from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 
@@ -138,6 +149,7 @@ def child_ometer(args: argparse.Namespace) -> None:
         concurrency=args.conc,
         params=GenerationParams(max_tokens=args.tokens),
         retry=RetryPolicy(max_retries=0),
+        rate_limit=RateLimit(requests_per_minute=args.rpm),
     )
     observations: list[GenerationObservation] = []
 
@@ -195,6 +207,7 @@ def child_ometer(args: argparse.Namespace) -> None:
         out.append({
             "rid": rid, "sent_ns": obs.sent_ns, "token_ns": obs.token_times_ns,
             "ttft_s": rec.ttft_s, "decode_tps": rec.decode_tps, "ok": rec.ok,
+            "clock": rec.clock,
         })  # fmt: skip
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     Path(args.out).write_text(json.dumps({
@@ -317,11 +330,16 @@ def _experiments() -> None:
     """Levers tried by environment variable, for the decisions in the README.
 
     ACC_TRANSPORT=httpx puts httpx's own pool (httpcore) back under the clients.
+    ACC_STAMPS=loop stamps chunks on the event loop instead of with the kernel's stamps.
     ACC_LOOP=asyncio runs the headless engine on asyncio's own loop instead of uvloop.
     ACC_GC=off turns the garbage collector off in the child (to see what its pauses cost).
     ACC_SWITCH=<seconds> sets the thread switch interval the TUI uses while a benchmark
     runs (ACC_SWITCH=0.005 is Python's default, as before the TUI cut it).
     """
+    if os.environ.get("ACC_STAMPS") == "loop":
+        from ometer_tui.core.api import _transport
+
+        _transport.kernel_stamps_enabled = False
     switch = os.environ.get("ACC_SWITCH")
     if switch:
         from ometer_tui.tui import bench_bridge
@@ -425,14 +443,23 @@ def run_peer(
 # -- one configuration --------------------------------------------------------------------
 
 
-def runs_for(conc: int) -> int:
-    return 3 if conc == 1 else conc
+def runs_for(conc: int, waves: int = 1) -> int:
+    return 3 * waves if conc == 1 else conc * waves
+
+
+def open_loop_rpm(conc: int, interval: float, tokens: int = TOKENS) -> float:
+    """Requests per minute that keep about ``conc`` requests in flight (Little's law)."""
+    duration_s = (TTFT_MS + (tokens - 1) * interval) / 1000
+    return 60 * conc / duration_s
 
 
 def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
             interval: float, conc: int, opts: argparse.Namespace,
-            tokens: int = TOKENS, runs: int | None = None) -> dict[str, Any]:  # fmt: skip
-    runs = runs or runs_for(conc)
+            tokens: int = TOKENS, runs: int | None = None, waves: int = 1,
+            open_loop: bool = False) -> dict[str, Any]:  # fmt: skip
+    runs = runs or runs_for(conc, waves)
+    rpm = open_loop_rpm(conc, interval, tokens) if open_loop else None
+    streams = 2 * conc if open_loop else conc  # the open loop's cap, never reached
     server.call("/stamp/config", {"ttft_ms": TTFT_MS, "interval_ms": interval, "tokens": tokens,
                                   "phase": phase})  # fmt: skip
     server.call("/stamp/reset", {})
@@ -442,8 +469,10 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
         if tool in ("ometer", "bare"):
             out = work / "child.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--mode", mode,
-                   "--flavour", flavour, "--url", server.url, "--conc", str(conc),
+                   "--flavour", flavour, "--url", server.url, "--conc", str(streams),
                    "--runs", str(runs), "--tokens", str(tokens), "--out", str(out)]  # fmt: skip
+            if rpm is not None:
+                cmd += ["--rpm", f"{rpm:.3f}"]
             proc = subprocess.run(cmd, capture_output=True, timeout=CHILD_TIMEOUT_S)
             if proc.returncode != 0 or not out.exists():
                 client: dict[str, Any] = {"error": proc.stderr.decode()[-3000:], "requests": []}
@@ -487,6 +516,9 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
     row = {
         "tool": tool, "mode": mode, "flavour": flavour, "phase": phase, "interval_ms": interval,
         "concurrency": conc, "runs": runs, "tokens": tokens, "matched": len(ttft_err),
+        "load": load_name(waves, open_loop), "rpm": rpm,
+        "kernel_clock_runs": sum(1 for r in client.get("requests", [])
+                                 if r.get("clock") == "kernel"),
         "ttft_err_ms": triple(ttft_err), "lag_ms": triple(lag), "send_err_ms": triple(send_err),
         "decode_err_pct": triple(dec_err), "wire_decode_err_pct": triple(wire_dec_err),
         "decode_err_abs_max_pct": max((abs(x) for x in dec_err), default=None),
@@ -621,6 +653,21 @@ def throughput(server: StampServer, opts: argparse.Namespace) -> list[dict[str, 
     return rows
 
 
+def load_name(waves: int, open_loop: bool) -> str:
+    """``1 wave``, ``closed x4`` (four waves back to back), ``open x4`` (at a fixed rate)."""
+    if open_loop:
+        return f"open x{waves}"
+    return "1 wave" if waves == 1 else f"closed x{waves}"
+
+
+def loads(opts: argparse.Namespace) -> list[tuple[int, bool]]:
+    """(waves, open loop?) for each load a configuration runs under."""
+    out = [(w, False) for w in opts.waves]
+    if opts.open_loop:
+        out += [(w, True) for w in opts.waves if w > 1] or [(4, True)]
+    return out
+
+
 def cpu_pct(row: dict[str, Any]) -> float | None:
     if row.get("cpu_s") is None or not row.get("wall_s"):
         return None
@@ -636,9 +683,10 @@ def fmt(v: float | None, nd: int = 2) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     """One line per (flavour, mode, phase, interval, concurrency); the peer beside."""
-    peer = {(r["phase"], r["interval_ms"], r["concurrency"]): r for r in rows
-            if r["tool"] == "peer"}  # fmt: skip
-    head = ("| flavour | mode | phase | ms/tok | streams | TTFT err p50/p90/p99 ms | "
+    peer = {(r["phase"], r["interval_ms"], r["concurrency"], r.get("load", "1 wave")): r
+            for r in rows if r["tool"] == "peer"}  # fmt: skip
+    head = ("| flavour | mode | phase | ms/tok | streams | load | runs | clock | "
+            "TTFT err p50/p90/p99 ms | "
             "lag p50/p90/p99 ms | send err p50/p99 ms | decode err p50 / max % | late | "
             "peer TTFT err p50/p90/p99 ms"
             " | peer lag p50/p99 ms | peer decode err p50 % |")  # fmt: skip
@@ -648,7 +696,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         if r["tool"] != "ometer":
             continue
         t, lag, d = r["ttft_err_ms"], r["lag_ms"], r["decode_err_pct"]
-        p = peer.get((r["phase"], r["interval_ms"], r["concurrency"])) if (
+        key = (r["phase"], r["interval_ms"], r["concurrency"], r.get("load", "1 wave"))
+        p = peer.get(key) if (
             r["flavour"] == "openai" and r["mode"] == "headless") else None  # fmt: skip
         if p is not None:
             pt, pl, pd = p["ttft_err_ms"], p["lag_ms"], p["decode_err_pct"]
@@ -661,8 +710,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         mark = f"{r['late_requests']}" + (" !" if r["late_requests"] else "")
         if r.get("error"):
             mark += " ERR"
+        clock = f"kernel {r.get('kernel_clock_runs', 0)}/{r['matched']}"
         print(f"| {r['flavour']} | {r['mode']} | {r['phase']} | {r['interval_ms']:.0f} | "
-              f"{r['concurrency']} | {fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
+              f"{r['concurrency']} | {r.get('load', '1 wave')} | {r['runs']} | {clock} | "
+              f"{fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
               f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
               f"{send_cells(r)} | "
               f"{fmt(d['p50'])} / {fmt(r['decode_err_abs_max_pct'])} | {mark} | "
@@ -670,14 +721,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     floor = [r for r in rows if r["tool"] == "bare"]
     if floor:
         print("\nThe floor: a bare asyncio protocol client (no HTTP library, no parsing):\n")
-        head = ("| flavour | phase | ms/tok | streams | TTFT err p50/p90/p99 ms | "
+        head = ("| flavour | phase | ms/tok | streams | load | TTFT err p50/p90/p99 ms | "
                 "lag p50/p90/p99 ms | send err p50/p99 ms | late |")  # fmt: skip
         print(head)
         print("|" + "---|" * (head.count("|") - 1))
         for r in floor:
             t, lag = r["ttft_err_ms"], r["lag_ms"]
             print(f"| {r['flavour']} | {r['phase']} | {r['interval_ms']:.0f} | "
-                  f"{r['concurrency']} | "
+                  f"{r['concurrency']} | {r.get('load', '1 wave')} | "
                   f"{fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
                   f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
                   f"{send_cells(r)} | {r['late_requests']} |")  # fmt: skip
@@ -706,6 +757,7 @@ def main(argv: list[str] | None = None) -> None:
     child.add_argument("--runs", type=int, required=True)
     child.add_argument("--tokens", type=int, required=True)
     child.add_argument("--out", required=True)
+    child.add_argument("--rpm", type=float, help="open loop: requests per minute")
     parser.add_argument("--quick", action="store_true", help="a few configurations only")
     parser.add_argument("--peer", default="/tmp/guidellm-venv/bin/guidellm")
     parser.add_argument("--no-peer", action="store_true")
@@ -724,6 +776,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, nargs="*", default=list(CONCURRENCY))
     parser.add_argument("--intervals", type=float, nargs="*", default=list(INTERVALS))
     parser.add_argument("--phases", nargs="*", default=list(PHASES))
+    parser.add_argument(
+        "--waves", type=int, nargs="*", default=[1],
+        help="runs per configuration as waves x streams, closed-loop (1: one wave)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--open-loop", action="store_true",
+        help="also run each multi-wave load open-loop (fixed request rate; ometer-tui only)",
+    )  # fmt: skip
     parser.add_argument("--ramp", type=int, nargs="*", default=[50, 100, 150, 200, 300])
     parser.add_argument("--out-dir", default=str(HERE / "out"))
     opts = parser.parse_args(argv)
@@ -762,27 +822,31 @@ def main(argv: list[str] | None = None) -> None:
                     for phase in opts.phases:
                         for interval in opts.intervals:
                             for conc in opts.concurrency:
-                                row = measure(server, "ometer", mode, flavour, phase, interval,
-                                              conc, opts)  # fmt: skip
-                                doc["rows"].append(row)
-                                progress(row)
+                                for waves, open_loop in loads(opts):
+                                    row = measure(server, "ometer", mode, flavour, phase,
+                                                  interval, conc, opts, waves=waves,
+                                                  open_loop=open_loop)  # fmt: skip
+                                    doc["rows"].append(row)
+                                    progress(row)
             if not opts.no_floor:
                 for flavour in opts.flavours:
                     for phase in opts.phases:
                         for interval in opts.intervals:
                             for conc in opts.concurrency:
-                                row = measure(server, "bare", "bare", flavour, phase, interval,
-                                              conc, opts)  # fmt: skip
-                                doc["rows"].append(row)
-                                progress(row)
+                                for waves in opts.waves:
+                                    row = measure(server, "bare", "bare", flavour, phase,
+                                                  interval, conc, opts, waves=waves)  # fmt: skip
+                                    doc["rows"].append(row)
+                                    progress(row)
             if peer_ok:
                 for phase in opts.phases:
                     for interval in opts.intervals:
                         for conc in opts.concurrency:
-                            row = measure(server, "peer", "headless", "openai", phase, interval,
-                                          conc, opts)  # fmt: skip
-                            doc["rows"].append(row)
-                            progress(row)
+                            for waves in opts.waves:
+                                row = measure(server, "peer", "headless", "openai", phase,
+                                              interval, conc, opts, waves=waves)  # fmt: skip
+                                doc["rows"].append(row)
+                                progress(row)
             save()
         if "ramp" in parts:
             print("throughput ramp (openai, headless, 10 ms/token, phase-shifted):", flush=True)
@@ -813,11 +877,12 @@ def main(argv: list[str] | None = None) -> None:
 def progress(row: dict[str, Any]) -> None:
     t, lag = row["ttft_err_ms"], row["lag_ms"]
     print(f"  {row['tool']:6s} {row['mode']:8s} {row['flavour']:6s} {row['phase']:5s} "
-          f"{row['interval_ms']:.0f}ms c={row['concurrency']:3d}: TTFT err "
+          f"{row['interval_ms']:.0f}ms c={row['concurrency']:3d} {row['load']}: TTFT err "
           f"{fmt(t['p50'])}/{fmt(t['p99'])} ms, lag {fmt(lag['p50'])}/{fmt(lag['p99'])} ms, "
           f"send {fmt(row['send_err_ms']['p50'])}/{fmt(row['send_err_ms']['p99'])} ms, "
           f"decode {fmt(row['decode_err_pct']['p50'])}%, n={row['matched']}/{row['runs']}, "
-          f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%"
+          f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%, "
+          f"kernel-stamped {row['kernel_clock_runs']}"
           + (f" ERROR {row['error'][-300:]}" if row.get("error") else ""), flush=True)  # fmt: skip
 
 

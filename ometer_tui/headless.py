@@ -20,6 +20,7 @@ from ometer_tui.core.bench.events import (
     BenchmarkStarted,
     ModelFinished,
     RunFinished,
+    RunRetrying,
 )
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
@@ -37,7 +38,7 @@ from ometer_tui.core.models import (
     ResponseFormat,
 )
 from ometer_tui.core.secrets import SecretResolutionError, TokenRef
-from ometer_tui.core.selection import select_models
+from ometer_tui.core.selection import AmbiguousModelName, select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
 from ometer_tui.demo.process import DemoProcessError
 from ometer_tui.exit_codes import (
@@ -245,7 +246,10 @@ def _plan(
     args: argparse.Namespace, settings: Settings, endpoint: Endpoint, available: list[ModelInfo]
 ) -> BenchmarkPlan:
     if args.model:
-        models, unmatched = select_models(available, args.model)
+        try:
+            models, unmatched = select_models(available, args.model)
+        except AmbiguousModelName as exc:
+            raise UsageError(f"--model: {exc}") from None
         if unmatched:
             names = ", ".join(m.name for m in available) or "none"
             raise UsageError(
@@ -334,6 +338,14 @@ class _Progress:
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
             print(
                 f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",
+                file=self.stream,
+                flush=True,
+            )
+        elif isinstance(event, RunRetrying):
+            source = "as the server asks" if event.server_asked else "backoff"
+            print(
+                f"  {event.model}: attempt {event.attempt}/{event.max_attempts} failed "
+                f"({event.reason}); retrying in {event.wait_s:.1f} s ({source})",
                 file=self.stream,
                 flush=True,
             )

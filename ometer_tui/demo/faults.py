@@ -1,9 +1,10 @@
 """Faults answered before any token: the catalogue's status faults and ``fault-http-*``.
 
-``fault-http-<code>-<json|detail|text|html|empty>[-retry-after-<s|date|ms|N>]`` names a model
-that is not in the catalogue and always answers ``<code>`` with the given kind of body, e.g.
-``fault-http-503-html-retry-after-date``; ``-retry-after-<N>`` sends ``Retry-After: N``
-(whole seconds, e.g. ``fault-http-429-json-retry-after-3600``: a wait above any cap).
+``fault-http-<code>-<json|detail|text|html|empty>[-retry-after-<s|date|ms|N>[-long]]`` names a
+model that is not in the catalogue and always answers ``<code>`` with the given kind of body,
+e.g. ``fault-http-503-html-retry-after-date``. The advertised wait is short (1 s, 1 s, 200 ms);
+``-long`` makes it an hour (``Retry-After: 3600``), above any retry cap;
+``-retry-after-<N>`` sends ``Retry-After: N`` (whole seconds).
 """
 
 from __future__ import annotations
@@ -20,23 +21,28 @@ from ometer_tui.demo.http import reason_phrase
 
 HTTP_FAULT_NAME = re.compile(
     r"^fault-http-(?P<status>[45]\d\d)-(?P<style>json|detail|text|html|empty)"
-    r"(?:-retry-after-(?P<retry>s|date|ms|\d{1,9}))?(?::latest)?$"
+    r"(?:-retry-after-(?P<retry>s|date|ms|\d{1,9})(?P<long>-long)?)?(?::latest)?$"
 )
 
 
-def _retry_after_seconds() -> dict[str, str]:
-    return {"Retry-After": "1"}
+#: The wait a ``-long`` fault advertises, in seconds.
+LONG_RETRY_AFTER_S = 3600
 
 
-def _retry_after_date() -> dict[str, str]:
-    return {"Retry-After": formatdate(round(time.time()) + 1, usegmt=True)}
+def _retry_after_seconds(long: bool = False) -> dict[str, str]:
+    return {"Retry-After": str(LONG_RETRY_AFTER_S if long else 1)}
 
 
-def _retry_after_ms() -> dict[str, str]:
-    return {"retry-after-ms": "200"}
+def _retry_after_date(long: bool = False) -> dict[str, str]:
+    wait = LONG_RETRY_AFTER_S if long else 1
+    return {"Retry-After": formatdate(round(time.time()) + wait, usegmt=True)}
 
 
-RETRY_AFTER_HEADERS: dict[str, Callable[[], dict[str, str]]] = {
+def _retry_after_ms(long: bool = False) -> dict[str, str]:
+    return {"retry-after-ms": str(LONG_RETRY_AFTER_S * 1000 if long else 200)}
+
+
+RETRY_AFTER_HEADERS: dict[str, Callable[[bool], dict[str, str]]] = {
     "s": _retry_after_seconds,
     "date": _retry_after_date,
     "ms": _retry_after_ms,
@@ -61,7 +67,7 @@ def http_fault(name: str) -> DemoError | None:
     elif retry.isdigit():
         headers = {"Retry-After": retry}
     else:
-        headers = RETRY_AFTER_HEADERS[retry]()
+        headers = RETRY_AFTER_HEADERS[retry](bool(match["long"]))
     return DemoError(
         status,
         f"simulated HTTP {status} {reason_phrase(status)}",

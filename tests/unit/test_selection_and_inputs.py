@@ -8,7 +8,7 @@ import pytest
 
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import ModelInfo, Workload
-from ometer_tui.core.selection import filter_models, select_models
+from ometer_tui.core.selection import AmbiguousModelName, filter_models, select_models
 
 MODELS = [ModelInfo(name=n) for n in ("llama3:8b", "llama3.2:1b", "llama3", "qwen3:4b", "Phi4")]
 
@@ -22,6 +22,41 @@ def test_family_prefix_and_exact_names() -> None:
     assert [m.name for m in chosen] == ["llama3:8b", "llama3.2:1b"]
     chosen, unmatched = select_models(MODELS, ["PHI", "mistral"])
     assert [m.name for m in chosen] == ["Phi4"] and unmatched == ["mistral"]
+
+
+TWINS = [
+    ModelInfo(name=n)
+    for n in ("Qwen/Qwen2.5-7B-Instruct", "qwen/qwen2.5-7b-instruct", "llama3:8b", "Qwen/Other")
+]
+
+
+def names(patterns: list[str], models: list[ModelInfo] = TWINS) -> list[str]:
+    chosen, unmatched = select_models(models, patterns)
+    assert unmatched == []
+    return [m.name for m in chosen]
+
+
+def test_an_exact_name_selects_exactly_that_model_beside_its_case_twin() -> None:
+    # server order puts the lower-case twin last: keyed by lower case, it used to win
+    assert names(["Qwen/Qwen2.5-7B-Instruct"]) == ["Qwen/Qwen2.5-7B-Instruct"]
+    assert names(["qwen/qwen2.5-7b-instruct"]) == ["qwen/qwen2.5-7b-instruct"]
+    assert names(["Qwen/Qwen2.5-7B-Instruct"], TWINS[::-1]) == ["Qwen/Qwen2.5-7B-Instruct"]
+    # a prefix tells the twins apart by its case too; other models it starts go along
+    assert names(["Qwen/Qwen2"]) == ["Qwen/Qwen2.5-7B-Instruct"]
+    assert names(["qwen/qwen2"]) == ["qwen/qwen2.5-7b-instruct"]
+    assert names(["Qwen/"]) == ["Qwen/Qwen2.5-7B-Instruct", "Qwen/Other"]
+
+
+def test_case_insensitive_only_when_unambiguous() -> None:
+    assert names(["LLAMA3:8B"]) == ["llama3:8b"]  # one model of that name: fine
+    assert names(["qwen/other"]) == ["Qwen/Other"]
+    for pattern in ("QWEN/QWEN2.5-7B-INSTRUCT", "QWEN/QWEN2", "QWEN/"):
+        with pytest.raises(AmbiguousModelName) as caught:
+            select_models(TWINS, [pattern])
+        assert caught.value.candidates == ("Qwen/Qwen2.5-7B-Instruct", "qwen/qwen2.5-7b-instruct")
+        message = str(caught.value)
+        assert "'Qwen/Qwen2.5-7B-Instruct'" in message and "'qwen/qwen2.5-7b-instruct'" in message
+        assert "differ only in case" in message
 
 
 def test_filter_keeps_server_order_and_empty_shows_all() -> None:

@@ -488,6 +488,10 @@ class HttpClient:
         finally:
             obs.finished_ns = _perf()
             sink.finish()
+            if response is not None:
+                arrival = response.extensions.get("arrival")
+                if isinstance(arrival, Arrival):
+                    obs.clock = arrival.clock
         if self._on_exchange is not None:
             self._log(
                 model=model,

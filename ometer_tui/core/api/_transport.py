@@ -13,12 +13,32 @@ and the response carries it as ``extensions["sent_ns"]``. Stamping before ``send
 instead would count the pool's own queueing and request building as time to first token
 (milliseconds per request when many start at once).
 
-Arrival: every chunk of a body is stamped when its bytes reach the connection's protocol
-(``data_received``, before any parsing), not when a reader gets round to it. The body
-iterator yields the bytes of each ``data_received`` separately and publishes their stamp
-as ``extensions["arrival"].ns``; the clients read it for every chunk. A reader that falls
-behind (a busy event loop, many streams in one burst) therefore no longer delays the
-stamps: measured by benchmarks/accuracy.py, see the README's "How accurate is it".
+Arrival: every chunk of a body is stamped when its bytes arrived, before any parsing,
+not when a reader gets round to it. The body iterator yields the bytes of each read
+separately and publishes their stamp as ``extensions["arrival"].ns``; the clients read
+it for every chunk. A reader that falls behind (many streams in one burst) therefore
+does not delay the stamps.
+
+Which clock stamps a read (``extensions["arrival"].clock``, kept per run):
+
+- ``"kernel"`` (Linux, plain TCP): the kernel's own receive time of the data. The
+  connection's socket gets ``SO_TIMESTAMPNS``; the loop's transport stops reading (it
+  still writes) and the protocol reads a duplicate of the socket's descriptor itself,
+  with ``recvmsg``, whose ancillary data carries the time the newest segment in the read
+  reached the socket (on the realtime clock: mapped onto ``perf_counter_ns`` by reading
+  both clocks at the read). An event loop that is busy or blocked when the bytes arrive
+  (finishing a wave of runs, a repaint, the GC) therefore no longer delays the stamp.
+  The kernel's limit: a read that drains several segments carries the newest one's time,
+  so a chunk is exact as long as it is read before the next chunk arrives, and stamped
+  no later than that next chunk otherwise. Hence the read checkpoints of
+  :class:`ReadySockets`: the duplicates of all of a pool's sockets sit in one private
+  ``epoll`` that the loop watches (one ``add_reader``; works the same on asyncio's
+  selector loops and uvloop), and that the engine also polls, without waiting, at each
+  request it sends and while it reads bodies, so that a busy loop still reads each
+  socket soon after its data arrives.
+- ``"loop"``: when the bytes reach the protocol's ``data_received`` (TLS, which is read
+  by the loop's TLS layer; no ``SO_TIMESTAMPNS``; the set-up failed; a read that came
+  without a stamp).
 
 aiohttp exceptions are re-raised as the httpx exceptions httpx's own transport would
 raise for the same fault, with the original as ``__cause__``.
@@ -29,7 +49,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import select
+import socket
 import ssl
+import struct
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -46,10 +71,19 @@ MAX_HEADER_BYTES = 1 << 16
 _perf = time.perf_counter_ns
 
 
-async def _stamp_sent(_session: Any, ctx: SimpleNamespace, _params: Any) -> None:
+async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
     holder = ctx.trace_request_ctx
     if holder is not None:
         holder[0] = _perf()
+    _read_ready(session)
+
+
+def _read_ready(session: Any) -> None:
+    """A read checkpoint: read the session's sockets that have data waiting (see
+    :class:`ReadySockets`)."""
+    ready = getattr(session.connector, "ready", None)
+    if ready is not None:
+        ready.read_ready()
 
 
 def _trace_config() -> aiohttp.TraceConfig:
@@ -93,38 +127,319 @@ def _mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
 #: (its chunks are then stamped when read, as without marks).
 MAX_ARRIVAL_MARKS = 4096
 
+#: Linux's ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``; Python's socket module does not name
+#: it). 35 on the common architectures; others (alpha, mips, parisc, sparc) use other
+#: numbers, so kernel stamps are used only where this value is known to be right.
+_KERNEL_STAMP_ARCHES = ("x86_64", "i686", "i386", "aarch64", "arm", "riscv64", "ppc64", "s390x")
+SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", None) or (
+    35 if sys.platform == "linux" and os.uname().machine.startswith(_KERNEL_STAMP_ARCHES) else None
+)
+#: ``struct timespec`` as the kernel writes it in the ancillary data.
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
+#: Bytes asked of one read: 64 KiB, as uvloop reads. Not asyncio's 256 KiB: Python
+#: allocates the whole size for each ``recvmsg``, and at 256 KiB that is an mmap and
+#: munmap per read (28 us against 2.7 us per small read, measured here).
+READ_BYTES = 1 << 16
+#: A body being read is a read checkpoint (see :class:`ReadySockets`) at most this often.
+BODY_CHECKPOINT_GAP_NS = 1_000_000
+#: Reads of a socket that reported an error or a hang-up, at most, in one wake-up (it is
+#: read until it runs dry so that the data queued before the error is not lost).
+MAX_READS_PER_WAKEUP = 64
+#: The loops' plain-TCP transports whose reading the protocol may take over (a TLS
+#: transport's socket carries ciphertext: never read it directly).
+_PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
+
+#: Set to False to stamp every read on the loop (A/B measurements, tests).
+kernel_stamps_enabled = True
+
+_timestamping_holder: socket.socket | None = None
+
+
+def hold_kernel_timestamping() -> None:
+    """Keep the kernel's receive timestamping switched on for this process's lifetime.
+
+    Linux stamps received packets only while some socket asks for stamps, and switches
+    that on from a work queue, a little after the first socket asks: a connection made
+    when no other socket had stamps on could miss them for its first reads (seen in
+    tests/integration/test_transport.py on a loaded machine). One idle UDP socket with
+    ``SO_TIMESTAMPNS`` keeps it on, so that every connection is stamped from its first
+    byte. Called when a transport makes its pool, long before a request is sent.
+    """
+    global _timestamping_holder
+    if _timestamping_holder is not None or SO_TIMESTAMPNS is None or not kernel_stamps_enabled:
+        return
+    try:
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        holder.close()
+        return
+    _timestamping_holder = holder
+
 
 class Arrival:
-    """The arrival stamp of the chunk a body iterator yielded last (0 before any)."""
+    """The arrival stamp of the chunk a body iterator yielded last (0 before any), and
+    which clock stamped the reads: ``kernel_reads`` / ``loop_reads`` count the pieces
+    yielded with each."""
 
-    __slots__ = ("ns",)
+    __slots__ = ("kernel_reads", "loop_reads", "ns")
 
     def __init__(self) -> None:
         self.ns = 0
+        self.kernel_reads = 0
+        self.loop_reads = 0
+
+    @property
+    def clock(self) -> str:
+        """``"kernel"`` when every piece so far had the kernel's stamp, else ``"loop"``."""
+        return "kernel" if self.kernel_reads and not self.loop_reads else "loop"
+
+
+class ReadySockets:
+    """The kernel-reading sockets of one pool, in one private ``epoll`` that the event
+    loop watches (one descriptor for all of them, however many streams).
+
+    When the loop finds the ``epoll`` readable, :meth:`read_ready` asks it which sockets
+    have data (one ``epoll_wait(0)``) and reads each once, stamped by the kernel. A
+    socket that reports an error or a hang-up is read until it runs dry, so the data
+    still queued, the error and the end are all delivered (a per-socket ``add_reader``
+    on uvloop stops watching a socket after its error: a reset could hang a run).
+
+    Read checkpoints: a loop busy for longer than the gap between two chunks (a wave of
+    runs ending together: each records its run and sends the next request before the
+    loop polls again) lets the kernel merge the two chunks' segments, and a merged read
+    carries the newer one's stamp (the kernel's limit, see the module's docstring). So
+    :meth:`read_ready` also runs at points where the engine stays busy: each request
+    being sent, and a body being read (at most every ``BODY_CHECKPOINT_GAP_NS``).
+    """
+
+    __slots__ = ("_epoll", "_handlers", "_last_ns", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handlers: dict[int, _StampingHandler] = {}
+        self._last_ns = 0
+        self._epoll: Any = None
+        if hasattr(select, "epoll"):
+            epoll = select.epoll()
+            try:
+                loop.add_reader(epoll.fileno(), self.read_ready)
+            except (NotImplementedError, RuntimeError, OSError, ValueError):
+                epoll.close()
+            else:
+                self._epoll = epoll
+
+    @property
+    def available(self) -> bool:
+        return self._epoll is not None
+
+    def watch(self, fd: int, handler: _StampingHandler) -> bool:
+        """Read ``fd`` for ``handler`` from now on; False if it cannot be watched."""
+        if self._epoll is None:
+            return False
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except (OSError, ValueError):
+            return False
+        self._handlers[fd] = handler
+        return True
+
+    def unwatch(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None and self._epoll is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
+    def read_ready(self) -> None:
+        """Read every watched socket that has data waiting."""
+        epoll = self._epoll
+        if not self._handlers or epoll is None:
+            return
+        self._last_ns = _perf()
+        try:
+            events = epoll.poll(0)
+        except (OSError, ValueError):
+            return
+        for fd, mask in events:
+            handler = self._handlers.get(fd)
+            if handler is not None:
+                handler._kernel_read(drain=bool(mask & _ERROR_EVENTS))
+
+    def read_ready_every(self, gap_ns: int) -> None:
+        """A read checkpoint on a frequent path: only if the last was ``gap_ns`` ago."""
+        if self._handlers and _perf() - self._last_ns >= gap_ns:
+            self.read_ready()
+
+    def close(self) -> None:
+        self._handlers.clear()
+        epoll, self._epoll = self._epoll, None
+        if epoll is not None:
+            if not self._loop.is_closed():
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    self._loop.remove_reader(epoll.fileno())
+            epoll.close()
+
+
+_ERROR_EVENTS = getattr(select, "EPOLLERR", 0) | getattr(select, "EPOLLHUP", 0)
 
 
 class _StampingHandler(ResponseHandler):
-    """aiohttp's response protocol, noting when each ``data_received`` happened.
+    """aiohttp's response protocol, noting when each read's bytes arrived.
 
-    A mark is (payload stream, its byte count after this data, stamp), for the response
-    being read before and after the data was parsed (one data can end one response and
-    hold the whole of the next on a kept-alive connection).
+    A mark is (payload stream, its byte count after this data, stamp, kernel?), for the
+    response being read before and after the data was parsed (one data can end one
+    response and hold the whole of the next on a kept-alive connection).
+
+    On a plain TCP connection (Linux) the protocol reads the socket itself with kernel
+    stamps (see the module's docstring); ``clock`` says which clock stamps its reads.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, ready: ReadySockets | None = None) -> None:
         super().__init__(loop=loop)
-        self.arrival_marks: deque[tuple[object, int, int]] = deque(maxlen=MAX_ARRIVAL_MARKS)
+        self._ready = ready
+        self.arrival_marks: deque[tuple[object, int, int, bool]] = deque(maxlen=MAX_ARRIVAL_MARKS)
+        self.clock = "loop"
+        self._ksock: socket.socket | None = None
+        self._kreading = False
+        self._read_error: BaseException | None = None
+
+    # -- stamping ------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        now = _perf()
+        self._received(data, _perf(), False)
+
+    def _received(self, data: bytes, now: int, kernel: bool) -> None:
         before = self._payload
         super().data_received(data)
         after = self._payload
         marks = self.arrival_marks
         if before is not None:
-            marks.append((before, before.total_bytes, now))
+            marks.append((before, before.total_bytes, now, kernel))
         if after is not None and after is not before:
-            marks.append((after, after.total_bytes, now))
+            marks.append((after, after.total_bytes, now, kernel))
+
+    # -- reading the socket with kernel stamps -------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if (
+            kernel_stamps_enabled
+            and SO_TIMESTAMPNS is not None
+            and type(transport).__name__ in _PLAIN_TCP_TRANSPORTS
+            and transport.get_extra_info("sslcontext") is None
+        ):
+            # after the loop's own set-up of the transport, which starts its reading
+            self._loop.call_soon(self._take_over_reading, transport)
+
+    def _take_over_reading(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not transport or transport.is_closing():
+            return
+        if self._ready is None or not self._ready.available:
+            return
+        assert SO_TIMESTAMPNS is not None
+        try:
+            fd = os.dup(transport.get_extra_info("socket").fileno())
+        except (AttributeError, OSError, ValueError):
+            return
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.transport.pause_reading()
+        except (OSError, AttributeError, NotImplementedError, RuntimeError):
+            sock.close()
+            return
+        self._ksock = sock
+        self.clock = "kernel"
+        if not (self._reading_paused or self._buffer_paused):
+            self._kernel_reading(True)
+
+    def _kernel_reading(self, on: bool) -> None:
+        sock, ready = self._ksock, self._ready
+        if sock is None or ready is None or on is self._kreading:
+            return
+        if on:
+            self._kreading = ready.watch(sock.fileno(), self)
+        else:
+            self._kreading = False
+            ready.unwatch(sock.fileno())
+
+    def _pause_transport_reading(self) -> None:
+        if self._ksock is None:
+            super()._pause_transport_reading()
+        else:
+            self._kernel_reading(False)
+
+    def _resume_transport_reading(self) -> None:
+        if self._ksock is None:
+            super()._resume_transport_reading()
+        elif self.transport is not None:
+            self._kernel_reading(True)
+
+    def _kernel_read(self, drain: bool = False) -> None:
+        """Read the socket as the loop's transport would, each read with the kernel's
+        stamp: once, or with ``drain`` (an error or hang-up reported) until it runs dry.
+        """
+        sock = self._ksock
+        for _ in range(MAX_READS_PER_WAKEUP if drain else 1):
+            transport = self.transport
+            if sock is None or transport is None or transport.is_closing():
+                self._kernel_reading(False)
+                return
+            if not self._kreading:  # flow control paused reading meanwhile
+                return
+            try:
+                data, ancillary, _flags, _address = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # a reset: the connection ends with this error
+                self._kernel_reading(False)
+                self._read_error = exc
+                transport.abort()
+                return
+            now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
+            if not data:  # the peer closed: as the loop's transport does on EOF
+                self._kernel_reading(False)
+                # ResponseHandler.eof_received keeps nothing open (returns None): close
+                self.eof_received()
+                transport.close()
+                return
+            stamp, kernel = now, False
+            for level, kind, value in ancillary:
+                if (
+                    level == socket.SOL_SOCKET
+                    and kind == SO_TIMESTAMPNS
+                    and len(value) >= _TIMESPEC.size
+                ):
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    # realtime -> perf_counter: how long ago it was, on the realtime clock
+                    ago = real - (sec * 1_000_000_000 + nsec)
+                    stamp, kernel = now - max(0, ago), True
+            try:
+                self._received(data, stamp, kernel)
+            except Exception as exc:  # the loop's transport treats it as fatal too
+                self._kernel_reading(False)
+                self._read_error = exc
+                transport.abort()
+                return
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        sock, self._ksock = self._ksock, None
+        if sock is not None:
+            if self._ready is not None:
+                self._ready.unwatch(sock.fileno())
+            self._kreading = False
+            sock.close()
+        if exc is None:
+            exc, self._read_error = self._read_error, None
+        super().connection_lost(exc)
 
 
 class _StampingConnector(aiohttp.TCPConnector):
@@ -137,16 +452,18 @@ class _StampingConnector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        hold_kernel_timestamping()
+        self.ready = ReadySockets(self._loop)
         if hasattr(self, "_factory"):
-            factory: Any = functools.partial(_StampingHandler, loop=self._loop)
+            factory: Any = functools.partial(_StampingHandler, loop=self._loop, ready=self.ready)
             self._factory = factory
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives: the bytes of each ``data_received`` apart.
+    """The response body as it arrives: the bytes of each read apart.
 
-    Before yielding a piece it sets ``arrival.ns`` to when that piece's bytes reached
-    the protocol (or, with no mark for them, to now).
+    Before yielding a piece it sets ``arrival.ns`` to when that piece's bytes arrived
+    (or, with no mark for them, to now) and counts which clock stamped it.
     """
 
     __slots__ = ("_request", "_response", "arrival")
@@ -156,31 +473,44 @@ class _Body(httpx.AsyncByteStream):
         self._request = request
         self.arrival = Arrival()
 
-    def _marks(self) -> deque[tuple[object, int, int]] | None:
+    def _marks(self) -> deque[tuple[object, int, int, bool]] | None:
         connection = self._response.connection
         protocol = connection.protocol if connection is not None else None
         return getattr(protocol, "arrival_marks", None)
 
+    def _ready(self) -> ReadySockets | None:
+        connection = self._response.connection
+        protocol = connection.protocol if connection is not None else None
+        ready = getattr(protocol, "_ready", None)
+        return ready if isinstance(ready, ReadySockets) else None
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
         marks = self._marks()
+        ready = self._ready()
         arrival = self.arrival
         consumed = 0  # payload bytes yielded so far
         with _mapped(self._request, reading=True):
             while True:
+                if ready is not None:  # the readers' parsing keeps the loop busy too
+                    ready.read_ready_every(BODY_CHECKPOINT_GAP_NS)
                 chunk = await content.readany()
                 if not chunk:
                     return
                 start, end = consumed, consumed + len(chunk)
                 while consumed < end:
-                    stamp, boundary = 0, end
+                    stamp, kernel, boundary = 0, False, end
                     while marks:
-                        payload, total, ns = marks[0]
+                        payload, total, ns, kernel = marks[0]
                         if payload is not content or total <= consumed:
                             marks.popleft()  # another response's, or already yielded
                             continue
                         stamp, boundary = ns, min(total, end)
                         break
+                    if stamp and kernel:
+                        arrival.kernel_reads += 1
+                    else:
+                        arrival.loop_reads += 1
                     arrival.ns = stamp or _perf()
                     piece = chunk[consumed - start : boundary - start]
                     consumed = boundary
@@ -232,6 +562,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._get_session()
+        _read_ready(session)  # a read checkpoint before this request's own work
         timeout = request.extensions.get("timeout") or {}
         body = request.content or None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
@@ -267,6 +598,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
+    def read_checkpoint(self) -> None:
+        """Read the pool's sockets that have data waiting, now (kernel stamps only; see
+        :class:`ReadySockets`). Sending a request does this already; an engine may call
+        it inside other long stretches of work on the loop."""
+        session = self._session
+        if session is not None and not session.closed:
+            _read_ready(session)
+
     @property
     def open_connections(self) -> int:
         """Connections open in the pool, idle or in use (tests check the warm-up)."""
@@ -283,3 +622,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
             # let the connector's transports finish closing before the loop may end
             await asyncio.sleep(0)
+        ready = getattr(session.connector, "ready", None) if session is not None else None
+        if isinstance(ready, ReadySockets):
+            ready.close()

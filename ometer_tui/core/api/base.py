@@ -115,6 +115,9 @@ class GenerationObservation:
     first_visible_ns: int | None = None  # first chunk with non-empty visible content
     last_token_ns: int | None = None  # last token chunk (a whole answer: its last read)
     finished_ns: int | None = None
+    #: which clock stamped the chunks: "kernel" (the socket's receive time, every read)
+    #: or "loop" (when the event loop got the bytes); see api/_transport.py
+    clock: str = "loop"
     token_times_ns: list[int] = field(default_factory=list)
     token_chunks: int = 0
     #: which output came first: ``"content"``, ``"reasoning"`` or ``"tool_call"``

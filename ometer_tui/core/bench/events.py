@@ -40,6 +40,18 @@ class RunFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class RunRetrying:
+    """A run's attempt failed before the first byte; the next is sent after ``wait_s``."""
+
+    model: str
+    attempt: int  # the attempt that failed (1 = the first request)
+    max_attempts: int
+    wait_s: float
+    reason: str  # the failed attempt's error
+    server_asked: bool  # the wait is the server's Retry-After, not our own backoff
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFinished:
     model: str
     summary: ModelSummary
@@ -55,6 +67,7 @@ BenchmarkEvent = (
     BenchmarkStarted
     | ModelPhaseChanged
     | RunFinished
+    | RunRetrying
     | ModelFinished
     | BenchmarkFinished
     | ExchangeLogged

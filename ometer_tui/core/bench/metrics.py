@@ -288,6 +288,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         server_timings=timings,
         started_at_s=(_sent_at(sent, obs.finished_ns) - ctx.bench_start_ns) / NS,
         finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - ctx.bench_start_ns) / NS,
+        clock=obs.clock,
         text=obs.text if ctx.keep_text and obs.text else None,
         first_output=obs.first_output,
         arrivals=n_arrivals or None,

@@ -117,6 +117,7 @@ class RunRecord:
     # bookkeeping
     started_at_s: float = 0.0  # seconds since the benchmark started (sent time)
     finished_at_s: float = 0.0
+    clock: str = "loop"  # what stamped the chunks: "kernel" or "loop" (metrics.md, Clocks)
     text: str | None = None
     cost_usd: float | None = None
     # stream shape (added after the fields above, so CSV columns keep their places)

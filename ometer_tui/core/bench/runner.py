@@ -30,6 +30,7 @@ from ometer_tui.core.bench.events import (
     ModelPhase,
     ModelPhaseChanged,
     RunFinished,
+    RunRetrying,
 )
 from ometer_tui.core.bench.metrics import (
     RunContext,
@@ -328,9 +329,12 @@ class BenchmarkRunner:
         estimate = estimate_prompt_tokens(prompt) + (params.max_tokens or 256)
         attempts = 0
         queue_s = 0.0
+        deadline = 0.0  # the run's whole-request budget, from its first send
         while True:
             attempts += 1
             queue_s += await self._limiter.acquire(estimate)
+            if attempts == 1:
+                deadline = time.monotonic() + plan.endpoint.timeouts.total_s
             if workload is Workload.EMBEDDING:
                 emb = await client.embed(model.name, [prompt])
                 error: RequestError | None = emb.error
@@ -339,8 +343,25 @@ class BenchmarkRunner:
                 error = gen.error
                 self._note_backend(model.name, gen.response_headers, gen.system_fingerprint)
             if error is not None and error.retryable and attempts <= plan.retry.max_retries:
-                await asyncio.sleep(self._retry_delay(error, attempts))
-                continue
+                wait, refusal = self._retry_wait(error, attempts, deadline - time.monotonic())
+                if refusal is None:
+                    self._emit(
+                        RunRetrying(
+                            model=model.name,
+                            attempt=attempts,
+                            max_attempts=plan.retry.max_retries + 1,
+                            wait_s=wait,
+                            reason=str(error),
+                            server_asked=error.retry_after_s is not None,
+                        )
+                    )
+                    await asyncio.sleep(wait)
+                    continue
+                # not retried: the run ends now with the server's error and why
+                if workload is Workload.EMBEDDING:
+                    emb.error = refusal
+                else:
+                    gen.error = refusal
             break
         ctx = RunContext(
             model=model.name,
@@ -382,12 +403,40 @@ class BenchmarkRunner:
             ),
         )
 
-    def _retry_delay(self, error: RequestError, attempt: int) -> float:
+    def _retry_wait(
+        self, error: RequestError, attempt: int, budget_s: float
+    ) -> tuple[float, RequestError | None]:
+        """(seconds to wait before the next attempt, None), or (0, the error that ends
+        the run now) when the wait is not granted.
+
+        The server's ``Retry-After`` is honoured up to the plan's cap; a longer one ends
+        the run at once with the server's figure (waiting the cap and asking again would
+        only be refused again). Our own backoff is exponential with jitter, capped. No
+        wait may run past the run's whole-request timeout (``budget_s`` is what is left
+        of it).
+        """
         policy = self.plan.retry
-        if error.retry_after_s is not None:
-            return max(0.0, min(error.retry_after_s, policy.max_delay_s))
-        backoff: float = policy.base_delay_s * 2.0 ** (attempt - 1)
-        return min(policy.max_delay_s, backoff) * self._rng.uniform(0.5, 1.0)
+        asked = error.retry_after_s
+        if asked is not None:
+            if asked > policy.max_delay_s:
+                why = (
+                    f"server asks to wait {_seconds(asked)} s, "
+                    f"above the {_seconds(policy.max_delay_s)} s cap; not retried"
+                )
+                return 0.0, _with_reason(error, why)
+            wait = max(0.0, asked)
+        else:
+            backoff: float = policy.base_delay_s * 2.0 ** (attempt - 1)
+            wait = min(policy.max_delay_s, backoff) * self._rng.uniform(0.5, 1.0)
+        if wait > budget_s:
+            who = "server asks to wait" if asked is not None else "retry would wait"
+            total = self.plan.endpoint.timeouts.total_s
+            why = (
+                f"{who} {_seconds(wait)} s, past the {_seconds(total)} s request timeout; "
+                "not retried"
+            )
+            return 0.0, _with_reason(error, why)
+        return wait, None
 
     def _note_backend(self, model: str, headers: dict[str, str], fingerprint: str | None) -> None:
         backend = self._result.models[model].backend
@@ -396,6 +445,16 @@ class BenchmarkRunner:
                 backend[key] = headers[key]
         if fingerprint and "system_fingerprint" not in backend:
             backend["system_fingerprint"] = fingerprint
+
+
+def _seconds(value: float) -> str:
+    """A wait for a message: whole seconds from 10 s, one decimal below."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
+def _with_reason(error: RequestError, why: str) -> RequestError:
+    """``error`` with ``why`` added to its message."""
+    return replace(error, message=f"{error.message} ({why})")
 
 
 def _no_load() -> LoadSummary | None:
