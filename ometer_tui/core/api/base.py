@@ -32,6 +32,7 @@ class ErrorKind(StrEnum):
     EMPTY = "empty"  # the response completed without a single generated token
     CANCELLED = "cancelled"
     CONFIG = "config"  # e.g. token env var unset, token refused over plain HTTP
+    CONTEXT = "context"  # the prompt does not fit the model's context window: not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,13 @@ class GenerationObservation:
     #: ``error`` unless a later fault ended the stream)
     malformed_lines: int = 0
     error: RequestError | None = None
+    #: the server answered with one whole body (a non-streaming API): no TTFT; the
+    #: output and usage come from the body, ``last_token_ns`` is when it was read
+    not_streamed: bool = False
+    #: generation parameters the server rejected and the request was sent without
+    dropped_params: tuple[str, ...] = ()
+    #: what was done to fit the prompt into the context window (truncated), in words
+    prompt_fit: str | None = None
 
 
 @dataclass(slots=True)

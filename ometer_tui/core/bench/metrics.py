@@ -130,7 +130,8 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     elif obs.token_chunks:
         tokens, source = obs.token_chunks, "chunks"
     else:
-        tokens, source = (0 if obs.error is None else None), "none"
+        no_count = obs.error is not None or obs.not_streamed
+        tokens, source = (None if no_count else 0), "none"
     decode_tps = tpot = None
     if tokens is not None and tokens >= 2 and ttft is not None and e2e is not None:
         decode_window = e2e - ttft
@@ -150,7 +151,8 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         prefill_tps = timings.prompt_per_second
 
     error = obs.error
-    if error is None and obs.first_token_ns is None:
+    answered = obs.not_streamed and obs.last_token_ns is not None  # a whole body
+    if error is None and obs.first_token_ns is None and not answered:
         # A stream that completes without a token has no TTFT: counting it as a good run
         # would hide e.g. a server that interrupts a request when another one arrives.
         error = RequestError(
@@ -158,7 +160,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
             "the server completed the response without generating any token",
             before_first_byte=False,
         )
-    ok = error is None and tokens is not None
+    ok = error is None and (tokens is not None or answered)
     record = RunRecord(
         model=ctx.model,
         pass_index=ctx.pass_index,
@@ -190,6 +192,9 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         started_at_s=(_sent_at(sent, obs.finished_ns) - ctx.bench_start_ns) / NS,
         finished_at_s=((obs.finished_ns or _sent_at(sent, None)) - ctx.bench_start_ns) / NS,
         text=obs.text if ctx.keep_text and obs.text else None,
+        not_streamed=obs.not_streamed,
+        dropped_params=obs.dropped_params,
+        prompt_fit=obs.prompt_fit,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record

@@ -116,6 +116,12 @@ class RunRecord:
     finished_at_s: float = 0.0
     text: str | None = None
     cost_usd: float | None = None
+    #: answered with one whole body: TTFT is "not streamed" (None), never e2e
+    not_streamed: bool = False
+    #: generation parameters the server rejected; the request was sent without them
+    dropped_params: tuple[str, ...] = ()
+    #: the prompt was truncated to fit the context window (what was cut, in words)
+    prompt_fit: str | None = None
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(

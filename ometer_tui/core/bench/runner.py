@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ometer_tui.core.api import detect_flavour, open_client
+from ometer_tui.core.api import GuardedClient, detect_flavour, open_client
 from ometer_tui.core.api.base import (
     ApiClient,
     ClientError,
@@ -164,12 +164,13 @@ class BenchmarkRunner:
             flavour = endpoint.api or await detect_flavour(endpoint)
         except ClientError as exc:
             raise EndpointUnreachable(exc.error) from None
-        return open_client(
+        client = open_client(
             endpoint,
             flavour=flavour,
             max_connections=self.plan.concurrency * self.plan.parallel_models,
             on_exchange=self._emit if self._log_exchanges else None,
         )
+        return GuardedClient(client, endpoint)  # context fit, parameter sanitization
 
     async def _probe(self, client: ApiClient) -> None:
         """Server version for the record, and an early, clear failure if unreachable."""
