@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from ometer_tui import api_args
 from ometer_tui.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -82,12 +83,13 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         from ometer_tui.demo.process import demo_process
 
         with demo_process() as server:
-            yield Endpoint(
+            demo = Endpoint(
                 name="demo (simulated)",
                 url=server.url,
                 api=ApiFlavour.OPENAI if args.api == "openai" else ApiFlavour.OLLAMA,
                 simulated=True,
             )
+            yield api_args.demo_endpoint(args, demo)
         return
     if args.endpoint and args.url:
         raise UsageError("--endpoint and --url: give one, not both")
@@ -104,9 +106,10 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         endpoint = settings.endpoints[0]
     else:
         endpoint = Endpoint(name="local ollama", url=DEFAULT_URL)
-    changes: dict[str, object] = {}
-    if args.api:
-        changes["api"] = ApiFlavour(args.api)
+    try:  # --api (a flavour or a profile), --profile, --drop-unsupported, --truncate
+        changes = api_args.endpoint_changes(args, endpoint)
+    except api_args.ApiArgsError as exc:
+        raise UsageError(str(exc)) from None
     if args.token_env:
         changes["token"] = TokenRef(env=args.token_env)
     if args.api_key_env:
@@ -335,6 +338,7 @@ class _Progress:
                 detail = _run_figures(r.ttft_s, r.decode_tps, r.latency_s, r.cold)
             else:
                 detail = f"FAILED {r.error}"
+            detail += api_args.run_notes(r)  # dropped parameters, not streamed, truncated
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
             print(
                 f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",

@@ -467,21 +467,23 @@ def profile_from_table(
     table: Mapping[str, Any], where: str
 ) -> tuple[CustomProfile | None, list[str]]:
     """Read a profile from its settings table; ``where`` is the table's dotted key (e.g.
-    ``"endpoints.myapi.custom"``). Returns (the profile or ``None``, problems), each
-    problem naming its key; unknown keys are problems too (a typo must not pass)."""
+    ``"endpoints.myapi.custom"``; ``""`` for a table of its own). Returns (the profile or
+    ``None``, problems), each problem naming its key; unknown keys are problems too (a
+    typo must not pass)."""
     problems: list[str] = []
     warnings: list[str] = []
+    pre = f"{where}." if where else ""
     if not isinstance(table, Mapping):
-        return None, [f"{where}: expected a table, got {_shown(table)}"]
+        return None, [f"{where or 'the profile'}: expected a table, got {_shown(table)}"]
     for extra in sorted(set(table) - _PROFILE_KEYS):
-        problems.append(f"{where}.{extra}: unknown key")
+        problems.append(f"{pre}{extra}: unknown key")
     base: CustomProfile | None = None
     if "base" in table:
         base_name = table["base"]
         base = builtin_profile(base_name) if isinstance(base_name, str) else None
         if base is None:
             problems.append(
-                f"{where}.base: expected a built-in profile ({', '.join(BUILTIN_PROFILES)}), "
+                f"{pre}base: expected a built-in profile ({', '.join(BUILTIN_PROFILES)}), "
                 f"got {_shown(base_name)}"
             )
             return None, problems
@@ -491,7 +493,7 @@ def profile_from_table(
     for workload in ROUTE_WORKLOADS:
         if workload in table:
             route = _read_route(
-                table[workload], routes.get(workload), f"{where}.{workload}", problems, warnings
+                table[workload], routes.get(workload), f"{pre}{workload}", problems, warnings
             )
             if route is not None:
                 routes[workload] = route
@@ -502,33 +504,33 @@ def profile_from_table(
             isinstance(k, str) and _HEADER_NAME.fullmatch(k) and isinstance(v, str)
             for k, v in headers.items()
         ):
-            problems.append(f"{where}.headers: expected a table of header name = string value")
+            problems.append(f"{pre}headers: expected a table of header name = string value")
         else:
             changes["headers"] = dict(headers)
     if "models" in table:
-        changes["models"] = _read_models(table["models"], f"{where}.models", problems)
+        changes["models"] = _read_models(table["models"], f"{pre}models", problems)
     for name in ("models_path", "info_path"):
         if name in table:
-            changes[name] = _check_path(table[name], f"{where}.{name}", problems)
+            changes[name] = _check_path(table[name], f"{pre}{name}", problems)
     for name in ("models_pointer", "models_name", "error_pointer"):
         if name in table:
-            value = _check_pointer(table[name], f"{where}.{name}", problems)
+            value = _check_pointer(table[name], f"{pre}{name}", problems)
             changes[name] = "" if name == "models_pointer" and value is None else value
     if "token_header" in table:
         th = table["token_header"]
         if th == "":
             changes["token_header"] = None
         elif not isinstance(th, str) or not _HEADER_NAME.fullmatch(th):
-            problems.append(f"{where}.token_header: expected a header name, got {_shown(th)}")
+            problems.append(f"{pre}token_header: expected a header name, got {_shown(th)}")
         else:
             changes["token_header"] = th
     if problems:
         return None, problems
     profile = replace(profile, name=profile.name if base else "custom", **changes)
     if not profile.routes:
-        problems.append(f"{where}: no route (add a [{where}.chat] table with a path)")
+        problems.append(f"{where or 'the profile'}: no route (add a [{pre}chat] table with a path)")
     elif not profile.models and profile.models_path is None:
-        problems.append(f"{where}.models: give the model names, or models_path to discover them")
+        problems.append(f"{pre}models: give the model names, or models_path to discover them")
     return (None, problems) if problems else (profile, problems)
 
 
