@@ -163,3 +163,46 @@ def test_builtin_llm_api_shape() -> None:
     whole = BUILTIN_PROFILES["llm-api-json"]
     assert whole.routes["chat"].path == "/text_model/chat/completion"
     assert whole.routes["chat"].pointers.text == "/response"
+
+
+def test_endpoint_keys_read_and_written_through_toml() -> None:
+    import tomllib
+
+    import tomli_w
+
+    from ometer_tui.core.api.custom_profile import api_options_from_table, api_options_to_table
+
+    raw = {
+        "name": "myapi",
+        "api": "custom",
+        "custom": {"base": "llm-api", "chat": {"path": "/v2/stream"}},
+        "drop_unsupported": True,
+        "truncate": "middle",
+    }
+    changes, problems = api_options_from_table(raw, "endpoints[0].")
+    assert problems == []
+    assert changes["custom"].name == "myapi"
+    assert changes["custom"].routes["chat"].path == "/v2/stream"
+    assert changes["drop_unsupported"] is True and changes["truncate"] == "middle"
+    table = api_options_to_table(changes["custom"], True, "middle")
+    again, problems = api_options_from_table(
+        {"name": "myapi", **tomllib.loads(tomli_w.dumps(table))}, "endpoints[0]."
+    )
+    assert problems == [] and again == changes
+
+
+def test_endpoint_keys_bad_values_named() -> None:
+    from ometer_tui.core.api.custom_profile import api_options_from_table
+
+    _, problems = api_options_from_table(
+        {"api": "custom", "drop_unsupported": "yes", "truncate": "end"}, "endpoints[2]."
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "endpoints[2].custom",
+        "endpoints[2].drop_unsupported",
+        "endpoints[2].truncate",
+    ]
+    _, problems = api_options_from_table(
+        {"custom": {"models": ["m"], "chat": {"path": "x"}}}, "endpoints.myapi."
+    )
+    assert problems == ["endpoints.myapi.custom.chat.path: must start with / (got 'x')"]

@@ -183,3 +183,21 @@ async def test_calibration_from_usage_when_there_is_no_tokenizer() -> None:
     assert "calibrated" in refused.error.message
     fine = await guard.generate(replace(_req("z" * 100, max_tokens=8)))
     assert fine.error is None and len(fake.sent) == 2
+
+
+def test_dropped_parameters_and_fit_survive_the_json_export() -> None:
+    from ometer_tui.core.export import to_dict
+    from ometer_tui.core.export_read import result_from_dict
+    from tests.unit.test_export import _result
+
+    result = _result()
+    records = next(iter(result.models.values())).records
+    records[0].dropped_params = ("top_k", "seed")
+    records[0].prompt_fit = "truncated (middle): 5,000 -> 900 tokens"
+    records[0].not_streamed = True
+    doc = to_dict(result)
+    run = doc["models"][0]["runs"][0]
+    assert run["dropped_params"] == ["top_k", "seed"] and run["not_streamed"] is True
+    again = next(iter(result_from_dict(doc).models.values())).records[0]
+    assert again.dropped_params == ("top_k", "seed")
+    assert again.prompt_fit == records[0].prompt_fit and again.not_streamed

@@ -575,3 +575,57 @@ def profile_to_table(profile: CustomProfile) -> dict[str, Any]:
         if route is not None:
             out[workload] = _route_table(route)
     return out
+
+
+# --------------------------------------------------------------------------- endpoint keys
+
+#: The ``[[endpoints]]`` keys this feature adds (the settings reader marks them read).
+API_OPTION_KEYS = frozenset({"custom", "drop_unsupported", "truncate"})
+TRUNCATE_CHOICES = ("start", "middle")
+
+
+def api_options_from_table(raw: Mapping[str, Any], prefix: str) -> tuple[dict[str, Any], list[str]]:
+    """The ``Endpoint`` fields from an ``[[endpoints]]`` entry's ``custom`` table,
+    ``drop_unsupported`` and ``truncate`` keys; ``prefix`` is the entry's dotted key
+    with its dot (``"endpoints[0]."``). Returns (field changes, problems)."""
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    if "custom" in raw:
+        profile, found = profile_from_table(raw["custom"], f"{prefix}custom")
+        problems += found
+        if profile is not None:
+            changes["custom"] = replace(profile, name=str(raw.get("name") or "custom"))
+    elif str(raw.get("api", "")).strip().lower() == "custom":
+        problems.append(
+            f'{prefix}custom: api = "custom" needs a [endpoints.custom] table '
+            f'(e.g. base = "llm-api"; built-in: {", ".join(BUILTIN_PROFILES)})'
+        )
+    if "drop_unsupported" in raw:
+        value = raw["drop_unsupported"]
+        if not isinstance(value, bool):
+            problems.append(
+                f"{prefix}drop_unsupported: expected true or false, got {_shown(value)}"
+            )
+        else:
+            changes["drop_unsupported"] = value
+    if "truncate" in raw:
+        value = raw["truncate"]
+        if value not in TRUNCATE_CHOICES:
+            problems.append(f'{prefix}truncate: expected "start" or "middle", got {_shown(value)}')
+        else:
+            changes["truncate"] = value
+    return changes, problems
+
+
+def api_options_to_table(
+    custom: CustomProfile | None, drop_unsupported: bool, truncate: str | None
+) -> dict[str, Any]:
+    """The keys :func:`api_options_from_table` reads, for the settings writer."""
+    out: dict[str, Any] = {}
+    if custom is not None:
+        out["custom"] = profile_to_table(custom)
+    if drop_unsupported:
+        out["drop_unsupported"] = True
+    if truncate is not None:
+        out["truncate"] = truncate
+    return out

@@ -33,6 +33,7 @@ from ometer_tui.core.api.base import (
     GenerationRequest,
     RequestError,
 )
+from ometer_tui.core.api.custom_profile import TRUNCATE_CHOICES
 from ometer_tui.core.api.sanitize import (
     OLLAMA_WIRE_NAMES,
     rejected_parameter,
@@ -42,7 +43,7 @@ from ometer_tui.core.api.sanitize import (
 )
 from ometer_tui.core.models import ApiFlavour, Endpoint, ModelInfo, ServerInfo, Workload
 
-TRUNCATE_MODES = ("start", "middle")
+TRUNCATE_MODES = TRUNCATE_CHOICES
 #: Tokens kept free beside the prompt and max_tokens (chat templates add a few).
 CONTEXT_MARGIN = 8
 #: Most parameters dropped for one request.
