@@ -56,6 +56,11 @@ from urllib.parse import urlsplit
 import platformdirs
 import tomli_w
 
+from ometer_tui.core.api.custom_profile import (
+    API_OPTION_KEYS,
+    api_options_from_table,
+    api_options_to_table,
+)
 from ometer_tui.core.atomic import named_os_error, write_atomic
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -618,7 +623,8 @@ def _read_endpoint(
             api = ApiFlavour(lowered)
         else:
             problems.append(
-                f'{prefix}api: expected "ollama", "openai" or "auto", got {_shown_value(api_raw)}'
+                f'{prefix}api: expected "ollama", "openai", "custom" or "auto", got '
+                f"{_shown_value(api_raw)}"
             )
 
     token = _read_token(r, "token")
@@ -656,10 +662,13 @@ def _read_endpoint(
         dr.unknown()
         defaults = replace(defaults, **d_kwargs)
 
-    r.unknown()
+    api_options, api_problems = api_options_from_table(raw, prefix)  # custom flavour (#14)
+    problems += api_problems
+    r.unknown(extra_ok=API_OPTION_KEYS)
     if len(problems) > before or name is None or url is None:
         return None
     return Endpoint(
+        **api_options,
         name=name,
         url=url,
         api=api,
@@ -796,6 +805,7 @@ def _endpoint_dict(ep: Endpoint, *, full: bool, masked: bool) -> dict[str, Any]:
     }
     if defaults:
         out["defaults"] = defaults
+    out.update(api_options_to_table(ep.custom, ep.drop_unsupported, ep.truncate, masked=masked))
     return out
 
 

@@ -4,6 +4,7 @@ key), writing back, and the built-in profiles."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,56 @@ def test_endpoint_keys_bad_values_named() -> None:
         {"custom": {"models": ["m"], "chat": {"path": "x"}}}, "endpoints.myapi."
     )
     assert problems == ["endpoints.myapi.custom.chat.path: must start with / (got 'x')"]
+
+
+SETTINGS = """
+[[endpoints]]
+name = "myapi"
+url = "http://127.0.0.1:8000"
+api = "custom"
+token_env = "MYAPI_KEY"
+drop_unsupported = true
+truncate = "start"
+[endpoints.custom]
+base = "llm-api"
+[endpoints.custom.chat]
+path = "/v2/text/stream"
+"""
+
+
+def test_settings_file_reads_and_writes_a_custom_endpoint(tmp_path: Path) -> None:
+    from ometer_tui.core.models import ApiFlavour
+    from ometer_tui.core.settings import load_settings, save_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text(SETTINGS, encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.warnings == []
+    ep = settings.endpoints[0]
+    assert ep.api is ApiFlavour.CUSTOM and ep.custom is not None
+    assert ep.custom.name == "myapi"
+    assert ep.custom.routes["chat"].path == "/v2/text/stream"
+    assert ep.custom.routes["vision"].file_field == "image"
+    assert ep.drop_unsupported and ep.truncate == "start"
+    save_settings(settings, path)
+    assert load_settings(path).endpoints[0] == ep
+
+
+def test_settings_file_with_a_bad_profile_names_the_field(tmp_path: Path) -> None:
+    from ometer_tui.core.settings import SettingsError, load_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text(SETTINGS.replace('"/v2/text/stream"', '"v2/text/stream"'), encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert "endpoints[0].custom.chat.path: must start with /" in str(info.value)
+
+
+def test_masked_profile_headers_hide_credentials() -> None:
+    from ometer_tui.core.api.custom_profile import api_options_to_table
+
+    profile = replace(BUILTIN_PROFILES["tgi"], headers={"X-API-Key": "sk-secret-123456"})
+    shown = api_options_to_table(profile, False, None, masked=True)
+    assert "sk-secret-123456" not in repr(shown)
+    saved = api_options_to_table(profile, False, None)
+    assert saved["custom"]["headers"] == {"X-API-Key": "sk-secret-123456"}

@@ -43,6 +43,7 @@ from ometer_tui.core.api_profile import (
     ResponseMode,
     Route,
 )
+from ometer_tui.core.secrets import redact_headers
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _METHODS = ("POST", "PUT", "PATCH")
@@ -618,12 +619,20 @@ def api_options_from_table(raw: Mapping[str, Any], prefix: str) -> tuple[dict[st
 
 
 def api_options_to_table(
-    custom: CustomProfile | None, drop_unsupported: bool, truncate: str | None
+    custom: CustomProfile | None,
+    drop_unsupported: bool,
+    truncate: str | None,
+    *,
+    masked: bool = False,
 ) -> dict[str, Any]:
-    """The keys :func:`api_options_from_table` reads, for the settings writer."""
+    """The keys :func:`api_options_from_table` reads, for the settings writer
+    (``masked``: credential-like header values of the profile are masked, for display)."""
     out: dict[str, Any] = {}
     if custom is not None:
-        out["custom"] = profile_to_table(custom)
+        table = profile_to_table(custom)
+        if masked and "headers" in table:
+            table["headers"] = redact_headers(table["headers"])
+        out["custom"] = table
     if drop_unsupported:
         out["drop_unsupported"] = True
     if truncate is not None:
