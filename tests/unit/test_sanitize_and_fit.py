@@ -201,3 +201,24 @@ def test_dropped_parameters_and_fit_survive_the_json_export() -> None:
     again = next(iter(result_from_dict(doc).models.values())).records[0]
     assert again.dropped_params == ("top_k", "seed")
     assert again.prompt_fit == records[0].prompt_fit and again.not_streamed
+
+
+async def test_windows_known_from_discovery_are_not_asked_again() -> None:
+    class Counting(FakeClient):
+        flavour = ApiFlavour.OLLAMA
+        lists = 0
+
+        async def list_models(self, *, details: bool = True) -> list[ModelInfo]:
+            self.lists += 1
+            return [ModelInfo("m", context_length=64), ModelInfo("other", context_length=4096)]
+
+    seeded = Counting(set())
+    guard = GuardedClient(
+        seeded,  # type: ignore[arg-type]
+        Endpoint(name="e", url="http://127.0.0.1:1", api=ApiFlavour.OLLAMA),
+        [ModelInfo("m", context_length=64)],
+    )
+    assert await guard.window("m") == 64 and seeded.lists == 0
+    assert await guard.window("other") == 4096 and seeded.lists == 1
+    assert await guard.window("third") is None and seeded.lists == 2
+    assert await guard.window("third") is None and seeded.lists == 2  # asked once

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -85,12 +86,17 @@ def context_refusal(
 class GuardedClient:
     """An :class:`ApiClient` that checks context fit and sanitizes parameters."""
 
-    def __init__(self, inner: ApiClient, endpoint: Endpoint) -> None:
+    def __init__(
+        self, inner: ApiClient, endpoint: Endpoint, models: Iterable[ModelInfo] = ()
+    ) -> None:
+        """``models``: what discovery already said (their context windows are used)."""
         self.inner = inner
         self.endpoint = endpoint
         self.flavour = inner.flavour
         self._dropped: list[str] = []
-        self._windows: dict[str, int | None] = {}
+        self._windows: dict[str, int | None] = {
+            m.name: m.context_length for m in models if m.context_length
+        }
         self._counts: dict[tuple[str, str], int | None] = {}
         self._tokenizer: bool | None = None  # None: not tried yet
         self._ratio: dict[str, float] = {}  # model -> tokens per character (from usage)
@@ -234,11 +240,12 @@ class GuardedClient:
         request_json = getattr(self.inner, "request_json", None)
         if self.flavour is ApiFlavour.OLLAMA:
             try:
-                for m in await self.inner.list_models(details=True):
-                    if m.name == model:
-                        found = m.context_length
+                listed = await self.inner.list_models(details=True)
             except ClientError:
-                found = None
+                listed = []
+            for m in listed:  # every model's window at once: /api/show is per model
+                self._windows.setdefault(m.name, m.context_length)
+            found = self._windows.get(model)
         elif self.flavour is ApiFlavour.OPENAI and request_json is not None:
             found = await _openai_window(request_json, model)
         self._windows[model] = found

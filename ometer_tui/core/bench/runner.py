@@ -170,7 +170,7 @@ class BenchmarkRunner:
             max_connections=self.plan.concurrency * self.plan.parallel_models,
             on_exchange=self._emit if self._log_exchanges else None,
         )
-        return GuardedClient(client, endpoint)  # context fit, parameter sanitization
+        return GuardedClient(client, endpoint, self.plan.models)  # context fit, sanitization
 
     async def _probe(self, client: ApiClient) -> None:
         """Server version for the record, and an early, clear failure if unreachable."""
