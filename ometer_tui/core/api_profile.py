@@ -97,8 +97,9 @@ class Route:
     file_field: str | None = None  # the multipart field that carries the image
     mode: ResponseMode = "sse"
     pointers: Pointers = field(default_factory=Pointers)
-    #: SSE: a ``data:`` payload that ends the stream (``[DONE]`` for OpenAI-style ones)
-    done_marker: str | None = "[DONE]"
+    #: SSE: a ``data:`` payload the stream must end with (``[DONE]`` is always taken as
+    #: the end; ``None``: a clean end of the body, or the ``done`` pointer, ends it)
+    done_marker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

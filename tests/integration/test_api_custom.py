@@ -271,3 +271,67 @@ async def test_drop_unsupported_against_the_llm_api(demo: DemoServerThread) -> N
     assert later.error is None and later.dropped_params == ("top_k",)
     assert _record(first).dropped_params == ("top_k",)
     assert demo.stats().by_path["/text_model/chat/stream"] == 4  # 1 + (2 for the first) + 1
+
+
+async def _raw_server(head: bytes, body: bytes) -> tuple[asyncio.Server, str]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body", "kind", "message"),
+    [
+        # an error object in a 200 where events were expected: the server's own words
+        (
+            b"application/json",
+            b'{"error": "model is loading"}',
+            ErrorKind.STREAM,
+            "model is loading",
+        ),
+        # a 200 that is no stream at all
+        (b"text/html", b"<html>hello</html>", ErrorKind.PROTOCOL, "expected an SSE stream"),
+    ],
+)
+async def test_sse_route_answered_without_events(
+    ctype: bytes, body: bytes, kind: ErrorKind, message: str
+) -> None:
+    profile = builtin_profile("tgi")
+    server, url = await _raw_server(b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\n", body)
+    try:
+        endpoint = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        async with _client(endpoint) as client:
+            obs = await client.generate(_req("m"))
+    finally:
+        server.close()
+    assert obs.error is not None and obs.error.kind is kind
+    assert message in obs.error.message
+
+
+async def test_sse_without_end_flag_ends_cleanly_and_done_marker_is_taken() -> None:
+    profile, problems = profile_from_table(
+        {"models": ["m"], "chat": {"path": "/g", "body": "{}", "text": "/t"}}, ""
+    )
+    assert problems == [] and profile is not None
+    body = b'data: {"t": "a"}\n\ndata: {"t": "b"}\n\ndata: [DONE]\n\n'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    server, url = await _raw_server(head, body)
+    server2, url2 = await _raw_server(head, body.replace(b"data: [DONE]\n\n", b""))
+    try:
+        with_marker = await _client(
+            Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        ).generate(_req("m", keep_text_chars=10))
+        without = await _client(
+            Endpoint(name="t", url=url2, api=ApiFlavour.CUSTOM, custom=profile)
+        ).generate(_req("m", keep_text_chars=10))
+    finally:
+        server.close()
+        server2.close()
+    for obs in (with_marker, without):
+        assert obs.error is None, obs.error
+        assert obs.done and obs.text == "ab" and obs.malformed_lines == 0

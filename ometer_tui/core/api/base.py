@@ -53,8 +53,10 @@ class RequestError:
         if self.kind in (ErrorKind.CONNECT, ErrorKind.RESET):
             # refused, or a kept-alive connection closed before any response arrived
             return True
-        return self.kind is ErrorKind.HTTP and self.status is not None and (
-            self.status in (408, 409, 429) or self.status >= 500
+        return (
+            self.kind is ErrorKind.HTTP
+            and self.status is not None
+            and (self.status in (408, 409, 429) or self.status >= 500)
         )
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import json
 import uuid
 from functools import lru_cache
@@ -43,7 +44,7 @@ from ometer_tui.core.api.custom_profile import (
     resolve_pointer,
 )
 from ometer_tui.core.api.errors import short
-from ometer_tui.core.api.stream import NdjsonSplitter, SseSplitter, StreamTooLarge
+from ometer_tui.core.api.stream import DONE, NdjsonSplitter, SseSplitter, StreamTooLarge
 from ometer_tui.core.api_profile import CustomProfile, Route
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -330,17 +331,20 @@ class CustomClient(HttpClient):
         max_bytes = self.max_stream_bytes
         splitter: SseSplitter | NdjsonSplitter | None = None
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        ctype = response.headers.get("content-type", "").lower()
+        if route.mode == "text" and "application/json" in ctype:
+            # a raw text route answered with one JSON body: an error object, or not a stream
+            await self._whole(response, sink, route, expected="a text stream")
+            return
         if route.mode == "sse":
             splitter = SseSplitter()
         elif route.mode == "ndjson":
             splitter = NdjsonSplitter()
-        elif "json" in response.headers.get("content-type", "").lower():
-            # a raw text route answered with JSON: an error object, or not a stream
-            await self._whole(response, sink, route, expected_text=True)
-            return
         marker = route.done_marker.encode() if route.done_marker else None
         now = 0
         stop = False
+        events = 0
+        head = bytearray()  # the start of the body, while no event has come
         try:
             async for chunk in response.aiter_bytes():
                 now = arrived()
@@ -357,7 +361,10 @@ class CustomClient(HttpClient):
                     if text:
                         sink.token(now, text, None)
                     continue
+                if not events and len(head) < 65536:
+                    head += chunk
                 for item in splitter.feed(chunk):
+                    events += 1
                     if self._event(item, now, sink, route, marker):
                         stop = True
                         break
@@ -370,6 +377,7 @@ class CustomClient(HttpClient):
                 obs.done = True  # a raw body that ended cleanly is complete
             elif not stop:
                 for item in splitter.close():
+                    events += 1
                     if self._event(item, now, sink, route, marker):
                         break
         except StreamTooLarge as exc:
@@ -377,11 +385,32 @@ class CustomClient(HttpClient):
             return
         if obs.error is not None and obs.error.kind is ErrorKind.STREAM:
             return
+        if splitter is not None and head and events == 0:
+            self._not_events(bytes(head), obs, route)
+            return
         if not obs.done:
             if route.pointers.done is None and marker is None and obs.error is None:
                 obs.done = True  # nothing marks the end: a clean end of body is the end
             else:
                 self.incomplete(obs, "its end flag")
+
+    def _not_events(self, head: bytes, obs: GenerationObservation, route: Route) -> None:
+        """Bytes came but not one event: an error object, or not the stream expected."""
+        message: object = None
+        with contextlib.suppress(ValueError):
+            message = _at(json.loads(head), route.pointers.error or self.profile.error_pointer)
+        if isinstance(message, str) and message:
+            obs.error = RequestError(
+                ErrorKind.STREAM, self.redact(short(message)), before_first_byte=False
+            )
+            return
+        excerpt = short(head[:200].decode("utf-8", "replace"), 120)
+        what = "an SSE stream (data: events)" if route.mode == "sse" else "NDJSON lines"
+        obs.error = RequestError(
+            ErrorKind.PROTOCOL,
+            self.redact(f"expected {what}, got {excerpt!r}"),
+            before_first_byte=False,
+        )
 
     def _event(
         self, item: object, now: int, sink: TokenSink, route: Route, marker: bytes | None
@@ -392,7 +421,7 @@ class CustomClient(HttpClient):
         else:
             event, data = None, item
         assert isinstance(data, bytes)
-        if marker is not None and data == marker:
+        if data == (marker or DONE):  # an OpenAI-style [DONE] always ends a stream
             sink.obs.done = True
             return False
         try:
@@ -438,7 +467,11 @@ class CustomClient(HttpClient):
         return False
 
     async def _whole(
-        self, response: httpx.Response, sink: TokenSink, route: Route, expected_text: bool = False
+        self,
+        response: httpx.Response,
+        sink: TokenSink,
+        route: Route,
+        expected: str | None = None,
     ) -> None:
         """One JSON body: output and usage without timing (not streamed)."""
         obs = sink.obs
@@ -468,12 +501,12 @@ class CustomClient(HttpClient):
                 before_first_byte=not buf,
             )
             return
-        if expected_text:
+        if expected is not None:
             message = _at(decoded, route.pointers.error or self.profile.error_pointer)
             found = message if isinstance(message, str) else short(json.dumps(decoded), 120)
             obs.error = RequestError(
                 ErrorKind.STREAM if message else ErrorKind.PROTOCOL,
-                self.redact(found if message else f"expected a text stream, got JSON: {found}"),
+                self.redact(found if message else f"expected {expected}, got JSON: {found}"),
                 before_first_byte=False,
             )
             return

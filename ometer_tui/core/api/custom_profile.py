@@ -252,7 +252,6 @@ _TGI_ROUTE = Route(
         done="/generated_text",
         error="/error",
     ),
-    done_marker=None,
 )
 
 _LLAMACPP_ROUTE = Route(
@@ -277,7 +276,6 @@ _LLAMACPP_ROUTE = Route(
         done="/stop",
         error="/error/message",
     ),
-    done_marker=None,
 )
 
 BUILTIN_PROFILES: dict[str, CustomProfile] = {
@@ -546,8 +544,8 @@ def _route_table(route: Route) -> dict[str, Any]:
         out["body"] = json.dumps(route.body)
     if route.file_field:
         out["file_field"] = route.file_field
-    if route.mode == "sse":
-        out["done_marker"] = route.done_marker or ""
+    if route.done_marker:
+        out["done_marker"] = route.done_marker
     for name in _POINTER_FIELDS:
         value = getattr(route.pointers, name)
         if value is not None:
