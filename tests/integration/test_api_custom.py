@@ -335,3 +335,33 @@ async def test_sse_without_end_flag_ends_cleanly_and_done_marker_is_taken() -> N
     for obs in (with_marker, without):
         assert obs.error is None, obs.error
         assert obs.done and obs.text == "ab" and obs.malformed_lines == 0
+
+
+async def test_embedding_route_reads_the_vector_and_input_tokens() -> None:
+    profile, problems = profile_from_table(
+        {
+            "models": {"embedder": "embedding"},
+            "embedding": {
+                "path": "/embed",
+                "body": '{"model": "{model}", "texts": "{input}"}',
+                "mode": "json",
+                "embedding": "/vectors",
+                "input_tokens": "/meta/tokens",
+            },
+        },
+        "",
+    )
+    assert problems == [] and profile is not None
+    body = b'{"vectors": [[0.1, 0.2, 0.3]], "meta": {"tokens": 4}}'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    server, url = await _raw_server(head, body)
+    try:
+        client = _client(Endpoint(name="e", url=url, api=ApiFlavour.CUSTOM, custom=profile))
+        models = await client.list_models()
+        obs = await client.embed("embedder", ["hello there"])
+        await client.aclose()
+    finally:
+        server.close()
+    assert [(m.name, m.workload) for m in models] == [("embedder", Workload.EMBEDDING)]
+    assert obs.error is None, obs.error
+    assert obs.vectors == 1 and obs.dimensions == 3 and obs.input_tokens == 4
