@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     where = run.add_argument_group("endpoint")
     where.add_argument("--endpoint", metavar="NAME", help="a saved endpoint by name")
     where.add_argument("--url", help="base URL, e.g. http://localhost:11434")
-    where.add_argument("--api", choices=("ollama", "openai"), help="API flavour (default: detect)")
+    from ometer_tui.api_args import add_api_options  # --api, --profile, --drop-unsupported...
+
+    add_api_options(where)
     where.add_argument(
         "--demo",
         action="store_true",

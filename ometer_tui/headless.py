@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from ometer_tui import api_args
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -95,7 +96,12 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
         from ometer_tui.demo.process import demo_process
 
         demo = Endpoint(name=DEMO_ENDPOINT_NAME, url="http://127.0.0.1", simulated=True)
-        demo = _with_flags(args, replace(demo, api=ApiFlavour.OLLAMA))  # checked before start
+        demo = replace(demo, api=ApiFlavour.OLLAMA)
+        try:  # --api llm-api / tgi: the demo serves those shapes too, with its demo key
+            demo = api_args.demo_endpoint(args, demo)
+        except api_args.ApiArgsError as exc:
+            raise UsageError(str(exc)) from None
+        demo = _with_flags(args, demo)  # checked before start
         with demo_process() as server:
             yield replace(demo, url=server.url)
         return
@@ -117,9 +123,10 @@ def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endp
 
 def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
     """``endpoint`` with the endpoint flags applied; its credentials must resolve."""
-    changes: dict[str, object] = {}
-    if args.api:
-        changes["api"] = ApiFlavour(args.api)
+    try:  # --api (a flavour or a profile), --profile, --drop-unsupported, --truncate
+        changes = api_args.endpoint_changes(args, endpoint)
+    except api_args.ApiArgsError as exc:
+        raise UsageError(str(exc)) from None
     if args.token_env:
         changes["token"] = TokenRef(env=args.token_env)
     if args.api_key_env:
@@ -335,6 +342,7 @@ class _Progress:
                     detail = f"{detail}, {note}" if detail != "ok" else note
             else:
                 detail = f"FAILED {r.error}"
+            detail += api_args.run_notes(r)  # dropped parameters, not streamed, truncated
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
             print(
                 f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",

@@ -141,6 +141,8 @@ def _run(model: str, d: Mapping[str, Any]) -> RunRecord:
             continue  # derived keys (clock_diff) and unknown additions
         if name == "server_timings":
             value = None if not value else ServerTimings.from_mapping(value)
+        elif name == "dropped_params":
+            value = tuple(value or ())
         kwargs[name] = value
     kwargs.setdefault("pass_index", 0)
     kwargs.setdefault("prompt_index", 0)

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from ometer_tui.core.api_profile import CustomProfile
 from ometer_tui.core.secrets import Secret, TokenRef, resolve, strip_url_credentials
 
 
 class ApiFlavour(StrEnum):
     OLLAMA = "ollama"
     OPENAI = "openai"
+    CUSTOM = "custom"  # any HTTP API, described by a profile (core/api_profile.py)
 
 
 class Workload(StrEnum):
@@ -65,6 +67,14 @@ class Endpoint:
     defaults: EndpointDefaults = field(default_factory=EndpointDefaults)
     allow_insecure_http: bool = False
     simulated: bool = False
+    #: the custom flavour's profile (``api = "custom"``)
+    custom: CustomProfile | None = None
+    #: a generation parameter the server rejects (400/422 naming it) is dropped and the
+    #: request sent once more without it, recorded per run
+    drop_unsupported: bool = False
+    #: a prompt longer than the context window: ``None`` refuses it; "start"/"middle"
+    #: cuts that part out so it fits
+    truncate: str | None = None
 
     @property
     def base_url(self) -> str:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ometer_tui.demo import ollama, openai
+from ometer_tui.demo import llm_api, ollama, openai
 from ometer_tui.demo.errors import BodyStyle, DemoError, Dialect, send_error, unauthorized
 from ometer_tui.demo.http import (
     MAX_HEADER_BYTES,
@@ -235,6 +235,9 @@ class DemoServer:
             await self._control(ex)
             return
         self._state.record(request)
+        if llm_api.handles(request.path):  # the custom-API shapes: LLM API, TGI
+            await llm_api.dispatch(ex)
+            return
         dialect = ex.dialect
         try:
             if not self._state.authorised(request):

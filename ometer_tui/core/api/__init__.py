@@ -19,6 +19,8 @@ from ometer_tui.core.api.base import (
     ImageInput,
     RequestError,
 )
+from ometer_tui.core.api.custom import CustomClient
+from ometer_tui.core.api.guard import GuardedClient
 from ometer_tui.core.api.ollama import OllamaClient
 from ometer_tui.core.api.openai import OpenAIClient
 from ometer_tui.core.models import ApiFlavour, Endpoint, ServerInfo
@@ -26,11 +28,13 @@ from ometer_tui.core.models import ApiFlavour, Endpoint, ServerInfo
 __all__ = [
     "ApiClient",
     "ClientError",
+    "CustomClient",
     "EmbeddingObservation",
     "ErrorKind",
     "ExchangeLogged",
     "GenerationObservation",
     "GenerationRequest",
+    "GuardedClient",
     "ImageInput",
     "OllamaClient",
     "OpenAIClient",
@@ -61,6 +65,8 @@ def open_client(
             f'endpoint {endpoint.name!r} has no API flavour: set api = "ollama" or '
             f'"openai", or detect it with detect_flavour()'
         )
+    if chosen is ApiFlavour.CUSTOM:
+        return CustomClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)
     if chosen is ApiFlavour.OLLAMA:
         return OllamaClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)
     return OpenAIClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)

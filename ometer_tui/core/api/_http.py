@@ -304,7 +304,13 @@ class HttpClient:
         )
 
     async def _open(
-        self, method: str, path: str, body: bytes | None, *, stream_headers: bool = False
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        stream_headers: bool = False,
+        content_type: str = "application/json",
     ) -> tuple[httpx.Response, int]:
         """Send and follow same-origin redirects; returns the open response and the
         ``perf_counter_ns`` stamp of the first request being written to the socket (the
@@ -314,7 +320,7 @@ class HttpClient:
         """
         extra: dict[str, str] = {}
         if body is not None:
-            extra["content-type"] = "application/json"
+            extra["content-type"] = content_type
         if stream_headers:
             # A compressed stream is buffered by gzip on the way: ask for none.
             extra["accept-encoding"] = "identity"
@@ -425,6 +431,10 @@ class HttpClient:
         keep_text_chars: int,
         consume: Callable[[httpx.Response, TokenSink], Awaitable[None]],
         model: str,
+        *,
+        method: str = "POST",
+        body: bytes | None = None,
+        content_type: str = "application/json",
     ) -> GenerationObservation:
         """One streamed attempt: send, check the status, hand the body to ``consume``.
 
@@ -433,7 +443,8 @@ class HttpClient:
         if self._config_error is not None:
             obs.error = self._config_error
             return obs
-        body = encode_json(payload)
+        if body is None:
+            body = encode_json(payload)
         sink = TokenSink(obs, keep_text_chars, self._on_exchange is not None)
         response: httpx.Response | None = None
         excerpt: bytes | bytearray | None = None
@@ -444,7 +455,7 @@ class HttpClient:
             async with asyncio.timeout(self._total_s):
                 try:
                     response, obs.sent_ns = await self._open(
-                        "POST", path, body, stream_headers=True
+                        method, path, body, stream_headers=True, content_type=content_type
                     )
                     obs.status = response.status_code
                     obs.response_headers = self.response_headers(response)
@@ -495,7 +506,7 @@ class HttpClient:
         if self._on_exchange is not None:
             self._log(
                 model=model,
-                method="POST",
+                method=method,
                 path=path,
                 payload=payload,
                 status=obs.status,

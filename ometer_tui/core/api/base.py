@@ -35,6 +35,7 @@ class ErrorKind(StrEnum):
     EMPTY = "empty"  # the response completed without a single generated token
     CANCELLED = "cancelled"
     CONFIG = "config"  # e.g. token env var unset, token refused over plain HTTP
+    CONTEXT = "context"  # the prompt does not fit the model's context window: not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,10 @@ class RequestError:
         if self.kind in (ErrorKind.CONNECT, ErrorKind.RESET):
             # refused, or a kept-alive connection closed before any response arrived
             return True
-        return self.kind is ErrorKind.HTTP and self.status is not None and (
-            self.status in (408, 409, 429) or self.status >= 500
+        return (
+            self.kind is ErrorKind.HTTP
+            and self.status is not None
+            and (self.status in (408, 409, 429) or self.status >= 500)
         )
 
     def __str__(self) -> str:
@@ -141,6 +144,10 @@ class GenerationObservation:
     #: ``error`` unless a later fault ended the stream)
     malformed_lines: int = 0
     error: RequestError | None = None
+    #: generation parameters the server rejected and the request was sent without
+    dropped_params: tuple[str, ...] = ()
+    #: what was done to fit the prompt into the context window (truncated), in words
+    prompt_fit: str | None = None
 
 
 @dataclass(slots=True)

@@ -240,7 +240,8 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         prefill_tps = timings.prompt_per_second
 
     error = obs.error
-    if error is None and obs.first_token_ns is None and obs.first_output is None:
+    answered = obs.not_streamed and obs.last_token_ns is not None  # a whole body
+    if error is None and obs.first_token_ns is None and obs.first_output is None and not answered:
         if obs.output_tokens:
             # never "no token" beside a usage count: the output came in a form not read
             error = RequestError(
@@ -295,6 +296,8 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         tokens_per_arrival=per_arrival,
         buffered=buffered,
         not_streamed=obs.not_streamed,
+        dropped_params=obs.dropped_params,
+        prompt_fit=obs.prompt_fit,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record

@@ -133,6 +133,10 @@ class RunRecord:
     not_streamed: bool = False
     #: a load's figures for this request (workloads.record): intended send time, lengths
     load: LoadStamp | None = None
+    #: generation parameters the server rejected; the request was sent without them
+    dropped_params: tuple[str, ...] = ()
+    #: the prompt was truncated to fit the context window (what was cut, in words)
+    prompt_fit: str | None = None
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")

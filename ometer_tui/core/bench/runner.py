@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from ometer_tui.core.api import detect_flavour, open_client
+from ometer_tui.core.api import GuardedClient, detect_flavour, open_client
 from ometer_tui.core.api.base import (
     ApiClient,
     ClientError,
@@ -187,12 +187,13 @@ class BenchmarkRunner:
             flavour = endpoint.api or await detect_flavour(endpoint)
         except ClientError as exc:
             raise EndpointUnreachable(exc.error) from None
-        return open_client(
+        client = open_client(
             endpoint,
             flavour=flavour,
             max_connections=self._streams_per_model() * self.plan.parallel_models,
             on_exchange=self._emit if self._log_exchanges else None,
         )
+        return GuardedClient(client, endpoint, self.plan.models)  # context fit, sanitization
 
     def _runs_per_model(self) -> int:
         """Measured runs per model: the plan's, or what the load expects (0: unknown)."""

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ometer_tui.core.api.custom_profile import API_OPTION_KEYS, api_options_from_table
 from ometer_tui.core.history import read_history_table
 from ometer_tui.core.models import ApiFlavour, Endpoint, EndpointDefaults, TimeoutPolicy
 from ometer_tui.core.secrets import SENSITIVE_HEADERS, Secret, TokenRef
@@ -200,7 +201,8 @@ def _read_endpoint(
             api = ApiFlavour(lowered)
         else:
             problems.append(
-                f'{prefix}api: expected "ollama", "openai" or "auto", got {shown_value(api_raw)}'
+                f'{prefix}api: expected "ollama", "openai", "custom" or "auto", got '
+                f"{shown_value(api_raw)}"
             )
 
     token = _read_token(r, "token")
@@ -238,10 +240,13 @@ def _read_endpoint(
         dr.unknown()
         defaults = replace(defaults, **d_kwargs)
 
-    r.unknown()
+    api_options, api_problems = api_options_from_table(raw, prefix)  # custom flavour (#14)
+    problems += api_problems
+    r.unknown(extra_ok=API_OPTION_KEYS)
     if len(problems) > before or name is None or url is None:
         return None
     return Endpoint(
+        **api_options,
         name=name,
         url=url,
         api=api,

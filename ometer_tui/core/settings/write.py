@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
+from ometer_tui.core.api.custom_profile import api_options_to_table
 from ometer_tui.core.atomic import named_os_error, write_atomic
 from ometer_tui.core.history import history_table
 from ometer_tui.core.models import Endpoint, EndpointDefaults, TimeoutPolicy
@@ -76,6 +77,7 @@ def _endpoint_dict(ep: Endpoint, *, full: bool, masked: bool) -> dict[str, Any]:
     }
     if defaults:
         out["defaults"] = defaults
+    out.update(api_options_to_table(ep.custom, ep.drop_unsupported, ep.truncate, masked=masked))
     return out
 
 
