@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from ometer_tui.core.units import format_rate, format_seconds
+
 DASH = "—"
 #: Short cell texts for runs that have no rate (buffered) or no TTFT (not streamed);
 #: the model detail and the exports say it in full.
@@ -15,17 +17,9 @@ NOT_STREAMED = "no strm"
 
 
 def fmt_seconds(value: float | None) -> str:
-    """Milliseconds below 10 s (``"30.4 ms"``, ``"812 ms"``), seconds above (``"12.3 s"``)."""
-    if value is None or not math.isfinite(value):
-        return DASH
-    if value < 10.0:
-        ms = value * 1000.0
-        if ms < 100.0:
-            return f"{ms:.1f} ms"
-        return f"{ms:.0f} ms"
-    if value < 1000.0:
-        return f"{value:.1f} s"
-    return f"{value:.0f} s"
+    """Milliseconds below 10 s (``"30.4 ms"``, ``"812 ms"``), seconds above (``"12.3 s"``):
+    the core's rule (``core.units``), so the TUI and the reports never disagree."""
+    return format_seconds(value, DASH)
 
 
 def fmt_signed_seconds(value: float | None) -> str:
@@ -37,12 +31,8 @@ def fmt_signed_seconds(value: float | None) -> str:
 
 
 def fmt_rate(value: float | None) -> str:
-    """Tokens per second with one decimal."""
-    if value is None or not math.isfinite(value):
-        return DASH
-    if value >= 100_000:
-        return f"{value:.0f}"
-    return f"{value:.1f}"
+    """Tokens per second with one decimal (the core's rule, ``core.units``)."""
+    return format_rate(value, DASH)
 
 
 def fmt_count(value: int | None) -> str:
