@@ -19,7 +19,7 @@ import math
 import os
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -529,6 +529,17 @@ def _cost(usd: float | None) -> str:
     return f"${usd:.6f}"
 
 
+def _server_bits(result: BenchmarkResult, api: str | None, esc: Callable[[str], str]) -> list[str]:
+    """The API, server version and backend, each escaped by ``esc`` for its format."""
+    bits = [f"API: {api}"] if api else []
+    if result.server is not None and result.server.version:
+        bits.append(f"server version: {esc(result.server.version)}")
+    if result.server is not None and result.server.backend:
+        redact = _Redactor(result.plan.endpoint)
+        bits.append(f"backend: {esc(redact(result.server.backend) or '')}")
+    return bits
+
+
 def _summary_row(mr: ModelResult) -> list[str]:
     """The summary cells of one model (the name unescaped), as the Markdown report and
     the terminal table show them."""
@@ -638,7 +649,6 @@ def to_markdown(result: BenchmarkResult) -> str:
     """A readable report: title, notes, one summary table with a row per model."""
     plan = result.plan
     ep = plan.endpoint
-    redact = _Redactor(ep)
     when = result.started_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -657,13 +667,7 @@ def to_markdown(result: BenchmarkResult) -> str:
         notes.append("**Cancelled:** the benchmark was stopped; only finished runs are shown.")
     if notes:
         lines += [f"> {n}" for n in notes] + [""]
-    server_bits = []
-    if api:
-        server_bits.append(f"API: {api}")
-    if result.server is not None and result.server.version:
-        server_bits.append(f"server version: {_md(result.server.version)}")
-    if result.server is not None and result.server.backend:
-        server_bits.append(f"backend: {_md(redact(result.server.backend) or '')}")
+    server_bits = _server_bits(result, api, _md)
     if server_bits:
         lines.append("; ".join(server_bits) + ".  ")
     lines += [_plan_line(result), ""]
@@ -728,7 +732,6 @@ def to_table(result: BenchmarkResult) -> str:
     aligned columns (``ometer-tui run --format table``, the default on a terminal)."""
     plan = result.plan
     ep = plan.endpoint
-    redact = _Redactor(ep)
     when = result.started_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -738,14 +741,7 @@ def to_table(result: BenchmarkResult) -> str:
         lines.append("SIMULATED: the built-in demo endpoint; these are not real server numbers.")
     if result.cancelled:
         lines.append("CANCELLED: the benchmark was stopped; only finished runs are shown.")
-    server_bits = []
-    api = _api_of(result)
-    if api:
-        server_bits.append(f"API: {api}")
-    if result.server is not None and result.server.version:
-        server_bits.append(f"server version: {_plain(result.server.version)}")
-    if result.server is not None and result.server.backend:
-        server_bits.append(f"backend: {_plain(redact(result.server.backend) or '')}")
+    server_bits = _server_bits(result, _api_of(result), _plain)
     if server_bits:
         lines.append("; ".join(server_bits) + ".")
     lines += [_plan_line(result), ""]
