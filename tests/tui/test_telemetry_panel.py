@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from textual.app import App
@@ -18,8 +19,13 @@ from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, Model
 from ometer_tui.core.telemetry.live import snapshot
 from ometer_tui.core.telemetry.recording import SourceKind, SourceState, TelemetryRecording
 from ometer_tui.core.telemetry.sampler import TelemetrySampler
-from ometer_tui.demo.server import run_in_thread
-from ometer_tui.tui.bench_bridge import BenchmarkBridge, TelemetryFactory
+from ometer_tui.demo.server import DemoServerThread, run_in_thread
+from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.bench_bridge import (
+    BenchmarkBridge,
+    TelemetryFactory,
+    default_telemetry_factory,
+)
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel, TelemetryRow
@@ -204,3 +210,23 @@ async def test_hidden_by_default_when_small_or_nothing_answered_and_t_overrides(
         assert panel.display is not shown
         await pilot.press("t")
         assert panel.display is shown
+
+
+async def test_the_app_runs_its_benchmarks_with_telemetry_on(
+    make_app: Callable[..., App[None]], config_path: Path, demo_server: DemoServerThread
+) -> None:
+    app = make_app(config_path)
+    assert isinstance(app, OmeterApp)
+    plan = BenchmarkPlan(
+        endpoint=Endpoint(name="demo", url=demo_server.url, api=ApiFlavour.OPENAI),
+        models=(ModelInfo(name="demo-fast:1b"),),
+        passes=1,
+        warmup=0,
+        params=GenerationParams(max_tokens=8),
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        session = app.start_benchmark(plan)
+        assert session.telemetry_factory is default_telemetry_factory
+        await wait_for(pilot, lambda: not session.running, "the end")
+        assert session.result.telemetry is not None  # attached: exports carry it
+        assert session.telemetry is not None and session.telemetry.final
