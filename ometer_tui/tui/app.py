@@ -262,15 +262,16 @@ class OmeterApp(App[None]):
     ) -> BenchmarkSession:
         """Run ``plan`` as the app's session and show it on a new results screen (with
         the sort the last results had)."""
-        from ometer_tui.tui.bench_bridge import default_runner_factory
+        from ometer_tui.tui import bench_bridge as bridge
         from ometer_tui.tui.screens.results import ResultsScreen
         from ometer_tui.tui.session import BenchmarkSession
 
         if self.session is not None:
             self.session.close()
-        self.session = BenchmarkSession(
-            self, plan, runner_factory=runner_factory or default_runner_factory
-        )
+        self.session = BenchmarkSession(  # server telemetry on, as headless (not with fakes)
+            self, plan, runner_factory=runner_factory or bridge.default_runner_factory,
+            telemetry=None if runner_factory else bridge.default_telemetry_factory,
+        )  # fmt: skip
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
         self.session.start()
         return self.session

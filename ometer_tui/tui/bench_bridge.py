@@ -11,6 +11,11 @@ for the lock until the holder reaches the switch interval (5 ms by default), and
 such wait would land on a stamp; while a benchmark runs the interval is cut to
 ``ENGINE_SWITCH_INTERVAL_S`` and restored after (measured by benchmarks/accuracy.py,
 README "How accurate is it").
+
+Server telemetry (``telemetry``, on in the app) runs on the engine's loop too, beside the
+runner (``TelemetrySampler.during``, as headless does); after each poll its
+``on_sample`` leaves an immutable snapshot in one slot, overwriting any the UI has not
+taken yet, so however often it samples the UI gets at most one per drain.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
+
+if TYPE_CHECKING:
+    from ometer_tui.core.telemetry.recording import TelemetryRecording
+    from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
 #: How often the UI drains the queue (Hz): enough to feel live, far below token rates.
 DRAIN_HZ = 5.0
@@ -65,6 +75,23 @@ class Runner(Protocol):
 
 
 RunnerFactory = Callable[[BenchmarkPlan, Callable[[BenchmarkEvent], None], bool], Runner]
+#: (plan, on_sample) -> the sampler to run beside the benchmark
+TelemetryFactory = Callable[
+    [BenchmarkPlan, Callable[["TelemetryRecording"], None]], "TelemetrySampler"
+]
+
+
+class _HasResult(Protocol):
+    result: BenchmarkResult
+
+
+def default_telemetry_factory(
+    plan: BenchmarkPlan, on_sample: Callable[[TelemetryRecording], None]
+) -> TelemetrySampler:
+    """The plan's endpoint's telemetry at the default interval (the headless default)."""
+    from ometer_tui.core.telemetry.sampler import TelemetrySampler
+
+    return TelemetrySampler(plan.endpoint, on_sample=on_sample)
 
 
 def default_runner_factory(
@@ -84,8 +111,11 @@ class BenchmarkBridge:
         *,
         runner_factory: RunnerFactory = default_runner_factory,
         log_exchanges: bool = True,
+        telemetry: TelemetryFactory | None = None,
     ) -> None:
         self.plan = plan
+        self._telemetry = telemetry
+        self._snapshot: TelemetrySnapshot | None = None
         self._factory = runner_factory
         self._log_exchanges = log_exchanges
         self._events: deque[BenchmarkEvent] = deque()
@@ -102,6 +132,12 @@ class BenchmarkBridge:
     def on_event(self, event: BenchmarkEvent) -> None:
         """The runner's sink: must stay cheap, it runs between socket reads."""
         self._events.append(event)
+
+    def on_telemetry(self, rec: TelemetryRecording) -> None:
+        """The sampler's ``on_sample`` (engine loop): keep only the latest snapshot."""
+        made = snapshot(rec)
+        with self._lock:
+            self._snapshot = made
 
     def run_blocking(self) -> BenchmarkResult:
         """Build the runner and run it to the end on a loop of its own (worker thread)."""
@@ -122,14 +158,26 @@ class BenchmarkBridge:
             self._finished.set()
 
     def _run(self) -> BenchmarkResult:
-        runner = self._factory(self.plan, self.on_event, self._log_exchanges)
+        sampler = self._telemetry(self.plan, self.on_telemetry) if self._telemetry else None
+        sink = self.on_event
+        if sampler is not None:
+            observe = sampler.observe
+
+            def sink(event: BenchmarkEvent) -> None:
+                observe(event)
+                self._events.append(event)
+
+        runner = self._factory(self.plan, sink, self._log_exchanges)
         with self._lock:
             self._runner = runner
             cancel_now = self._cancel_requested
         if cancel_now:
             runner.cancel()
         with short_switch_interval():
-            return run_engine(runner.run())
+            if sampler is None:
+                return run_engine(runner.run())
+            owner = cast(_HasResult, runner)
+            return run_engine(sampler.during(runner.run(), lambda: owner.result))
 
     # -- UI side (any thread)
 
@@ -142,6 +190,12 @@ class BenchmarkBridge:
                 out.append(pop())
             except IndexError:
                 return tuple(out)
+
+    def take_telemetry(self) -> TelemetrySnapshot | None:
+        """The latest telemetry snapshot not taken yet (``None``: nothing new)."""
+        with self._lock:
+            taken, self._snapshot = self._snapshot, None
+        return taken
 
     @property
     def pending(self) -> int:

@@ -9,7 +9,10 @@ screen's attributes or polls.
 
 The engine runs in a thread worker on a loop of its own (``bench_bridge``); its events
 are drained and folded a few times a second on the UI's loop, and one
-:class:`SessionChanged` is published per batch that changed something.
+:class:`SessionChanged` is published per batch that changed something. Server
+telemetry (when the session was given a ``telemetry`` factory) reaches it the same way:
+at most one snapshot per drain, the latest (``telemetry``), and once the run is over a
+final one with peaks and means built from the result's recording.
 """
 
 from __future__ import annotations
@@ -25,24 +28,28 @@ from textual.timer import Timer
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 from ometer_tui.tui.bench_bridge import (
     DRAIN_HZ,
     BenchmarkBridge,
     RunnerFactory,
+    TelemetryFactory,
     default_runner_factory,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class SessionChanged:
-    """What changed in the session: rows of ``models``, the header, new exchanges; a
-    fresh start (``restarted``: everything shown is stale) or the end (``finished``)."""
+    """What changed in the session: rows of ``models``, the header, new exchanges,
+    server ``telemetry``; a fresh start (``restarted``: everything shown is stale) or the
+    end (``finished``)."""
 
     models: frozenset[str] = frozenset()
     header: bool = False
     exchanges: int = 0
     restarted: bool = False
     finished: bool = False
+    telemetry: bool = False
 
 
 class BenchmarkSession:
@@ -58,10 +65,14 @@ class BenchmarkSession:
         plan: BenchmarkPlan,
         *,
         runner_factory: RunnerFactory = default_runner_factory,
+        telemetry: TelemetryFactory | None = None,
     ) -> None:
         self.owner = owner
         self.plan = plan
         self.runner_factory = runner_factory
+        self.telemetry_factory = telemetry
+        #: server telemetry as it stands (``None``: off, or nothing sampled yet)
+        self.telemetry: TelemetrySnapshot | None = None
         self.fold = ResultFold(plan)
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
@@ -78,6 +89,7 @@ class BenchmarkSession:
         """A session showing a finished (or loaded) result; nothing runs until started."""
         session = cls(owner, result.plan)
         session.fold = ResultFold.of_result(result)
+        session.telemetry = _final_telemetry(result)
         return session
 
     @classmethod
@@ -87,8 +99,9 @@ class BenchmarkSession:
         plan: BenchmarkPlan,
         *,
         runner_factory: RunnerFactory = default_runner_factory,
+        telemetry: TelemetryFactory | None = None,
     ) -> BenchmarkSession:
-        session = cls(owner, plan, runner_factory=runner_factory)
+        session = cls(owner, plan, runner_factory=runner_factory, telemetry=telemetry)
         session.start()
         return session
 
@@ -135,9 +148,12 @@ class BenchmarkSession:
         self.fold = ResultFold(self.plan)
         self.exported_to = None
         self.discarded = False
+        self.telemetry = None
         self._started_mono = time.monotonic()
         self._elapsed_s = None
-        bridge = BenchmarkBridge(self.plan, runner_factory=self.runner_factory)
+        bridge = BenchmarkBridge(
+            self.plan, runner_factory=self.runner_factory, telemetry=self.telemetry_factory
+        )
         self._bridge = bridge
         self._timer = self.owner.set_interval(1.0 / DRAIN_HZ, self._drain)
         self.owner.run_worker(
@@ -176,9 +192,17 @@ class BenchmarkSession:
         if finished:
             self._finish(bridge, change.exchanges)
             return
-        if not change.empty:
+        telemetry = bridge.take_telemetry()
+        if telemetry is not None:
+            self.telemetry = telemetry
+        if not change.empty or telemetry is not None:
             self.changed.publish(
-                SessionChanged(frozenset(change.models), change.header, change.exchanges)
+                SessionChanged(
+                    frozenset(change.models),
+                    change.header,
+                    change.exchanges,
+                    telemetry=telemetry is not None,
+                )
             )
 
     def _finish(self, bridge: BenchmarkBridge, exchanges: int) -> None:
@@ -190,6 +214,14 @@ class BenchmarkSession:
         self.fold.finish(
             bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
         )
+        self.telemetry = _final_telemetry(self.result) or bridge.take_telemetry()
         self.changed.publish(
-            SessionChanged(frozenset(self.result.models), True, exchanges, finished=True)
+            SessionChanged(
+                frozenset(self.result.models), True, exchanges, finished=True, telemetry=True
+            )
         )
+
+
+def _final_telemetry(result: BenchmarkResult) -> TelemetrySnapshot | None:
+    """Peaks and means of the run's recording (the sampler has stopped writing to it)."""
+    return snapshot(result.telemetry, final=True) if result.telemetry is not None else None

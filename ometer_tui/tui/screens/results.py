@@ -30,6 +30,7 @@ from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets.results_header import Phrase, ResultsHeader
 from ometer_tui.tui.widgets.results_table import ResultsTable
+from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
 
 Sort = tuple[str | None, bool]
 
@@ -40,6 +41,8 @@ class ResultsScreen(Screen[None]):
     HELP_TITLE = "Results"
 
     CSS_PATH = "../results.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (22, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back / stop", id="results.back",
@@ -52,6 +55,8 @@ class ResultsScreen(Screen[None]):
                 tooltip="Reverse the sort order"),
         Binding("v", "toggle_per_run", "Per-run", id="results.per_run",
                 tooltip="Show or hide the TTFT and tok/s of every measured run"),
+        Binding("t", "toggle_telemetry", "Telemetry", id="results.telemetry",
+                tooltip="Show or hide the server's own telemetry and sparklines"),
         Binding("e", "export", "Export", id="results.export",
                 tooltip="Export the results as JSON, CSV or Markdown"),
         Binding("d", "debug_log", "Debug log", id="results.debug_log",
@@ -86,6 +91,7 @@ class ResultsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield ResultsHeader(self.session.plan, id="results-header")
         yield ResultsTable(self.session.plan, sort=self._sort, id="results-table")
+        yield TelemetryPanel(id="results-telemetry")
         yield Static(id="results-legend")
         yield Footer(compact=True)
 
@@ -116,6 +122,8 @@ class ResultsScreen(Screen[None]):
             self.table.show(session.result, session.fold.progress)
         if change.header or change.restarted or change.finished:
             self._render_header()
+        if change.telemetry or change.restarted:
+            self.query_one(TelemetryPanel).show(session.telemetry)
         running = session.running and self._show_clock
         if running and self._clock is None:
             self._clock = self.set_interval(1.0, self._render_header)
@@ -204,6 +212,9 @@ class ResultsScreen(Screen[None]):
             (f"Sort by {title}", f"sort_by({key!r})", "Results: best first; r reverses")
             for key, title in self.table.sort_choices()
         ]
+
+    def action_toggle_telemetry(self) -> None:
+        self.query_one(TelemetryPanel).toggle()
 
     def action_toggle_per_run(self) -> None:
         self.table.toggle_per_run()
