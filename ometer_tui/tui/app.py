@@ -71,12 +71,17 @@ class OmeterApp(App[None]):
         config_path: Path,
         demo: bool = False,
         demo_server_url: str | None = None,
+        history: str | None = None,
+        no_history: bool = False,
     ) -> None:
         """``demo_server_url``: use an already-running demo server (tests) instead of
-        starting one in-process when the built-in demo is needed."""
+        starting one in-process when the built-in demo is needed. ``history`` /
+        ``no_history``: the command line's ``--history PATH`` / ``--no-history``."""
         super().__init__()
         self.config_path = config_path
         self.demo = demo
+        self._history_option = history
+        self._no_history = no_history
         self._demo_server_url = demo_server_url
         self._exit_stack = ExitStack()
         self._demo_lock = threading.Lock()
@@ -119,6 +124,15 @@ class OmeterApp(App[None]):
         self.session_endpoints = [e for e in self.session_endpoints if e.simulated]
         self._endpoints_changed()
         return self.config_path
+
+    def history_target(self) -> Path | None:
+        """Where results are saved (``None``: ``--no-history`` or ``[history] enabled =
+        false``)."""
+        from ometer_tui.core.history import history_path
+
+        if self._no_history or not self.settings.history.enabled:
+            return None
+        return history_path(self._history_option, self.settings.history)
 
     def all_endpoints(self) -> list[Endpoint]:
         """The demo (if any) first, then first-launch offers, then saved endpoints."""
@@ -269,8 +283,9 @@ class OmeterApp(App[None]):
         if self.session is not None:
             self.session.close()
         self.session = BenchmarkSession(
-            self, plan, runner_factory=runner_factory or default_runner_factory
-        )
+            self, plan, runner_factory=runner_factory or default_runner_factory,
+            history=self.history_target(),
+        )  # fmt: skip
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
         self.session.start()
         return self.session
@@ -304,7 +319,8 @@ class OmeterApp(App[None]):
                         "unless exported.")  # fmt: skip
             no = "Keep running"
         else:
-            question = "The results were not exported. Quit and discard them?"
+            question = (f"The results were not exported{session.kept_note()}. "
+                        "Quit and discard them?")  # fmt: skip
             no = "Keep"
         self.push_screen(
             ConfirmScreen(question, title="Quit?", yes="Quit", no=no, danger=True), answered

@@ -150,6 +150,10 @@ class ResultsScreen(Screen[None]):
             phrases.append(Phrase(Text(f"{agg:.1f} output tok/s overall"), 2))
         if session.exported_to is not None:
             phrases.append(Phrase(Text(f"exported {session.exported_to.name}", style="dim"), 4))
+        if session.history_id is not None:
+            phrases.append(Phrase(Text(f"history #{session.history_id}", style="dim"), 4))
+        elif session.history_reason is not None:
+            phrases.append(Phrase(Text("not in history", style="yellow"), 4))
         header = self.query_one(ResultsHeader)
         header.show(fold.requests_done, fold.requests_total, phrases)
 
@@ -252,8 +256,8 @@ class ResultsScreen(Screen[None]):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"{doing} discards these results: they were not exported. "
-                "Export first with e.",
+                f"{doing} discards these results: they were not exported"
+                f"{self.session.kept_note()}. Export first with e.",
                 title="Discard the results?", yes="Discard", no="Keep", danger=True,
             ),
             answered,
