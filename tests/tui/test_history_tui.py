@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.text import Text
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from ometer_tui.core.history import HistoryStore
 from ometer_tui.demo.server import DemoServerThread
+from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.screens.history import HistoryScreen
 from ometer_tui.tui.screens.results import ResultsScreen
-from tests.tui.conftest import AppFactory
+from ometer_tui.tui.screens.run_detail import RunDetailScreen
+from ometer_tui.tui.screens.text_prompt import TextPrompt
+from tests.history_samples import synthetic_result
+from tests.tui.conftest import AppFactory, Settle
 from tests.tui.test_results_screen import SIZE, make_plan, wait_for
 
 
@@ -87,3 +95,146 @@ async def test_a_history_that_cannot_be_written_is_reported_and_the_result_kept(
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "nor saved to the history" in _question(app.screen)
+
+
+# ---------------------------------------------------------------- the history screen
+
+
+def _seed(path: Path) -> list[int]:
+    """Three saved results: two endpoints, one with errors, one labelled."""
+    with HistoryStore(path) as store:
+        return [
+            store.add_result(synthetic_result(runs=4, models=("llama3:8b",), seed=1,
+                                              started=datetime(2026, 11, 1, 9, tzinfo=UTC))),
+            store.add_result(synthetic_result(runs=6, models=("qwen2:7b", "phi3:mini"),
+                                              endpoint_name="cloud", error_every=3, seed=2,
+                                              started=datetime(2026, 11, 2, 9, tzinfo=UTC))),
+            store.add_result(synthetic_result(runs=2, models=("llama3:8b",), seed=3,
+                                              started=datetime(2026, 11, 3, 9, tzinfo=UTC)),
+                             label="before upgrade"),
+        ]  # fmt: skip
+
+
+async def _open_history(pilot: Pilot[None], app: OmeterApp) -> HistoryScreen:
+    await pilot.press("h")
+    await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+    screen = app.screen
+    assert isinstance(screen, HistoryScreen)
+    await wait_for(pilot, lambda: screen.loaded, what="the list")
+    await pilot.pause()
+    return screen
+
+
+async def test_h_lists_the_saved_results_newest_first_and_filters_as_you_type(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    ids = _seed(_history())
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_history(pilot, app)
+        assert screen.table.row_keys == [str(i) for i in reversed(ids)]
+        row = screen.table.cells_of(str(ids[1]))
+        assert row["endpoint"].plain == "cloud"
+        assert row["models"].plain == "qwen2:7b, phi3:mini"
+        assert row["runs"].plain == "8/4"  # 6 runs per model, every third failed
+        assert screen.table.cells_of(str(ids[2]))["label"].plain == "before upgrade"
+        await pilot.press(*"cloud")  # typing filters (c is not a key here)
+        await wait_for(pilot, lambda: screen.table.row_keys == [str(ids[1])], what="filter")
+        await pilot.press("escape")  # to the list, filter kept
+        await pilot.press("escape")  # back
+        await wait_for(pilot, lambda: not isinstance(app.screen, HistoryScreen))
+
+
+async def test_history_sorts_by_column(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    ids = _seed(_history())
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_history(pilot, app)
+        await pilot.press("s")  # date: newest first
+        assert screen.sort == ("date", True)
+        assert screen.table.row_keys == [str(i) for i in reversed(ids)]
+        await pilot.press("s", "s")  # models, A→Z
+        assert screen.sort == ("models", False)
+        assert screen.table.row_keys[-1] == str(ids[1])  # "qwen2…" last
+        await pilot.press("r")
+        assert screen.table.row_keys[0] == str(ids[1])
+        header = screen.table.columns[next(k for k in screen.table.columns if k == "models")]
+        assert header.label.plain.endswith("▼")
+
+
+async def test_enter_opens_a_saved_result_as_a_loaded_session(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    ids = _seed(_history())
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_history(pilot, app)
+        screen.table.move_to(str(ids[1]))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        assert set(results.row_order()) == {"qwen2:7b", "phi3:mini"}
+        assert len(results.result.models["qwen2:7b"].records) == 7  # warm-up + 6
+        assert results.session.history_id == ids[1] and not results.session.unsaved
+        assert app.session is results.session
+        await pilot.press("enter")  # the detail works on a loaded result
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="detail")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is results)
+        await pilot.press("escape")  # kept in history: no question, back to the list
+        await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_label_and_delete_change_the_store(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    ids = _seed(_history())
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_history(pilot, app)
+        screen.table.move_to(str(ids[0]))
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), what="prompt")
+        await pilot.press(*"q4 baseline", "enter")
+        cell = lambda: screen.table.cells_of(str(ids[0])).get("label", Text()).plain  # noqa: E731
+        await wait_for(pilot, lambda: cell() == "q4 baseline", what="the label")
+        with HistoryStore(_history()) as store:
+            assert store.entry(ids[0]).label == "q4 baseline"
+        await pilot.press("x")  # asks first; "no" keeps it
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert str(ids[0]) in screen.table.row_keys
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: str(ids[0]) not in screen.table.row_keys, what="delete")
+        with HistoryStore(_history()) as store:
+            assert [e.id for e in store.entries()] == [ids[2], ids[1]]
+
+
+async def test_history_is_in_the_palette_and_an_empty_history_says_so(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"saved results")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(pilot, lambda: screen.loaded, what="the list")
+        status = str(screen.query_one("#history-status", Static).render())
+        assert status.startswith("No results saved yet")
+        assert not _history().exists()  # looking does not create a database
