@@ -63,7 +63,7 @@ class OmeterApp(App[None]):
                 tooltip="Show every key of this screen"),
         Binding("ctrl+s,comma", "open_settings", "Settings", id="app.settings",
                 tooltip="Endpoints, tokens and default run values"),
-        Binding("h", "open_history", "History", id="app.history",
+        Binding("h", "open_history", "History", id="app.history", show=False,
                 tooltip="Saved results: open, label, delete"),
     ]
 

@@ -17,11 +17,11 @@ from ometer_tui.tui.widgets.fitted_table import FitColumn, FittedTable
 HISTORY_COLUMNS: tuple[FitColumn, ...] = (
     FitColumn("id", "#", cap=6),
     FitColumn("date", "Date", width=16, minimum=10),
-    FitColumn("endpoint", "Endpoint", minimum=8, cap=24, cut="middle"),
-    FitColumn("models", "Models", minimum=10, cap=36),
-    FitColumn("runs", "Runs ok/fail", cap=12, priority=1),
-    FitColumn("plan", "Plan", minimum=14, cap=34, priority=2),
-    FitColumn("label", "Label", minimum=6, cap=24, priority=1),
+    FitColumn("endpoint", "Endpoint", minimum=8, cap=20, cut="middle"),
+    FitColumn("models", "Models", minimum=12, cap=30),
+    FitColumn("runs", "ok/fail", cap=14),
+    FitColumn("plan", "Plan", minimum=14, cap=30, priority=2),
+    FitColumn("label", "Label", minimum=6, cap=20, priority=1, squeeze=True),
 )
 
 #: column key -> the value it sorts on (and whether it sorts descending first)
