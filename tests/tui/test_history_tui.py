@@ -11,9 +11,11 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from ometer_tui.core.compare import Verdict
 from ometer_tui.core.history import HistoryStore
 from ometer_tui.demo.server import DemoServerThread
 from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.screens.compare import CompareScreen
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.screens.history import HistoryScreen
 from ometer_tui.tui.screens.results import ResultsScreen
@@ -91,7 +93,8 @@ async def test_a_history_that_cannot_be_written_is_reported_and_the_result_kept(
         session = app.start_benchmark(make_plan(url, "demo-fast:1b", passes=1, warmup=0))
         await wait_for(pilot, lambda: session.history_reason is not None, what="the report")
         assert session.history_id is None and session.unsaved
-        assert any("Not saved to the history" in n.message for n in app._notifications)
+        told = lambda: any("Not saved to the history" in n.message for n in app._notifications)  # noqa: E731
+        await wait_for(pilot, told, what="the notice")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "nor saved to the history" in _question(app.screen)
@@ -139,7 +142,7 @@ async def test_h_lists_the_saved_results_newest_first_and_filters_as_you_type(
         assert row["models"].plain == "qwen2:7b, phi3:mini"
         assert row["runs"].plain == "8/4"  # 6 runs per model, every third failed
         assert screen.table.cells_of(str(ids[2]))["label"].plain == "before upgrade"
-        await pilot.press(*"cloud")  # typing filters (c is not a key here)
+        await pilot.press(*"phi3")  # typing filters (once started, h is filter text)
         await wait_for(pilot, lambda: screen.table.row_keys == [str(ids[1])], what="filter")
         await pilot.press("escape")  # to the list, filter kept
         await pilot.press("escape")  # back
@@ -238,3 +241,48 @@ async def test_history_is_in_the_palette_and_an_empty_history_says_so(
         status = str(screen.query_one("#history-status", Static).render())
         assert status.startswith("No results saved yet")
         assert not _history().exists()  # looking does not create a database
+
+
+async def test_mark_two_and_c_compares_them_older_as_a(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    with HistoryStore(_history()) as store:
+        fast = store.add_result(synthetic_result(runs=30, ttft_ms=100, tps=40, seed=5))
+        slow = store.add_result(synthetic_result(runs=30, ttft_ms=300, tps=40, seed=6))
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await _open_history(pilot, app)
+        await pilot.press("c")  # nothing marked: says what to do
+        await wait_for(pilot, lambda: any("Mark two" in n.message for n in app._notifications))
+        assert app.screen is screen
+        screen.table.move_to(str(slow))
+        await pilot.press("space", "down", "space")
+        assert sorted(screen.marked) == [fast, slow]
+        assert screen.table.cells_of(str(fast))["id"].plain.startswith("●")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        (pair,) = compare.comparison.pairs
+        assert (pair.a.source, pair.b.source) == (f"history #{fast}", f"history #{slow}")
+        assert pair.metric("ttft_p50").verdict is Verdict.WORSE  # B's TTFT tripled
+        shown = str(compare.query_one("#compare-table", Static).render())
+        assert f"A: llama3:8b (lab history #{fast}" in shown and "worse" in shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("space")  # unmark one: c asks again
+        assert len(screen.marked) == 1
+
+
+def test_the_comparison_colours_its_verdicts() -> None:
+    from ometer_tui.core.compare import compare_documents
+    from ometer_tui.core.export import to_dict
+    from ometer_tui.tui.screens.compare import comparison_text
+
+    a = to_dict(synthetic_result(runs=30, ttft_ms=100, seed=5))
+    b = to_dict(synthetic_result(runs=30, ttft_ms=300, seed=6))
+    text = comparison_text(compare_documents(a, b))
+    styled = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
+    assert styled.get("worse") == "bold red"
+    assert any(k.startswith("A: llama3:8b") for k in styled)

@@ -68,3 +68,9 @@ def test_history_filtered_and_sorted(snap_compare: SnapCompare, history: Path) -
 
 def test_history_label_prompt(snap_compare: SnapCompare, history: Path) -> None:
     assert snap_compare(omapp(history), terminal_size=SIZE, run_before=then("h", "l"))
+
+
+def test_compare_two_marked_results(snap_compare: SnapCompare, history: Path) -> None:
+    # #4 (after upgrade) against #1: the same endpoint and model
+    keys = ("h", "space", "down", "down", "down", "space", "c")
+    assert snap_compare(omapp(history), terminal_size=SIZE, run_before=then(*keys))

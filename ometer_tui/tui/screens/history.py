@@ -54,12 +54,16 @@ class HistoryScreen(Screen[None]):
                 tooltip="Delete the highlighted result from the history (asks first)"),
         Binding("s", "sort_step(1)", "Sort →", id="history.sort_next",
                 tooltip="Sort by the next column to the right"),
-        Binding("S", "sort_step(-1)", "Sort ←", id="history.sort_previous",
+        Binding("S", "sort_step(-1)", "Sort ←", id="history.sort_previous", show=False,
                 tooltip="Sort by the next column to the left"),
-        Binding("r", "reverse_sort", "Reverse", id="history.reverse",
+        Binding("r", "reverse_sort", "Reverse", id="history.reverse", show=False,
                 tooltip="Reverse the sort order"),
         Binding("slash", "focus_filter", "Filter", id="history.filter",
                 tooltip="Filter by endpoint, model, plan, label or #id"),
+        Binding("space", "toggle_mark", "Mark", id="history.mark",
+                tooltip="Mark or unmark the highlighted result (two to compare)"),
+        Binding("c", "compare", "Compare", id="history.compare",
+                tooltip="Compare the two marked results (older is A)"),
     ]  # fmt: skip
 
     def __init__(self, path: Path) -> None:
@@ -69,6 +73,8 @@ class HistoryScreen(Screen[None]):
         self.sort: tuple[str, bool] = ("id", True)
         self.error: str | None = None
         self.loaded = False
+        #: marked result ids (two to compare), oldest mark first
+        self.marked: list[int] = []
         self._typing_into_filter = False
 
     def compose(self) -> ComposeResult:
@@ -86,8 +92,6 @@ class HistoryScreen(Screen[None]):
         self.table.focus()
         self._set_status(Text(f"Reading {self.path}…", style="dim"))
         self.reload()
-
-    # ------------------------------------------------------------------ the store
 
     async def _in_store(self, job: Callable[[HistoryStore], T]) -> T | None:
         """``job`` on the open store in a thread; on failure ``None`` and a notice."""
@@ -112,15 +116,14 @@ class HistoryScreen(Screen[None]):
             entries = await self._in_store(lambda store: store.entries())
             if entries is not None:
                 self.entries, self.error = entries, None
+                self.marked = [i for i in self.marked if any(e.id == i for e in entries)]
         self.loaded = True
         self._show()
-
-    # ------------------------------------------------------------------ state down
 
     def _show(self) -> None:
         query = self.query_one("#history-filter", FilterBox).value
         shown = filter_entries(self.entries, query)
-        self.table.show(shown, self.sort)
+        self.table.show(shown, self.sort, self.marked)
         if self.error is not None:
             self._set_status(Text(self.error, style="red"))
         elif not self.entries:
@@ -135,8 +138,6 @@ class HistoryScreen(Screen[None]):
     def highlighted(self) -> HistoryEntry | None:
         ident = self.table.highlighted_id()
         return next((e for e in self.entries if e.id == ident), None)
-
-    # ------------------------------------------------------------------ filter
 
     def on_key(self, event: events.Key) -> None:
         """Type to filter: a printable key with no binding starts the filter."""
@@ -164,6 +165,11 @@ class HistoryScreen(Screen[None]):
         event.stop()
         self._show()
 
+    @on(FilterBox.ToggleRequested)
+    def _filter_toggle(self, event: FilterBox.ToggleRequested) -> None:
+        event.stop()
+        self.action_toggle_mark()
+
     @on(FilterBox.Left)
     def _filter_left(self, event: FilterBox.Left) -> None:
         event.stop()
@@ -173,8 +179,6 @@ class HistoryScreen(Screen[None]):
         box = self.query_one("#history-filter", FilterBox)
         box.focus()
         box.select_all()
-
-    # ------------------------------------------------------------------ sort
 
     def action_sort_step(self, step: int) -> None:
         shown = [k for k in SORT_ORDER if k in self.table.visible_columns] or list(SORT_ORDER)
@@ -222,6 +226,29 @@ class HistoryScreen(Screen[None]):
                         severity="error", markup=False)  # fmt: skip
             return
         self.post_message(ResultOpened(result, result_id))
+
+    def action_toggle_mark(self) -> None:
+        entry = self.highlighted()
+        if entry is not None:
+            marked = [i for i in self.marked if i != entry.id]
+            self.marked = marked if entry.id in self.marked else [*marked, entry.id][-2:]
+            self._show()
+
+    @work(group="history-open", exclusive=True, exit_on_error=False)
+    async def action_compare(self) -> None:
+        from ometer_tui.core.compare import CompareError
+        from ometer_tui.tui.screens.compare import CompareScreen, compare_saved
+
+        if len(self.marked) != 2:
+            self.notify("Mark two results with space, then press c.", severity="warning")
+            return
+        a, b = sorted(self.marked)
+        try:
+            comparison = await asyncio.to_thread(compare_saved, self.path, a, b)
+        except (CompareError, HistoryError, OSError) as exc:
+            self.notify(str(exc), title="Compare", severity="error", markup=False)
+            return
+        self.app.push_screen(CompareScreen(comparison))
 
     def action_label(self) -> None:
         entry = self.highlighted()
