@@ -286,3 +286,17 @@ def test_the_comparison_colours_its_verdicts() -> None:
     styled = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
     assert styled.get("worse") == "bold red"
     assert any(k.startswith("A: llama3:8b") for k in styled)
+
+
+def test_the_command_line_history_options_reach_the_tui(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ometer_tui.cli import main
+
+    apps: list[OmeterApp] = []
+    monkeypatch.setattr(OmeterApp, "run", lambda self: apps.append(self))
+    other = tmp_path / "other.sqlite3"
+    assert main(["--config", str(tmp_path / "c.toml"), "--history", str(other)]) == 0
+    assert apps[-1].history_target() == other
+    assert main(["--config", str(tmp_path / "c.toml"), "--no-history"]) == 0
+    assert apps[-1].history_target() is None and apps[-1].history_file() == _history()
