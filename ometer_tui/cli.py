@@ -262,7 +262,10 @@ def _tui(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     from ometer_tui.tui.app import OmeterApp
 
-    app = OmeterApp(config_path=Path(path), demo=args.demo)
+    app = OmeterApp(
+        config_path=Path(path), demo=args.demo, history=args.history,
+        no_history=args.no_history,
+    )  # fmt: skip
     app.run()
     return app.return_code or EXIT_OK  # 1 after a crash (Textual printed why)
 

@@ -18,7 +18,7 @@ from textual.message import Message
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, load_settings, save_settings
 from ometer_tui.tui.host import EndpointsChanged
-from ometer_tui.tui.messages import BenchmarkRequested
+from ometer_tui.tui.messages import BenchmarkRequested, ResultOpened
 from ometer_tui.tui.plan_memory import PlanMemory, state_path
 from ometer_tui.tui.screens.endpoints import EndpointsScreen
 
@@ -63,6 +63,8 @@ class OmeterApp(App[None]):
                 tooltip="Show every key of this screen"),
         Binding("ctrl+s,comma", "open_settings", "Settings", id="app.settings",
                 tooltip="Endpoints, tokens and default run values"),
+        Binding("h", "open_history", "History", id="app.history", show=False,
+                tooltip="Saved results: open, label, delete"),
     ]
 
     def __init__(
@@ -71,12 +73,17 @@ class OmeterApp(App[None]):
         config_path: Path,
         demo: bool = False,
         demo_server_url: str | None = None,
+        history: str | None = None,
+        no_history: bool = False,
     ) -> None:
         """``demo_server_url``: use an already-running demo server (tests) instead of
-        starting one in-process when the built-in demo is needed."""
+        starting one in-process when the built-in demo is needed. ``history`` /
+        ``no_history``: the command line's ``--history PATH`` / ``--no-history``."""
         super().__init__()
         self.config_path = config_path
         self.demo = demo
+        self._history_option = history
+        self._no_history = no_history
         self._demo_server_url = demo_server_url
         self._exit_stack = ExitStack()
         self._demo_lock = threading.Lock()
@@ -119,6 +126,20 @@ class OmeterApp(App[None]):
         self.session_endpoints = [e for e in self.session_endpoints if e.simulated]
         self._endpoints_changed()
         return self.config_path
+
+    def history_file(self) -> Path:
+        """The history database: ``--history``, ``$OMETER_TUI_HISTORY``, the settings'
+        ``[history] path`` or the user data folder."""
+        from ometer_tui.core.history import history_path
+
+        return history_path(self._history_option, self.settings.history)
+
+    def history_target(self) -> Path | None:
+        """Where results are saved (``None``: ``--no-history`` or ``[history] enabled =
+        false``)."""
+        if self._no_history or not self.settings.history.enabled:
+            return None
+        return self.history_file()
 
     def all_endpoints(self) -> list[Endpoint]:
         """The demo (if any) first, then first-launch offers, then saved endpoints."""
@@ -271,6 +292,7 @@ class OmeterApp(App[None]):
         self.session = BenchmarkSession(  # server telemetry on, as headless (not with fakes)
             self, plan, runner_factory=runner_factory or bridge.default_runner_factory,
             telemetry=None if runner_factory else bridge.default_telemetry_factory,
+            history=self.history_target(),
         )  # fmt: skip
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
         self.session.start()
@@ -279,6 +301,20 @@ class OmeterApp(App[None]):
     @on(BenchmarkRequested)
     def _benchmark_requested(self, message: BenchmarkRequested) -> None:
         self.start_benchmark(message.plan)
+
+    @on(ResultOpened)
+    def _result_opened(self, message: ResultOpened) -> None:
+        """Show a saved result as a loaded session (it becomes the app's session unless
+        that one runs or holds a result that would be lost)."""
+        from ometer_tui.tui.screens.results import ResultsScreen
+        from ometer_tui.tui.session import BenchmarkSession
+
+        session = BenchmarkSession.of_result(
+            self, message.result, history=self.history_target(), history_id=message.history_id
+        )
+        if self.session is None or not (self.session.running or self.session.unsaved):
+            self.session = session
+        self.push_screen(ResultsScreen(session, sort=self.results_sort, show_clock=False))
 
     def on_results_table_sort_changed(self, message: ResultsTable.SortChanged) -> None:
         self.results_sort = (message.key, message.descending)
@@ -305,7 +341,8 @@ class OmeterApp(App[None]):
                         "unless exported.")  # fmt: skip
             no = "Keep running"
         else:
-            question = "The results were not exported. Quit and discard them?"
+            question = (f"The results were not exported{session.kept_note()}. "
+                        "Quit and discard them?")  # fmt: skip
             no = "Keep"
         self.push_screen(
             ConfirmScreen(question, title="Quit?", yes="Quit", no=no, danger=True), answered
@@ -324,6 +361,12 @@ class OmeterApp(App[None]):
         if isinstance(self.screen, SettingsScreen):
             return
         self.push_screen(SettingsScreen(endpoint_name=endpoint, new=new))
+
+    def action_open_history(self) -> None:
+        from ometer_tui.tui.screens.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.history_file()))
 
     def add_demo_endpoint(self) -> Endpoint | None:
         """The demo endpoint, added when missing (None, with a notice, if it fails)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.result import BenchmarkResult
 
 
 class BenchmarkRequested(Message):
@@ -16,3 +17,12 @@ class BenchmarkRequested(Message):
     def __init__(self, plan: BenchmarkPlan) -> None:
         super().__init__()
         self.plan = plan
+
+
+class ResultOpened(Message):
+    """The user opened a saved result (the app shows it as a loaded session)."""
+
+    def __init__(self, result: BenchmarkResult, history_id: int) -> None:
+        super().__init__()
+        self.result = result
+        self.history_id = history_id

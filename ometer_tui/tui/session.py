@@ -17,6 +17,7 @@ final one with peaks and means built from the result's recording.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from textual.timer import Timer
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.history import SaveOutcome, save_result
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 from ometer_tui.tui.bench_bridge import (
     DRAIN_HZ,
@@ -66,8 +68,17 @@ class BenchmarkSession:
         *,
         runner_factory: RunnerFactory = default_runner_factory,
         telemetry: TelemetryFactory | None = None,
+        history: Path | None = None,
     ) -> None:
+        """``history``: the database each measured result is saved to when it ends
+        (``None``: history is off)."""
         self.owner = owner
+        self.history = history
+        #: the result's id in the history (saved, or loaded from it)
+        self.history_id: int | None = None
+        #: why the result was not saved (``None``: saved, saving, or history off)
+        self.history_reason: str | None = None
+        self.saving = False
         self.plan = plan
         self.runner_factory = runner_factory
         self.telemetry_factory = telemetry
@@ -85,11 +96,20 @@ class BenchmarkSession:
         self.discarded = False
 
     @classmethod
-    def of_result(cls, owner: DOMNode, result: BenchmarkResult) -> BenchmarkSession:
-        """A session showing a finished (or loaded) result; nothing runs until started."""
-        session = cls(owner, result.plan)
+    def of_result(
+        cls,
+        owner: DOMNode,
+        result: BenchmarkResult,
+        *,
+        history: Path | None = None,
+        history_id: int | None = None,
+    ) -> BenchmarkSession:
+        """A session showing a finished (or loaded) result; nothing runs until started.
+        ``history_id``: the result was loaded from the history (it is kept there)."""
+        session = cls(owner, result.plan, history=history)
         session.fold = ResultFold.of_result(result)
         session.telemetry = _final_telemetry(result)
+        session.history_id = history_id
         return session
 
     @classmethod
@@ -134,10 +154,29 @@ class BenchmarkSession:
 
     @property
     def unsaved(self) -> bool:
-        """A finished result with runs in it that was not exported: leaving it loses it."""
+        """A finished result with runs in it that was neither exported nor saved in the
+        history (or is still being saved): leaving it loses it."""
         if self.running or self.exported_to is not None or self.discarded:
             return False
-        return any(m.records for m in self.result.models.values())
+        if self.history_id is not None:
+            return False
+        return self.measured
+
+    @property
+    def measured(self) -> bool:
+        """At least one run (not a warm-up) was measured."""
+        return any(not r.warmup for m in self.result.models.values() for r in m.records)
+
+    def kept_note(self) -> str:
+        """Why an unexported result is not kept in the history either (for a question
+        that asks to discard it): ", nor saved to the history (<reason>)" or ""."""
+        if self.saving:
+            return " and are still being saved to the history"
+        if self.history_reason is not None:
+            return f", nor saved to the history ({self.history_reason})"
+        if self.history is None:
+            return " (the history is off)"
+        return ""
 
     # ------------------------------------------------------------------- actions
 
@@ -149,6 +188,8 @@ class BenchmarkSession:
         self.exported_to = None
         self.discarded = False
         self.telemetry = None
+        self.history_id = None
+        self.history_reason = None
         self._started_mono = time.monotonic()
         self._elapsed_s = None
         bridge = BenchmarkBridge(
@@ -215,11 +256,36 @@ class BenchmarkSession:
             bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
         )
         self.telemetry = _final_telemetry(self.result) or bridge.take_telemetry()
+        if self.history is not None and self.measured:
+            self.saving = True
+            self.owner.run_worker(
+                self._save(self.result, self.history), group="history", exit_on_error=False,
+                name="history-save",
+            )  # fmt: skip
         self.changed.publish(
             SessionChanged(
                 frozenset(self.result.models), True, exchanges, finished=True, telemetry=True
             )
         )
+
+    async def _save(self, result: BenchmarkResult, path: Path) -> None:
+        """Save ``result`` in a thread (SQLite may wait on a lock; the UI never does),
+        then say where, or why not."""
+        outcome: SaveOutcome = await asyncio.to_thread(save_result, result, path)
+        self.saving = False
+        if result is not self.result:  # re-run meanwhile: this result is not shown
+            return
+        self.history_id = outcome.id
+        self.history_reason = outcome.reason
+        if outcome.saved:
+            self.owner.app.notify(f"Saved to the history as #{outcome.id} ({outcome.path}).",
+                                  title="History", markup=False)  # fmt: skip
+        else:
+            self.owner.app.notify(
+                f"Not saved to the history: {outcome.reason}\nExport it with e to keep it.",
+                title="History", severity="warning", timeout=15, markup=False,
+            )  # fmt: skip
+        self.changed.publish(SessionChanged(header=True))
 
 
 def _final_telemetry(result: BenchmarkResult) -> TelemetrySnapshot | None:

@@ -5,9 +5,8 @@ from above (the app owns it); this screen observes its ``changed`` signal and re
 the session's result with a :class:`ResultsTable`. Screens opened from here (detail,
 debug log, export) get the same session; none of them reads this screen.
 
-Leaving: Escape while a benchmark runs asks whether to stop it (finished runs are kept;
-the screen stays so the partial result can be read, exported or re-run). Escape, or
-``R`` (re-run), on a finished result that was not exported asks before discarding it.
+Leaving: Escape while running asks to stop (finished runs are kept, the screen stays);
+Escape or ``R`` on a result neither exported nor in the history asks before discarding it.
 """
 
 from __future__ import annotations
@@ -158,6 +157,10 @@ class ResultsScreen(Screen[None]):
             phrases.append(Phrase(Text(f"{agg:.1f} output tok/s overall"), 2))
         if session.exported_to is not None:
             phrases.append(Phrase(Text(f"exported {session.exported_to.name}", style="dim"), 4))
+        if session.history_id is not None:
+            phrases.append(Phrase(Text(f"history #{session.history_id}", style="dim"), 4))
+        elif session.history_reason is not None:
+            phrases.append(Phrase(Text("not in history", style="yellow"), 4))
         header = self.query_one(ResultsHeader)
         header.show(fold.requests_done, fold.requests_total, phrases)
 
@@ -263,8 +266,8 @@ class ResultsScreen(Screen[None]):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"{doing} discards these results: they were not exported. "
-                "Export first with e.",
+                f"{doing} discards these results: they were not exported"
+                f"{self.session.kept_note()}. Export first with e.",
                 title="Discard the results?", yes="Discard", no="Keep", danger=True,
             ),
             answered,
