@@ -347,7 +347,7 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
         )
     for r in reloads(result, rec):
         lines.append(
-            f"  {r.model} {r.kind} between {r.since_s:.1f} s and {r.t_s:.1f} s"
+            f"  {r.model} {r.kind} between {max(0.0, r.since_s):.1f} s and {r.t_s:.1f} s"
             + (f", runs touched: {len(r.runs)}" if r.runs else "")
         )
     return lines
