@@ -9,37 +9,18 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 from ometer_tui import __version__
+from ometer_tui.arg_types import number
 from ometer_tui.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-N = TypeVar("N", int, float)
-
-
-def _number(parse: Callable[[str], N], *, minimum: float, inclusive: bool) -> Callable[[str], N]:
-    """An argparse type: ``parse`` the text, then require ``>= minimum`` (or ``>``)."""
-    kind = "a whole number" if parse is int else "a number"
-    rule = f"must be {minimum:g} or more" if inclusive else f"must be more than {minimum:g}"
-
-    def convert(text: str) -> N:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if not (value >= minimum if inclusive else value > minimum):  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
-        return value
-
-    return convert
-
-
-_positive_int = _number(int, minimum=1, inclusive=True)
-_non_negative_int = _number(int, minimum=0, inclusive=True)
-_positive_float = _number(float, minimum=0, inclusive=False)
-_non_negative_float = _number(float, minimum=0, inclusive=True)
+_positive_int = number(int, minimum=1, inclusive=True)
+_non_negative_int = number(int, minimum=0, inclusive=True)
+_positive_float = number(float, minimum=0, inclusive=False)
+_non_negative_float = number(float, minimum=0, inclusive=True)
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -8,9 +8,9 @@ Kept out of ``cli.py`` so that parsing stays lazy: nothing here is imported unti
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from ometer_tui.arg_types import number
 
 if TYPE_CHECKING:
     from ometer_tui.core.bench.workloads.spec import LoadSpec
@@ -34,29 +34,11 @@ LOAD_FLAGS = (
 )
 
 
-def _number(
-    parse: Callable[[str], float], *, minimum: float, strict: bool
-) -> Callable[[str], float]:
-    kind = "a whole number" if parse is int else "a number"
-    rule = f"must be more than {minimum:g}" if strict else f"must be {minimum:g} or more"
-
-    def convert(text: str) -> float:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if not math.isfinite(value) or not (value > minimum if strict else value >= minimum):
-            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
-        return value
-
-    return convert
-
-
-_rate = _number(float, minimum=0, strict=True)
-_seconds = _number(float, minimum=0, strict=False)
-_positive_seconds = _number(float, minimum=0, strict=True)
-_count = _number(int, minimum=1, strict=False)
-_tokens = _number(int, minimum=0, strict=False)
+_rate = number(float, minimum=0, inclusive=False)
+_seconds = number(float, minimum=0, inclusive=True)
+_positive_seconds = number(float, minimum=0, inclusive=False)
+_count = number(int, minimum=1, inclusive=True)
+_tokens = number(int, minimum=0, inclusive=True)
 
 
 def _fraction(text: str) -> float:
