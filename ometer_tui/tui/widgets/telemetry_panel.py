@@ -80,8 +80,9 @@ def stats_text(series: SeriesView) -> str:
     """Peak and mean over the run (empty while it runs)."""
     if series.peak is None or series.mean is None:
         return ""
-    peak = fmt_value(series.peak, series.unit, with_unit=False)
-    return f"peak {peak} mean {fmt_value(series.mean, series.unit, with_unit=False)}"
+    percent = series.unit == "%"  # "peak 0.1" alone would read as a fraction
+    peak = fmt_value(series.peak, series.unit, with_unit=percent)
+    return f"peak {peak} mean {fmt_value(series.mean, series.unit, with_unit=percent)}"
 
 
 class TelemetryPanel(VerticalScroll, can_focus=False):
