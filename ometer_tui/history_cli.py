@@ -440,27 +440,11 @@ def _print_trends(result: BenchmarkResult, path: Path, err: TextIO) -> None:
     """Per model, the change against the latest comparable result in the history (same
     endpoint, model and workload), beyond noise or not. Silent when there is none or the
     history cannot be read (saving says why)."""
-    from ometer_tui.core.compare import compare_pair, trend_line
-    from ometer_tui.core.export import to_dict
-    from ometer_tui.core.history import HistoryError, HistoryStore
+    from ometer_tui.core.compare import trend_line
+    from ometer_tui.core.trends import find_trends
 
-    if not path.exists():
-        return
-    doc = to_dict(result)
-    try:
-        with HistoryStore(path) as store:
-            for model in doc["models"]:
-                name = str(model["name"])
-                if not any(not r.get("warmup") for r in model["runs"]):
-                    continue
-                found = store.latest_comparable(doc, name)
-                if found is None:
-                    continue
-                entry, previous = found
-                pair = compare_pair(
-                    previous, name, doc, name, source_a=f"#{entry.id}", source_b="this run"
-                )
-                when = (entry.started_at or "").replace("T", " ")[:16]
-                print(f"ometer-tui: {name} vs #{entry.id} ({when}): {trend_line(pair)}", file=err)
-    except HistoryError:
-        return
+    for key, trend in find_trends(path, result).items():
+        name = result.models[key].info.name
+        entry = trend.baseline
+        when = (entry.started_at or "").replace("T", " ")[:16]
+        print(f"ometer-tui: {name} vs #{entry.id} ({when}): {trend_line(trend.pair)}", file=err)

@@ -41,13 +41,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ometer_tui import TOOL_NAME, __version__
 from ometer_tui.core.bench.metrics import percentile
 
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.result import BenchmarkResult
+
 __all__ = [
+    "COMPARISON_FORMATS",
+    "COMPARISON_HEADER",
     "METRICS",
     "TREND_METRICS",
     "CompareError",
@@ -61,19 +67,25 @@ __all__ = [
     "compare_documents",
     "compare_metric",
     "compare_pair",
+    "compare_rows",
+    "comparison_rows",
+    "comparison_text",
     "comparison_to_csv",
     "comparison_to_dict",
     "comparison_to_json",
     "comparison_to_markdown",
     "comparison_to_table",
+    "default_comparison_path",
     "diff_proportions",
     "diff_quantiles",
     "gate_failures",
     "gate_unjudged",
     "parse_fail_on",
     "quantile_se",
+    "row_document",
     "trend_line",
     "trend_mark",
+    "verdict_text",
     "wilson",
 ]
 
@@ -527,25 +539,71 @@ def compare_documents(
     )
 
 
+def row_document(result: BenchmarkResult, key: str) -> dict[str, Any]:
+    """The export document of one row of ``result`` (``result.models[key]``: whatever
+    the rows are keyed by) as if it had been measured alone: the same endpoint, plan and
+    dates, that row's model only."""
+    from dataclasses import replace
+
+    from ometer_tui.core.export import to_dict
+
+    return to_dict(replace(result, models={key: result.models[key]}, telemetry=None))
+
+
+def compare_rows(
+    result: BenchmarkResult,
+    key_a: str,
+    key_b: str,
+    *,
+    source: str = "this result",
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Comparison:
+    """Row ``key_a`` (A) against row ``key_b`` (B) of one result: model A against model
+    B, or one model on endpoint A against it on endpoint B. Raises :class:`CompareError`
+    for an unknown row or a row compared with itself."""
+    for key in (key_a, key_b):
+        if key not in result.models:
+            raise CompareError(f"{source}: no row {key!r}")
+    if key_a == key_b:
+        raise CompareError(f"{source}: pick two different rows")
+    doc_a, doc_b = row_document(result, key_a), row_document(result, key_b)
+    pair = compare_pair(
+        doc_a,
+        result.models[key_a].info.name,
+        doc_b,
+        result.models[key_b].info.name,
+        source_a=source,
+        source_b=source,
+        confidence=confidence,
+    )
+    return Comparison(pairs=(pair,), confidence=confidence)
+
+
 # --------------------------------------------------------------------------- trends
 
 #: the figures a trend is shown for (issue #10: TTFT, visible TTFT, decode, e2e, errors)
 TREND_METRICS = ("ttft_p50", "ttft_visible_p50", "decode_tps", "e2e_p50", "error_rate")
 
 
-def trend_mark(m: MetricComparison) -> str:
+def trend_mark(m: MetricComparison, *, compact: bool = False) -> str:
     """``▲ 12%`` / ``▼ 5%`` (the value went up / down, beyond noise), ``≈`` (no
-    significant difference), or ``""`` (too few runs to tell)."""
+    significant difference), or ``""`` (too few runs to tell). ``compact`` (for a table
+    cell of 6 characters): no spaces, ``▲>999%`` beyond 999%, ``▲33pt``."""
     if m.verdict is Verdict.TOO_FEW:
         return ""
     if m.verdict is Verdict.SAME:
         return "≈"
     d = m.difference or 0.0
     arrow = "▲" if d > 0 else "▼"
+    gap = "" if compact else " "
     if m.spec.kind == "proportion":
-        return f"{arrow} {abs(d):.0f} pt"
+        return f"{arrow}{gap}{abs(d):.0f}{gap}pt"
     pct = m.difference_pct
-    return arrow if pct is None else f"{arrow} {abs(pct):.0f}%"
+    if pct is None:
+        return arrow
+    if compact and round(abs(pct)) > 999:
+        return f"{arrow}>999%"
+    return f"{arrow}{gap}{abs(pct):.0f}%"
 
 
 def trend_line(pair: PairComparison) -> str:
@@ -661,10 +719,14 @@ def _pair_name(pair: PairComparison) -> str:
     return f"{pair.a.model} vs {pair.b.model}"
 
 
-def _verdict_text(m: MetricComparison) -> str:
+def verdict_text(m: MetricComparison, *, short: bool = False) -> str:
+    """The verdict in words: ``too few runs (need 20 per side)``, ``no significant
+    difference (~603 runs per side to tell)``, ``better``, ``worse``; ``short`` drops
+    "per side" and the runs a difference would need."""
     if m.verdict is Verdict.TOO_FEW:
-        return f"too few runs (need {m.runs_needed} per side)"
-    if m.verdict is Verdict.SAME and m.runs_needed is not None:
+        per_side = "" if short else " per side"
+        return f"too few runs (need {m.runs_needed}{per_side})"
+    if m.verdict is Verdict.SAME and m.runs_needed is not None and not short:
         return f"no significant difference (~{m.runs_needed} runs per side to tell)"
     return m.verdict.value
 
@@ -753,6 +815,14 @@ def comparison_to_csv(comparison: Comparison) -> str:
 
 
 _HEADER = ("Metric", "A", "B", "B - A", "B - A %", "CI of B - A", "n A/B", "Verdict")
+#: the columns of :func:`comparison_rows`
+COMPARISON_HEADER = _HEADER
+
+
+def comparison_rows(pair: PairComparison) -> list[list[str]]:
+    """Per metric, the cells of :data:`COMPARISON_HEADER`, formatted as the exports
+    format them."""
+    return _rows(pair, DEFAULT_CONFIDENCE)
 
 
 def _rows(pair: PairComparison, confidence: float) -> list[list[str]]:
@@ -769,7 +839,7 @@ def _rows(pair: PairComparison, confidence: float) -> list[list[str]]:
                 "–" if pct is None else f"{pct:+.1f}%",
                 ci,
                 f"{m.n_a}/{m.n_b}",
-                _verdict_text(m),
+                verdict_text(m),
             ]
         )
     return rows
@@ -833,3 +903,41 @@ def comparison_to_table(comparison: Comparison) -> str:
         "an interval that excludes 0 is significant."
     )
     return "\n".join(out) + "\n"
+
+
+#: the file formats a comparison is written in, by name (``--format``, the TUI's menu)
+COMPARISON_FORMATS = {
+    "json": comparison_to_json,
+    "csv": comparison_to_csv,
+    "md": comparison_to_markdown,
+    "table": comparison_to_table,
+}
+
+
+def comparison_text(comparison: Comparison, fmt: str) -> str:
+    """The comparison as ``fmt`` (json, csv, md or table)."""
+    try:
+        render = COMPARISON_FORMATS[fmt]
+    except KeyError:
+        known = ", ".join(COMPARISON_FORMATS)
+        raise CompareError(f"unknown format {fmt!r} (one of: {known})") from None
+    return render(comparison)
+
+
+def _file_slug(text: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+    return "-".join(p for p in slug.split("-") if p).strip(".")[:40] or "x"
+
+
+def default_comparison_path(comparison: Comparison, fmt: str, folder: Path) -> Path:
+    """``<folder>/ometer-compare-<A>-vs-<B>.<ext>``: the two models when they differ,
+    else the two sources (``history-1-vs-history-4``)."""
+    first = comparison.pairs[0] if comparison.pairs else None
+    if first is None:
+        name = "ometer-compare"
+    elif first.a.model != first.b.model:
+        name = f"ometer-compare-{_file_slug(first.a.model)}-vs-{_file_slug(first.b.model)}"
+    else:
+        name = f"ometer-compare-{_file_slug(first.a.source)}-vs-{_file_slug(first.b.source)}"
+    suffix = {"table": ".txt"}.get(fmt, f".{fmt}")
+    return Path(folder) / f"{name}{suffix}"

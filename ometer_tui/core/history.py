@@ -46,6 +46,7 @@ __all__ = [
     "history_path",
     "history_settings_of",
     "history_table",
+    "load_of",
     "measured_runs",
     "plan_summary",
     "read_history_table",
@@ -292,6 +293,32 @@ def workload_of(doc: Mapping[str, Any]) -> tuple[object, ...]:
         bool(plan.get("completion_api")),
         json.dumps(params, sort_keys=True),
     )
+
+
+def load_of(doc: Mapping[str, Any], model: str) -> str | None:
+    """What must also match for a trend when a load shaped the run (``--rate``,
+    ``--input-tokens``...): the plan's ``load`` when the document has one, else what the
+    model's load summary says of the spec (loop mode, offered rate, asked input and
+    output lengths, turns). ``None`` when no load was used."""
+    plan = doc.get("plan") or {}
+    if plan.get("load") is not None:
+        return json.dumps(plan["load"], sort_keys=True)
+    for entry in doc.get("models") or []:
+        if entry.get("name") != model:
+            continue
+        load = (entry.get("summary") or {}).get("load")
+        if not isinstance(load, Mapping):
+            return None
+        asked = [load.get("input_tokens_asked_mean"), load.get("output_tokens_asked_mean")]
+        return json.dumps(
+            [
+                load.get("mode"),
+                load.get("offered_rate"),
+                *(round(v) if isinstance(v, int | float) else None for v in asked),
+                len(load.get("turns") or ()),
+            ]
+        )
+    return None
 
 
 def _now() -> str:
@@ -595,10 +622,11 @@ class HistoryStore:
     ) -> tuple[HistoryEntry, dict[str, Any]] | None:
         """The newest stored result started before ``doc`` that measured ``model`` on the
         same endpoint (URL; for the simulated demo, whose port changes, its name) with
-        the same workload (:func:`workload_of`), or None."""
+        the same workload (:func:`workload_of`) and load (:func:`load_of`), or None."""
         endpoint = doc.get("endpoint") or {}
         simulated = bool(doc.get("simulated"))
         wanted = workload_of(doc)
+        wanted_load = load_of(doc, model)
         sql = (
             f"SELECT {self._COLUMNS} FROM results WHERE "
             + ("simulated = 1 AND endpoint = ?" if simulated else "url = ?")
@@ -615,7 +643,7 @@ class HistoryStore:
             if model not in entry.models:
                 continue
             other = self.document(entry.id)
-            if workload_of(other) != wanted:
+            if workload_of(other) != wanted or load_of(other, model) != wanted_load:
                 continue
             for m in other.get("models") or []:
                 if m.get("name") == model and any(not r.get("warmup") for r in m.get("runs") or []):
