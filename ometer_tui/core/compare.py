@@ -80,6 +80,7 @@ __all__ = [
     "diff_quantiles",
     "gate_failures",
     "gate_unjudged",
+    "pair_titles",
     "parse_fail_on",
     "quantile_se",
     "row_document",
@@ -845,7 +846,9 @@ def _rows(pair: PairComparison, confidence: float) -> list[list[str]]:
     return rows
 
 
-def _title(pair: PairComparison) -> tuple[str, str]:
+def pair_titles(pair: PairComparison) -> tuple[str, str]:
+    """How each side is named: ``model (endpoint source, started_at[, simulated])``."""
+
     def side(s: Side) -> str:
         where = f"{s.endpoint} " if s.endpoint else ""
         when = f", {s.started_at}" if s.started_at else ""
@@ -858,7 +861,7 @@ def _title(pair: PairComparison) -> tuple[str, str]:
 def comparison_to_markdown(comparison: Comparison) -> str:
     lines = [f"# ometer-tui comparison ({_pct(comparison.confidence)} confidence)", ""]
     for pair in comparison.pairs:
-        a, b = _title(pair)
+        a, b = pair_titles(pair)
         lines += [f"## {_md(a)} → {_md(b)}", ""]
         for note in (*comparison.notes, *pair.notes):
             lines.append(f"> {_md(note)}")
@@ -884,7 +887,7 @@ def comparison_to_table(comparison: Comparison) -> str:
     """Plain aligned text for a terminal."""
     out: list[str] = []
     for pair in comparison.pairs:
-        a, b = _title(pair)
+        a, b = pair_titles(pair)
         out += [f"A: {a}", f"B: {b}"]
         out += [f"  note: {n}" for n in (*comparison.notes, *pair.notes)]
         rows = [list(_HEADER), *_rows(pair, comparison.confidence)]

@@ -114,13 +114,16 @@ class ActionsProvider(Provider):
     """Every action of the active screen and the app, by the names the footer shows."""
 
     def _commands(self) -> list[tuple[str, DOMNode, str, str]]:
-        """(name, node, action, help) for the active screen, then the app."""
+        """(name, node, action, help) for the focused widget when it has keys of its own
+        (the results table's Mark and Compare), the active screen, then the app."""
         screen = self.screen
         app = self.app
         out: list[tuple[str, DOMNode, str, str]] = []
         names: set[str] = set()
         actions: set[str] = set()
-        for node in (screen, app):
+        focused = screen.focused
+        own = focused is not None and type(focused).__module__.startswith("ometer_tui.")
+        for node in (*((focused,) if own and focused is not None else ()), screen, app):
             for info in binding_infos(type(node), display=node):
                 name = info.tooltip or info.description
                 if name in names:

@@ -13,6 +13,10 @@ are drained and folded a few times a second on the UI's loop, and one
 telemetry (when the session was given a ``telemetry`` factory) reaches it the same way:
 at most one snapshot per drain, the latest (``telemetry``), and once the run is over a
 final one with peaks and means built from the result's recording.
+
+Trends: once a result is complete (finished, cancelled, or loaded from the history) and
+the history is on, each row's baseline is looked up once, in a thread
+(:func:`~ometer_tui.core.trends.find_trends`), and published as ``trends``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.history import SaveOutcome, save_result
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
+from ometer_tui.core.trends import Trend, find_trends
 from ometer_tui.tui.bench_bridge import (
     DRAIN_HZ,
     BenchmarkBridge,
@@ -43,8 +48,8 @@ from ometer_tui.tui.bench_bridge import (
 @dataclass(frozen=True, slots=True)
 class SessionChanged:
     """What changed in the session: rows of ``models``, the header, new exchanges,
-    server ``telemetry``; a fresh start (``restarted``: everything shown is stale) or the
-    end (``finished``)."""
+    server ``telemetry``, the ``trends`` against the history; a fresh start
+    (``restarted``: everything shown is stale) or the end (``finished``)."""
 
     models: frozenset[str] = frozenset()
     header: bool = False
@@ -52,6 +57,7 @@ class SessionChanged:
     restarted: bool = False
     finished: bool = False
     telemetry: bool = False
+    trends: bool = False
 
 
 class BenchmarkSession:
@@ -84,6 +90,8 @@ class BenchmarkSession:
         self.telemetry_factory = telemetry
         #: server telemetry as it stands (``None``: off, or nothing sampled yet)
         self.telemetry: TelemetrySnapshot | None = None
+        #: per row key, the change against the latest comparable saved result
+        self.trends: dict[str, Trend] = {}
         self.fold = ResultFold(plan)
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
@@ -110,6 +118,7 @@ class BenchmarkSession:
         session.fold = ResultFold.of_result(result)
         session.telemetry = _final_telemetry(result)
         session.history_id = history_id
+        session._look_up_trends()
         return session
 
     @classmethod
@@ -188,6 +197,7 @@ class BenchmarkSession:
         self.exported_to = None
         self.discarded = False
         self.telemetry = None
+        self.trends = {}
         self.history_id = None
         self.history_reason = None
         self._started_mono = time.monotonic()
@@ -256,6 +266,7 @@ class BenchmarkSession:
             bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
         )
         self.telemetry = _final_telemetry(self.result) or bridge.take_telemetry()
+        self._look_up_trends()
         if self.history is not None and self.measured:
             self.saving = True
             self.owner.run_worker(
@@ -267,6 +278,21 @@ class BenchmarkSession:
                 frozenset(self.result.models), True, exchanges, finished=True, telemetry=True
             )
         )
+
+    def _look_up_trends(self) -> None:
+        """Find each row's baseline in the history, once, in a thread (nothing when the
+        history is off or nothing was measured)."""
+        if self.history is not None and self.measured:
+            self.owner.run_worker(
+                self._trends_of(self.result, self.history), group="history-trends",
+                exit_on_error=False, name="history-trends",
+            )  # fmt: skip
+
+    async def _trends_of(self, result: BenchmarkResult, path: Path) -> None:
+        trends = await asyncio.to_thread(find_trends, path, result)
+        if result is self.result and trends:  # (a re-run meanwhile: not shown)
+            self.trends = trends
+            self.changed.publish(SessionChanged(trends=True))
 
     async def _save(self, result: BenchmarkResult, path: Path) -> None:
         """Save ``result`` in a thread (SQLite may wait on a lock; the UI never does),

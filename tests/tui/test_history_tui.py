@@ -21,6 +21,7 @@ from ometer_tui.tui.screens.history import HistoryScreen
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
 from ometer_tui.tui.screens.text_prompt import TextPrompt
+from ometer_tui.tui.widgets.fitted_table import FittedTable
 from tests.history_samples import synthetic_result
 from tests.tui.conftest import AppFactory, Settle
 from tests.tui.test_results_screen import SIZE, make_plan, wait_for
@@ -267,8 +268,10 @@ async def test_mark_two_and_c_compares_them_older_as_a(
         (pair,) = compare.comparison.pairs
         assert (pair.a.source, pair.b.source) == (f"history #{fast}", f"history #{slow}")
         assert pair.metric("ttft_p50").verdict is Verdict.WORSE  # B's TTFT tripled
-        shown = str(compare.query_one("#compare-table", Static).render())
-        assert f"A: llama3:8b (lab history #{fast}" in shown and "worse" in shown
+        shown = str(compare.query_one(".compare-sides", Static).render())
+        assert f"A: llama3:8b (lab history #{fast}" in shown
+        table = compare.query_one("#compare-table-0", FittedTable)
+        assert table.cells_of("ttft_p50")["verdict"].plain == "worse"
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
         await pilot.press("space")  # unmark one: c asks again
@@ -278,14 +281,19 @@ async def test_mark_two_and_c_compares_them_older_as_a(
 def test_the_comparison_colours_its_verdicts() -> None:
     from ometer_tui.core.compare import compare_documents
     from ometer_tui.core.export import to_dict
-    from ometer_tui.tui.screens.compare import comparison_text
+    from ometer_tui.tui.screens.compare import comparison_table_rows, sides_text
 
     a = to_dict(synthetic_result(runs=30, ttft_ms=100, seed=5))
-    b = to_dict(synthetic_result(runs=30, ttft_ms=300, seed=6))
-    text = comparison_text(compare_documents(a, b))
-    styled = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
-    assert styled.get("worse") == "bold red"
-    assert any(k.startswith("A: llama3:8b") for k in styled)
+    b = to_dict(synthetic_result(runs=30, ttft_ms=300, seed=6, error_every=2))
+    (pair,) = compare_documents(a, b).pairs
+    rows = comparison_table_rows(pair)
+    assert (rows["ttft_p50"]["verdict"].plain, str(rows["ttft_p50"]["verdict"].style)) == (
+        "worse", "bold red"
+    )
+    assert rows["ttft_p90"]["verdict"].plain == "too few runs (need 20)"  # 15 ok runs in B
+    assert str(rows["ttft_p90"]["verdict"].style) == "yellow"
+    assert abs(float(rows["ttft_p50"]["a"].plain) - 100) < 15  # ms, as the exports show it
+    assert sides_text(pair).plain.startswith("A: llama3:8b (lab A, ")
 
 
 def test_the_command_line_history_options_reach_the_tui(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -25,9 +24,10 @@ from textual.widgets import DataTable, Footer, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.tui.results_phrases import header_phrases
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
-from ometer_tui.tui.widgets.results_header import Phrase, ResultsHeader
+from ometer_tui.tui.widgets.results_header import ResultsHeader
 from ometer_tui.tui.widgets.results_table import ResultsTable
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
 
@@ -117,8 +117,8 @@ class ResultsScreen(Screen[None]):
 
     def _show_change(self, change: SessionChanged) -> None:
         session = self.session
-        if change.models or change.restarted or change.finished:
-            self.table.show(session.result, session.fold.progress)
+        if change.models or change.restarted or change.finished or change.trends:
+            self.table.show(session.result, session.fold.progress, session.trends)
         if change.header or change.restarted or change.finished:
             self._render_header()
         if change.telemetry or change.restarted:
@@ -131,38 +131,9 @@ class ResultsScreen(Screen[None]):
             self._clock = None
 
     def _render_header(self) -> None:
-        session, fold = self.session, self.session.fold
-        if session.stopping:
-            state = Text("stopping…", style="bold yellow")
-        elif session.running:
-            state = Text("running", style="bold cyan")
-        elif session.error:
-            state = Text("failed", style="bold red")
-        elif session.result.cancelled:
-            state = Text("cancelled", style="bold yellow")
-        elif fold.requests_done:
-            state = Text("done", style="bold green")
-        else:
-            state = Text("ready", style="dim")
-        state.append(f" {fold.requests_done}/{fold.requests_total} requests", style="")
-        phrases = [Phrase(state)]
-        if session.error and not session.running:
-            phrases.append(Phrase(Text(session.error, style="red"), 1))
-        elapsed = session.elapsed_s if self._show_clock else None
-        if elapsed is not None:
-            minutes, seconds = divmod(int(elapsed), 60)
-            phrases.append(Phrase(Text(f"elapsed {minutes}:{seconds:02d}"), 3))
-        agg = fold.aggregate_tps()
-        if agg is not None:
-            phrases.append(Phrase(Text(f"{agg:.1f} output tok/s overall"), 2))
-        if session.exported_to is not None:
-            phrases.append(Phrase(Text(f"exported {session.exported_to.name}", style="dim"), 4))
-        if session.history_id is not None:
-            phrases.append(Phrase(Text(f"history #{session.history_id}", style="dim"), 4))
-        elif session.history_reason is not None:
-            phrases.append(Phrase(Text("not in history", style="yellow"), 4))
-        header = self.query_one(ResultsHeader)
-        header.show(fold.requests_done, fold.requests_total, phrases)
+        fold = self.session.fold
+        phrases = header_phrases(self.session, show_clock=self._show_clock)
+        self.query_one(ResultsHeader).show(fold.requests_done, fold.requests_total, phrases)
 
     @on(ResultsTable.LegendChanged)
     def _legend_changed(self, event: ResultsTable.LegendChanged) -> None:
@@ -221,6 +192,12 @@ class ResultsScreen(Screen[None]):
 
     def action_toggle_per_run(self) -> None:
         self.table.toggle_per_run()
+
+    @on(ResultsTable.CompareRequested)
+    def _compare_rows(self, event: ResultsTable.CompareRequested) -> None:
+        from ometer_tui.tui.screens.compare import open_row_compare
+
+        open_row_compare(self, self.session, event.a, event.b)
 
     @on(DataTable.RowSelected, "#results-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

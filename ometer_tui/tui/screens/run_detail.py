@@ -2,6 +2,8 @@
 
 Wiring only: it observes the benchmark session it is given (new runs appear as they
 finish) and renders the model's runs with :class:`RunTable` and :func:`clock_table`.
+When the session found a trend for the model, a line names the saved result it is
+compared against and gives each trend metric's A -> B and verdict.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from textual.widgets import DataTable, Footer, Static
 from ometer_tui.core.bench.fold import is_embedding, live_stats
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import ModelResult
+from ometer_tui.core.compare import TREND_METRICS, Verdict, comparison_rows
+from ometer_tui.core.trends import Trend
 from ometer_tui.tui.formatting import fmt_bytes, fmt_context, fmt_rate, fmt_seconds
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets.clock_panel import clock_table
@@ -28,6 +32,27 @@ from ometer_tui.tui.widgets.run_table import RunTable
 PREVIEW_CHARS = 1500
 #: Below this width the response and the timings are stacked, not side by side.
 STACK_BELOW = 100
+
+
+def trend_text(trend: Trend) -> Text:
+    """``vs history #12 (date, "label")``, then per trend metric ``A → B unit`` and its
+    verdict (``▼ 8% better``, ``▲ 5% worse``, ``≈``, ``too few runs (need 5)``)."""
+    text = Text()
+    text.append(f"vs history {trend.baseline_name}", style="bold")
+    rows = zip(trend.pair.metrics, comparison_rows(trend.pair), strict=True)
+    cells = {m.spec.key: row for m, row in rows}
+    for key in TREND_METRICS:
+        m = trend.metric(key)
+        text.append(f" · {m.spec.label} {cells[key][1]} → {cells[key][2]} {m.spec.unit} ")
+        if m.verdict is Verdict.TOO_FEW:
+            text.append(f"too few runs (need {m.runs_needed})", style="yellow")
+        elif m.verdict is Verdict.SAME:
+            text.append("≈")
+        else:
+            style = "green" if m.verdict is Verdict.BETTER else "bold red"
+            text.append(f"{trend.mark(key)} {m.verdict.value}", style=style)
+    text.append(" (▲▼ beyond noise; ≈ no significant difference)", style="dim")
+    return text
 
 
 class RunDetailScreen(Screen[None]):
@@ -54,6 +79,7 @@ class RunDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="detail-title")
         yield Static(self._summary(), id="detail-summary")
+        yield Static(id="detail-trend")
         yield RunTable(embedding=is_embedding(self.model_result), id="detail-runs")
         with Horizontal(id="detail-bottom"):
             with VerticalScroll(id="detail-text-box"):
@@ -72,7 +98,14 @@ class RunDetailScreen(Screen[None]):
         self.runs.show(self.model_result.records)
         self.runs.focus()
         self._show_record(self.runs.highlighted_record())
+        self._show_trend()
         self.session.changed.subscribe(self, self._session_changed)
+
+    def _show_trend(self) -> None:
+        trend = self.session.trends.get(self.model)
+        widget = self.query_one("#detail-trend", Static)
+        widget.display = trend is not None
+        widget.update(trend_text(trend) if trend is not None else "")
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < STACK_BELOW, "-narrow")
@@ -80,6 +113,8 @@ class RunDetailScreen(Screen[None]):
     def _session_changed(self, change: SessionChanged) -> None:
         if self.model not in self.session.result.models:
             return
+        if change.trends or change.restarted:
+            self._show_trend()
         if change.restarted or change.finished or self.model in change.models:
             before = self.runs.highlighted_record()
             self.runs.show(self.model_result.records)

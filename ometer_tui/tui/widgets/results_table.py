@@ -9,6 +9,12 @@ What the figures are (the legend says it too): TTFT, vTTFT, e2e and latency are 
 (p50) of the ok measured runs, tok/s rates are means, ``±`` is the TTFT standard
 deviation, and ``ok`` is the n every figure of its row rests on. p90/p99 (TTFT) need
 n >= 5. Embedding models have their own latency column and no TTFT.
+
+Trends (given with the result, from the history): a ``Δ`` column after TTFT, vTTFT,
+tok/s, e2e and err says how the figure moved against the latest comparable saved
+result: ``▲12%``/``▼5%`` beyond noise (green better, red worse), ``≈`` within it. They
+are dropped before the figures on narrow terminals. Two rows marked (``space``, shown as
+A and B in the status cell) are compared with ``c`` (:class:`ResultsTable.CompareRequested`).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -35,7 +43,9 @@ from ometer_tui.core.bench.metrics import FEW_VALUES
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import Stats
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.compare import Verdict
 from ometer_tui.core.models import Workload
+from ometer_tui.core.trends import Trend
 from ometer_tui.tui.formatting import (
     BUFFERED,
     DASH,
@@ -150,6 +160,11 @@ TITLES = {
     "size": "model size",
     "quant": "quantization",
     "ctx": "context length",
+    "ttft_d": "TTFT change vs history",
+    "vttft_d": "visible TTFT change vs history",
+    "tps_d": "tok/s change vs history",
+    "e2e_d": "e2e change vs history",
+    "err_d": "error rate change vs history",
 }
 
 
@@ -231,6 +246,58 @@ def per_run_columns(n: int, *, shown: int | None = None) -> list[ColumnSpec]:
     ]
 
 
+#: The trend column after each figure: (figure column, trend column, metric, priority).
+TREND_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    ("ttft", "ttft_d", "ttft_p50", 2),
+    ("vttft", "vttft_d", "ttft_visible_p50", 5),
+    ("tps", "tps_d", "decode_tps", 2),
+    ("e2e", "e2e_d", "e2e_p50", 3),
+    ("err", "err_d", "error_rate", 3),
+)
+#: ``▲>999%``, ``▲33pt``: the widest compact trend mark
+TREND_WIDTH = 6
+
+
+def trend_legend(trends: Mapping[str, Trend]) -> str:
+    """What the Δ columns compare against: one baseline named, or several."""
+    ids = {t.baseline.id for t in trends.values()}
+    against = f"history #{ids.pop()}" if len(ids) == 1 else "the last comparable saved result"
+    return f"Δ: vs {against} (▲▼ beyond noise, ≈ within)"
+
+
+def with_trend_columns(columns: Sequence[ColumnSpec], legend: str) -> list[ColumnSpec]:
+    """``columns`` with a Δ column after each figure that has a trend."""
+    after = {fig: (key, prio) for fig, key, _, prio in TREND_COLUMNS}
+    out: list[ColumnSpec] = []
+    for col in columns:
+        out.append(col)
+        if col.key in after:
+            key, prio = after[col.key]
+            out.append(ColumnSpec(key, "Δ", TREND_WIDTH, Kind.TEXT, priority=prio, legend=legend))
+    return out
+
+
+TREND_STYLE = {Verdict.BETTER: "green", Verdict.WORSE: "bold red", Verdict.SAME: "dim"}
+
+
+def trend_cells(trend: Trend | None) -> Row:
+    """The Δ cells of one row (empty for a row without a baseline, or too few runs).
+    The raw value, for sorting, is the change in % (points for the error rate), 0 when
+    within noise."""
+    row: Row = {}
+    for _, key, metric, _ in TREND_COLUMNS:
+        m = None if trend is None else trend.metric(metric)
+        if m is None or m.verdict is Verdict.TOO_FEW:
+            row[key] = Cell(None, "", right=True)
+            continue
+        raw = 0.0
+        if m.verdict is not Verdict.SAME:
+            raw = (m.difference if m.spec.kind == "proportion" else m.difference_pct) or 0.0
+        row[key] = Cell(raw, trend.mark(metric, compact=True) if trend else "",
+                        TREND_STYLE[m.verdict], right=True)  # fmt: skip
+    return row
+
+
 #: Aggregate columns always kept beside the per-run columns in the per-run view.
 PER_RUN_VIEW_KEEPS = ("status", "model", "ok", "err")
 #: ...and those shown too when there is room left.
@@ -250,11 +317,17 @@ def per_run_fit(plan: BenchmarkPlan, available: int) -> int:
 
 
 def columns_for_view(
-    plan: BenchmarkPlan, *, per_run: bool, errors: bool = False, shown_runs: int | None = None
+    plan: BenchmarkPlan,
+    *,
+    per_run: bool,
+    errors: bool = False,
+    shown_runs: int | None = None,
+    trends: str = "",
 ) -> list[ColumnSpec]:
+    """``trends``: the legend of the Δ columns (``""``: no trends, no Δ columns)."""
     base = base_columns(plan, errors=errors)
     if not per_run:
-        return base
+        return with_trend_columns(base, trends) if trends else base
     kept = [
         c if c.key in PER_RUN_VIEW_KEEPS else replace(c, priority=1)
         for c in base
@@ -502,11 +575,29 @@ def sort_order(
 class ResultsTable(FittedTable):
     """The results of one benchmark plan, one row per model, sortable.
 
-    State flows down: :meth:`show` takes the result (and each model's progress) to
-    render. Events flow up: :class:`SortChanged` when the user sorts (the app keeps the
-    sort for the next run), ``DataTable.RowSelected`` when a model is chosen, and
-    :class:`LegendChanged` when the shown columns change.
+    State flows down: :meth:`show` takes the result (each model's progress, and the
+    trends against the history) to render. Events flow up: :class:`SortChanged` when the
+    user sorts (the app keeps the sort for the next run), ``DataTable.RowSelected`` when
+    a model is chosen, :class:`LegendChanged` when the shown columns change, and
+    :class:`CompareRequested` when two marked rows are to be compared.
     """
+
+    HELP_TITLE = "Results table"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_mark", "Mark", id="results.mark",
+                tooltip="Mark or unmark the highlighted row (two to compare)"),
+        Binding("c", "compare_marked", "Compare", id="results.compare",
+                tooltip="Compare the two marked rows (A: marked first; mark with space)"),
+    ]  # fmt: skip
+
+    class CompareRequested(Message):
+        """Compare row ``a`` (A) with row ``b`` (B): row keys, as ``result.models``."""
+
+        def __init__(self, a: str, b: str) -> None:
+            super().__init__()
+            self.a = a
+            self.b = b
 
     class SortChanged(Message):
         def __init__(self, key: str | None, descending: bool) -> None:
@@ -539,18 +630,32 @@ class ResultsTable(FittedTable):
         #: the rows as last shown, with raw values (tests and sorting read them)
         self.model_rows: dict[str, Row] = {}
         self._legend = Text()
+        self._trends: Mapping[str, Trend] = {}
+        self._trend_legend = ""
+        #: marked row keys (two to compare), the first marked first
+        self.marked: list[str] = []
 
     # ------------------------------------------------------------------ state down
 
-    def show(self, result: BenchmarkResult, progress: Mapping[str, Progress]) -> None:
-        """Render ``result``: only changed cells are repainted; the sort is kept."""
+    def show(
+        self,
+        result: BenchmarkResult,
+        progress: Mapping[str, Progress],
+        trends: Mapping[str, Trend] | None = None,
+    ) -> None:
+        """Render ``result`` (with ``trends`` per row key, from the history): only
+        changed cells are repainted; the sort is kept."""
         self._result = result
         self._progress = progress
+        self._trends = trends or {}
+        self.marked = [k for k in self.marked if k in result.models]
         errors = any(
             r for m in result.models.values() for r in m.records if not r.ok and not r.warmup
         )
-        if errors != self._errors:
+        legend = trend_legend(self._trends) if self._trends else ""
+        if errors != self._errors or legend != self._trend_legend:
             self._errors = errors
+            self._trend_legend = legend
             self._set_specs()
         self._render_rows()
 
@@ -563,16 +668,24 @@ class ResultsTable(FittedTable):
             name: build_row(mr, self.plan, progress=self._progress.get(name), per_run=per_run)
             for name, mr in result.models.items()
         }
+        if self._trend_legend and not per_run:
+            for name, row in rows.items():
+                row.update(trend_cells(self._trends.get(name)))
         self.model_rows = apply_colours(rows, self._result_columns)
         key, descending = self._sort
         order = sort_order(self.model_rows, key, descending=descending)
-        self.show_rows({k: {c: cell.render() for c, cell in self.model_rows[k].items()}
-                        for k in order})  # fmt: skip
+        shown = {k: {c: cell.render() for c, cell in self.model_rows[k].items()} for k in order}
+        for letter, marked in zip("AB", self.marked, strict=False):
+            if marked in shown:
+                status = shown[marked]["status"]
+                shown[marked]["status"] = Text.assemble((letter, "bold reverse"), " ", status)
+        self.show_rows(shown)
 
     def _set_specs(self) -> None:
         self._result_columns = columns_for_view(
-            self.plan, per_run=self._per_run, errors=self._errors, shown_runs=self._shown_runs
-        )
+            self.plan, per_run=self._per_run, errors=self._errors, shown_runs=self._shown_runs,
+            trends=self._trend_legend,
+        )  # fmt: skip
         self.set_columns([c.fit_column() for c in self._result_columns])
         self._post_legend()
 
@@ -654,6 +767,30 @@ class ResultsTable(FittedTable):
             self.sort_step(1)
             return
         self.sort_by(key, not descending)
+
+    # ------------------------------------------------------------------- marks
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the highlighted row; a third mark replaces the oldest."""
+        key = self.highlighted_key
+        if key is None:
+            return
+        marked = [k for k in self.marked if k != key]
+        self.marked = marked if key in self.marked else [*marked, key][-2:]
+        self._render_rows()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # c is in the footer once a row is marked (the palette always offers it)
+        if action == "compare_marked":
+            return bool(self.marked)
+        return True
+
+    def action_compare_marked(self) -> None:
+        if len(self.marked) != 2:
+            self.app.notify("Mark two rows with space, then press c.", severity="warning")
+            return
+        self.post_message(self.CompareRequested(*self.marked))
 
     @on(DataTable.HeaderSelected)
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:

@@ -1,0 +1,51 @@
+"""What the results screen's header says about a session: its state, the requests done,
+the elapsed time, the overall rate, and where the result was kept."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ometer_tui.tui.session import BenchmarkSession
+from ometer_tui.tui.widgets.results_header import Phrase
+
+
+def state_text(session: BenchmarkSession) -> Text:
+    """``running 12/40 requests``, ``done``, ``cancelled``... (coloured)."""
+    fold = session.fold
+    if session.stopping:
+        state = Text("stopping…", style="bold yellow")
+    elif session.running:
+        state = Text("running", style="bold cyan")
+    elif session.error:
+        state = Text("failed", style="bold red")
+    elif session.result.cancelled:
+        state = Text("cancelled", style="bold yellow")
+    elif fold.requests_done:
+        state = Text("done", style="bold green")
+    else:
+        state = Text("ready", style="dim")
+    state.append(f" {fold.requests_done}/{fold.requests_total} requests", style="")
+    return state
+
+
+def header_phrases(session: BenchmarkSession, *, show_clock: bool = True) -> list[Phrase]:
+    """The header's second line, most important first (:func:`fit_phrases` drops the
+    rest on a narrow terminal)."""
+    fold = session.fold
+    phrases = [Phrase(state_text(session))]
+    if session.error and not session.running:
+        phrases.append(Phrase(Text(session.error, style="red"), 1))
+    elapsed = session.elapsed_s if show_clock else None
+    if elapsed is not None:
+        minutes, seconds = divmod(int(elapsed), 60)
+        phrases.append(Phrase(Text(f"elapsed {minutes}:{seconds:02d}"), 3))
+    agg = fold.aggregate_tps()
+    if agg is not None:
+        phrases.append(Phrase(Text(f"{agg:.1f} output tok/s overall"), 2))
+    if session.exported_to is not None:
+        phrases.append(Phrase(Text(f"exported {session.exported_to.name}", style="dim"), 4))
+    if session.history_id is not None:
+        phrases.append(Phrase(Text(f"history #{session.history_id}", style="dim"), 4))
+    elif session.history_reason is not None:
+        phrases.append(Phrase(Text("not in history", style="yellow"), 4))
+    return phrases
