@@ -2,9 +2,11 @@
 
     python screenshots/make_screenshots.py [--out screenshots] [--size 120x36]
 
-The app runs with ``demo=True`` and a throw-away settings file, so nothing of the user's
-configuration is read or written. The figures in the pictures are real measurements of
-the simulated endpoint, so they differ slightly from one run to the next.
+The app runs with ``demo=True``, a throw-away settings file and a throw-away history, so
+nothing of the user's configuration or history is read or written. The benchmark runs
+twice (``R``), so the second run's results show their trends against the first. The
+figures in the pictures are real measurements of the simulated endpoint, so they differ
+slightly from one run to the next.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ async def make(out: Path, size: tuple[int, int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
         save_settings(Settings(), config)
-        app = OmeterApp(config_path=config, demo=True)
+        history = str(Path(tmp) / "history.sqlite3")
+        app = OmeterApp(config_path=config, demo=True, history=history)
         async with app.run_test(size=size) as pilot:
             await wait_for(pilot, screen_named(app, "EndpointsScreen"), "the endpoints")
             await pilot.pause(0.5)  # let the live probe answer
@@ -122,8 +125,24 @@ async def make(out: Path, size: tuple[int, int]) -> None:
             results = app.screen
             assert isinstance(results, ResultsScreen)
             await wait_for(pilot, lambda: not results.benchmark_running, "the benchmark")
+            session = results.session
+            await wait_for(pilot, lambda: session.history_id is not None, "the first save")
+            await pilot.press("R")  # again: the second run's trends are against the first
+            await wait_for(pilot, lambda: session.running, "the second run")
+            await wait_for(pilot, lambda: not session.running, "the second run's end")
+            await wait_for(pilot, lambda: session.trends, "the trends")
             await pilot.pause(0.3)
             await shoot(app, out, "results", pilot)
+
+            order = results.row_order()
+            for name in ("demo-fast:1b", "demo-medium:8b"):
+                results.table.move_cursor(row=order.index(name))
+                await pilot.press("space")
+            await pilot.press("c")
+            await wait_for(pilot, screen_named(app, "CompareScreen"), "the row compare")
+            await shoot(app, out, "compare-rows", pilot)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is results, "the results")
 
             results.table.move_cursor(row=results.row_order().index("demo-think:7b"))
             await pilot.press("enter")
