@@ -107,6 +107,7 @@ class TelemetrySampler:
         self.discovery_timeout_s = discovery_timeout_s
         base = endpoint.base_url.rstrip("/")
         self._urls: dict[SourceKind, str] = {k: base + p for k, p in _PATHS.items()}
+        metrics_url = metrics_url or endpoint.metrics_url  # the flag, else the setting
         if metrics_url:
             self._urls[SourceKind.PROMETHEUS] = metrics_url
         self.recording = TelemetryRecording(interval_s=interval_s)
