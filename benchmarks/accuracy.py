@@ -32,6 +32,17 @@ engine's request rate limit) chosen so that about ``streams`` are in flight, wha
 completions do; concurrency is capped at twice that. The ``clock`` column says how many
 of ometer-tui's runs were stamped by the kernel (``ACC_STAMPS=loop`` forces loop stamps,
 for an A/B of the two).
+
+Server telemetry (issue #13): ``--telemetry off 1 0.25`` runs every ometer-tui
+configuration once per setting, back to back (off, then sampling every 1 s, then every
+0.25 s; ``--repeat N`` alternates them N times), so a drift in the machine's load falls
+on all of them alike. With telemetry on, the child samples the stamping server's
+``/metrics`` (vLLM-style) and ``/api/ps`` as ``ometer-tui run`` and the app do; the
+``telem`` column says the setting and how many polls the server answered, and a last
+table puts each configuration's TTFT error with telemetry off and on side by side::
+
+    python benchmarks/accuracy.py --only grid --telemetry off 1 0.25 --repeat 3 \
+        --flavours openai --modes headless tui --concurrency 1 10 100 --no-peer --no-floor
 """
 
 from __future__ import annotations
@@ -168,6 +179,13 @@ def child_ometer(args: argparse.Namespace) -> None:
             observations.append(obs)
             return obs
 
+    interval = args.telemetry_interval
+
+    def make_sampler(plan_: BenchmarkPlan, on_sample: Any) -> Any:
+        from ometer_tui.core.telemetry.sampler import TelemetrySampler
+
+        return TelemetrySampler(plan_.endpoint, interval_s=interval, on_sample=on_sample)
+
     def make_runner(on_event: Any, log_exchanges: bool) -> BenchmarkRunner:
         client = open_client(
             endpoint,
@@ -183,13 +201,19 @@ def child_ometer(args: argparse.Namespace) -> None:
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     if args.mode == "headless":
-        runner = make_runner(lambda _e: None, False)
-        if os.environ.get("ACC_LOOP") == "asyncio":  # asyncio's own loop instead of uvloop
-            result = asyncio.run(runner.run())
-        else:  # the engine's loop, as `ometer-tui run` uses it
-            result = run_engine(runner.run())
-    else:
-        result = asyncio.run(_run_in_app(plan, make_runner))
+        if interval:  # as `ometer-tui run` does it (telemetry_args.TelemetryHook)
+            sampler = make_sampler(plan, None)
+            runner = make_runner(sampler.observe, False)
+            main = sampler.during(runner.run(), lambda: runner.result)
+        else:
+            runner = make_runner(lambda _e: None, False)
+            main = runner.run()
+        # the engine's loop, as `ometer-tui run` uses it, or asyncio's own (not uvloop)
+        asyncio_loop = os.environ.get("ACC_LOOP") == "asyncio"
+        result = asyncio.run(main) if asyncio_loop else run_engine(main)
+    else:  # the app's session runs the sampler beside the engine, as the dashboard does
+        factory = make_sampler if interval else None
+        result = asyncio.run(_run_in_app(plan, make_runner, factory))
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     records = {}
@@ -210,9 +234,15 @@ def child_ometer(args: argparse.Namespace) -> None:
             "clock": rec.clock,
         })  # fmt: skip
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    rec = result.telemetry
+    telemetry = None if rec is None else {
+        s.kind.value: {"available": s.available, "samples": s.samples, "reason": s.reason}
+        for s in rec.sources.values()
+    }  # fmt: skip
     Path(args.out).write_text(json.dumps({
         "requests": out, "cpu_s": cpu, "wall_s": wall, "offset_ns": clock_offset_ns(),
         "errors": sum(1 for r in result.models["stamp"].records if not r.ok),
+        "telemetry": telemetry,
     }))  # fmt: skip
 
 
@@ -363,7 +393,7 @@ def _experiments() -> None:
         _http.AiohttpTransport = transport  # type: ignore[attr-defined,assignment]
 
 
-async def _run_in_app(plan: Any, make_runner: Any) -> Any:
+async def _run_in_app(plan: Any, make_runner: Any, telemetry: Any = None) -> Any:
     """The real app, headless, with the results screen running the benchmark live."""
     from ometer_tui.tui.app import OmeterApp
     from ometer_tui.tui.screens.results import ResultsScreen
@@ -381,7 +411,7 @@ async def _run_in_app(plan: Any, make_runner: Any) -> Any:
                    f'api = "{plan.endpoint.api.value}"\n')  # fmt: skip
     app = OmeterApp(config_path=cfg)
     async with app.run_test(size=(120, 36)) as pilot:
-        session = BenchmarkSession(app, plan, runner_factory=factory)
+        session = BenchmarkSession(app, plan, runner_factory=factory, telemetry=telemetry)
         await app.push_screen(ResultsScreen(session))
         session.start()
         deadline = time.monotonic() + CHILD_TIMEOUT_S
@@ -456,7 +486,7 @@ def open_loop_rpm(conc: int, interval: float, tokens: int = TOKENS) -> float:
 def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
             interval: float, conc: int, opts: argparse.Namespace,
             tokens: int = TOKENS, runs: int | None = None, waves: int = 1,
-            open_loop: bool = False) -> dict[str, Any]:  # fmt: skip
+            open_loop: bool = False, telemetry_s: float = 0.0) -> dict[str, Any]:  # fmt: skip
     runs = runs or runs_for(conc, waves)
     rpm = open_loop_rpm(conc, interval, tokens) if open_loop else None
     streams = 2 * conc if open_loop else conc  # the open loop's cap, never reached
@@ -473,6 +503,8 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
                    "--runs", str(runs), "--tokens", str(tokens), "--out", str(out)]  # fmt: skip
             if rpm is not None:
                 cmd += ["--rpm", f"{rpm:.3f}"]
+            if telemetry_s:
+                cmd += ["--telemetry-interval", f"{telemetry_s:g}"]
             proc = subprocess.run(cmd, capture_output=True, timeout=CHILD_TIMEOUT_S)
             if proc.returncode != 0 or not out.exists():
                 client: dict[str, Any] = {"error": proc.stderr.decode()[-3000:], "requests": []}
@@ -526,6 +558,8 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
         "chunks_per_s": token_packets / span if span else None,
         "cpu_s": client.get("cpu_s"), "wall_s": client.get("wall_s"),
         "errors": client.get("errors"), "error": client.get("error"),
+        "telemetry": telemetry_name(telemetry_s), "telemetry_polls": log.get("metrics_polls"),
+        "telemetry_sources": client.get("telemetry"),
     }  # fmt: skip
     for f in work.iterdir():
         f.unlink()
@@ -653,6 +687,31 @@ def throughput(server: StampServer, opts: argparse.Namespace) -> list[dict[str, 
     return rows
 
 
+def telemetry_name(interval_s: float) -> str:
+    """``off``, ``1 s``, ``0.25 s``."""
+    return f"{interval_s:g} s" if interval_s else "off"
+
+
+def telemetry_arg(text: str) -> str:
+    """``off`` or an interval the sampler takes (at least 0.25 s)."""
+    if text == "off":
+        return text
+    try:
+        ok = float(text) >= 0.25
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected off or seconds >= 0.25, got {text!r}")
+    return text
+
+
+def telemetry_settings(opts: argparse.Namespace) -> list[float]:
+    """The telemetry intervals each ometer-tui configuration runs with, interleaved and
+    repeated (0: off)."""
+    one = [0.0 if t == "off" else float(t) for t in opts.telemetry]
+    return one * int(opts.repeat)
+
+
 def load_name(waves: int, open_loop: bool) -> str:
     """``1 wave``, ``closed x4`` (four waves back to back), ``open x4`` (at a fixed rate)."""
     if open_loop:
@@ -685,7 +744,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     """One line per (flavour, mode, phase, interval, concurrency); the peer beside."""
     peer = {(r["phase"], r["interval_ms"], r["concurrency"], r.get("load", "1 wave")): r
             for r in rows if r["tool"] == "peer"}  # fmt: skip
-    head = ("| flavour | mode | phase | ms/tok | streams | load | runs | clock | "
+    head = ("| flavour | mode | phase | ms/tok | streams | load | telem | runs | clock | "
             "TTFT err p50/p90/p99 ms | "
             "lag p50/p90/p99 ms | send err p50/p99 ms | decode err p50 / max % | late | "
             "peer TTFT err p50/p90/p99 ms"
@@ -712,7 +771,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             mark += " ERR"
         clock = f"kernel {r.get('kernel_clock_runs', 0)}/{r['matched']}"
         print(f"| {r['flavour']} | {r['mode']} | {r['phase']} | {r['interval_ms']:.0f} | "
-              f"{r['concurrency']} | {r.get('load', '1 wave')} | {r['runs']} | {clock} | "
+              f"{r['concurrency']} | {r.get('load', '1 wave')} | {telem_cell(r)} | "
+              f"{r['runs']} | {clock} | "
               f"{fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
               f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
               f"{send_cells(r)} | "
@@ -732,6 +792,43 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                   f"{fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
                   f"{fmt(lag['p50'])} / {fmt(lag['p90'])} / {fmt(lag['p99'])} | "
                   f"{send_cells(r)} | {r['late_requests']} |")  # fmt: skip
+
+
+def telem_cell(row: dict[str, Any]) -> str:
+    name = row.get("telemetry", "off")
+    return name if name == "off" else f"{name} ({row.get('telemetry_polls') or 0} polls)"
+
+
+def print_telemetry_table(rows: list[dict[str, Any]]) -> None:
+    """Per configuration, the TTFT error with telemetry off and with each interval (every
+    repeat, in the order run), and the server's polls: on and off side by side."""
+    groups: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
+    for r in rows:
+        if r["tool"] != "ometer":
+            continue
+        key = (r["flavour"], r["mode"], r["phase"], r["interval_ms"], r["concurrency"],
+               r.get("load", "1 wave"))  # fmt: skip
+        groups.setdefault(key, {}).setdefault(r.get("telemetry", "off"), []).append(r)
+    names = list(dict.fromkeys(r.get("telemetry", "off") for r in rows if r["tool"] == "ometer"))
+    if len(names) < 2:
+        return
+    print("\nTelemetry off and on (TTFT error p50 / p99 ms, each repeat; polls answered):\n")
+    head = "| flavour | mode | phase | ms/tok | streams | load | " + " | ".join(
+        f"telemetry {n}" for n in names) + " |"  # fmt: skip
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for key, by_name in groups.items():
+        cells = []
+        for n in names:
+            runs = by_name.get(n, [])
+            cells.append("; ".join(
+                f"{fmt(r['ttft_err_ms']['p50'])} / {fmt(r['ttft_err_ms']['p99'])}"
+                + (f" ({r.get('telemetry_polls') or 0})" if n != "off" else "")
+                + (" !" if r["late_requests"] else "")
+                for r in runs) or "-")  # fmt: skip
+        flavour, mode, phase, interval, conc, load = key
+        print(f"| {flavour} | {mode} | {phase} | {interval:.0f} | {conc} | {load} | "
+              + " | ".join(cells) + " |")  # fmt: skip
 
 
 def send_cells(row: dict[str, Any]) -> str:
@@ -758,6 +855,8 @@ def main(argv: list[str] | None = None) -> None:
     child.add_argument("--tokens", type=int, required=True)
     child.add_argument("--out", required=True)
     child.add_argument("--rpm", type=float, help="open loop: requests per minute")
+    child.add_argument("--telemetry-interval", type=float, default=0.0,
+                       help="sample the server's telemetry every S seconds (0: off)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a few configurations only")
     parser.add_argument("--peer", default="/tmp/guidellm-venv/bin/guidellm")
     parser.add_argument("--no-peer", action="store_true")
@@ -783,6 +882,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--open-loop", action="store_true",
         help="also run each multi-wave load open-loop (fixed request rate; ometer-tui only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--telemetry", nargs="*", default=["off"], metavar="off|S", type=telemetry_arg,
+        help="server telemetry settings each ometer-tui configuration runs with, back to "
+        "back: off and/or a sampling interval in seconds (e.g. off 1 0.25)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="run the --telemetry settings of each configuration this many times, alternating",
     )  # fmt: skip
     parser.add_argument("--ramp", type=int, nargs="*", default=[50, 100, 150, 200, 300])
     parser.add_argument("--out-dir", default=str(HERE / "out"))
@@ -823,11 +931,13 @@ def main(argv: list[str] | None = None) -> None:
                         for interval in opts.intervals:
                             for conc in opts.concurrency:
                                 for waves, open_loop in loads(opts):
-                                    row = measure(server, "ometer", mode, flavour, phase,
-                                                  interval, conc, opts, waves=waves,
-                                                  open_loop=open_loop)  # fmt: skip
-                                    doc["rows"].append(row)
-                                    progress(row)
+                                    for telem in telemetry_settings(opts):
+                                        row = measure(server, "ometer", mode, flavour,
+                                                      phase, interval, conc, opts,
+                                                      waves=waves, open_loop=open_loop,
+                                                      telemetry_s=telem)  # fmt: skip
+                                        doc["rows"].append(row)
+                                        progress(row)
             if not opts.no_floor:
                 for flavour in opts.flavours:
                     for phase in opts.phases:
@@ -869,6 +979,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     if doc["rows"]:
         print_table(doc["rows"])
+        print_telemetry_table(doc["rows"])
     la = doc["load_after"]
     print(f"\nload average after: {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; "
           f"{doc['elapsed_s']:.0f} s; raw: {path}")  # fmt: skip
@@ -882,7 +993,7 @@ def progress(row: dict[str, Any]) -> None:
           f"send {fmt(row['send_err_ms']['p50'])}/{fmt(row['send_err_ms']['p99'])} ms, "
           f"decode {fmt(row['decode_err_pct']['p50'])}%, n={row['matched']}/{row['runs']}, "
           f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%, "
-          f"kernel-stamped {row['kernel_clock_runs']}"
+          f"kernel-stamped {row['kernel_clock_runs']}, telemetry {telem_cell(row)}"
           + (f" ERROR {row['error'][-300:]}" if row.get("error") else ""), flush=True)  # fmt: skip
 
 

@@ -11,7 +11,9 @@ bodies and TCP_NODELAY:
 * OpenAI ``POST /v1/chat/completions`` and ``/v1/completions`` (SSE, with usage).
 
 Any other ``GET`` answers a small JSON document that satisfies discovery probes
-(``/api/version``, ``/api/tags``, ``/v1/models``).
+(``/api/version``, ``/api/tags``, ``/v1/models``), except ``GET /metrics``: a vLLM-style
+Prometheus page (streams in flight, tokens written), so a client can run with server
+telemetry on; ``/stamp/log`` counts the polls it answered.
 
 Timetable (``POST /stamp/config`` with a JSON body changes it between runs):
 
@@ -123,6 +125,7 @@ class Server:
         self.heap: list[tuple[int, int, Stream]] = []
         self.streams: list[Stream] = []
         self.next_id = 1
+        self.metrics_polls = 0
         self.wake: asyncio.Future[None] | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -275,9 +278,13 @@ class Server:
         elif path == "/stamp/reset":
             self.streams.clear()
             self.next_id = 1
+            self.metrics_polls = 0
             payload = {"ok": True}
         elif path == "/stamp/log":
-            payload = {"config": self.config(), "requests": [s.log() for s in self.streams]}
+            payload = {"config": self.config(), "requests": [s.log() for s in self.streams],
+                       "metrics_polls": self.metrics_polls}  # fmt: skip
+        elif path == "/metrics" and method == "GET":
+            return self.metrics_page()
         elif path.startswith("/v1"):
             payload = {"object": "list", "data": [{"id": "stamp", "object": "model"}]}
         else:
@@ -291,6 +298,23 @@ class Server:
             _JSON_HEADERS,
             len(data),
             data,
+        )
+
+    def metrics_page(self) -> bytes:
+        """vLLM's names: requests in flight (gauge) and tokens written (counter)."""
+        self.metrics_polls += 1
+        running = sum(1 for s in self.streams if not s.done_ns and not s.closed)
+        tokens = sum(len(s.written) for s in self.streams)
+        text = (
+            "# TYPE vllm:num_requests_running gauge\n"
+            f'vllm:num_requests_running{{model_name="stamp"}} {running}\n'
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            'vllm:num_requests_waiting{model_name="stamp"} 0\n'
+            "# TYPE vllm:generation_tokens_total counter\n"
+            f'vllm:generation_tokens_total{{model_name="stamp"}} {tokens}\n'
+        ).encode()
+        return b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n" + (
+            b"content-length: %d\r\n\r\n%b" % (len(text), text)
         )
 
     def config(self) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
             file=err,
         )
     progress = _Progress(err, quiet=quiet)
-    telemetry = TelemetryHook(args, endpoint, err)
+    telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
     runner = BenchmarkRunner(plan, telemetry.tee(progress))
     try:
         result = run_engine(telemetry.around(runner, _run_with_signals(runner)))

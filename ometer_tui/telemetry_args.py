@@ -1,8 +1,10 @@
 """``ometer-tui run`` flags for server telemetry, and the wiring around the engine.
 
-Default: on. Discovery asks each source once at the start (a handful of GETs that a
-server without them answers at once with a 404); only sources that answered are then
-polled, once a second on their own connection, and when none answers nothing runs.
+Each flag overrides the settings file (``[telemetry]`` ``enabled`` / ``interval_s``, the
+endpoint's ``metrics_url``). Default: on. Discovery asks each source once at the start
+(a handful of GETs that a server without them answers at once with a 404); only sources
+that answered are then polled, once a second on their own connection, and when none
+answers nothing runs.
 What the server was doing is the first question when a figure looks odd, so it is
 recorded unless ``--telemetry off`` says not to.
 """
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ometer_tui.core.bench.result import BenchmarkResult
     from ometer_tui.core.bench.runner import BenchmarkRunner
     from ometer_tui.core.models import Endpoint
+    from ometer_tui.core.telemetry.config import TelemetrySettings
     from ometer_tui.core.telemetry.recording import SourceKind, SourceState
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
@@ -48,41 +51,51 @@ def add_telemetry_options(run: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--telemetry",
         choices=("on", "off"),
-        default="on",
         help="record the server's own metrics during the run: Prometheus /metrics, "
-        "llama.cpp /slots and /props, Ollama /api/ps, whichever answer (default: on)",
+        "llama.cpp /slots and /props, Ollama /api/ps, whichever answer (default: the "
+        "settings' [telemetry] enabled, else on)",
     )
     group.add_argument(
         "--telemetry-interval",
         type=_interval,
-        default=DEFAULT_INTERVAL_S,
         metavar="S",
-        help=f"seconds between samples (default {DEFAULT_INTERVAL_S:g}, "
-        f"at least {MIN_INTERVAL_S:g})",
+        help=f"seconds between samples (default: the settings' [telemetry] interval_s, "
+        f"else {DEFAULT_INTERVAL_S:g}; at least {MIN_INTERVAL_S:g})",
     )
     group.add_argument(
         "--metrics-url",
         type=_url,
         metavar="URL",
-        help="Prometheus /metrics served elsewhere (e.g. vLLM on another port); the "
-        "endpoint's credentials go only to the endpoint's own host",
+        help="Prometheus /metrics served elsewhere (e.g. vLLM on another port; default: "
+        "the endpoint's metrics_url); the endpoint's credentials go only to its own host",
     )
 
 
 class TelemetryHook:
     """Telemetry around one headless run; does nothing when ``--telemetry off``."""
 
-    def __init__(self, args: argparse.Namespace, endpoint: Endpoint, err: TextIO) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        endpoint: Endpoint,
+        err: TextIO,
+        settings: TelemetrySettings | None = None,
+    ) -> None:
         self.err = err
         self.quiet = bool(getattr(args, "quiet", False))
         self.sampler: TelemetrySampler | None = None
-        if getattr(args, "telemetry", "on") == "on":
+        flag = getattr(args, "telemetry", None)
+        enabled = flag == "on" if flag is not None else settings is None or settings.enabled
+        if enabled:
             from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
+            interval = getattr(args, "telemetry_interval", None)
+            if interval is None:
+                interval = settings.interval_s if settings is not None else DEFAULT_INTERVAL_S
             self.sampler = TelemetrySampler(
                 endpoint,
-                metrics_url=getattr(args, "metrics_url", None),
-                interval_s=getattr(args, "telemetry_interval", DEFAULT_INTERVAL_S),
+                metrics_url=getattr(args, "metrics_url", None),  # else endpoint.metrics_url
+                interval_s=interval,
             )
 
     def tee(self, sink: EventSink) -> EventSink:

@@ -75,6 +75,8 @@ class Endpoint:
     #: a prompt longer than the context window: ``None`` refuses it; "start"/"middle"
     #: cuts that part out so it fits
     truncate: str | None = None
+    #: a Prometheus ``/metrics`` served apart from ``url`` (telemetry; ``None``: ``url``'s)
+    metrics_url: str | None = None
 
     @property
     def base_url(self) -> str:

@@ -5,14 +5,16 @@ Names, types and bucket bounds follow vLLM's metrics documentation (V1 engine):
 (gauge, 0-1), ``vllm:prompt_tokens_total`` / ``vllm:generation_tokens_total`` /
 ``vllm:request_success_total`` (counters), ``vllm:time_to_first_token_seconds``,
 ``vllm:inter_token_latency_seconds`` and ``vllm:e2e_request_latency_seconds``
-(histograms), all labelled ``model_name``. Values are what the demo really did: tokens
-as they were written, the in-flight count, times on the server's loop from the moment
-a request's body was read. KV cache usage is simulated: the tokens held by in-flight
-requests over a notional 64k-token cache.
+(histograms), all labelled ``model_name``, and ``process_start_time_seconds`` (when
+the demo started, as vLLM's process collector gives it). Values are what the demo
+really did: tokens as they were written, the in-flight count, times on the server's
+loop from the moment a request's body was read. KV cache usage is simulated: the
+tokens held by in-flight requests over a notional 64k-token cache.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Protocol
 
@@ -118,6 +120,11 @@ class DemoMetrics:
             "Histogram of e2e request latency in seconds.",
             ["model_name"], buckets=E2E_BUCKETS, registry=r,
         )  # fmt: skip
+        # as prometheus_client's process collector publishes it (a server's uptime)
+        Gauge(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+            registry=r,
+        ).set(time.time())  # fmt: skip
         #: requests in flight (a handler that ends early drops its track by itself)
         self.live: weakref.WeakSet[RequestTrack] = weakref.WeakSet()
 

@@ -130,6 +130,7 @@ async def ps(ex: Exchange) -> None:
             **_listing(model),
             "expires_at": datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z"),
             "size_vram": 0,
+            "context_length": model.context_length,
         }
         for model, expires in ex.state.loaded()
     ]

@@ -68,6 +68,14 @@ async def models(ex: Exchange) -> None:
     await ex.responder.send_json(200, {"object": "list", "data": data})
 
 
+#: what ``GET /version`` says (vLLM's route: ``{"version": ...}``)
+VERSION = "0.11.0-demo"
+
+
+async def version(ex: Exchange) -> None:
+    await ex.responder.send_json(200, {"version": VERSION})
+
+
 # -- generation -------------------------------------------------------------------------
 
 
@@ -327,6 +335,7 @@ async def embeddings(ex: Exchange) -> None:
 
 ROUTES: dict[str, Route] = {
     "/v1/models": Route("GET", models),
+    "/version": Route("GET", version),  # vLLM's
     "/v1/chat/completions": Route("POST", chat_completions, counts_in_flight=True),
     "/v1/completions": Route("POST", completions, counts_in_flight=True),
     "/v1/embeddings": Route("POST", embeddings, counts_in_flight=True),

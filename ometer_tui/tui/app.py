@@ -289,9 +289,10 @@ class OmeterApp(App[None]):
 
         if self.session is not None:
             self.session.close()
-        self.session = BenchmarkSession(  # server telemetry on, as headless (not with fakes)
+        self.session = BenchmarkSession(  # server telemetry per [telemetry] (not with fakes)
             self, plan, runner_factory=runner_factory or bridge.default_runner_factory,
-            telemetry=None if runner_factory else bridge.default_telemetry_factory,
+            telemetry=None if runner_factory else bridge.telemetry_factory(
+                self.settings.telemetry),
             history=self.history_target(),
         )  # fmt: skip
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))

@@ -12,10 +12,10 @@ such wait would land on a stamp; while a benchmark runs the interval is cut to
 ``ENGINE_SWITCH_INTERVAL_S`` and restored after (measured by benchmarks/accuracy.py,
 README "How accurate is it").
 
-Server telemetry (``telemetry``, on in the app) runs on the engine's loop too, beside the
-runner (``TelemetrySampler.during``, as headless does); after each poll its
-``on_sample`` leaves an immutable snapshot in one slot, overwriting any the UI has not
-taken yet, so however often it samples the UI gets at most one per drain.
+Server telemetry (``telemetry``, per the settings' ``[telemetry]``) runs on the engine's
+loop too, beside the runner (``TelemetrySampler.during``, as headless does); after each
+poll its ``on_sample`` leaves an immutable snapshot in one slot, overwriting any the UI
+has not taken yet, so however often it samples the UI gets at most one per drain.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.telemetry import DEFAULT_INTERVAL_S
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 
 if TYPE_CHECKING:
+    from ometer_tui.core.telemetry.config import TelemetrySettings
     from ometer_tui.core.telemetry.recording import TelemetryRecording
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
@@ -92,6 +94,24 @@ def default_telemetry_factory(
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
 
     return TelemetrySampler(plan.endpoint, on_sample=on_sample)
+
+
+def telemetry_factory(settings: TelemetrySettings) -> TelemetryFactory | None:
+    """What the settings' ``[telemetry]`` asks for: ``None`` when off (no sampler at all),
+    else samplers at its interval (the endpoint's ``metrics_url`` is the sampler's)."""
+    if not settings.enabled:
+        return None
+    if settings.interval_s == DEFAULT_INTERVAL_S:
+        return default_telemetry_factory
+
+    def at_interval(
+        plan: BenchmarkPlan, on_sample: Callable[[TelemetryRecording], None]
+    ) -> TelemetrySampler:
+        from ometer_tui.core.telemetry.sampler import TelemetrySampler
+
+        return TelemetrySampler(plan.endpoint, interval_s=settings.interval_s, on_sample=on_sample)
+
+    return at_interval
 
 
 def default_runner_factory(

@@ -11,7 +11,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 
+from textual.message import Message
+
 from ometer_tui.core.models import Endpoint, ServerInfo
+
+
+class Probed(Message):
+    """A reachability check finished (``info`` or ``error`` is set); ``generation``
+    tells a current check from one a re-check made stale."""
+
+    def __init__(
+        self, name: str, generation: int, info: ServerInfo | None, error: str | None
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.generation = generation
+        self.info = info
+        self.error = error
 
 
 async def probe_endpoint(endpoint: Endpoint) -> tuple[ServerInfo | None, str | None]:

@@ -16,6 +16,7 @@ from ometer_tui.core.export import to_json
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.telemetry.recording import SourceKind
 from ometer_tui.core.telemetry.sampler import TelemetrySampler
+from ometer_tui.core.telemetry.server_info import fetch_server_details
 from tests.support.llama_server import MODEL_ALIAS, LlamaUnavailable, llama_server
 
 pytestmark = pytest.mark.real_server
@@ -75,3 +76,15 @@ async def test_llama_cpp_telemetry_during_a_concurrent_run(llama: Endpoint) -> N
     assert "model_path" not in json.dumps(doc)  # a local file path is not exported
     (cmp,) = doc["ttft_client_vs_server"]
     assert cmp["server_source"] == "llama.cpp timings.prompt_ms"
+
+
+async def test_llama_cpp_server_info_build_model_context_slots_health(llama: Endpoint) -> None:
+    d = await fetch_server_details(llama)
+    assert d.kind == "llama.cpp", d
+    assert d.version and d.version.startswith("b"), d.version  # build_info, e.g. b5091-...
+    (model,) = d.models
+    assert model.name == MODEL_ALIAS and model.context_length in (1024, 4096), model
+    assert d.models_loaded and d.slots == 4 and d.healthy
+    # llama.cpp has no /api/version, /version, /info: absent, not failing
+    assert d.unavailable == (), d.unavailable
+    assert "model_path" not in repr(d)

@@ -26,6 +26,7 @@ from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.models import ApiFlavour, Endpoint, ModelInfo, ServerInfo
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.core.settings import Settings, UiSettings, save_settings
+from ometer_tui.core.telemetry.server_info import LoadedModel, ServerDetails
 from ometer_tui.demo.catalogue import BY_NAME, CATALOGUE
 from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.debug_log import DebugLogScreen
@@ -267,6 +268,29 @@ SAVED = [
 ]
 
 
+#: server information by URL (the endpoints screen's panel under the table)
+GB = 1_000_000_000
+DETAILS: dict[str, ServerDetails] = {
+    DEMO_URL: ServerDetails(kind="Ollama", version="0.12.0", models_loaded=True,
+                            answered=("/api/version", "/api/ps")),
+    "http://gpu-box.lan:11434": ServerDetails(
+        kind="Ollama", version="0.11.4", models_loaded=True, answered=("/api/version", "/api/ps"),
+        models=(LoadedModel("llama3.1:8b-instruct-q4_K_M", int(6.2 * GB), int(6.2 * GB), 8192),
+                LoadedModel("qwen2.5:14b", int(10.1 * GB), int(7.3 * GB), 32768)),
+    ),
+    "https://llm.example.com/v1": ServerDetails(unavailable=tuple(
+        (p, "401 Unauthorized: asks for other credentials")
+        for p in ("/version", "/v1/models", "/metrics"))),
+    "http://10.0.0.9:8080": ServerDetails(unavailable=tuple(
+        (p, "no answer within 2 s") for p in ("/api/version", "/props", "/metrics"))),
+}  # fmt: skip
+
+
+async def fake_server_details(endpoint: Endpoint, **_: object) -> ServerDetails:
+    found = DETAILS.get(endpoint.url.rstrip("/"))
+    return found or ServerDetails(unavailable=(("/api/version", "cannot connect"),))
+
+
 async def fake_probe(endpoint: Endpoint, *, flavour: ApiFlavour | None = None) -> ServerInfo:
     answer = PROBES.get(endpoint.url.rstrip("/"))
     if answer is None:
@@ -313,10 +337,12 @@ async def fake_detect(endpoint: Endpoint) -> ApiFlavour:
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Fake network calls and a fake home; returns the (absent) settings path."""
     import ometer_tui.core.api as api
+    import ometer_tui.core.telemetry.server_info as server_info
 
     monkeypatch.setattr(api, "probe", fake_probe)
     monkeypatch.setattr(api, "open_client", fake_open_client)
     monkeypatch.setattr(api, "detect_flavour", fake_detect)
+    monkeypatch.setattr(server_info, "fetch_server_details", fake_server_details)
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path / ".config" / "ometer-tui" / "config.toml"
 

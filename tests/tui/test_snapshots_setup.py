@@ -135,3 +135,21 @@ def test_help_of_the_picker(snap_compare: SnapCompare, setup_offline: Path) -> N
     # the filter box's and the run panel fields' own keys, beside the screen's
     app = omapp(saved_config(setup_offline), demo=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=then("enter", "question_mark"))
+
+
+# -------------------------------------------------------------- server info panel
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x36", "80x24"])
+def test_endpoints_server_info(
+    snap_compare: SnapCompare, setup_offline: Path, size: tuple[int, int]
+) -> None:
+    # gpu-box: Ollama with two models loaded, part of one in RAM (the panel under the table)
+    app = omapp(saved_config(setup_offline), demo=True)
+    assert snap_compare(app, terminal_size=size, run_before=then("down"))
+
+
+def test_endpoints_server_info_unavailable(
+    snap_compare: SnapCompare, setup_offline: Path
+) -> None:
+    # hosted: every page asks for other credentials: said once, with the pages
+    app = omapp(saved_config(setup_offline), demo=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down"))

@@ -4,6 +4,7 @@ percentiles over the run, llama.cpp slots, Ollama loads and reloads, bounded ser
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,12 @@ from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.telemetry.prometheus import MalformedMetrics, parse
-from ometer_tui.core.telemetry.recording import MAX_POINTS, SourceKind, TelemetryRecording
+from ometer_tui.core.telemetry.recording import (
+    MAX_POINTS,
+    SourceKind,
+    SourceState,
+    TelemetryRecording,
+)
 from ometer_tui.core.telemetry.sources import (
     BadAnswer,
     OllamaState,
@@ -199,3 +205,46 @@ def test_client_vs_server_ttft_from_ollama_timings_and_export_has_no_token() -> 
     doc = to_dict(result)
     assert doc["telemetry"]["ttft_client_vs_server"][0]["difference_s"] == pytest.approx(0.1)
     assert telemetry_dict(_result("m", [])) is None  # telemetry off: null in the export
+
+
+def test_prefix_cache_hit_rate_preemptions_and_prompt_tokens_become_rates() -> None:
+    def page(hits: float, queries: float, preempted: float, prompt: float) -> str:
+        return (
+            "# TYPE vllm:prefix_cache_hits counter\n"
+            f'vllm:prefix_cache_hits_total{{model_name="m"}} {hits}\n'
+            "# TYPE vllm:prefix_cache_queries counter\n"
+            f'vllm:prefix_cache_queries_total{{model_name="m"}} {queries}\n'
+            "# TYPE vllm:num_preemptions counter\n"
+            f'vllm:num_preemptions_total{{model_name="m"}} {preempted}\n'
+            "# TYPE vllm:prompt_tokens counter\n"
+            f'vllm:prompt_tokens_total{{model_name="m"}} {prompt}\n'
+        )
+
+    rec = TelemetryRecording(interval_s=1.0, origin_ns=0)
+    state = PrometheusState()
+    apply_prometheus(rec, state, parse(page(10, 100, 0, 1000)), 0)
+    apply_prometheus(rec, state, parse(page(40, 140, 3, 3000)), 2 * S)
+    last = {k[1]: s.last for k, s in rec.series.items()}
+    assert last["prefix_cache_hit_rate"] == pytest.approx(75.0)  # 30 hits of 40 queries
+    assert last["preemptions"] == pytest.approx(1.5)  # 3 in 2 s
+    assert last["prompt_tokens"] == pytest.approx(1000.0)  # 2000 tokens in 2 s
+
+
+def test_the_history_keeps_the_telemetry_series_of_a_saved_result(tmp_path: Path) -> None:
+    from ometer_tui.core.history import HistoryStore
+
+    result = _result("m", [(0.0, 1.0)])
+    rec = TelemetryRecording(interval_s=0.5, origin_ns=0)
+    rec.sources[SourceKind.PROMETHEUS] = SourceState(
+        SourceKind.PROMETHEUS, "http://h/metrics", available=True, samples=2
+    )
+    series = rec.series_for(SourceKind.PROMETHEUS, "requests_running", "requests", "vllm:x")
+    series.add(0, 1.0)
+    series.add(S // 2, 3.0)
+    result.telemetry = rec
+    with HistoryStore(tmp_path / "h.sqlite3") as store:
+        saved = store.document(store.add_result(result))["telemetry"]
+    (s,) = saved["series"]
+    assert (s["source"], s["metric"], s["unit"]) == ("prometheus", "requests_running", "requests")
+    assert saved["interval_s"] == 0.5 and saved["sources"][0]["samples"] == 2
+    assert s["samples"] == [[0.0, 1], [0.5, 3]]  # seconds since the start, value

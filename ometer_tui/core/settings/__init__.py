@@ -15,6 +15,10 @@ Layout (every key optional)::
     top_k = 40
     seed = 42
 
+    [telemetry]                # the server's own metrics beside a benchmark
+    enabled = true
+    interval_s = 1.0           # at least 0.25
+
     [ui]
     theme = "textual-dark"
     [ui.keymap]
@@ -28,6 +32,7 @@ Layout (every key optional)::
     api_key_env = "GPU_BOX_KEY"   # or api_key = "literal"
     api_key_header = "X-API-Key"
     allow_insecure_http = false
+    metrics_url = "http://gpu-box:8001/metrics"   # telemetry: /metrics served elsewhere
     headers = { "X-Team" = "bench" }
     [endpoints.timeouts]
     connect_s = 10.0

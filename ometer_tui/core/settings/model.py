@@ -8,6 +8,7 @@ from pathlib import Path
 from ometer_tui.core.history import HistorySettings
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.settings.paths import display_path
+from ometer_tui.core.telemetry.config import TelemetrySettings
 
 SERVER_DEFAULT = "server"  # ``temperature = "server"``: send no temperature
 
@@ -74,6 +75,7 @@ class Settings:
     defaults: Defaults = field(default_factory=Defaults)
     ui: UiSettings = field(default_factory=UiSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     #: non-fatal problems found while loading (unknown keys...), each naming the key
     warnings: list[str] = field(default_factory=list, compare=False)
 

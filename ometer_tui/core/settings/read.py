@@ -23,6 +23,7 @@ from ometer_tui.core.settings.model import (
     UiSettings,
 )
 from ometer_tui.core.settings.validation import kind_of, shown_value, validate_settings
+from ometer_tui.core.telemetry.config import read_telemetry_table
 
 T = TypeVar("T")
 
@@ -211,6 +212,7 @@ def _read_endpoint(
     headers = r.str_table("headers") or {}
     insecure = r.bool_("allow_insecure_http")
     simulated = r.bool_("simulated")
+    metrics_url = r.str_("metrics_url")  # telemetry: a /metrics served elsewhere
 
     timeouts = TimeoutPolicy()
     t_table = r.table_("timeouts")
@@ -258,6 +260,7 @@ def _read_endpoint(
         defaults=defaults,
         allow_insecure_http=bool(insecure),
         simulated=bool(simulated),
+        metrics_url=metrics_url,
     )
 
 
@@ -295,6 +298,7 @@ def settings_from_dict(data: Mapping[str, Any], path: Path) -> Settings:
     u_table = top.table_("ui")
     ui = _read_ui(u_table or {}, problems, warnings)
     history = read_history_table(top.table_("history") or {}, problems, warnings)
+    telemetry = read_telemetry_table(top.table_("telemetry") or {}, problems, warnings)
 
     endpoints: list[Endpoint] = []
     raw_eps = top._get("endpoints", lambda v: isinstance(v, list), "an array of tables")
@@ -307,8 +311,9 @@ def settings_from_dict(data: Mapping[str, Any], path: Path) -> Settings:
     if problems:
         raise SettingsError(path, problems)
     settings = Settings(
-        endpoints=endpoints, defaults=defaults, ui=ui, history=history, warnings=warnings
-    )
+        endpoints=endpoints, defaults=defaults, ui=ui, history=history, warnings=warnings,
+        telemetry=telemetry,
+    )  # fmt: skip
     # Indices in value problems match the file because no endpoint was dropped.
     problems = validate_settings(settings)
     if problems:

@@ -10,6 +10,7 @@ from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
 from ometer_tui.core.models import Endpoint
 from ometer_tui.core.secrets import TokenRef, strip_url_credentials
 from ometer_tui.core.settings.model import Defaults, Settings
+from ometer_tui.core.telemetry.config import validate_metrics_url, validate_telemetry
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # RFC 9110 token characters.
@@ -153,6 +154,10 @@ def validate_endpoint(endpoint: Endpoint) -> list[str]:
     _check_range(problems, "defaults.max_tokens", d.max_tokens, low=1)
     _check_range(problems, "defaults.concurrency", d.concurrency, low=1, high=MAX_CONCURRENCY)
     _check_range(problems, "defaults.timeout_s", d.timeout_s, low=0.0, low_open=True)
+    if endpoint.metrics_url is not None:
+        metrics_problem = validate_metrics_url(endpoint.metrics_url)
+        if metrics_problem:
+            problems.append(f"metrics_url: {metrics_problem}")
     return problems
 
 
@@ -180,6 +185,7 @@ def validate_settings(settings: Settings) -> list[str]:
     problems = [f"defaults.{p}" for p in validate_defaults(settings.defaults)]
     if not settings.ui.theme.strip():
         problems.append("ui.theme: must not be empty")
+    problems += [f"telemetry.{p}" for p in validate_telemetry(settings.telemetry)]
     seen: set[str] = set()
     for i, ep in enumerate(settings.endpoints):
         problems.extend(f"endpoints[{i}].{p}" for p in validate_endpoint(ep))

@@ -25,6 +25,7 @@ from ometer_tui.core.settings.model import (
 from ometer_tui.core.settings.paths import display_path
 from ometer_tui.core.settings.read import parse_toml, settings_from_dict
 from ometer_tui.core.settings.validation import validate_settings
+from ometer_tui.core.telemetry.config import telemetry_table
 
 
 def _token_fields(key: str, ref: TokenRef | None, *, masked: bool) -> dict[str, str]:
@@ -60,6 +61,8 @@ def _endpoint_dict(ep: Endpoint, *, full: bool, masked: bool) -> dict[str, Any]:
         out["allow_insecure_http"] = ep.allow_insecure_http
     if ep.simulated:
         out["simulated"] = True
+    if ep.metrics_url:
+        out["metrics_url"] = _masked_url(ep.metrics_url) if masked else ep.metrics_url
     if ep.headers:
         out["headers"] = redact_headers(ep.headers) if masked else dict(ep.headers)
     base_t = TimeoutPolicy()
@@ -108,6 +111,9 @@ def _settings_dict(settings: Settings, *, full: bool, masked: bool) -> dict[str,
     history = history_table(settings.history)
     if history:
         out["history"] = history
+    telemetry = telemetry_table(settings.telemetry, full=full)
+    if telemetry:
+        out["telemetry"] = telemetry
     if settings.endpoints:
         out["endpoints"] = [
             _endpoint_dict(ep, full=full, masked=masked) for ep in settings.endpoints

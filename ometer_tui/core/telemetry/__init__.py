@@ -3,7 +3,9 @@ llama.cpp), llama.cpp ``/slots`` and ``/props``, Ollama ``/api/ps``.
 
 Modules: :mod:`.prometheus` (parsing, known names), :mod:`.recording` (the data kept),
 :mod:`.sources` (answers -> series), :mod:`.sampler` (polling), :mod:`.summary` (peaks,
-percentiles, client vs server, export section). Kept import-light: ``bench.result``
+percentiles, client vs server, export section), :mod:`.server_info` (what a server says
+about itself, for the endpoints screen), :mod:`.config` (``[telemetry]`` settings and an
+endpoint's ``metrics_url``). Kept import-light: ``bench.result``
 refers to :class:`~.recording.TelemetryRecording`.
 """
 

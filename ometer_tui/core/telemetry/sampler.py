@@ -67,6 +67,70 @@ _ONCE = frozenset({SourceKind.LLAMACPP_PROPS})
 class FetchFailed(Exception):
     """A poll that gave nothing usable; the message is the reason shown (no secrets)."""
 
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def endpoint_auth(endpoint: Endpoint) -> tuple[Secret | None, Secret | None]:
+    """The endpoint's (token, api key), or none where the benchmark's client would not
+    send them either (unresolvable, or plain http to another host without permission)."""
+    try:
+        token, api_key = endpoint.resolve_auth()
+    except SecretResolutionError:
+        return None, None
+    scheme = endpoint.origin[0]
+    if scheme == "http" and not endpoint.is_loopback and not endpoint.allow_insecure_http:
+        return None, None  # the same guard as the benchmark's client
+    return token, api_key
+
+
+def request_headers(
+    endpoint: Endpoint, auth: tuple[Secret | None, Secret | None], url: str
+) -> WireHeaders:
+    """The endpoint's headers and credentials, for the endpoint's own host only."""
+    # identity: the size cap counts the bytes as they arrive, not a compressed form
+    plain = {"user-agent": "ometer-tui-telemetry", "accept-encoding": "identity"}
+    if (urlsplit(url).hostname or "") != (urlsplit(endpoint.base_url).hostname or ""):
+        return WireHeaders(plain)
+    headers = WireHeaders({**endpoint.headers, **plain})
+    token, api_key = auth
+    if token:
+        headers["authorization"] = f"Bearer {token.reveal()}"
+    if api_key:
+        headers[endpoint.api_key_header] = api_key.reveal()
+    return headers
+
+
+async def fetch_capped(
+    client: httpx.AsyncClient, url: str, headers: WireHeaders, limit_s: float, cap: int
+) -> bytes:
+    """GET ``url``'s body, at most ``cap`` bytes within ``limit_s`` seconds; raises
+    :class:`FetchFailed` with the reason (``status`` set for an HTTP error status)."""
+    try:
+        async with asyncio.timeout(limit_s):
+            async with client.stream("GET", url, headers=headers) as r:
+                status = r.status_code
+                if status in (401, 403):
+                    raise FetchFailed(
+                        f"{status} {r.reason_phrase}: asks for other credentials", status=status
+                    )
+                if status != 200:
+                    raise FetchFailed(f"{status} {r.reason_phrase}".strip(), status=status)
+                length = r.headers.get("content-length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise FetchFailed(f"too large: {int(length)} bytes (cap {cap})")
+                body = bytearray()
+                async for chunk in r.aiter_raw():
+                    body += chunk
+                    if len(body) > cap:
+                        raise FetchFailed(f"too large: over the {cap}-byte cap")
+                return bytes(body)
+    except TimeoutError:
+        raise FetchFailed(f"no answer within {limit_s:.2g} s") from None
+    except httpx.HTTPError as exc:
+        raise FetchFailed(_http_reason(exc)) from None
+
 
 def poll_timeout(interval_s: float) -> float:
     """A poll must end before the next is due: 80 % of the interval, at most 5 s."""
@@ -107,6 +171,7 @@ class TelemetrySampler:
         self.discovery_timeout_s = discovery_timeout_s
         base = endpoint.base_url.rstrip("/")
         self._urls: dict[SourceKind, str] = {k: base + p for k, p in _PATHS.items()}
+        metrics_url = metrics_url or endpoint.metrics_url  # the flag, else the setting
         if metrics_url:
             self._urls[SourceKind.PROMETHEUS] = metrics_url
         self.recording = TelemetryRecording(interval_s=interval_s)
@@ -123,28 +188,10 @@ class TelemetrySampler:
 
     @staticmethod
     def _auth_for(endpoint: Endpoint) -> tuple[Secret | None, Secret | None]:
-        try:
-            token, api_key = endpoint.resolve_auth()
-        except SecretResolutionError:
-            return None, None
-        scheme = endpoint.origin[0]
-        if scheme == "http" and not endpoint.is_loopback and not endpoint.allow_insecure_http:
-            return None, None  # the same guard as the benchmark's client
-        return token, api_key
+        return endpoint_auth(endpoint)
 
     def _headers(self, url: str) -> WireHeaders:
-        """The endpoint's headers and credentials, for the endpoint's own host only."""
-        # identity: the size cap counts the bytes as they arrive, not a compressed form
-        plain = {"user-agent": "ometer-tui-telemetry", "accept-encoding": "identity"}
-        if (urlsplit(url).hostname or "") != (urlsplit(self.endpoint.base_url).hostname or ""):
-            return WireHeaders(plain)
-        headers = WireHeaders({**self.endpoint.headers, **plain})
-        token, api_key = self._auth
-        if token:
-            headers["authorization"] = f"Bearer {token.reveal()}"
-        if api_key:
-            headers[self.endpoint.api_key_header] = api_key.reveal()
-        return headers
+        return request_headers(self.endpoint, self._auth, url)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -284,29 +331,9 @@ class TelemetrySampler:
             state.reason = f"{reason} (stopped after {streak} failures in a row)"
 
     async def _fetch(self, url: str, limit_s: float) -> tuple[bytes, int]:
-        cap = self.max_body_bytes
-        try:
-            async with asyncio.timeout(limit_s):
-                async with self._client().stream("GET", url, headers=self._headers(url)) as r:
-                    if r.status_code in (401, 403):
-                        raise FetchFailed(
-                            f"{r.status_code} {r.reason_phrase}: asks for other credentials"
-                        )
-                    if r.status_code != 200:
-                        raise FetchFailed(f"{r.status_code} {r.reason_phrase}".strip())
-                    length = r.headers.get("content-length", "")
-                    if length.isdigit() and int(length) > cap:
-                        raise FetchFailed(f"too large: {int(length)} bytes (cap {cap})")
-                    body = bytearray()
-                    async for chunk in r.aiter_raw():
-                        body += chunk
-                        if len(body) > cap:
-                            raise FetchFailed(f"too large: over the {cap}-byte cap")
-                    data = bytes(body)
-        except TimeoutError:
-            raise FetchFailed(f"no answer within {limit_s:.2g} s") from None
-        except httpx.HTTPError as exc:
-            raise FetchFailed(_http_reason(exc)) from None
+        data = await fetch_capped(
+            self._client(), url, self._headers(url), limit_s, self.max_body_bytes
+        )
         return data, time.perf_counter_ns()
 
     async def _apply(self, kind: SourceKind, body: bytes, t_ns: int) -> None:

@@ -13,14 +13,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ometer_tui.core.models import Endpoint, ServerInfo
+from ometer_tui.core.models import Endpoint
 from ometer_tui.core.settings import display_path
 from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
-from ometer_tui.tui.probe import probe_endpoint
+from ometer_tui.tui.probe import Probed, probe_endpoint
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.widgets.cells import failure_text, server_status_text
 from ometer_tui.tui.widgets.endpoint_table import (
@@ -30,6 +29,7 @@ from ometer_tui.tui.widgets.endpoint_table import (
     ProbeState,
     banner_text,
 )
+from ometer_tui.tui.widgets.server_info_panel import ServerInfoPanel
 
 
 class EndpointsScreen(Screen[None]):
@@ -51,18 +51,6 @@ class EndpointsScreen(Screen[None]):
                 tooltip="Add the built-in simulated endpoint (not saved)"),
     ]  # fmt: skip
 
-    class Probed(Message):
-        """A reachability check finished (``info`` or ``error`` is set)."""
-
-        def __init__(
-            self, name: str, generation: int, info: ServerInfo | None, error: str | None
-        ) -> None:
-            super().__init__()
-            self.name = name
-            self.generation = generation
-            self.info = info
-            self.error = error
-
     def __init__(self) -> None:
         super().__init__()
         self._endpoints: dict[str, Endpoint] = {}
@@ -80,6 +68,7 @@ class EndpointsScreen(Screen[None]):
         yield Static(id="banner")
         yield EndpointTable(id="endpoints")
         yield Static(id="endpoints-hint")
+        yield ServerInfoPanel(id="server-info")  # the highlighted endpoint's server
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -171,6 +160,7 @@ class EndpointsScreen(Screen[None]):
     # ----------------------------------------------------------------- probing
     def action_recheck(self) -> None:
         self.workers.cancel_group(self, "probe")
+        self.query_one(ServerInfoPanel).forget()  # asked again for the highlighted one
         self._generation += 1
         for endpoint in self._endpoints.values():
             self._check(endpoint)
@@ -187,7 +177,7 @@ class EndpointsScreen(Screen[None]):
     @work(group="probe", exit_on_error=False)
     async def _probe(self, endpoint: Endpoint, generation: int) -> None:
         info, error = await probe_endpoint(endpoint)
-        self.post_message(self.Probed(endpoint.name, generation, info, error))
+        self.post_message(Probed(endpoint.name, generation, info, error))
 
     @on(Probed)
     def _on_probed(self, message: Probed) -> None:
@@ -214,6 +204,8 @@ class EndpointsScreen(Screen[None]):
             detail.append(f"{endpoint.name}: ", style="bold")
             detail.append_text(state.text if state is not None else CHECKING)
         self.query_one("#endpoints-hint", Static).update(detail)
+        starting = endpoint is not None and self._starting(endpoint)
+        self.query_one(ServerInfoPanel).show_for(endpoint, starting=starting)
 
     def status_of(self, name: str) -> ProbeState | None:
         return self._states.get(name)

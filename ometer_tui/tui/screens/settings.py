@@ -114,7 +114,7 @@ class SettingsScreen(Screen[None]):
         self.query_one("#theme", Select).value = (
             self.app.theme if self.app.theme in themes else themes[0]
         )
-        self.defaults_form.load(host.settings.defaults)
+        self.defaults_form.load(host.settings.defaults, host.settings.telemetry)
         self._refresh_list()
         settings = host.settings
         start = settings.endpoint(self._start_name) if self._start_name else None
@@ -177,7 +177,7 @@ class SettingsScreen(Screen[None]):
         ep_problems: list[str] = []
         if self.endpoint_form.has_content():
             endpoint, ep_problems = self.endpoint_form.read()
-        defaults, d_problems = self.defaults_form.read(settings.defaults)
+        form, d_problems = self.defaults_form.read_settings(settings)  # [defaults], [telemetry]
         if endpoint is not None:
             try:
                 settings = settings.with_endpoint(endpoint, replace_name=self.editing)
@@ -187,14 +187,14 @@ class SettingsScreen(Screen[None]):
                 settings = settings.with_endpoint(endpoint)
         self.endpoint_form.show_problems(ep_problems)
         self.defaults_form.show_problems(d_problems)
-        if ep_problems or d_problems or defaults is None:
+        if ep_problems or d_problems or form is None:
             first = (ep_problems + d_problems)[0]
             self.notify(first, title="Not saved", severity="error", markup=False)
             return
         theme = str(self.query_one("#theme", Select).value)
         settings = replace(
-            settings, defaults=defaults, ui=replace(settings.ui, theme=theme),
-            warnings=list(settings.warnings),
+            settings, defaults=form.defaults, telemetry=form.telemetry,
+            ui=replace(settings.ui, theme=theme), warnings=list(settings.warnings),
         )  # fmt: skip
         if host.settings_error is None:
             self._write(settings, endpoint, overwrite=False)

@@ -1,7 +1,8 @@
-"""The defaults form: the ``[defaults]`` every run starts from.
+"""The defaults form: the ``[defaults]`` every run starts from, and ``[telemetry]``.
 
 State flows down (:meth:`DefaultsForm.load`); the host reads :meth:`DefaultsForm.read`
-against the defaults it holds (fields the form does not show are kept).
+against the defaults it holds (fields the form does not show are kept), or
+:meth:`DefaultsForm.read_settings` for both tables at once.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static, TextArea
 
-from ometer_tui.core.settings import Defaults, validate_defaults
-from ometer_tui.tui.widgets.form import FORM_CSS, field_row, parse_number
+from ometer_tui.core.settings import Defaults, Settings, validate_defaults
+from ometer_tui.core.telemetry import MIN_INTERVAL_S
+from ometer_tui.core.telemetry.config import TelemetrySettings, validate_telemetry
+from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row, parse_number
 
 #: (field, label, kind, may be empty, placeholder, tooltip)
 DEFAULT_FIELDS: tuple[tuple[str, str, type[int] | type[float], bool, str, str], ...] = (
@@ -52,6 +55,9 @@ class DefaultsForm(Vertical):
         margin-top: 1;
         color: $text-accent;
     }
+    DefaultsForm > #d_telemetry {
+        margin-left: 13;
+    }
     DefaultsForm #d_prompts {
         height: 3;
     }
@@ -65,17 +71,52 @@ class DefaultsForm(Vertical):
             yield field_row(label, field, tooltip)
         yield Label("Prompts (one per line)", classes="field-label")
         yield TextArea(id="d_prompts", compact=True, tab_behavior="focus", soft_wrap=True)
+        yield Static(Text("Server telemetry", style="bold"), classes="panel-title")
+        yield FormCheckbox("Sample the server's metrics during runs", id="d_telemetry",
+                           compact=True, tooltip="/metrics, /slots, /props, /api/ps")  # fmt: skip
+        yield field_row(
+            "Interval s",
+            Input(id="d_telemetry_interval", compact=True),
+            f"Seconds between samples, at least {MIN_INTERVAL_S:g}",
+        )
         yield Static(id="defaults-errors", classes="form-errors errors")
 
-    def load(self, defaults: Defaults) -> None:
+    def load(self, defaults: Defaults, telemetry: TelemetrySettings | None = None) -> None:
+        telemetry = telemetry or TelemetrySettings()
         for name, *_ in DEFAULT_FIELDS:
             self.query_one(f"#d_{name}", Input).value = _shown(getattr(defaults, name))
         self.query_one("#d_prompts", TextArea).text = "\n".join(defaults.prompts)
+        self.query_one("#d_telemetry", FormCheckbox).value = telemetry.enabled
+        self.query_one("#d_telemetry_interval", Input).value = _shown(telemetry.interval_s)
         self.show_problems([])
 
     def state(self) -> tuple[Any, ...]:
         values: list[Any] = [w.value for w in self.query(Input)]
-        return (*values, self.query_one("#d_prompts", TextArea).text)
+        enabled = self.query_one("#d_telemetry", FormCheckbox).value
+        return (*values, self.query_one("#d_prompts", TextArea).text, enabled)
+
+    def read_telemetry(self) -> tuple[TelemetrySettings | None, list[str]]:
+        """The ``[telemetry]`` the form describes, or the problems (``telemetry.<key>``)."""
+        problems: list[str] = []
+        raw = self.query_one("#d_telemetry_interval", Input).value
+        interval = parse_number(raw, float, "telemetry.interval_s", problems)
+        if interval is None and not problems:
+            problems.append("telemetry.interval_s: must not be empty")
+        if problems or interval is None:
+            return None, problems
+        enabled = self.query_one("#d_telemetry", FormCheckbox).value
+        telemetry = TelemetrySettings(enabled=enabled, interval_s=interval)
+        problems = [f"telemetry.{p}" for p in validate_telemetry(telemetry)]
+        return (None if problems else telemetry), problems
+
+    def read_settings(self, base: Settings) -> tuple[Settings | None, list[str]]:
+        """``base`` with the form's ``[defaults]`` and ``[telemetry]``, or the problems."""
+        defaults, problems = self.read(base.defaults)
+        telemetry, t_problems = self.read_telemetry()
+        problems += t_problems
+        if defaults is None or telemetry is None:
+            return None, problems
+        return replace(base, defaults=defaults, telemetry=telemetry), problems
 
     def read(self, base: Defaults) -> tuple[Defaults | None, list[str]]:
         """``base`` with the form's values, or the problems (each naming its field)."""

@@ -155,6 +155,8 @@ class EndpointForm(Vertical):
         yield FormCheckbox(
             "Allow insecure http (tokens over plain HTTP)", id="allow_insecure_http", compact=True
         )
+        metrics = Input(id="metrics_url", compact=True, placeholder="the URL's /metrics")
+        yield field_row("Metrics URL", metrics, "Telemetry: a Prometheus /metrics elsewhere")
         yield Static(Text("This endpoint's defaults", style="bold"), classes="form-subtitle")
         for name, label, _, tooltip in ENDPOINT_DEFAULTS:
             yield field_row(
@@ -191,6 +193,7 @@ class EndpointForm(Vertical):
         self._input("read_s").value = f"{ep.timeouts.read_s:g}"
         self._input("total_s").value = f"{ep.timeouts.total_s:g}"
         self.query_one("#allow_insecure_http", FormCheckbox).value = ep.allow_insecure_http
+        self._input("metrics_url").value = ep.metrics_url or ""
         for name, *_ in ENDPOINT_DEFAULTS:
             self._input(f"e_{name}").value = _shown(getattr(ep.defaults, name))
         self.show_problems([])
@@ -275,6 +278,7 @@ class EndpointForm(Vertical):
             timeouts=timeouts,
             allow_insecure_http=self.query_one("#allow_insecure_http", FormCheckbox).value,
             defaults=EndpointDefaults(**own),
+            metrics_url=self._input("metrics_url").value.strip() or None,
             simulated=False,
         )
         problems += validate_endpoint(endpoint)
