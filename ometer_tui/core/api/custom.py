@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from ometer_tui.core.api._consume import event_json
 from ometer_tui.core.api._http import MAX_BODY_BYTES, HttpClient, TokenSink, arrival_clock
 from ometer_tui.core.api.base import (
     ClientError,
@@ -44,7 +45,7 @@ from ometer_tui.core.api.custom_profile import (
     resolve_pointer,
 )
 from ometer_tui.core.api.errors import short
-from ometer_tui.core.api.stream import DONE, NdjsonSplitter, SseSplitter, StreamTooLarge
+from ometer_tui.core.api.stream import NdjsonSplitter, SseSplitter, StreamTooLarge
 from ometer_tui.core.api_profile import CustomProfile, Route
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -421,21 +422,10 @@ class CustomClient(HttpClient):
         else:
             event, data = None, item
         assert isinstance(data, bytes)
-        if data == (marker or DONE):  # an OpenAI-style [DONE] always ends a stream
-            sink.obs.done = True
-            return False
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            if event == b"error":
-                sink.obs.error = RequestError(
-                    ErrorKind.STREAM,
-                    self.redact(short(data.decode("utf-8", "replace"))),
-                    before_first_byte=False,
-                )
-                return True
-            sink.malformed(data)
-            return False
+        # an OpenAI-style [DONE] always ends a stream, as does the route's own marker
+        obj, stop = event_json(self, sink, event, data, marker)
+        if stop is not None:
+            return stop
         return self._apply(obj, now, sink, route, event == b"error")
 
     def _apply(
