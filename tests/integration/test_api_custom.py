@@ -365,3 +365,87 @@ async def test_embedding_route_reads_the_vector_and_input_tokens() -> None:
     assert [(m.name, m.workload) for m in models] == [("embedder", Workload.EMBEDDING)]
     assert obs.error is None, obs.error
     assert obs.vectors == 1 and obs.dimensions == 3 and obs.input_tokens == 4
+
+
+async def test_route_with_its_own_marker_also_ends_at_done() -> None:
+    """A done_marker does not take away the OpenAI-style [DONE]: either ends the stream."""
+    table = {"models": ["m"], "chat": {"path": "/g", "body": "{}", "text": "/t"}}
+    table["chat"]["done_marker"] = "[END]"  # type: ignore[index]
+    profile, problems = profile_from_table(table, "")
+    assert problems == [] and profile is not None
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    outcomes = []
+    for end in (b"[END]", b"[DONE]"):
+        server, url = await _raw_server(head, b'data: {"t": "a"}\n\ndata: ' + end + b"\n\n")
+        try:
+            endpoint = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+            outcomes.append(await _client(endpoint).generate(_req("m", keep_text_chars=10)))
+        finally:
+            server.close()
+    for obs in outcomes:
+        assert obs.error is None, obs.error
+        assert obs.done and obs.text == "a" and obs.malformed_lines == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        # the profile's error pointer finds the message in an HTTP error body
+        (400, b'{"err": {"text": "bad prompt"}}', "bad prompt"),
+        (503, b'{"err": {"text": "overloaded, try later"}}', "overloaded, try later"),
+        # an object there: its message read the common way
+        (400, b'{"err": {"text": {"message": "inner words"}}}', "inner words"),
+        # the pointer finds nothing: the common reading (detail, error, message)
+        (400, b'{"detail": "fastapi words"}', "fastapi words"),
+        (500, b'{"error": {"message": "openai words"}}', "openai words"),
+        (400, b"plain text cause", "plain text cause"),
+    ],
+)
+async def test_error_pointer_reads_http_error_bodies(
+    status: int, body: bytes, message: str
+) -> None:
+    profile, problems = profile_from_table(
+        {
+            "models": ["m"],
+            "error_pointer": "/err/text",
+            "chat": {"path": "/g", "body": '{"q": "{prompt}"}', "text": "/t"},
+        },
+        "",
+    )
+    assert problems == [] and profile is not None
+    head = b"HTTP/1.1 %d Oops\r\nContent-Type: application/json\r\n" % status
+    server, url = await _raw_server(head, body)
+    try:
+        endpoint = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        async with _client(endpoint) as client:
+            obs = await client.generate(_req("m"))
+    finally:
+        server.close()
+    assert obs.error is not None and obs.error.kind is ErrorKind.HTTP
+    assert obs.error.status == status and obs.error.message == message
+    record = _record(obs)
+    assert record.error == f"{status} {message}"
+
+
+async def test_error_pointer_message_names_a_rejected_parameter() -> None:
+    """The sanitizer reads the message the pointer found: the run names top_k."""
+    profile, problems = profile_from_table(
+        {
+            "models": ["m"],
+            "error_pointer": "/err/text",
+            "chat": {"path": "/g", "body": '{"q": "{prompt}", "k": "{top_k}"}', "text": "/t"},
+        },
+        "",
+    )
+    assert problems == [] and profile is not None
+    head = b"HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n"
+    server, url = await _raw_server(head, b'{"err": {"text": "unsupported parameter: k"}}')
+    try:
+        ep = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        async with GuardedClient(_client(ep), ep) as client:
+            obs = await client.generate(_req("m", params=GenerationParams(top_k=5)))
+    finally:
+        server.close()
+    assert obs.error is not None and obs.error.status == 422
+    assert "rejected the parameter 'top_k'" in obs.error.message
+    assert "unsupported parameter: k" in obs.error.message

@@ -22,6 +22,7 @@ import codecs
 import contextlib
 import json
 import uuid
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +45,7 @@ from ometer_tui.core.api.custom_profile import (
     render_text,
     resolve_pointer,
 )
-from ometer_tui.core.api.errors import short
+from ometer_tui.core.api.errors import message_from_json, short
 from ometer_tui.core.api.stream import NdjsonSplitter, SseSplitter, StreamTooLarge
 from ometer_tui.core.api_profile import CustomProfile, Route
 from ometer_tui.core.models import (
@@ -192,6 +193,22 @@ class CustomClient(HttpClient):
         if self._api_key:
             headers[self.endpoint.api_key_header] = self._api_key.reveal()
         return headers
+
+    def http_error(self, response: httpx.Response, body: bytes) -> RequestError:
+        """A 4xx/5xx answer: the message at the profile's error pointer when it finds one
+        in the JSON body (``{"err": {"text": "bad prompt"}}`` with ``error_pointer =
+        "/err/text"``), else the common reading (``detail``, ``error``, ``message``; a
+        FastAPI list of validation errors)."""
+        error = super().http_error(response, body)
+        found: object = None
+        if self.profile.error_pointer is not None:
+            with contextlib.suppress(ValueError):
+                found = _at(json.loads(body), self.profile.error_pointer)
+        if isinstance(found, dict):  # an object there: its message, read the common way
+            found = message_from_json(found)
+        if not isinstance(found, str) or not found.strip():
+            return error
+        return replace(error, message=self.redact(short(found)))
 
     def route_for(self, workload: Workload) -> Route | None:
         routes = self.profile.routes
