@@ -332,6 +332,35 @@ async def test_drop_unsupported_and_truncate_are_edited_per_endpoint(
     assert "drop_unsupported" not in entry and "truncate" not in entry
 
 
+@pytest.mark.parametrize(
+    ("line", "bad", "expected"),
+    [
+        ('path = "/text_model/chat/stream"', 'path = "text_model/chat/stream"',
+         "endpoints[0].custom.chat.path: must start with /"),
+        ('mode = "text"', 'mode = "websocket"',
+         "endpoints[0].custom.chat.mode: expected one of sse, ndjson, text, json"),
+        ('error_pointer = "/detail"', 'error_pointer = "detail"',
+         "endpoints[0].custom.error_pointer: 'detail' is not a JSON pointer"),
+    ],
+)  # fmt: skip
+async def test_a_bad_profile_in_the_file_names_the_field_and_the_app_starts(
+    make_app: AppFactory, custom_config: Path, settle: Settle, line: str, bad: str, expected: str
+) -> None:
+    from ometer_tui.tui.screens.endpoints import EndpointsScreen
+
+    text = _text(custom_config)
+    assert line in text
+    custom_config.write_text(text.replace(line, bad, 1))  # noqa: ASYNC240
+    app = make_app(custom_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointsScreen)
+        assert app.settings_error is not None and expected in app.settings_error
+        banner = str(app.screen.query_one("#banner", Static).render())
+        assert "Settings file not loaded" in banner
+    assert _text(custom_config) == text.replace(line, bad, 1)  # never replaced unasked
+
+
 # ------------------------------------------------------------------ the widget alone
 class _Host(App[None]):
     def compose(self) -> ComposeResult:
