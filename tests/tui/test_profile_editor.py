@@ -13,7 +13,7 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static, TextArea
+from textual.widgets import Button, Input, Select, Static, TextArea
 
 from ometer_tui.core.api.custom_profile import BUILTIN_PROFILES, builtin_profile
 from ometer_tui.core.models import ApiFlavour, Endpoint
@@ -295,7 +295,7 @@ async def test_custom_without_a_profile_is_refused_then_a_builtin_is_picked(
         assert app.focused is editor.query_one("#chat-path")
         editor.query_one("#p-pick", Select).value = "llm-api-json"
         await pilot.pause()
-        await pilot.press("ctrl+s")
+        editor.query_one("#profile-save", Button).press()
         await settle(pilot)
         assert isinstance(app.screen, SettingsScreen)
     entry = _toml(config_path)["endpoints"][0]
@@ -326,7 +326,7 @@ async def test_drop_unsupported_and_truncate_are_edited_per_endpoint(
         screen.query_one("#truncate", Select).value = "none"
         screen.query_one("#drop_unsupported").focus()
         await pilot.press("space")
-        await pilot.press("ctrl+s")
+        screen.query_one("#save", Button).press()  # the button runs the same action
         await settle(pilot)
     entry = _toml(custom_config)["endpoints"][0]
     assert "drop_unsupported" not in entry and "truncate" not in entry
