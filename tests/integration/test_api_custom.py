@@ -387,6 +387,15 @@ async def test_route_with_its_own_marker_also_ends_at_done() -> None:
         assert obs.done and obs.text == "a" and obs.malformed_lines == 0
 
 
+def _error_pointer_profile(body: str) -> Any:
+    profile, problems = profile_from_table(
+        {"models": ["m"], "error_pointer": "/err/text", "chat": {"path": "/g", "body": body}},
+        "",
+    )
+    assert problems == [] and profile is not None
+    return profile
+
+
 @pytest.mark.parametrize(
     ("status", "body", "message"),
     [
@@ -404,15 +413,7 @@ async def test_route_with_its_own_marker_also_ends_at_done() -> None:
 async def test_error_pointer_reads_http_error_bodies(
     status: int, body: bytes, message: str
 ) -> None:
-    profile, problems = profile_from_table(
-        {
-            "models": ["m"],
-            "error_pointer": "/err/text",
-            "chat": {"path": "/g", "body": '{"q": "{prompt}"}', "text": "/t"},
-        },
-        "",
-    )
-    assert problems == [] and profile is not None
+    profile = _error_pointer_profile('{"q": "{prompt}"}')
     head = b"HTTP/1.1 %d Oops\r\nContent-Type: application/json\r\n" % status
     server, url = await _raw_server(head, body)
     try:
@@ -429,15 +430,7 @@ async def test_error_pointer_reads_http_error_bodies(
 
 async def test_error_pointer_message_names_a_rejected_parameter() -> None:
     """The sanitizer reads the message the pointer found: the run names top_k."""
-    profile, problems = profile_from_table(
-        {
-            "models": ["m"],
-            "error_pointer": "/err/text",
-            "chat": {"path": "/g", "body": '{"q": "{prompt}", "k": "{top_k}"}', "text": "/t"},
-        },
-        "",
-    )
-    assert problems == [] and profile is not None
+    profile = _error_pointer_profile('{"q": "{prompt}", "k": "{top_k}"}')
     head = b"HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n"
     server, url = await _raw_server(head, b'{"err": {"text": "unsupported parameter: k"}}')
     try:
