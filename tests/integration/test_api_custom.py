@@ -365,3 +365,162 @@ async def test_embedding_route_reads_the_vector_and_input_tokens() -> None:
     assert [(m.name, m.workload) for m in models] == [("embedder", Workload.EMBEDDING)]
     assert obs.error is None, obs.error
     assert obs.vectors == 1 and obs.dimensions == 3 and obs.input_tokens == 4
+
+
+async def test_route_with_its_own_marker_also_ends_at_done() -> None:
+    """A done_marker does not take away the OpenAI-style [DONE]: either ends the stream."""
+    table = {"models": ["m"], "chat": {"path": "/g", "body": "{}", "text": "/t"}}
+    table["chat"]["done_marker"] = "[END]"  # type: ignore[index]
+    profile, problems = profile_from_table(table, "")
+    assert problems == [] and profile is not None
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    outcomes = []
+    for end in (b"[END]", b"[DONE]"):
+        server, url = await _raw_server(head, b'data: {"t": "a"}\n\ndata: ' + end + b"\n\n")
+        try:
+            endpoint = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+            outcomes.append(await _client(endpoint).generate(_req("m", keep_text_chars=10)))
+        finally:
+            server.close()
+    for obs in outcomes:
+        assert obs.error is None, obs.error
+        assert obs.done and obs.text == "a" and obs.malformed_lines == 0
+
+
+def _error_pointer_profile(body: str) -> Any:
+    profile, problems = profile_from_table(
+        {"models": ["m"], "error_pointer": "/err/text", "chat": {"path": "/g", "body": body}},
+        "",
+    )
+    assert problems == [] and profile is not None
+    return profile
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        # the profile's error pointer finds the message in an HTTP error body
+        (400, b'{"err": {"text": "bad prompt"}}', "bad prompt"),
+        (503, b'{"err": {"text": "overloaded, try later"}}', "overloaded, try later"),
+        # an object there: its message read the common way
+        (400, b'{"err": {"text": {"message": "inner words"}}}', "inner words"),
+        # the pointer finds nothing: the common reading (detail, error, message)
+        (400, b'{"detail": "fastapi words"}', "fastapi words"),
+        (500, b'{"error": {"message": "openai words"}}', "openai words"),
+        (400, b"plain text cause", "plain text cause"),
+    ],
+)
+async def test_error_pointer_reads_http_error_bodies(
+    status: int, body: bytes, message: str
+) -> None:
+    profile = _error_pointer_profile('{"q": "{prompt}"}')
+    head = b"HTTP/1.1 %d Oops\r\nContent-Type: application/json\r\n" % status
+    server, url = await _raw_server(head, body)
+    try:
+        endpoint = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        async with _client(endpoint) as client:
+            obs = await client.generate(_req("m"))
+    finally:
+        server.close()
+    assert obs.error is not None and obs.error.kind is ErrorKind.HTTP
+    assert obs.error.status == status and obs.error.message == message
+    record = _record(obs)
+    assert record.error == f"{status} {message}"
+
+
+async def test_error_pointer_message_names_a_rejected_parameter() -> None:
+    """The sanitizer reads the message the pointer found: the run names top_k."""
+    profile = _error_pointer_profile('{"q": "{prompt}", "k": "{top_k}"}')
+    head = b"HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n"
+    server, url = await _raw_server(head, b'{"err": {"text": "unsupported parameter: k"}}')
+    try:
+        ep = Endpoint(name="t", url=url, api=ApiFlavour.CUSTOM, custom=profile)
+        async with GuardedClient(_client(ep), ep) as client:
+            obs = await client.generate(_req("m", params=GenerationParams(top_k=5)))
+    finally:
+        server.close()
+    assert obs.error is not None and obs.error.status == 422
+    assert "rejected the parameter 'top_k'" in obs.error.message
+    assert "unsupported parameter: k" in obs.error.message
+
+
+def _readme_worked_example() -> dict[str, Any]:
+    """The README's worked example of the custom flavour, as the user would copy it."""
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```toml", readme.index("**A worked example.**")) + len("```toml")
+    return tomllib.loads(readme[start : readme.index("```", start)])
+
+
+async def test_the_readme_worked_example_benchmarks_its_gateway(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The worked example loads from the settings as written in the README and speaks to a
+    gateway of the shape it describes: discovery, NDJSON pointers, usage, the token, and
+    its error messages (HTTP errors too)."""
+    from ometer_tui.core.settings import settings_from_dict
+
+    seen: list[tuple[bytes, bytes, dict[str, Any] | None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        body = json.loads(await reader.readexactly(length)) if length else None
+        seen.append((head.split(b" ")[1], head, body))
+        if head.startswith(b"GET /v2/models"):
+            data = json.dumps({"items": [{"slug": "gw-small"}, {"slug": "gw-large"}]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        elif body is not None and body.get("input", [{}])[-1].get("content") == "too long":
+            data = b'{"error": {"msg": "input exceeds 8192 tokens"}}'
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n")
+        else:
+            data = b"".join(
+                _line(event)
+                for event in (
+                    {"delta": {"thinking": "hm"}, "done": False},
+                    {"delta": {"text": "Hello"}, "done": False},
+                    {"delta": {"text": " there"}, "done": False},
+                    {"done": True, "usage": {"out": 42, "in": 17}},
+                )
+            )
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n")
+        writer.write(b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(data), data))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    monkeypatch.setenv("GW_TOKEN", "gw-secret-token-0123")
+    settings = settings_from_dict(_readme_worked_example(), tmp_path / "config.toml")
+    (endpoint,) = settings.endpoints
+    assert endpoint.drop_unsupported and endpoint.truncate == "middle"
+    endpoint = replace(endpoint, url=url)
+    try:
+        async with _client(endpoint) as client:
+            models = await client.list_models()
+            obs = await client.generate(_req("gw-small", max_tokens=64, keep_text_chars=100))
+            refused = await client.generate(
+                GenerationRequest("gw-small", "too long", GenerationParams(max_tokens=8))
+            )
+    finally:
+        server.close()
+    assert [m.name for m in models] == ["gw-small", "gw-large"]
+    assert obs.error is None, obs.error
+    assert obs.done and obs.text == "Hello there" and obs.reasoning_chars == 2
+    assert obs.output_tokens == 42 and obs.prompt_tokens == 17
+    assert obs.first_token_ns is not None and obs.first_token_ns <= (obs.first_visible_ns or 0)
+    path, head, body = seen[1]
+    assert path == b"/v2/generate"
+    assert b"authorization: bearer gw-secret-token-0123" in head.lower()
+    assert body == {
+        "model": "gw-small",
+        "input": [{"role": "user", "content": "Tell me about the sea."}],
+        "limits": {"max": 64},
+    }  # seed not set: left out
+    assert refused.error is not None and refused.error.status == 400
+    assert refused.error.message == "input exceeds 8192 tokens"

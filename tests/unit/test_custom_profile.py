@@ -123,6 +123,10 @@ def test_request_values() -> None:
             {"models": ["m"], "chat": {"path": "/g", "mode": "json"}},
             f"{WHERE}.chat.text: a json response needs the pointer",
         ),
+        (
+            {"models": ["m"], "chat": {"path": "/g", "body": "{}", "form": {"p": "{prompt}"}}},
+            f"{WHERE}.chat.body: give a JSON body or multipart form fields, not both",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(table: dict[str, object], expected: str) -> None:
@@ -260,3 +264,38 @@ def test_masked_profile_headers_hide_credentials() -> None:
     assert "sk-secret-123456" not in repr(shown)
     saved = api_options_to_table(profile, False, None)
     assert saved["custom"]["headers"] == {"X-API-Key": "sk-secret-123456"}
+
+
+def test_saving_refuses_what_loading_would_refuse(tmp_path: Path) -> None:
+    """The settings writer checks a profile with the loader's code: a file that would
+    not load back is never written."""
+    from ometer_tui.core.api_profile import Route
+    from ometer_tui.core.models import ApiFlavour, Endpoint
+    from ometer_tui.core.settings import Settings, SettingsError, save_settings
+
+    path = tmp_path / "config.toml"
+    tgi = BUILTIN_PROFILES["tgi"]
+    bad_path = replace(tgi, routes={"chat": Route(path="gen", body={})})
+    bad_pointer = replace(tgi, error_pointer="error")
+    cases = [
+        (None, 'custom: api = "custom" needs a profile'),
+        (bad_path, "custom.chat.path: must start with /"),
+        (bad_pointer, "custom.error_pointer: 'error' is not a JSON pointer"),
+    ]
+    for custom, expected in cases:
+        endpoint = Endpoint(name="x", url="http://h:1", api=ApiFlavour.CUSTOM, custom=custom)
+        with pytest.raises(SettingsError) as info:
+            save_settings(Settings(endpoints=[endpoint]), path)
+        assert expected in str(info.value)
+        assert not path.exists()
+    good = Endpoint(name="x", url="http://h:1", api=ApiFlavour.CUSTOM, custom=tgi)
+    save_settings(Settings(endpoints=[good]), path)
+    assert path.exists()
+
+
+def test_builtin_name_ignores_the_name_only() -> None:
+    from ometer_tui.core.api.custom_profile import builtin_name
+
+    tgi = BUILTIN_PROFILES["tgi"]
+    assert builtin_name(replace(tgi, name="my box")) == "tgi"
+    assert builtin_name(replace(tgi, error_pointer="/message")) is None

@@ -24,7 +24,8 @@ import httpx
 
 from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock
 from ometer_tui.core.api.base import ErrorKind, RequestError
-from ometer_tui.core.api.stream import StreamTooLarge
+from ometer_tui.core.api.errors import short
+from ometer_tui.core.api.stream import DONE, StreamTooLarge
 
 Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
@@ -63,6 +64,27 @@ class StreamFormat(Generic[Item]):
     def not_this_stream(self, head: bytes, sink: TokenSink) -> str | None:
         """At the end: why the body was not this stream at all, or ``None`` if it was."""
         raise NotImplementedError
+
+
+def event_json(
+    client: HttpClient, sink: TokenSink, event: bytes | None, data: bytes, end: bytes | None = None
+) -> tuple[object, bool | None]:
+    """The first step of every SSE event (or NDJSON line): ``(decoded JSON, None)``, or
+    ``(None, stop)`` when the event was dealt with here. ``[DONE]`` (or ``end``) marks the
+    stream done; a payload that is not JSON is an ``error`` event's message (stop
+    reading) or a malformed event (counted; reading goes on)."""
+    if data == DONE or (end is not None and data == end):
+        sink.obs.done = True
+        return None, False
+    try:
+        return json.loads(data), None
+    except ValueError:
+        if event == b"error":
+            message = client.redact(short(data.decode("utf-8", "replace")))
+            sink.obs.error = RequestError(ErrorKind.STREAM, message, before_first_byte=False)
+            return None, True
+        sink.malformed(data)
+        return None, False
 
 
 def is_plain_json(content_type: str) -> bool:

@@ -283,6 +283,17 @@ class HttpClient:
     def redact(self, text: str) -> str:
         return redact_text(text, self._secrets)
 
+    def http_error(self, response: httpx.Response, body: bytes) -> RequestError:
+        """A non-2xx answer as the run's error, with the server's own message (a flavour
+        that knows where its errors sit overrides this)."""
+        return error_from_response(
+            response.status_code,
+            body,
+            response.headers,
+            reason=response.reason_phrase,
+            secrets=self._secrets,
+        )
+
     def _error_from_exception(
         self, exc: BaseException, *, got_first_byte: bool = False, tokens: int = 0
     ) -> RequestError:
@@ -462,13 +473,7 @@ class HttpClient:
                     if response.status_code >= 300:
                         raw = await self._drain(response)
                         excerpt = raw
-                        obs.error = error_from_response(
-                            response.status_code,
-                            raw,
-                            response.headers,
-                            reason=response.reason_phrase,
-                            secrets=self._secrets,
-                        )
+                        obs.error = self.http_error(response, raw)
                     else:
                         try:
                             await consume(response, sink)
@@ -607,13 +612,7 @@ class HttpClient:
                     headers = response.headers
                     if status >= 300:
                         raw = await self._drain(response)
-                        error = error_from_response(
-                            status,
-                            raw,
-                            headers,
-                            reason=response.reason_phrase,
-                            secrets=self._secrets,
-                        )
+                        error = self.http_error(response, raw)
                     else:
                         raw = await self._drain(response, MAX_BODY_BYTES + 1)
                         if len(raw) > MAX_BODY_BYTES:

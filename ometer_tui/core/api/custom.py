@@ -22,11 +22,13 @@ import codecs
 import contextlib
 import json
 import uuid
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import httpx
 
+from ometer_tui.core.api._consume import event_json
 from ometer_tui.core.api._http import MAX_BODY_BYTES, HttpClient, TokenSink, arrival_clock
 from ometer_tui.core.api.base import (
     ClientError,
@@ -43,8 +45,8 @@ from ometer_tui.core.api.custom_profile import (
     render_text,
     resolve_pointer,
 )
-from ometer_tui.core.api.errors import short
-from ometer_tui.core.api.stream import DONE, NdjsonSplitter, SseSplitter, StreamTooLarge
+from ometer_tui.core.api.errors import message_from_json, short
+from ometer_tui.core.api.stream import NdjsonSplitter, SseSplitter, StreamTooLarge
 from ometer_tui.core.api_profile import CustomProfile, Route
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -191,6 +193,22 @@ class CustomClient(HttpClient):
         if self._api_key:
             headers[self.endpoint.api_key_header] = self._api_key.reveal()
         return headers
+
+    def http_error(self, response: httpx.Response, body: bytes) -> RequestError:
+        """A 4xx/5xx answer: the message at the profile's error pointer when it finds one
+        in the JSON body (``{"err": {"text": "bad prompt"}}`` with ``error_pointer =
+        "/err/text"``), else the common reading (``detail``, ``error``, ``message``; a
+        FastAPI list of validation errors)."""
+        error = super().http_error(response, body)
+        found: object = None
+        if self.profile.error_pointer is not None:
+            with contextlib.suppress(ValueError):
+                found = _at(json.loads(body), self.profile.error_pointer)
+        if isinstance(found, dict):  # an object there: its message, read the common way
+            found = message_from_json(found)
+        if not isinstance(found, str) or not found.strip():
+            return error
+        return replace(error, message=self.redact(short(found)))
 
     def route_for(self, workload: Workload) -> Route | None:
         routes = self.profile.routes
@@ -421,21 +439,10 @@ class CustomClient(HttpClient):
         else:
             event, data = None, item
         assert isinstance(data, bytes)
-        if data == (marker or DONE):  # an OpenAI-style [DONE] always ends a stream
-            sink.obs.done = True
-            return False
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            if event == b"error":
-                sink.obs.error = RequestError(
-                    ErrorKind.STREAM,
-                    self.redact(short(data.decode("utf-8", "replace"))),
-                    before_first_byte=False,
-                )
-                return True
-            sink.malformed(data)
-            return False
+        # an OpenAI-style [DONE] always ends a stream, as does the route's own marker
+        obj, stop = event_json(self, sink, event, data, marker)
+        if stop is not None:
+            return stop
         return self._apply(obj, now, sink, route, event == b"error")
 
     def _apply(

@@ -308,6 +308,14 @@ def builtin_profile(name: str) -> CustomProfile | None:
     return BUILTIN_PROFILES.get(name.strip().lower())
 
 
+def builtin_name(profile: CustomProfile) -> str | None:
+    """The built-in profile ``profile`` is, field for field (its name aside), or ``None``."""
+    for name, builtin in BUILTIN_PROFILES.items():
+        if replace(profile, name=name) == builtin:
+            return name
+    return None
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -381,6 +389,8 @@ def _read_route(
             )
         else:
             changes["mode"] = mode
+    if "body" in table and "form" in table:
+        problems.append(f"{key}.body: give a JSON body or multipart form fields, not both")
     if "body" in table:
         body = table["body"]
         if isinstance(body, str):
@@ -614,6 +624,17 @@ def api_options_from_table(raw: Mapping[str, Any], prefix: str) -> tuple[dict[st
         else:
             changes["truncate"] = value
     return changes, problems
+
+
+def endpoint_profile_problems(api_is_custom: bool, custom: CustomProfile | None) -> list[str]:
+    """What saving an endpoint refuses about its profile, each naming its field
+    (``custom.chat.path: ...``): the checks the settings file gets when it loads, run on
+    the table the profile is written as. ``api = "custom"`` needs a profile."""
+    if custom is None:
+        if not api_is_custom:
+            return []
+        return ['custom: api = "custom" needs a profile (pick a built-in one or describe the API)']
+    return profile_from_table(profile_to_table(custom), "custom")[1]
 
 
 def api_options_to_table(

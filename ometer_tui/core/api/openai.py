@@ -13,13 +13,12 @@ counted, the first one becomes a PROTOCOL error, and reading goes on to ``[DONE]
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from ometer_tui.core.api._consume import StreamFormat, consume
+from ometer_tui.core.api._consume import StreamFormat, consume, event_json
 from ometer_tui.core.api._http import HttpClient, TokenSink
 from ometer_tui.core.api.base import (
     ClientError,
@@ -30,7 +29,7 @@ from ometer_tui.core.api.base import (
     RequestError,
 )
 from ometer_tui.core.api.errors import short, stream_error
-from ometer_tui.core.api.stream import DONE, SseEvent, SseSplitter
+from ometer_tui.core.api.stream import SseEvent, SseSplitter
 from ometer_tui.core.models import (
     ApiFlavour,
     ModelInfo,
@@ -275,21 +274,9 @@ class _SseFormat(StreamFormat[SseEvent]):
     def item(self, item: SseEvent, now: int, sink: TokenSink) -> bool:
         self.events += 1
         event, data = item
-        if data == DONE:
-            sink.obs.done = True
-            return False
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            if event == b"error":
-                sink.obs.error = RequestError(
-                    ErrorKind.STREAM,
-                    self.client.redact(short(data.decode("utf-8", "replace"))),
-                    before_first_byte=False,
-                )
-                return True
-            sink.malformed(data)
-            return False
+        obj, stop = event_json(self.client, sink, event, data)
+        if stop is not None:
+            return stop
         if type(obj) is not dict:
             sink.malformed(data, "not an object")
             return False

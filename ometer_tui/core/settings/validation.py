@@ -6,8 +6,9 @@ import math
 import re
 from urllib.parse import urlsplit
 
+from ometer_tui.core.api.custom_profile import endpoint_profile_problems
 from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
-from ometer_tui.core.models import Endpoint
+from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.secrets import TokenRef, strip_url_credentials
 from ometer_tui.core.settings.model import Defaults, Settings
 from ometer_tui.core.telemetry.config import validate_metrics_url, validate_telemetry
@@ -147,6 +148,7 @@ def validate_endpoint(endpoint: Endpoint) -> list[str]:
         _check_range(problems, f"timeouts.{key}", seconds, low=0.0, low_open=True)
     if all(math.isfinite(v) and v > 0 for v in (t.read_s, t.total_s)) and t.read_s > t.total_s:
         problems.append(f"timeouts.read_s: must not exceed timeouts.total_s ({_fmt(t.total_s)})")
+    problems += endpoint_profile_problems(endpoint.api is ApiFlavour.CUSTOM, endpoint.custom)
     d = endpoint.defaults
     _check_range(problems, "defaults.passes", d.passes, low=1)
     _check_range(problems, "defaults.warmup", d.warmup, low=0)

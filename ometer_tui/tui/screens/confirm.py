@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -61,3 +62,22 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+def ask_discard(
+    app: App[Any],
+    then: Callable[[], object],
+    question: str = "Discard the unsaved changes in this form?",
+) -> None:
+    """Run ``then`` once the user agrees to lose unsaved edits ("Keep editing" is the
+    focused, safe answer)."""
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            then()
+
+    app.push_screen(
+        ConfirmScreen(question, title="Unsaved changes", yes="Discard", no="Keep editing",
+                      danger=True),
+        answered,
+    )  # fmt: skip

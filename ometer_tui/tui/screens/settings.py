@@ -21,10 +21,12 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from ometer_tui.core.api_profile import CustomProfile
 from ometer_tui.core.models import Endpoint
 from ometer_tui.core.settings import Settings, SettingsError, display_path
 from ometer_tui.tui.host import SetupHost, host_of
-from ometer_tui.tui.screens.confirm import ConfirmScreen
+from ometer_tui.tui.screens.confirm import ConfirmScreen, ask_discard
+from ometer_tui.tui.screens.profile_editor import ProfileEditor
 from ometer_tui.tui.widgets.defaults_form import DefaultsForm
 from ometer_tui.tui.widgets.endpoint_form import EndpointForm, secret_withheld
 from ometer_tui.tui.widgets.form import field_row
@@ -101,9 +103,11 @@ class SettingsScreen(Screen[None]):
                     "Applied at once; saved with ctrl+s",
                 )
                 with Horizontal(classes="form-buttons"):
-                    yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
-                    yield Button("New endpoint (ctrl+n)", id="new", compact=True)
-                    yield Button("Back (esc)", id="close", compact=True)
+                    yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True,
+                                 action="screen.save")  # fmt: skip
+                    yield Button("New endpoint (ctrl+n)", id="new", compact=True,
+                                 action="screen.new_endpoint")  # fmt: skip
+                    yield Button("Back (esc)", id="close", compact=True, action="screen.close")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -243,19 +247,10 @@ class SettingsScreen(Screen[None]):
         self.query_one("#name").focus()
 
     def _confirm_discard(self, then: Callable[[], None]) -> None:
-        if not self.dirty:
+        if self.dirty:
+            ask_discard(self.app, then)
+        else:
             then()
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.app.push_screen(
-            ConfirmScreen("Discard the unsaved changes in this form?", title="Unsaved changes",
-                          yes="Discard", no="Keep editing", danger=True),
-            answered,
-        )  # fmt: skip
 
     def action_close(self) -> None:
         def close() -> None:
@@ -283,17 +278,20 @@ class SettingsScreen(Screen[None]):
 
         self._confirm_discard(load)
 
+    @on(EndpointForm.ProfileWanted)
+    def _edit_profile(self, event: EndpointForm.ProfileWanted) -> None:
+        event.stop()
+
+        def edited(profile: CustomProfile | None) -> None:
+            if profile is not None:  # saved in the editor: into the settings file too
+                self.endpoint_form.set_profile(profile)
+                self.action_save()
+
+        editor = ProfileEditor(event.profile, endpoint_name=event.endpoint_name)
+        self.app.push_screen(editor, edited)
+
     @on(Select.Changed, "#theme")
     def _theme_changed(self, event: Select.Changed) -> None:
         event.stop()
         if isinstance(event.value, str) and event.value in self.app.available_themes:
             self.app.theme = event.value
-
-    @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
-        event.stop()
-        actions = {"save": self.action_save, "new": self.action_new_endpoint,
-                   "close": self.action_close}  # fmt: skip
-        action = actions.get(event.button.id or "")
-        if action is not None:
-            action()

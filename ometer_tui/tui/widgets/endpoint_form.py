@@ -16,18 +16,34 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Label, Select, Static, TextArea
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from ometer_tui.core.api_profile import CustomProfile
 from ometer_tui.core.models import ApiFlavour, Endpoint, EndpointDefaults, TimeoutPolicy
-from ometer_tui.core.secrets import SENSITIVE_HEADERS, Secret, TokenRef, redact_headers
+from ometer_tui.core.secrets import Secret, TokenRef, redact_headers
 from ometer_tui.core.settings import validate_endpoint
 from ometer_tui.tui.widgets.cells import token_text
-from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row, parse_number
+from ometer_tui.tui.widgets.form import (
+    FORM_CSS,
+    FormCheckbox,
+    field_row,
+    parse_headers,
+    parse_number,
+)
+from ometer_tui.tui.widgets.profile_form import profile_summary
 
 FLAVOURS: list[tuple[str, str]] = [
     ("auto (detect)", "auto"),
     ("ollama", "ollama"),
     ("openai", "openai"),
+    ("custom (a profile)", "custom"),
+]
+#: a prompt longer than the context window (issue #14 §5)
+TRUNCATE: list[tuple[str, str]] = [
+    ("no: refuse the prompt", "none"),
+    ("start: drop its beginning", "start"),
+    ("middle: keep both ends", "middle"),
 ]
 
 #: (field, label, kind, tooltip) of the endpoint's own defaults (empty: the global one)
@@ -39,25 +55,6 @@ ENDPOINT_DEFAULTS: tuple[tuple[str, str, type[int] | type[float], str], ...] = (
     ("concurrency", "Concurrency", int, "Empty: the global default"),
     ("timeout_s", "Timeout s", float, "Empty: the global default"),
 )
-
-
-def parse_headers(text: str, existing: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """``Name: value`` per line. A sensitive header shown masked keeps its saved value."""
-    headers: dict[str, str] = {}
-    problems: list[str] = []
-    shown = redact_headers(existing)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(":")
-        name, value = name.strip(), value.strip()
-        if not sep or not name:
-            problems.append(f"headers: line {number}: expected 'Name: value'")
-            continue
-        if name.lower() in SENSITIVE_HEADERS and name in existing and value == shown.get(name):
-            value = existing[name]
-        headers[name] = value
-    return headers, problems
 
 
 def secret_withheld(endpoint: Endpoint) -> bool:
@@ -105,6 +102,13 @@ class EndpointForm(Vertical):
         margin-top: 1;
         margin-left: 0;
     }
+    EndpointForm > #drop_unsupported {
+        margin-left: 0;
+    }
+    EndpointForm > #profile-summary {
+        height: auto;
+        margin-left: 13;
+    }
     """
     )
 
@@ -112,6 +116,16 @@ class EndpointForm(Vertical):
         super().__init__(id=id)
         #: what the form was filled from (None: a new endpoint)
         self.base: Endpoint | None = None
+        #: the custom flavour's profile, edited in the profile editor (issue #14)
+        self.profile: CustomProfile | None = None
+
+    class ProfileWanted(Message):
+        """The user asked to edit the endpoint's API profile."""
+
+        def __init__(self, profile: CustomProfile | None, endpoint_name: str) -> None:
+            super().__init__()
+            self.profile = profile
+            self.endpoint_name = endpoint_name
 
     def compose(self) -> ComposeResult:
         yield Static(id="form-title", classes="panel-title")
@@ -120,6 +134,14 @@ class EndpointForm(Vertical):
         yield field_row(
             "API", Select(FLAVOURS, id="api", value="auto", allow_blank=False, compact=True)
         )
+        row = field_row(
+            "Profile",
+            Button("Edit the API profile…", id="edit_profile", compact=True),
+            "Every field of the custom API",
+        )
+        row.id = "profile-row"
+        yield row
+        yield Static(id="profile-summary")
         yield field_row(
             "Token",
             Input(id="token", password=True, compact=True),
@@ -157,6 +179,13 @@ class EndpointForm(Vertical):
         )
         metrics = Input(id="metrics_url", compact=True, placeholder="the URL's /metrics")
         yield field_row("Metrics URL", metrics, "Telemetry: a Prometheus /metrics elsewhere")
+        yield FormCheckbox("Drop a parameter the server rejects (sent again without it)",
+                           id="drop_unsupported", compact=True)  # fmt: skip
+        yield field_row(
+            "Too long",
+            Select(TRUNCATE, id="truncate", value="none", allow_blank=False, compact=True),
+            "A prompt longer than the model's context window",
+        )
         yield Static(Text("This endpoint's defaults", style="bold"), classes="form-subtitle")
         for name, label, _, tooltip in ENDPOINT_DEFAULTS:
             yield field_row(
@@ -194,6 +223,9 @@ class EndpointForm(Vertical):
         self._input("total_s").value = f"{ep.timeouts.total_s:g}"
         self.query_one("#allow_insecure_http", FormCheckbox).value = ep.allow_insecure_http
         self._input("metrics_url").value = ep.metrics_url or ""
+        self.query_one("#drop_unsupported", FormCheckbox).value = ep.drop_unsupported
+        self.query_one("#truncate", Select).value = ep.truncate or "none"
+        self.set_profile(ep.custom)
         for name, *_ in ENDPOINT_DEFAULTS:
             self._input(f"e_{name}").value = _shown(getattr(ep.defaults, name))
         self.show_problems([])
@@ -203,7 +235,27 @@ class EndpointForm(Vertical):
         values: list[Any] = [w.value for w in self.query(Input)]
         values += [w.value for w in self.query(FormCheckbox)]
         values += [self.query_one("#headers", TextArea).text, self.query_one("#api", Select).value]
-        return tuple(values)
+        return (*values, self.query_one("#truncate", Select).value, self.profile)
+
+    def set_profile(self, profile: CustomProfile | None) -> None:
+        """The custom flavour's profile (shown as a summary; edited in the editor)."""
+        self.profile = profile
+        self.query_one("#profile-summary", Static).update(profile_summary(profile))
+        self._show_profile_row()
+
+    def _show_profile_row(self) -> None:
+        custom = self.query_one("#api", Select).value == "custom"
+        self.query_one("#profile-row").display = custom
+        self.query_one("#profile-summary").display = custom
+
+    @on(Select.Changed, "#api")
+    def _api_changed(self, event: Select.Changed) -> None:
+        self._show_profile_row()
+
+    @on(Button.Pressed, "#edit_profile")
+    def _edit_profile(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.ProfileWanted(self.profile, self._input("name").value.strip()))
 
     def has_content(self) -> bool:
         """Something to save: a loaded endpoint, or a name or URL typed."""
@@ -242,12 +294,18 @@ class EndpointForm(Vertical):
             return existing  # empty input: keep the saved literal
         return None
 
+    def _named_profile(self, api: ApiFlavour | None) -> CustomProfile | None:
+        if api is not ApiFlavour.CUSTOM or self.profile is None:
+            return None  # another flavour: the profile is not kept
+        return replace(self.profile, name=self._input("name").value.strip() or "custom")
+
     def read(self) -> tuple[Endpoint | None, list[str]]:
         """The endpoint the form describes, or the problems (each naming its field)."""
         problems: list[str] = []
         base = self.base or Endpoint(name="", url="")
         api_value = self.query_one("#api", Select).value
         api = None if api_value in ("auto", Select.BLANK) else ApiFlavour(str(api_value))
+        truncate = self.query_one("#truncate", Select).value
         token = self._token_ref("token", base.token, problems)
         api_key = self._token_ref("api_key", base.api_key, problems)
         headers, header_problems = parse_headers(
@@ -277,6 +335,9 @@ class EndpointForm(Vertical):
             headers=headers,
             timeouts=timeouts,
             allow_insecure_http=self.query_one("#allow_insecure_http", FormCheckbox).value,
+            custom=self._named_profile(api),
+            drop_unsupported=self.query_one("#drop_unsupported", FormCheckbox).value,
+            truncate=None if truncate == "none" else str(truncate),
             defaults=EndpointDefaults(**own),
             metrics_url=self._input("metrics_url").value.strip() or None,
             simulated=False,

@@ -1,5 +1,5 @@
 """Small building blocks of the TUI's forms: labelled rows, a checkbox that reads right,
-numbers parsed with a message naming the field.
+numbers and ``Name: value`` header lines parsed with a message naming the field.
 
 The forms (run panel, endpoint form, defaults form) compose these; their styles are here
 (``FORM_CSS``) and included in each form's ``DEFAULT_CSS`` so a form looks the same on
@@ -16,6 +16,8 @@ from textual.content import Content
 from textual.style import Style
 from textual.widget import Widget
 from textual.widgets import Checkbox, Label
+
+from ometer_tui.core.secrets import SENSITIVE_HEADERS, redact_headers
 
 T = TypeVar("T", int, float)
 
@@ -105,3 +107,22 @@ def parse_number(raw: str, kind: Callable[[str], T], label: str, problems: list[
         what = "a whole number" if kind is int else "a number"
         problems.append(f"{label}: {raw!r} is not {what}")
         return None
+
+
+def parse_headers(text: str, existing: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``Name: value`` per line. A sensitive header shown masked keeps its saved value."""
+    headers: dict[str, str] = {}
+    problems: list[str] = []
+    shown = redact_headers(existing)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            problems.append(f"headers: line {number}: expected 'Name: value'")
+            continue
+        if name.lower() in SENSITIVE_HEADERS and name in existing and value == shown.get(name):
+            value = existing[name]
+        headers[name] = value
+    return headers, problems
