@@ -30,6 +30,7 @@ __all__ = [
     "distribution_section",
     "esc",
     "figure",
+    "finite_number",
     "scale_for",
     "telemetry_charts",
     "time_series_section",
@@ -120,8 +121,9 @@ def _hist_chart(
         x_format=_tick,
         y_format=_tick,
         x_range=(scale(hist.edges[0]), scale(hist.edges[-1])),
-        width=360,
-        height=200,
+        width=280,
+        height=180,
+        y_integer=True,
         legend=False,
     )
     return chart, values_note
@@ -135,6 +137,7 @@ def distribution_section(models: Sequence[ModelRecords]) -> str:
         '<p class="note">Measured ok runs only (warm-up excluded). Inter-token gaps: '
         "each run's mean gap between token chunks (the records keep each run's gap "
         "summary, not every gap).</p>",
+        '<div class="models">',
     ]
     for m in models:
         parts.append(f'<div class="model-charts"><h3>{esc(m.name)}</h3>')
@@ -153,7 +156,7 @@ def distribution_section(models: Sequence[ModelRecords]) -> str:
             else:
                 parts.append(figure(chart, note))
         parts.append("</div></div>")
-    parts.append("</section>")
+    parts.append("</div></section>")
     return "".join(parts)
 
 
@@ -239,6 +242,7 @@ def time_series_section(models: Sequence[ModelRecords], end_s: float | None = No
             ),
             x_label="time (s)",
             y_label="failed runs",
+            y_integer=True,
             x_format=_tick,
             y_format=_tick,
             x_range=x_range,
@@ -297,7 +301,8 @@ def _ttft_chart(models: Sequence[ModelRecords], rs: Any, x_range: tuple[float, f
 # --------------------------------------------------------------------- telemetry
 
 
-def _float(x: object) -> float | None:
+def finite_number(x: object) -> float | None:
+    """A finite number from a document (``None`` for anything else, bools included)."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
     return float(x) if math.isfinite(x) else None
@@ -320,7 +325,7 @@ def telemetry_charts(telemetry: Mapping[str, Any], end_s: float | None) -> str:
             pts: list[tuple[float, float]] = []
             for sample in s["samples"]:
                 if isinstance(sample, list | tuple) and len(sample) == 2:
-                    t, v = _float(sample[0]), _float(sample[1])
+                    t, v = finite_number(sample[0]), finite_number(sample[1])
                     if t is not None and v is not None:
                         pts.append((t, v))
             label = s.get("label") or s.get("name") or metric

@@ -32,6 +32,8 @@ from ometer_tui.core.report.charts import (
     ModelRecords,
     distribution_section,
     esc,
+    finite_number,
+    scale_for,
     telemetry_charts,
     time_series_section,
 )
@@ -155,6 +157,14 @@ def _num(x: object, digits: int = 3) -> str:
     return str(x) if isinstance(x, int) else f"{x:.{digits}g}"
 
 
+def _with_unit(value: object, unit: object) -> str:
+    """A telemetry figure in a readable unit (bytes in MiB/GiB, seconds in ms)."""
+    number = finite_number(value)
+    if number is None:
+        return "–"
+    return scale_for(str(unit or ""), number).text(number)
+
+
 def _telemetry(telemetry: object, end_s: float | None) -> str:
     if not isinstance(telemetry, Mapping):
         return ""
@@ -189,16 +199,15 @@ def _telemetry(telemetry: object, end_s: float | None) -> str:
     if summary:
         parts.append(
             table(
-                ("Source", "Metric", "Label", "Unit", "n", "Peak", "Mean"),
+                ("Source", "Metric", "Label", "n", "Peak", "Mean"),
                 [
                     [
                         str(s.get("source")),
                         str(s.get("metric")),
                         str(s.get("label") or ""),
-                        str(s.get("unit") or ""),
                         _num(s.get("n")),
-                        _num(s.get("peak")),
-                        _num(s.get("mean")),
+                        _with_unit(s.get("peak"), s.get("unit")),
+                        _with_unit(s.get("mean"), s.get("unit")),
                     ]
                     for s in summary
                 ],

@@ -7,12 +7,11 @@ values.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ometer_tui.core.bench.series import CurvePoint, OfferedKind, sweep_curve
-from ometer_tui.core.report.charts import Scale, figure, scale_for
+from ometer_tui.core.report.charts import Scale, figure, finite_number, scale_for
 from ometer_tui.core.report.svg import Chart, Series
 from ometer_tui.core.report.tables import table
 from ometer_tui.core.units import format_seconds
@@ -24,15 +23,9 @@ _OFFERED_KEYS = ("offered", "rate", "rate_rps", "offered_rps", "concurrency", "v
 _THROUGHPUT_KEYS = ("request_throughput", "throughput_rps", "throughput")
 
 
-def _number(x: object) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def _first(d: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, float] | None:
     for key in keys:
-        value = _number(d.get(key))
+        value = finite_number(d.get(key))
         if value is not None:
             return key, value
     return None
@@ -61,15 +54,15 @@ def _metric(summary: Mapping[str, Any], metric: str, figure_name: str) -> float 
     if isinstance(metrics, Mapping):
         st = metrics.get(metric)
         if isinstance(st, Mapping):
-            return _number(st.get(figure_name))
-    return _number(summary.get(f"{metric.removesuffix('_s')}_{figure_name}_s"))
+            return finite_number(st.get(figure_name))
+    return finite_number(summary.get(f"{metric.removesuffix('_s')}_{figure_name}_s"))
 
 
 def _goodput(entry: Mapping[str, Any], summary: Mapping[str, Any]) -> float | None:
     for d in (entry, summary, entry.get("slo"), summary.get("slo")):
         if isinstance(d, Mapping):
             for key in ("goodput_rps", "goodput", "request_goodput"):
-                value = _number(d.get(key))
+                value = finite_number(d.get(key))
                 if value is not None:
                     return value
     return None

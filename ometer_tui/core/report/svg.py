@@ -57,11 +57,13 @@ class Chart:
     #: horizontal reference lines: (y, label)
     marks: Sequence[tuple[float, str]] = ()
     legend: bool = True
+    #: y values are counts: ticks at whole numbers only
+    y_integer: bool = False
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values (1, 2, 2.5 or 5 × 10^k apart) covering
-    [low, high]; the first tick is <= low and the last >= high."""
+def nice_ticks(low: float, high: float, count: int = 5, *, integer: bool = False) -> list[float]:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 × 10^k apart; whole numbers with
+    ``integer``) covering [low, high]; the first tick is <= low and the last >= high."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0, 1.0]
     if high < low:
@@ -76,6 +78,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         if raw <= mult * magnitude:
             step = mult * magnitude
             break
+    if integer:
+        step = max(1.0, math.ceil(step))
     first = math.floor(low / step + 1e-9) * step
     ticks: list[float] = []
     value = first
@@ -110,6 +114,8 @@ def _bounds(chart: Chart) -> tuple[float, float, float, float] | None:
     y0, y1 = min(ys), max(ys)
     if chart.y_from_zero:
         y0 = min(0.0, y0)
+        if y0 == y1 == 0.0:
+            y1 = 1.0  # all zero: a flat line at the bottom, no negative axis
     return x0, x1, y0, y1
 
 
@@ -131,11 +137,12 @@ def render_chart(chart: Chart) -> str:
             "no data</text></svg>"
         )
     x0, x1, y0, y1 = bounds
-    yt = nice_ticks(y0, y1, 4)
+    yt = nice_ticks(y0, y1, 4, integer=chart.y_integer)
+    x_count = max(3, (w - 60) // 70)  # about one tick label per 70 px: they never touch
     if chart.x_range is not None:
-        xt = [t for t in nice_ticks(x0, x1, 6) if x0 - 1e-9 <= t <= x1 + 1e-9] or [x0, x1]
+        xt = [t for t in nice_ticks(x0, x1, x_count) if x0 - 1e-9 <= t <= x1 + 1e-9] or [x0, x1]
     else:
-        xt = nice_ticks(x0, x1, 6)
+        xt = nice_ticks(x0, x1, x_count)
         x0, x1 = xt[0], xt[-1]
     y0, y1 = yt[0], yt[-1]
     legend_rows = _legend_rows(chart, w)

@@ -3,11 +3,16 @@ first cell of each row as its row header; every cell escaped."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from ometer_tui.core.report.charts import esc
 
 __all__ = ["table"]
+
+#: A cell that reads as a figure (``12``, ``31.3 ms``, ``~640``, ``$0.01``, ``–``, ``3/0``):
+#: right-aligned; other text is left-aligned.
+_FIGURE = re.compile(r"^(?:[~$<>≤≥+-]?\d|–$|-$|n<)")
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str) -> str:
@@ -19,7 +24,10 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str)
         if not cells:
             continue
         first = f'<th scope="row">{esc(cells[0])}</th>'
-        rest = "".join(f"<td>{esc(c)}</td>" for c in cells[1:])
+        rest = "".join(
+            f"<td>{esc(c)}</td>" if _FIGURE.match(c) else f'<td class="t">{esc(c)}</td>'
+            for c in cells[1:]
+        )
         body.append(f"<tr>{first}{rest}</tr>")
     return (
         f'<div class="table"><table><caption>{esc(caption)}</caption>'
