@@ -334,41 +334,96 @@ def test_telemetry_null_or_without_series() -> None:
 # --------------------------------------------------------------------------- steps
 
 
-def _steps() -> list[dict[str, Any]]:
-    out = []
+def _steps(repeat: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A concurrency sweep's ``sweep`` and ``steps`` as docs/json-schema.md (version 2)
+    describes them: loads 1, 2, 4, 8; one model; a TTFT SLO; ``repeat`` runs per load."""
+    steps = []
     for i, conc in enumerate((1, 2, 4, 8)):
-        through = [0.9, 1.7, 3.1, 3.3][i]
-        out.append(
-            {
-                "index": i + 1,
-                "kind": "concurrency",
-                "concurrency": conc,
-                "duration_s": 10.0,
-                "models": [
-                    {
-                        "name": "m<1>",
-                        "summary": {
-                            "request_throughput": through,
-                            "metrics": {"ttft_s": {"p50": 0.05 * (i + 1), "p99": 0.1 * (i + 1)}},
-                        },
-                    }
-                ],
-            }
-        )
-    return out
+        for r in range(repeat):
+            through = [0.9, 1.7, 3.1, 3.3][i] + 0.2 * r
+            steps.append(
+                {
+                    "index": i,
+                    "load": {"kind": "concurrency", "value": conc},
+                    "repeat": r,
+                    "role": "step" if r == 0 else "repeat",
+                    "started_s": 10.0 * i,
+                    "duration_s": 9.5,
+                    "cancelled": False,
+                    "meets_slo": i < 3,
+                    "models": [
+                        {
+                            "model": "m<1>",
+                            "phase": "done",
+                            "runs": {"from": 6 * i, "count": 6},
+                            "point": {
+                                "offered": conc,
+                                "throughput_rps": through,
+                                "output_tps": through * 64,
+                                "ttft_p50_s": 0.05 * (i + 1),
+                                "ttft_p99_s": 0.1 * (i + 1),
+                                "e2e_p50_s": 1.2,
+                                "tpot_p50_s": 0.02,
+                                "goodput_rps": through if i < 3 else 0.5,
+                                "token_goodput_tps": None,
+                                "attainment": 1.0 if i < 3 else 0.15,
+                                "error_rate": 0.0,
+                            },
+                            "summary": {"runs": 6, "ok": 6, "errors": 0, "metrics": {}},
+                            "slo": None,
+                            "check": {"percentile": 90, "ok": i < 3},
+                        }
+                    ],
+                }
+            )
+    sweep = {
+        "mode": "sweep",
+        "kind": "concurrency",
+        "spec": "concurrency=1,2,4,8",
+        "repeat": repeat,
+        "slo": {"limits_ms": {"ttft": 250}, "percentile": 90},
+        "rules": {},
+        "stop_reason": None,
+        "meets_slo": True,
+        "knees": [
+            {"model": "m<1>", "index": 2, "load": {"kind": "concurrency", "value": 4},
+             "throughput_rps": 3.1, "max_throughput_rps": 3.3}
+        ],
+        "search": None,
+        "repeats": [],
+    }  # fmt: skip
+    return sweep, steps
 
 
 def test_a_document_with_steps_gets_the_sweep_table_and_curves() -> None:
     doc = to_dict(synthetic_result())
-    doc["steps"] = _steps()
+    doc["sweep"], doc["steps"] = _steps()
     html = to_html(doc)
     assert_self_contained(html)
-    rows = table_rows(html, "4 load steps, one row per step and model")
-    assert [r[0] for r in rows] == ["1", "2", "3", "4"]
-    assert rows[2][rows[0].index("m<1>") + 1 :][:3] == ["3.1", "150 ms", "300 ms"]
+    rows = table_rows(html, "4 steps, one row per step and model")
+    assert rows[2] == [
+        "2", "concurrency 4", "m<1>", "6/0", "3.10", "198.40", "150 ms", "300 ms", "1200 ms",
+        "20.0 ms", "3.10", "100%", "meets",
+    ]  # fmt: skip
+    assert rows[3][-2:] == ["15%", "misses"]
+    assert "<h2>Sweep</h2>" in html and "Sweep: concurrency=1,2,4,8." in html
+    assert "m&lt;1&gt;: knee at concurrency 4 (3.10 req/s of at most 3.30)." in html
+    assert "SLOs: ttft ≤ 250 ms (percentile p90)." in html
     assert "<title>Throughput against offered load</title>" in html
-    assert "<title>TTFT against throughput</title>" in html
-    assert "offered concurrency" in html
+    ttft = html.split("<title>TTFT against throughput</title>")[1].split("</svg>")[0]
+    assert 'class="mark"' in ttft and "TTFT SLO 250 ms" in ttft
+    assert "offered concurrency (streams)" in html
+    assert "<title>m&lt;1&gt; goodput</title>" in html
+
+
+def test_repeats_of_a_load_are_one_point_of_the_curve() -> None:
+    doc = to_dict(synthetic_result())
+    doc["sweep"], doc["steps"] = _steps(repeat=2)
+    html = to_html(doc)
+    rows = table_rows(html, "8 steps, one row per step and model")
+    assert [r[0] for r in rows[:2]] == ["0.1", "0.2"]
+    through = html.split("<title>m&lt;1&gt; throughput</title>")[1].split("</g>")[0]
+    assert through.count("L") == 3  # four loads: one line of 4 points, repeats averaged
 
 
 def test_steps_absent_empty_or_odd_render_nothing_or_what_they_have() -> None:
@@ -376,10 +431,10 @@ def test_steps_absent_empty_or_odd_render_nothing_or_what_they_have() -> None:
     for steps in (None, [], "nonsense", [1, 2]):
         doc["steps"] = steps
         assert 'id="steps"' not in to_html(doc)
-    doc["steps"] = [{"index": 1, "label": "<odd>"}]  # no load, no figures: a table only
-    html = to_html(doc)
+    doc["steps"] = [{"index": 0, "role": "<odd>", "models": [{"model": "x"}]}]
+    html = to_html(doc)  # no load, no figures: a row of dashes, no curves
     assert_self_contained(html)
-    assert 'id="steps"' in html and "&lt;odd&gt;" in html
+    assert 'id="steps"' in html and table_rows(html, "1 steps, one row per step and model")
     assert "Throughput against offered load" not in html
 
 

@@ -310,7 +310,7 @@ def to_html(doc: Mapping[str, Any]) -> str:
         _header(doc, result),
         "<main>",
         _summary(result),
-        steps_section(doc.get("steps")),
+        steps_section(doc.get("steps"), doc.get("sweep")),
         time_series_section(models, end_s),
         distribution_section(models),
         _telemetry(doc.get("telemetry"), end_s),

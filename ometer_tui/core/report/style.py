@@ -60,6 +60,7 @@ CSS = (
     ".s4{--sc:var(--c4)}.s5{--sc:var(--c5)}.s6{--sc:var(--c6)}.s7{--sc:var(--c7)}"
     "svg.chart .line path{fill:none;stroke:var(--sc);stroke-width:2;"
     "stroke-linejoin:round}svg.chart .line circle{fill:var(--sc)}"
+    "svg.chart .dash path{stroke-dasharray:6 4}"
     "svg.chart .dots circle{fill:var(--sc);fill-opacity:.75}"
     "svg.chart .bars rect{fill:var(--sc);fill-opacity:.85}"
     "svg.chart .legend .key{fill:var(--sc)}"

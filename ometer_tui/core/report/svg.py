@@ -37,6 +37,8 @@ class Series:
     kind: Kind = "line"
     width: float = 0.0  # bars only: the bar width in x units
     colour: int | None = None  # palette index; default: the series' place
+    markers: bool = False  # line only: a dot on each point
+    dashed: bool = False  # line only
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,16 +246,14 @@ def _series(
         d = "".join(path)
     else:
         d = "M" + "L".join(f"{_num(px(x))} {_num(py(y))}" for x, y in points)
-    single = (
-        ""
-        if len(points) > 1
-        else (f'<circle cx="{_num(px(points[0][0]))}" cy="{_num(py(points[0][1]))}" r="2.5"/>')
-    )
-    return f'<g class="line {cls}"><title>{name}</title><path d="{d}"/>{single}</g>'
+    dotted = points if s.markers or len(points) == 1 else []
+    dots = "".join(f'<circle cx="{_num(px(x))}" cy="{_num(py(y))}" r="2.8"/>' for x, y in dotted)
+    kind = "line dash" if s.dashed else "line"
+    return f'<g class="{kind} {cls}"><title>{name}</title><path d="{d}"/>{dots}</g>'
 
 
 _LEFT = 58.0  # room for the y tick labels
-_LEGEND_ITEM_CHARS = 7.0  # approximate pixel width of a legend character
+_LEGEND_ITEM_CHARS = 7.5  # approximate pixel width of a legend character
 
 
 def _legend_items(chart: Chart) -> list[tuple[str, str, float]]:
@@ -262,7 +262,7 @@ def _legend_items(chart: Chart) -> list[tuple[str, str, float]]:
         if not s.name:
             continue
         cls = f"s{(s.colour if s.colour is not None else i) % PALETTE_SIZE}"
-        items.append((s.name, cls, 22 + len(s.name) * _LEGEND_ITEM_CHARS))
+        items.append((s.name, cls, 30 + len(s.name) * _LEGEND_ITEM_CHARS))
     return items
 
 
