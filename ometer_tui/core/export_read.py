@@ -126,6 +126,8 @@ def _summary(name: str, d: Mapping[str, Any]) -> ModelSummary:
         cold_runs=int(d.get("cold_runs") or 0),
         warmup_runs=int(d.get("warmup_runs") or 0),
         tokens_estimated=bool(d.get("tokens_estimated")),
+        buffered_runs=int(d.get("buffered_runs") or 0),
+        not_streamed_runs=int(d.get("not_streamed_runs") or 0),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import html as html_mod
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -153,6 +154,26 @@ def test_several_models_page_is_well_formed_self_contained_with_the_markdown_fig
     assert html.count('role="img"') == html.count("<desc>") >= 10
     assert "Simulated" not in html and "Cancelled:" not in html
     assert 'id="telemetry"' not in html and 'id="steps"' not in html
+
+
+def test_stream_notes_survive_the_document() -> None:
+    # buffered / not-streamed runs: the Markdown of the live result labels the cells and
+    # adds a note; the report, built from the export, must say the same
+    result = synthetic_result(models=("buffered-model", "whole-body-model"), runs=6)
+    for name, drop, key in (
+        ("buffered-model", "decode_tps", "buffered_runs"),
+        ("whole-body-model", "ttft_s", "not_streamed_runs"),
+    ):
+        mr = result.models[name]
+        assert mr.summary is not None
+        metrics = {k: v for k, v in mr.summary.metrics.items() if k != drop}
+        mr.summary = replace(mr.summary, metrics=metrics, **{key: mr.summary.ok})
+    html = html_report(result)
+    rows = table_rows(html, "One row per model (measured runs only)")
+    assert rows == md_rows(to_markdown(result))
+    assert rows[0][4] == "buffered" and rows[1][2] == "not streamed"
+    assert "buffered-model: buffered in 6 of 6 ok runs" in html
+    assert "whole-body-model: not streamed in 6 of 6 ok runs" in html
 
 
 def test_header_names_endpoint_date_plan_and_marks() -> None:
