@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ometer_tui.core.bench.metrics import stats_of
+from ometer_tui.core.bench.workloads.summary import LoadSummary, TurnFigures
 from ometer_tui.core.export import (
     SUMMARY_HEADER,
     ExportFormat,
@@ -21,7 +23,7 @@ from ometer_tui.core.export import (
     to_dict,
     to_markdown,
 )
-from ometer_tui.core.export_read import ForeignDocumentError
+from ometer_tui.core.export_read import ForeignDocumentError, result_from_dict
 from ometer_tui.core.report import html_report, to_html
 from ometer_tui.core.report import render as report_render
 from ometer_tui.core.report.svg import Chart, Series, nice_ticks, render_chart
@@ -174,6 +176,25 @@ def test_stream_notes_survive_the_document() -> None:
     assert rows[0][4] == "buffered" and rows[1][2] == "not streamed"
     assert "buffered-model: buffered in 6 of 6 ok runs" in html
     assert "whole-body-model: not streamed in 6 of 6 ok runs" in html
+
+
+def test_a_load_s_figures_survive_the_document() -> None:
+    result = synthetic_result(models=("m",), runs=6)
+    mr = result.models["m"]
+    assert mr.summary is not None
+    lag = stats_of([0.0004, 0.0006, 0.0009, 0.0011, 0.003, 0.0007])
+    assert lag is not None
+    load = LoadSummary(
+        mode="open", offered_rate=5.0, achieved_rate=4.93, requests_sent=6, max_in_flight=3,
+        stop_reason="duration", schedule_lag_s=lag, input_tokens_asked_mean=512.0,
+        input_tokens_actual_mean=509.5, turns=[TurnFigures(1, 6, 0.12, 510.0)],
+    )  # fmt: skip
+    mr.summary = replace(mr.summary, load=load)
+    doc = to_dict(result)
+    assert result_from_dict(doc).models["m"].summary.load == load  # type: ignore[union-attr]
+    html = to_html(doc)
+    assert f"<li>m: {html_mod.escape(load.describe())}</li>" in html
+    assert "- m: " + load.describe() in to_markdown(result)
 
 
 def test_header_names_endpoint_date_plan_and_marks() -> None:

@@ -147,6 +147,15 @@ def _summary(result: BenchmarkResult) -> str:
         parts.append("<h3>Errors by kind</h3><ul>")
         parts += [f"<li>{esc(n)}: {esc(k)}</li>" for n, k in errors]
         parts.append("</ul>")
+    loads = [
+        (mr.info.name, mr.summary.load.describe())
+        for mr in models
+        if mr.summary is not None and mr.summary.load is not None
+    ]
+    if loads:  # a load (plan.load): rate, schedule lag, latency from intended, lengths
+        parts.append("<h3>Load</h3><ul>")
+        parts += [f"<li>{esc(n)}: {esc(text)}</li>" for n, text in loads]
+        parts.append("</ul>")
     parts.append("</section>")
     return "".join(parts)
 
