@@ -45,7 +45,7 @@ CSS = (
     "td.t{text-align:left;white-space:normal}"
     "thead th{background:var(--head);text-align:center;white-space:normal}"
     "tbody th{text-align:left;font-weight:600;white-space:normal;overflow-wrap:anywhere;"
-    "max-width:22rem}"
+    "min-width:9rem;max-width:22rem}"
     ".grid{display:flex;flex-wrap:wrap;gap:.5rem 1.2rem;align-items:flex-start}"
     ".grid>p{max-width:280px}"
     "figure{margin:.4rem 0}figcaption{font-weight:600;margin-bottom:.2rem;"
