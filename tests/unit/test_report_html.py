@@ -26,6 +26,7 @@ from ometer_tui.core.export import (
 from ometer_tui.core.export_read import ForeignDocumentError, result_from_dict
 from ometer_tui.core.report import html_report, to_html
 from ometer_tui.core.report import render as report_render
+from ometer_tui.core.report.charts import MAX_DOTS
 from ometer_tui.core.report.svg import Chart, Series, nice_ticks, render_chart
 from tests.history_samples import CANARY, synthetic_result
 
@@ -310,7 +311,7 @@ def _telemetry() -> dict[str, Any]:
             {"source": "llamacpp_slots", "url": "http://127.0.0.1:8000/slots",
              "available": False, "reason": "404 Not Found", "samples": 0, "failures": 1},
         ],
-        "server": {},
+        "server": {"total_slots": 4, "model_alias": "<alias>"},
         "series": [
             {"source": "prometheus", "metric": "requests_running",
              "name": "vllm:num_requests_running", "label": None, "unit": "requests",
@@ -361,6 +362,23 @@ def test_telemetry_series_are_drawn_on_the_run_axis_with_their_tables() -> None:
     assert table_rows(html, "Client TTFT against the server's own")[0][0] == "m1"
     assert table_rows(html, "Models loaded, reloaded or unloaded during the run")[0][-1] == "2"
     assert table_rows(html, "The server's own latency histograms over the run")[0][2] == "12"
+    assert table_rows(html, "What the server said about itself") == [
+        ["total_slots", "4"],
+        ["model_alias", "<alias>"],
+    ]
+
+
+def test_a_long_run_draws_at_most_max_dots_dots() -> None:
+    result = synthetic_result(models=("a", "b"), runs=MAX_DOTS + 200)
+    html = html_report(result)
+    ttft = html.split("<title>TTFT over time</title>")[1].split("</svg>")[0]
+    dots = ttft.count("<circle")
+    assert MAX_DOTS // 2 < dots <= MAX_DOTS
+    stride = -(-(2 * (MAX_DOTS + 200)) // MAX_DOTS)  # ok runs of both models / MAX_DOTS
+    assert f"One run in {stride} is drawn as a dot; the p50/p99 lines use them all." in ttft
+    small = html_report(synthetic_result(models=("a", "b"), runs=30))
+    ttft = small.split("<title>TTFT over time</title>")[1].split("</svg>")[0]
+    assert ttft.count("<circle") == 60 and "is drawn as a dot" not in ttft
 
 
 def test_telemetry_null_or_without_series() -> None:

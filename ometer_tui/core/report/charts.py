@@ -17,6 +17,7 @@ from typing import Any
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
     Histogram,
+    RunSeries,
     TimeSeries,
     itl_histogram,
     run_series,
@@ -254,28 +255,31 @@ def time_series_section(models: Sequence[ModelRecords], end_s: float | None = No
     return "".join(parts)
 
 
-def _ttft_chart(models: Sequence[ModelRecords], rs: Any, x_range: tuple[float, float]) -> Chart:
-    all_ttft = [
-        r.ttft_s
+#: Most dots the TTFT-over-time chart draws; past it every k-th run of each model is drawn
+#: (the rolling p50/p99 lines still use every run), so a long run's page stays small.
+MAX_DOTS = 3000
+
+
+def _ttft_chart(
+    models: Sequence[ModelRecords], rs: RunSeries, x_range: tuple[float, float]
+) -> Chart:
+    by_model = [
+        (m, [r for r in m.records if r.ok and not r.warmup and r.ttft_s is not None])
         for m in models
-        for r in m.records
-        if r.ok and not r.warmup and r.ttft_s is not None
     ]
+    all_ttft = [r.ttft_s for _, runs in by_model for r in runs if r.ttft_s is not None]
+    stride = max(1, math.ceil(len(all_ttft) / MAX_DOTS))
     scale = scale_for("s", max(all_ttft, default=0.0))
     series: list[Series] = [
         Series(
             m.name,
-            [
-                (r.started_at_s, scale(r.ttft_s))
-                for r in m.records
-                if r.ok and not r.warmup and r.ttft_s is not None
-            ],
+            [(r.started_at_s, scale(r.ttft_s)) for r in runs[::stride] if r.ttft_s is not None],
             kind="points",
             colour=m.colour,
         )
-        for m in models
+        for m, runs in by_model
+        if runs
     ]
-    series = [s for s in series if s.points]
     series.append(_line("p50 (rolling)", rs.ttft_p50, scale, 6))
     series.append(_line("p99 (rolling)", rs.ttft_p99, scale, 7))
     if all_ttft:
@@ -284,6 +288,8 @@ def _ttft_chart(models: Sequence[ModelRecords], rs: Any, x_range: tuple[float, f
             f"{scale.text(min(all_ttft))} to {scale.text(max(all_ttft))}, median "
             f"{scale.text(median(all_ttft))}."
         )
+        if stride > 1:
+            desc += f" One run in {stride} is drawn as a dot; the p50/p99 lines use them all."
     else:
         desc = "No ok run had a TTFT (not streamed, or embeddings)."
     return Chart(

@@ -203,6 +203,15 @@ def _telemetry(telemetry: object, end_s: float | None) -> str:
                 caption="Telemetry sources",
             )
         )
+    server = telemetry.get("server")
+    if isinstance(server, Mapping) and server:
+        parts.append(
+            table(
+                ("Key", "Value"),
+                [[str(k), str(v)] for k, v in server.items()],
+                caption="What the server said about itself",
+            )
+        )
     parts.append(telemetry_charts(telemetry, end_s))
     summary = [s for s in telemetry.get("summary") or [] if isinstance(s, Mapping)]
     if summary:
