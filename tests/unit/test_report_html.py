@@ -153,8 +153,18 @@ def test_several_models_page_is_well_formed_self_contained_with_the_markdown_fig
         assert f"<title>Inter-token gap, {name}</title>" in html
     for title in ("Output tokens/s", "Requests in flight", "TTFT over time", "Errors"):
         assert f"<title>{title}</title>" in html
-    # every chart has a text alternative
+    # every chart has a text alternative, which gives its figures
     assert html.count('role="img"') == html.count("<desc>") >= 10
+    for name in ("alpha:1b", "beta:8b", "gamma:70b"):
+        mr = result.models[name]
+        ok = [r for r in mr.records if r.ok and not r.warmup]
+        hist = html.split(f"<title>TTFT, {name}</title>")[1].split("</svg>")[0]
+        assert f"<desc>Histogram of TTFT: {len(ok)} runs in " in hist
+        heights = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)"', hist)]
+        assert len(heights) == len([h for h in heights if h >= 0]) and max(heights) > 0
+    failed = sum(1 for m in result.models.values() for r in m.records if not r.ok)
+    errors = html.split("<title>Errors</title>")[1].split("</svg>")[0]
+    assert f"{failed} in all" in errors
     assert "Simulated" not in html and "Cancelled:" not in html
     assert 'id="telemetry"' not in html and 'id="steps"' not in html
 
