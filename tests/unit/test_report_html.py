@@ -537,6 +537,18 @@ def test_nice_ticks_cover_the_range_with_round_steps() -> None:
     assert ticks[0] <= -3 and ticks[-1] >= 17 and len(ticks) <= 8
 
 
+def test_a_fixed_x_range_gets_at_least_two_round_ticks() -> None:
+    # a narrow histogram whose range holds one tick of the coarse step (0.02: 20.02 only)
+    low, high = 20.001, 20.0313
+    chart = Chart(
+        "h", "d", (Series("s", [(low, 1.0), (20.02, 2.0)], kind="bars", width=0.01),), "x", "y",
+        x_range=(low, high), width=280, height=180, x_format=lambda v: f"{v:.6g}",
+    )  # fmt: skip
+    svg = render_chart(chart)
+    ticks = re.findall(r'text-anchor="middle">([0-9.]+)</text>', svg)
+    assert len(ticks) >= 2 and all(low <= float(t) <= high for t in ticks), ticks
+
+
 def test_a_chart_with_nothing_finite_says_so() -> None:
     svg = render_chart(
         Chart("Empty <x>", "nothing", (Series("s", [(float("nan"), 1.0)]),), "x", "y")

@@ -93,6 +93,17 @@ def nice_ticks(low: float, high: float, count: int = 5, *, integer: bool = False
     return ticks
 
 
+def _ticks_within(low: float, high: float, count: int) -> list[float]:
+    """Round ticks inside a fixed range: at least two (finer steps when too few fall
+    inside; the range's ends as a last resort)."""
+    eps = (high - low) * 1e-6
+    for n in (count, count * 2):
+        inside = [t for t in nice_ticks(low, high, n) if low - eps <= t <= high + eps]
+        if len(inside) >= 2:
+            return inside
+    return [low, high]
+
+
 def _num(x: float) -> str:
     """A coordinate: two decimals, no trailing zeros."""
     text = f"{x:.2f}".rstrip("0").rstrip(".")
@@ -142,7 +153,7 @@ def render_chart(chart: Chart) -> str:
     yt = nice_ticks(y0, y1, 4, integer=chart.y_integer)
     x_count = max(3, (w - 60) // 70)  # about one tick label per 70 px: they never touch
     if chart.x_range is not None:
-        xt = [t for t in nice_ticks(x0, x1, x_count) if x0 - 1e-9 <= t <= x1 + 1e-9] or [x0, x1]
+        xt = _ticks_within(x0, x1, x_count)
     else:
         xt = nice_ticks(x0, x1, x_count)
         x0, x1 = xt[0], xt[-1]
