@@ -549,6 +549,19 @@ def test_a_fixed_x_range_gets_at_least_two_round_ticks() -> None:
     assert len(ticks) >= 2 and all(low <= float(t) <= high for t in ticks), ticks
 
 
+def test_a_mark_s_label_stays_inside_the_chart() -> None:
+    # an SLO line at the top of the y axis: its label goes under it, not off the chart
+    for limit in (60.0, 20.0):
+        series = (Series("s", [(1.0, 30.0), (2.0, 45.0)]),)
+        svg = render_chart(Chart("t", "d", series, "x", "y", marks=[(limit, "SLO")]))
+        mark = re.search(r'<g class="mark"><line [^>]*y1="([0-9.]+)"[^>]*/><text x="[0-9.]+" '
+                         r'y="([0-9.]+)" text-anchor="end">SLO</text>', svg)  # fmt: skip
+        assert mark is not None
+        line_y, text_y = float(mark.group(1)), float(mark.group(2))
+        assert text_y >= 10, (limit, text_y)
+        assert (text_y > line_y) == (limit == 60.0)  # below the line only at the top
+
+
 def test_a_chart_with_nothing_finite_says_so() -> None:
     svg = render_chart(
         Chart("Empty <x>", "nothing", (Series("s", [(float("nan"), 1.0)]),), "x", "y")

@@ -204,10 +204,12 @@ def render_chart(chart: Chart) -> str:
     out.append("</g>")
     for y, label in chart.marks:
         if math.isfinite(y):
+            # the label above its line, or below it when the line is at the top
+            label_y = py(y) - 3 if py(y) - 3 >= top + 11 else py(y) + 12
             out.append(
                 f'<g class="mark"><line x1="{_num(left)}" x2="{_num(left + pw)}" '
                 f'y1="{_num(py(y))}" y2="{_num(py(y))}"/>'
-                f'<text x="{_num(left + pw - 2)}" y="{_num(py(y) - 3)}" '
+                f'<text x="{_num(left + pw - 2)}" y="{_num(label_y)}" '
                 f'text-anchor="end">{escape(label)}</text></g>'
             )
     for i, s in enumerate(chart.series):
