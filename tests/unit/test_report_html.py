@@ -486,6 +486,17 @@ def test_a_document_with_steps_gets_the_sweep_table_and_curves() -> None:
     assert "<title>m&lt;1&gt; goodput</title>" in html
 
 
+def test_the_time_series_mark_where_each_step_started() -> None:
+    doc = to_dict(synthetic_result(runs=30))  # runs over about 50 s
+    assert 'class="xmark"' not in to_html(doc)
+    doc["sweep"], doc["steps"] = _steps()  # steps start at 0, 10, 20 and 30 s
+    html = to_html(doc)
+    for title in ("Output tokens/s", "Requests in flight", "TTFT over time"):
+        chart = html.split(f"<title>{title}</title>")[1].split("</svg>")[0]
+        labels = re.findall(r'<g class="xmark">.*?<text [^>]*>([^<]*)</text>', chart)
+        assert labels == ["c=1", "c=2", "c=4", "c=8"], (title, labels)
+
+
 def test_repeats_of_a_load_are_one_point_of_the_curve() -> None:
     doc = to_dict(synthetic_result())
     doc["sweep"], doc["steps"] = _steps(repeat=2)

@@ -187,9 +187,14 @@ def _line(
     return Series(name, held, kind="step", colour=colour)
 
 
-def time_series_section(models: Sequence[ModelRecords], end_s: float | None = None) -> str:
+def time_series_section(
+    models: Sequence[ModelRecords],
+    end_s: float | None = None,
+    step_marks: Sequence[tuple[float, str]] = (),
+) -> str:
     """Output tokens/s, requests in flight, TTFT over time and errors, all models
-    together, on the client's time axis (seconds since the start)."""
+    together, on the client's time axis (seconds since the start). ``step_marks``:
+    (start, label) of each sweep step, drawn as vertical lines."""
     records = [r for m in models for r in m.records]
     measured = [r for r in records if not r.warmup]
     parts = ['<section id="time-series"><h2>Over the run</h2>']
@@ -214,6 +219,7 @@ def time_series_section(models: Sequence[ModelRecords], end_s: float | None = No
         x_format=_tick,
         y_format=_tick,
         x_range=x_range,
+        x_marks=step_marks,
     )
     flight = Chart(
         title="Requests in flight",
@@ -224,8 +230,9 @@ def time_series_section(models: Sequence[ModelRecords], end_s: float | None = No
         x_format=_tick,
         y_format=_tick,
         x_range=x_range,
+        x_marks=step_marks,
     )
-    parts += [figure(tps), figure(flight), figure(_ttft_chart(models, rs, x_range))]
+    parts += [figure(tps), figure(flight), figure(_ttft_chart(models, rs, x_range, step_marks))]
     errors = [v for v in rs.errors.values if v]
     if errors:
         err = Chart(
@@ -247,6 +254,7 @@ def time_series_section(models: Sequence[ModelRecords], end_s: float | None = No
             x_format=_tick,
             y_format=_tick,
             x_range=x_range,
+            x_marks=step_marks,
         )
         parts.append(figure(err) + "</div>")
     else:
@@ -261,7 +269,10 @@ MAX_DOTS = 3000
 
 
 def _ttft_chart(
-    models: Sequence[ModelRecords], rs: RunSeries, x_range: tuple[float, float]
+    models: Sequence[ModelRecords],
+    rs: RunSeries,
+    x_range: tuple[float, float],
+    step_marks: Sequence[tuple[float, str]] = (),
 ) -> Chart:
     by_model = [
         (m, [r for r in m.records if r.ok and not r.warmup and r.ttft_s is not None])
@@ -301,6 +312,7 @@ def _ttft_chart(
         x_format=_tick,
         y_format=_tick,
         x_range=x_range,
+        x_marks=step_marks,
     )
 
 
@@ -314,7 +326,11 @@ def finite_number(x: object) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def telemetry_charts(telemetry: Mapping[str, Any], end_s: float | None) -> str:
+def telemetry_charts(
+    telemetry: Mapping[str, Any],
+    end_s: float | None,
+    step_marks: Sequence[tuple[float, str]] = (),
+) -> str:
     """One chart per (source, metric) of the export's ``telemetry.series``, one line per
     label (a model, for Ollama's per-model series)."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
@@ -367,6 +383,7 @@ def telemetry_charts(telemetry: Mapping[str, Any], end_s: float | None) -> str:
             x_format=_tick,
             y_format=_tick,
             x_range=x_range,
+            x_marks=step_marks,
         )
         parts.append(figure(chart, str(server_name) if server_name else ""))
     parts.append("</div>")

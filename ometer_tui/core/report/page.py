@@ -37,7 +37,7 @@ from ometer_tui.core.report.charts import (
     telemetry_charts,
     time_series_section,
 )
-from ometer_tui.core.report.steps import steps_section
+from ometer_tui.core.report.steps import step_marks, steps_section
 from ometer_tui.core.report.style import CSS
 from ometer_tui.core.report.tables import table
 from ometer_tui.core.secrets import strip_url_credentials
@@ -174,7 +174,9 @@ def _with_unit(value: object, unit: object) -> str:
     return scale_for(str(unit or ""), number).text(number)
 
 
-def _telemetry(telemetry: object, end_s: float | None) -> str:
+def _telemetry(
+    telemetry: object, end_s: float | None, marks: Sequence[tuple[float, str]] = ()
+) -> str:
     if not isinstance(telemetry, Mapping):
         return ""
     parts = ['<section id="telemetry"><h2>Server telemetry</h2>']
@@ -212,7 +214,7 @@ def _telemetry(telemetry: object, end_s: float | None) -> str:
                 caption="What the server said about itself",
             )
         )
-    parts.append(telemetry_charts(telemetry, end_s))
+    parts.append(telemetry_charts(telemetry, end_s, marks))
     summary = [s for s in telemetry.get("summary") or [] if isinstance(s, Mapping)]
     if summary:
         parts.append(
@@ -321,6 +323,7 @@ def to_html(doc: Mapping[str, Any]) -> str:
     result = result_from_dict(doc)
     models = _models(result)
     end_s = _end_s(models)
+    marks = step_marks(doc.get("steps"))
     eps = _endpoints(doc)
     title = "ometer-tui report: " + ", ".join(str(e.get("name")) for e in eps)
     title += f", {_when(doc.get('started_at'))}"
@@ -329,9 +332,9 @@ def to_html(doc: Mapping[str, Any]) -> str:
         "<main>",
         _summary(result),
         steps_section(doc.get("steps"), doc.get("sweep")),
-        time_series_section(models, end_s),
+        time_series_section(models, end_s, marks),
         distribution_section(models),
-        _telemetry(doc.get("telemetry"), end_s),
+        _telemetry(doc.get("telemetry"), end_s, marks),
         "</main>",
         f'<footer><p class="note">Written by {esc(TOOL_NAME)} from its JSON export '
         "(docs/json-schema.md). Self-contained: no script, no network.</p></footer>",

@@ -19,7 +19,7 @@ from ometer_tui.core.report.svg import Chart, Series
 from ometer_tui.core.report.tables import table
 from ometer_tui.core.units import format_seconds
 
-__all__ = ["STEP_HEADER", "steps_section"]
+__all__ = ["STEP_HEADER", "step_marks", "steps_section"]
 
 MISSING = "–"
 #: As the Markdown report's step table.
@@ -133,6 +133,26 @@ def _outcome(sweep: Mapping[str, Any]) -> list[str]:
     elif sweep.get("meets_slo") is False:
         lines.append("No step met the SLOs.")
     return lines
+
+
+def step_marks(steps: object) -> list[tuple[float, str]]:
+    """(start in s on the runs' time axis, short load label) of each step, for the
+    vertical lines on the time series; ``[]`` without steps."""
+    out: list[tuple[float, str]] = []
+    for step in _maps(steps):
+        start = finite_number(step.get("started_s"))
+        load = _map(step.get("load"))
+        value = finite_number(load.get("value"))
+        if start is None:
+            continue
+        if value is None:
+            label = ""
+        elif load.get("kind") == "concurrency":
+            label = f"c={value:g}"
+        else:
+            label = f"{value:g}/s"
+        out.append((start, label))
+    return out
 
 
 def steps_section(steps: object, sweep: object = None) -> str:

@@ -56,6 +56,8 @@ CSS = (
     "svg.chart .axis line{stroke:var(--axis);stroke-width:1}"
     "svg.chart .mark line{stroke:var(--c3);stroke-dasharray:4 3}"
     "svg.chart .mark text{fill:var(--c3)}"
+    "svg.chart .xmark line{stroke:var(--muted);stroke-dasharray:2 3}"
+    "svg.chart .xmark text{fill:var(--muted);font-size:10px}"
     ".s0{--sc:var(--c0)}.s1{--sc:var(--c1)}.s2{--sc:var(--c2)}.s3{--sc:var(--c3)}"
     ".s4{--sc:var(--c4)}.s5{--sc:var(--c5)}.s6{--sc:var(--c6)}.s7{--sc:var(--c7)}"
     "svg.chart .line path{fill:none;stroke:var(--sc);stroke-width:2;"

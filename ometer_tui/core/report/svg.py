@@ -58,6 +58,8 @@ class Chart:
     x_range: tuple[float, float] | None = None
     #: horizontal reference lines: (y, label)
     marks: Sequence[tuple[float, str]] = ()
+    #: vertical reference lines: (x, label), e.g. where each sweep step started
+    x_marks: Sequence[tuple[float, str]] = ()
     legend: bool = True
     #: y values are counts: ticks at whole numbers only
     y_integer: bool = False
@@ -211,6 +213,13 @@ def render_chart(chart: Chart) -> str:
                 f'y1="{_num(py(y))}" y2="{_num(py(y))}"/>'
                 f'<text x="{_num(left + pw - 2)}" y="{_num(label_y)}" '
                 f'text-anchor="end">{escape(label)}</text></g>'
+            )
+    for x, label in chart.x_marks:
+        if math.isfinite(x) and x0 <= x <= x1:
+            out.append(
+                f'<g class="xmark"><line x1="{_num(px(x))}" x2="{_num(px(x))}" '
+                f'y1="{_num(top)}" y2="{_num(top + ph)}"/>'
+                f'<text x="{_num(px(x) + 3)}" y="{_num(top + 9)}">{escape(label)}</text></g>'
             )
     for i, s in enumerate(chart.series):
         cls = f"s{(s.colour if s.colour is not None else i) % PALETTE_SIZE}"
