@@ -177,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     out = run.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("json", "csv", "md", "table"),
-        help="output format (default: table on a terminal, else json)",
+        choices=("json", "csv", "md", "table", "html"),
+        help="output format (default: table on a terminal, else json; html: a "
+        "self-contained report with charts)",
     )
     out.add_argument("--output", metavar="PATH", help="write the result here instead of stdout")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -30,7 +30,7 @@ from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_e
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
 from ometer_tui.core.discovery import default_models, discover_models
-from ometer_tui.core.export import ExportFormat, render, write_export
+from ometer_tui.core.export import ExportFormat
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -38,6 +38,7 @@ from ometer_tui.core.models import (
     ModelInfo,
     ResponseFormat,
 )
+from ometer_tui.core.report import render, write_export
 from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import AmbiguousModelName, select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings

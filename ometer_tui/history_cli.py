@@ -77,12 +77,14 @@ def add_commands(sub: Any) -> None:
     lst.add_argument("--limit", type=int, metavar="N", help="only the newest N")
     show = hsub.add_parser("show", help="one stored result")
     show.add_argument("id", metavar="ID")
-    show.add_argument("--format", choices=("table", "md", "json", "csv"), default="table")
+    show.add_argument("--format", choices=("table", "md", "json", "csv", "html"), default="table")
     exp = hsub.add_parser("export", help="write a stored result to a file")
     exp.add_argument("id", metavar="ID")
     exp.add_argument("--output", metavar="PATH", required=True)
     exp.add_argument(
-        "--format", choices=("json", "csv", "md"), help="default: from the file name, else json"
+        "--format",
+        choices=("json", "csv", "md", "html"),
+        help="default: from the file name, else json",
     )
     dele = hsub.add_parser("delete", help="remove a stored result")
     dele.add_argument("id", metavar="ID")
@@ -178,6 +180,10 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
     try:
         if fmt == "csv":
             return csv_from_dict(doc)
+        if fmt == "html":
+            from ometer_tui.core.report import to_html
+
+            return to_html(doc)
         return to_markdown(result_from_dict(doc))
     except ForeignDocumentError as exc:
         raise _BadInput(str(exc)) from None

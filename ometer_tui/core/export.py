@@ -80,6 +80,8 @@ class ExportFormat(StrEnum):
     MD = "md"
     #: plain text in aligned columns, for a terminal
     TABLE = "table"
+    #: the self-contained HTML report (made by ``ometer_tui.core.report``)
+    HTML = "html"
 
     @property
     def suffix(self) -> str:
@@ -95,6 +97,8 @@ class ExportFormat(StrEnum):
             return cls.MD
         if suffix == "txt":
             return cls.TABLE
+        if suffix == "htm":
+            return cls.HTML
         try:
             return cls(suffix)
         except ValueError:
@@ -769,6 +773,8 @@ def _plain(text: str) -> str:
 def render(result: BenchmarkResult, fmt: ExportFormat | str) -> str:
     """The export in ``fmt`` as text."""
     fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.HTML:  # the report imports this module: it cannot be called here
+        raise ValueError("the HTML report is rendered by ometer_tui.core.report.render")
     if fmt is ExportFormat.JSON:
         return to_json(result)
     if fmt is ExportFormat.CSV:

@@ -23,6 +23,7 @@ from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.workloads.summary import LoadSummary, TurnFigures
 from ometer_tui.core.export import SCHEMA_VERSION
 from ometer_tui.core.models import (
     ApiFlavour,
@@ -126,7 +127,25 @@ def _summary(name: str, d: Mapping[str, Any]) -> ModelSummary:
         cold_runs=int(d.get("cold_runs") or 0),
         warmup_runs=int(d.get("warmup_runs") or 0),
         tokens_estimated=bool(d.get("tokens_estimated")),
+        buffered_runs=int(d.get("buffered_runs") or 0),
+        not_streamed_runs=int(d.get("not_streamed_runs") or 0),
+        load=_load(d.get("load")),
     )
+
+
+def _load(d: object) -> LoadSummary | None:
+    """A load's figures (``summary.load``, written by ``LoadSummary.as_dict``)."""
+    if not isinstance(d, Mapping):
+        return None
+    names = {f.name for f in fields(LoadSummary)}
+    kwargs: dict[str, Any] = {k: v for k, v in d.items() if k in names}
+    for key in ("schedule_lag_s", "ttft_from_intended_s", "e2e_from_intended_s"):
+        value = kwargs.get(key)
+        kwargs[key] = _stats(value) if isinstance(value, Mapping) else None
+    kwargs["turns"] = [
+        TurnFigures(**t) for t in kwargs.get("turns") or [] if isinstance(t, Mapping)
+    ]
+    return LoadSummary(**kwargs)
 
 
 _RUN_FIELDS = {f.name for f in fields(RunRecord)}

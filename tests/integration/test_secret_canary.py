@@ -135,6 +135,8 @@ def test_headless_every_format_and_output(
         ("fromenv", "csv", None),
         ("fromenv", "md", None),
         ("fromenv", "json", "out-env.json"),
+        ("literal", "html", "out-literal.html"),
+        ("fromenv", "html", None),
     ]
     for name, fmt, output in cases:
         where = ["--output", str(tmp_path / output)] if output else []
@@ -353,7 +355,7 @@ async def test_tui_screens_exports_and_debug_log(
             await pilot.pause()
             assert screen.result.models["demo-fast:1b"].records[0].ok  # the token worked
             shot(f"results-{name}")
-            for downs, ext in ((0, "json"), (1, "csv"), (2, "md")):
+            for downs, ext in ((0, "json"), (1, "csv"), (2, "md"), (3, "html")):
                 await pilot.press("e")
                 await until(lambda: isinstance(app.screen, ExportMenu), "export menu")
                 await pilot.press(*(["down"] * downs))

@@ -484,10 +484,12 @@ def _split_row(line: str) -> list[str]:
 
 @pytest.mark.parametrize("fmt", list(ExportFormat))
 def test_write_export(tmp_path: Path, fmt: ExportFormat) -> None:
+    from ometer_tui.core.report import write_export as write_any_format  # HTML too
+
     result = _result()
     path = default_export_path(result, fmt, tmp_path)
     assert path.name == f"ometer-gpu-box-20250304-050607{fmt.suffix}"
-    written = write_export(result, fmt, path)
+    written = write_any_format(result, fmt, path)
     assert written == path
     data = path.read_text(encoding="utf-8")
     _no_secrets(data)
@@ -515,7 +517,7 @@ def test_default_export_path_slug_and_cwd(tmp_path: Path, monkeypatch: pytest.Mo
 def test_export_format_suffix() -> None:
     assert ExportFormat("json").suffix == ".json"
     assert ExportFormat.MD.suffix == ".md"
-    assert [f.value for f in ExportFormat] == ["json", "csv", "md", "table"]
+    assert [f.value for f in ExportFormat] == ["json", "csv", "md", "table", "html"]
     assert ExportFormat.TABLE.suffix == ".txt"
     assert ExportFormat.from_path("r.txt") is ExportFormat.TABLE
     assert ExportFormat.from_path(Path("a/b.CSV")) is ExportFormat.CSV

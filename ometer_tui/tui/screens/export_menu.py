@@ -15,13 +15,15 @@ from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ometer_tui.core.bench.result import BenchmarkResult
-from ometer_tui.core.export import ExportFormat, default_export_path, write_export
+from ometer_tui.core.export import ExportFormat, default_export_path
+from ometer_tui.core.report import write_export
 from ometer_tui.tui.session import BenchmarkSession
 
 FORMATS: tuple[tuple[ExportFormat, str], ...] = (
     (ExportFormat.JSON, "JSON    full results, versioned schema"),
     (ExportFormat.CSV, "CSV     one line per run (long format)"),
     (ExportFormat.MD, "Markdown  summary table, ready to paste"),
+    (ExportFormat.HTML, "HTML    report with charts, opens offline"),
 )
 
 
