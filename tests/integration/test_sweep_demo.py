@@ -10,15 +10,14 @@ import pytest
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.slo import targets_from_args
-from ometer_tui.core.bench.sweep import (
+from ometer_tui.core.bench.steps import (
     LoadKind,
     StepFinished,
     StepStarted,
     SweepEvent,
     SweepFinished,
-    SweepRunner,
-    parse_sweep,
 )
+from ometer_tui.core.bench.sweep import SweepRunner, parse_sweep
 from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
 from ometer_tui.core.bench.workloads.lengths import Fixed
 from ometer_tui.core.bench.workloads.spec import LoadSpec

@@ -11,17 +11,19 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import ModelSummary
 from ometer_tui.core.bench.repeat import mean_ci, t975
 from ometer_tui.core.bench.slo import SloTargets
-from ometer_tui.core.bench.sweep import (
-    DEFAULT_STEP_DURATION_S,
+from ometer_tui.core.bench.steps import (
     LoadKind,
     ModelStep,
     StepLoad,
     StepPoint,
     StepResult,
-    SweepError,
     SweepRecord,
-    is_saturated,
     knees,
+)
+from ometer_tui.core.bench.sweep import (
+    DEFAULT_STEP_DURATION_S,
+    SweepError,
+    is_saturated,
     parse_sweep,
     step_plan,
 )

@@ -12,7 +12,7 @@ from ometer_tui.core.bench.records import ModelSummary, RunRecord
 from ometer_tui.core.models import ModelInfo, ServerInfo
 
 if TYPE_CHECKING:
-    from ometer_tui.core.bench.sweep import SweepRecord
+    from ometer_tui.core.bench.steps import SweepRecord
     from ometer_tui.core.telemetry.recording import TelemetryRecording
 
 
