@@ -17,8 +17,17 @@ from ometer_tui.core.bench.records import ModelSummary, RunRecord
 from ometer_tui.core.bench.repeat import MeanCI, mean_ci
 from ometer_tui.core.bench.slo import PercentileCheck, SloFigures, SloTargets
 
-#: Saturation and knees: more load that buys less than 10% more throughput buys nothing.
+#: The early-stop rule (sweep.py's docstring) and the knee. Saturation: throughput less
+#: than 10% above the best earlier step (a knee: within 10% of the best) ...
 SATURATION_MIN_GAIN = 0.10
+#: ... while TTFT p50 rose more than 20% over the previous step ...
+SATURATION_TTFT_RISE = 0.20
+#: ... and by at least 5 ms (noise on a fast server is not a rise) ...
+SATURATION_TTFT_FLOOR_S = 0.005
+#: ... for this many steps in a row.
+SATURATION_PATIENCE = 2
+#: The error budget of a step: above this fraction failed, the sweep stops.
+DEFAULT_MAX_ERROR_RATE = 0.10
 
 StepRole = Literal["step", "anchor", "probe", "repeat"]
 

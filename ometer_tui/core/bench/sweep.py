@@ -61,8 +61,12 @@ from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
 from ometer_tui.core.bench.slo import SloTargets, percentile_check
 from ometer_tui.core.bench.slo import slo_figures as compute_slo_figures
 from ometer_tui.core.bench.steps import (
+    DEFAULT_MAX_ERROR_RATE,
     POINT_FIGURES,
     SATURATION_MIN_GAIN,
+    SATURATION_PATIENCE,
+    SATURATION_TTFT_FLOOR_S,
+    SATURATION_TTFT_RISE,
     LoadKind,
     ModelStep,
     SearchOutcome,
@@ -84,16 +88,6 @@ from ometer_tui.core.bench.workloads.spec import LoadSpec
 DEFAULT_STEP_DURATION_S = 10.0
 #: rate=auto: the maximum-throughput anchor's streams (unless --max-concurrency).
 AUTO_MAX_CONCURRENCY = 32
-#: Saturation: throughput less than 10% above the best earlier step
-#: (steps.SATURATION_MIN_GAIN) ...
-#: ... while TTFT p50 rose more than 20% over the previous step ...
-SATURATION_TTFT_RISE = 0.20
-#: ... and by at least 5 ms (noise on a fast server is not a rise) ...
-SATURATION_TTFT_FLOOR_S = 0.005
-#: ... for this many steps in a row.
-SATURATION_PATIENCE = 2
-#: The error budget of a step: above this fraction failed, the sweep stops.
-DEFAULT_MAX_ERROR_RATE = 0.10
 #: The SLO search's relative precision (rates) when none is given.
 DEFAULT_PRECISION = 0.05
 #: The SLO search doubles at most this many times looking for a load that misses.
