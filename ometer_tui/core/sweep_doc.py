@@ -375,8 +375,8 @@ def step_sections(
     title = {"sweep": "Sweep", "search": "SLO search", "repeat": "Repeats"}[record.mode]
     lines = [
         "",
-        f"{title}: {esc(record.spec)}, {record.repeat} repeat(s) per step. The summary "
-        "above takes every step together; each step's own figures:",
+        f"{title}: {esc(record.spec)}, {record.repeat} repeat(s) per step "
+        "(the summary above takes every step together):",
         "",
     ]
     lines += table(STEP_HEADER, [[esc(c) for c in row] for row in step_rows(record)])

@@ -213,6 +213,24 @@ def _mean_point(points: Sequence[StepPoint]) -> StepPoint:
 # --------------------------------------------------------------------------- runner
 
 
+@dataclass(frozen=True, slots=True)
+class SweepJob:
+    """What :meth:`SweepRunner.run` does: a sweep (``sweep``), the SLO search
+    (``find_max``: its kind), or the plan as it is ``repeat`` times."""
+
+    sweep: SweepSpec | None = None
+    find_max: LoadKind | None = None
+    precision: float = DEFAULT_PRECISION
+    repeat: int = 1
+
+    def describe(self) -> str:
+        if self.find_max is not None:
+            return f"find-max-{self.find_max.value}"
+        if self.sweep is not None:
+            return self.sweep.describe()
+        return f"repeat {self.repeat}"
+
+
 class SweepRunner:
     """Runs a series of steps with the ordinary engine; ``run()`` returns one
     :class:`BenchmarkResult` holding every step's records (``models``, on the sweep's
@@ -229,6 +247,7 @@ class SweepRunner:
         *,
         slo: SloTargets | None = None,
         default_duration_s: float = DEFAULT_STEP_DURATION_S,
+        job: SweepJob | None = None,
         runner_factory: Callable[[BenchmarkPlan, Callable[[BenchmarkEvent], None]], BenchmarkRunner]
         | None = None,
     ) -> None:
@@ -236,6 +255,7 @@ class SweepRunner:
         self._emit = on_event
         self.slo = slo or SloTargets()
         self.default_duration_s = default_duration_s
+        self.job = job or SweepJob()
         self._factory = runner_factory or (lambda p, sink: BenchmarkRunner(p, sink))
         self._runner: BenchmarkRunner | None = None
         self._cancelled = False
@@ -257,6 +277,15 @@ class SweepRunner:
         runner = self._runner
         if runner is not None:
             runner.cancel()
+
+    async def run(self) -> BenchmarkResult:
+        """Run :attr:`job` (as ``BenchmarkRunner.run`` runs a plan)."""
+        job = self.job
+        if job.find_max is not None:
+            return await self.find_max(job.find_max, job.precision)
+        if job.sweep is not None:
+            return await self.sweep(replace(job.sweep, repeat=job.repeat))
+        return await self.repeat(job.repeat)
 
     # -- the three modes ------------------------------------------------------------
 
