@@ -157,3 +157,22 @@ def test_a_search_says_its_answer() -> None:
         "kind": "rate", "best": 12.5, "missed": 13.1, "precision": 0.05, "percentile": 90.0
     }  # fmt: skip
     assert result_from_dict(doc).sweep.search == result.sweep.search  # type: ignore[union-attr]
+
+
+def test_the_history_store_keeps_a_sweep_and_still_reads_a_version_1_result(
+    tmp_path: object,
+) -> None:
+    from pathlib import Path
+
+    from ometer_tui.core.history import HistoryStore
+
+    doc = to_dict(sweep_result())
+    old = {k: v for k, v in doc.items() if k not in ("sweep", "steps")}
+    old["schema_version"] = 1
+    with HistoryStore(Path(str(tmp_path)) / "h.sqlite3") as store:
+        new_id = store.add_document(doc)
+        old_id = store.add_document(old)
+        again = result_from_dict(store.document(new_id))
+        assert again.sweep is not None and len(again.sweep.steps) == 2
+        assert result_from_dict(store.document(old_id)).sweep is None
+        assert store.entry(old_id).runs == store.entry(new_id).runs == 12
