@@ -5,10 +5,14 @@ and the search returns the rate the model allows for the SLO, within its precisi
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
+from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.runner import BenchmarkRunner
 from ometer_tui.core.bench.slo import targets_from_args
 from ometer_tui.core.bench.steps import (
     LoadKind,
@@ -122,3 +126,50 @@ async def test_repeats_give_a_confidence_interval_per_figure(demo: DemoServerThr
     assert ci.low is not None and ci.high is not None and ci.low <= ci.mean <= ci.high
     assert result.models[model].summary is not None
     assert result.models[model].summary.runs == 18  # the three repeats' measured runs
+
+
+def _quick(demo: DemoServerThread) -> BenchmarkPlan:
+    load = LoadSpec(stop=StopConditions(max_requests=3))
+    return replace(
+        plan(demo, load, "demo-fast:1b"), warmup=0, params=GenerationParams(max_tokens=4)
+    )
+
+
+async def test_cancel_keeps_the_finished_steps_and_starts_no_other(demo: DemoServerThread) -> None:
+    runner: SweepRunner
+
+    def sink(event: object) -> None:
+        if isinstance(event, StepFinished) and event.step.index == 0:
+            runner.cancel()  # as ctrl+c would, between two steps
+
+    runner = SweepRunner(_quick(demo), sink)
+    result = await runner.sweep(parse_sweep("concurrency=1,2,4"))
+    assert result.cancelled and result.sweep is not None
+    assert [s.load.value for s in result.sweep.steps] == [1]
+    assert len([r for r in result.models["demo-fast:1b"].records if not r.warmup]) == 3
+
+
+async def test_an_endpoint_lost_mid_sweep_keeps_the_steps_measured(
+    demo: DemoServerThread,
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    calls = 0
+
+    def factory(p: BenchmarkPlan, sink: Callable[[BenchmarkEvent], None]) -> BenchmarkRunner:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the server went away before the second step
+            p = replace(p, endpoint=replace(p.endpoint, url=dead))
+        return BenchmarkRunner(p, sink)
+
+    runner = SweepRunner(_quick(demo), lambda e: None, runner_factory=factory)
+    result = await runner.sweep(parse_sweep("concurrency=1,2,4"))
+    record = result.sweep
+    assert record is not None and not result.cancelled
+    assert [s.load.value for s in record.steps] == [1]
+    assert record.stop_reason is not None
+    assert record.stop_reason.startswith("the endpoint became unreachable at concurrency 2")

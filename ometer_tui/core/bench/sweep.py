@@ -213,6 +213,20 @@ def _mean_point(points: Sequence[StepPoint]) -> StepPoint:
 # --------------------------------------------------------------------------- runner
 
 
+class _Stopped(Exception):
+    """A later step could not run (``record.stop_reason`` says why): the steps measured
+    so far are kept and the series ends there."""
+
+
+@dataclass(slots=True)
+class _Bracket:
+    """The SLO search so far: the highest load that met the SLOs, the lowest that
+    missed."""
+
+    best: float | None = None
+    missed: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SweepJob:
     """What :meth:`SweepRunner.run` does: a sweep (``sweep``), the SLO search
@@ -326,8 +340,10 @@ class SweepRunner:
                 if reason is not None and spec.early_stop:
                     record.stop_reason = reason
                     break
-            record.knees = knees(record.steps)
+        except _Stopped:
+            pass
         finally:
+            record.knees = knees(record.steps)
             self._end(record)
         return self._result
 
@@ -341,6 +357,8 @@ class SweepRunner:
                 if self._cancelled:
                     break
                 await self._step(record, 0, load, rep, "repeat", times, as_is=True)
+        except _Stopped:
+            pass
         finally:
             self._end(record)
         return self._result
@@ -349,72 +367,74 @@ class SweepRunner:
         self, kind: LoadKind, precision: float = DEFAULT_PRECISION
     ) -> BenchmarkResult:
         """The SLO search (see the module's docstring); ``record.search`` holds the
-        answer."""
+        answer (what was found so far, when cancelled or stopped)."""
         if self.slo.empty:
             raise SweepError("--find-max: give the targets with --slo NAME:MS (or [slo])")
         label = "find-max-rate" if kind is LoadKind.RATE else "find-max-concurrency"
         record = self._begin("search", kind, label, 1)
         precision = 1.0 if kind is LoadKind.CONCURRENCY else precision
+        bracket = _Bracket()
         try:
             await self._prepare()
-            index = 0
-
-            async def probe(value: float) -> bool:
-                nonlocal index
-                load = StepLoad(kind, value)
-                step = await self._step(record, index, load, 0, "probe", None)
-                index += 1
-                return bool(step.meets_slo) and not step.cancelled
-
-            if kind is LoadKind.RATE:
-                anchor = await self._step(
-                    record, index, StepLoad(LoadKind.CONCURRENCY, 1), 0, "anchor", None
-                )
-                index += 1
-                start = min(
-                    (m.summary.request_throughput or 0.0 for m in anchor.models), default=0.0
-                )
-                if start <= 0:
-                    record.search = SearchOutcome(kind, None, None, precision, self.slo.percentile)
-                    return self._result
-            else:
-                start = 1.0
-            best: float | None = None
-            missed: float | None = None
-            if await probe(start):
-                best = start
-                value = start
-                for _ in range(MAX_DOUBLINGS):
-                    if self._cancelled:
-                        break
-                    value = value * 2
-                    if kind is LoadKind.CONCURRENCY and value > MAX_CONCURRENCY:
-                        break
-                    if await probe(value):
-                        best = value
-                    else:
-                        missed = value
-                        break
-                while best is not None and missed is not None and not self._cancelled:
-                    if kind is LoadKind.CONCURRENCY:
-                        if missed - best <= 1:
-                            break
-                        mid = float((int(best) + int(missed)) // 2)
-                    else:
-                        if (missed - best) <= precision * best:
-                            break
-                        mid = (best + missed) / 2
-                    if await probe(mid):
-                        best = mid
-                    else:
-                        missed = mid
-            else:
-                missed = start
-            record.search = SearchOutcome(kind, best, missed, precision, self.slo.percentile)
-            record.knees = knees(record.steps)
+            await self._search(record, kind, precision, bracket)
+        except _Stopped:
+            pass
         finally:
+            record.search = SearchOutcome(
+                kind, bracket.best, bracket.missed, precision, self.slo.percentile
+            )
+            record.knees = knees(record.steps)
             self._end(record)
         return self._result
+
+    async def _search(
+        self, record: SweepRecord, kind: LoadKind, precision: float, bracket: _Bracket
+    ) -> None:
+        index = 0
+
+        async def probe(value: float) -> bool:
+            nonlocal index
+            step = await self._step(record, index, StepLoad(kind, value), 0, "probe", None)
+            index += 1
+            met = bool(step.meets_slo) and not step.cancelled
+            if step.cancelled:
+                return False
+            if met:
+                bracket.best = value
+            else:
+                bracket.missed = value
+            return met
+
+        start = 1.0
+        if kind is LoadKind.RATE:
+            one = StepLoad(LoadKind.CONCURRENCY, 1)
+            anchor = await self._step(record, index, one, 0, "anchor", None)
+            index += 1
+            start = min((m.summary.request_throughput or 0.0 for m in anchor.models), default=0)
+            if start <= 0 or self._cancelled:
+                return
+        if not await probe(start):
+            return
+        value = start
+        for _ in range(MAX_DOUBLINGS):
+            value *= 2
+            if self._cancelled or (kind is LoadKind.CONCURRENCY and value > MAX_CONCURRENCY):
+                return
+            if not await probe(value):
+                break
+        while not self._cancelled:
+            best, missed = bracket.best, bracket.missed
+            if best is None or missed is None:
+                return
+            if kind is LoadKind.CONCURRENCY:
+                if missed - best <= 1:
+                    return
+                mid = float((int(best) + int(missed)) // 2)
+            else:
+                if missed - best <= precision * best:
+                    return
+                mid = (best + missed) / 2
+            await probe(mid)
 
     # -- steps ----------------------------------------------------------------------
 
@@ -469,6 +489,11 @@ class SweepRunner:
         began = time.perf_counter_ns()
         try:
             result = await runner.run()
+        except EndpointUnreachable as exc:
+            if not record.steps:
+                raise  # nothing measured: the run fails as a single one would
+            record.stop_reason = f"the endpoint became unreachable at {load.label()}: {exc}"
+            raise _Stopped from None
         finally:
             self._runner = None
         ended = time.perf_counter_ns()
