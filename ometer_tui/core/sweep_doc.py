@@ -373,6 +373,8 @@ def step_sections(
     if record is None:
         return []
     title = {"sweep": "Sweep", "search": "SLO search", "repeat": "Repeats"}[record.mode]
+    if record.mode == "repeat" and record.repeat == 1:
+        title = "SLOs"  # a single run with SLOs: one step
     lines = [
         "",
         f"{title}: {esc(record.spec)}, {record.repeat} repeat(s) per step "

@@ -122,3 +122,18 @@ def test_a_bad_slo_table_in_the_settings_names_its_key(tmp_path: Path) -> None:
     result = ometer(*QUICK, "--slo", "tpot:5", *NO_TELEMETRY, config=config)
     assert result.returncode == 2
     assert "slo.ttft: must be more than 0 ms, got -5" in result.stderr
+
+
+def test_slos_on_a_single_run_give_its_goodput(config: Path) -> None:
+    result = ometer(
+        *QUICK, "--passes", "4", "--slo", "ttft:5000", "--slo", "e2el:5000",
+        "--format", "json", *NO_TELEMETRY, config=config,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "ometer-tui: one step, SLOs ttft <= 5000 ms, e2el <= 5000 ms at p90" in result.stderr
+    doc = json.loads(result.stdout)
+    ((step,),) = [doc["steps"]]
+    assert step["role"] == "repeat" and step["load"] == {"kind": "concurrency", "value": 1}
+    slo = step["models"][0]["slo"]
+    assert slo["requests"] == 4 and slo["met"] == 4 and slo["attainment"] == 1.0
+    assert slo["goodput_rps"] > 0

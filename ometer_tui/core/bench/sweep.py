@@ -242,7 +242,7 @@ class SweepJob:
             return f"find-max-{self.find_max.value}"
         if self.sweep is not None:
             return self.sweep.describe()
-        return f"repeat {self.repeat}"
+        return f"repeat {self.repeat}" if self.repeat > 1 else "one step"
 
 
 class SweepRunner:
