@@ -169,8 +169,12 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
         label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
         print(
             f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: "
-            f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
-            f"warm-up {plan.warmup}, concurrency {plan.concurrency}",
+            + (
+                f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
+                f"warm-up {plan.warmup}, concurrency {plan.concurrency}"
+                if steps is None  # a sweep says its steps on the next line
+                else f"{len(plan.models)} model(s), warm-up {plan.warmup} per step"
+            ),
             file=err,
         )
     progress = _Progress(err, quiet=quiet)

@@ -9,7 +9,8 @@ list of steps:
 * ``rate=1,2,4``: open loop (the plan's arrival law, Poisson by default) at each rate;
 * ``rate=auto:N``: two anchor steps first, one-at-a-time (concurrency 1) and the maximum
   throughput (concurrency :data:`AUTO_MAX_CONCURRENCY`, or ``--max-concurrency``), then
-  N rates evenly spaced from the first's throughput to the second's, both included.
+  N rates evenly spaced from the first's throughput to the second's, both included
+  (with several models, each anchor's lowest throughput: the rates suit them all).
 
 Each step runs for the load's own ``--duration``/``--requests`` when given, else for
 :data:`DEFAULT_STEP_DURATION_S` seconds. ``repeat`` runs each step that many times.
