@@ -63,10 +63,14 @@ def run_headless(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
         settings = load_settings(Path(config_path(args.config)))
+        try:  # --sweep, --slo, --find-max-*, --repeat (sweep_args.py): checked before a start
+            steps = sweep_args.job_from_args(args, settings)
+        except sweep_args.SweepArgsError as exc:
+            raise UsageError(str(exc)) from None
         with _endpoint_for(args, settings) as endpoint:
             # the plan's timeouts (--timeout, else the defaults') bound discovery too
             endpoint = plan_endpoint(settings.defaults, endpoint, args.timeout)
-            return _run(args, settings, endpoint, err)
+            return _run(args, settings, endpoint, err, steps)
     except SettingsError as exc:
         print(f"ometer-tui: {exc}", file=err)
         return EXIT_USAGE
@@ -145,12 +149,14 @@ def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: TextIO) -> int:
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    endpoint: Endpoint,
+    err: TextIO,
+    steps: sweep_args.Job | None = None,
+) -> int:
     quiet = args.quiet
-    try:  # --sweep, --slo, --find-max-*, --repeat (ometer_tui/sweep_args.py)
-        steps = sweep_args.job_from_args(args, settings)
-    except sweep_args.SweepArgsError as exc:
-        raise UsageError(str(exc)) from None
     if args.output:  # before the benchmark, not after it: a run is not wasted on a typo
         folder = Path(args.output).expanduser().parent
         if not folder.is_dir():

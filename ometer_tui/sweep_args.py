@@ -27,6 +27,10 @@ _count = number(int, minimum=1, inclusive=True)
 _positive = number(float, minimum=0, inclusive=False)
 
 
+#: What ``job_from_args`` gives: the job and its SLOs.
+Job = tuple["SweepJob", "SloTargets"]
+
+
 class SweepArgsError(ValueError):
     """Flags that do not go together (a usage error, exit 2); one line naming them."""
 
@@ -150,9 +154,7 @@ def _searching(args: argparse.Namespace) -> bool:
     return bool(args.find_max_rate or args.find_max_concurrency)
 
 
-def job_from_args(
-    args: argparse.Namespace, settings: Settings
-) -> tuple[SweepJob, SloTargets] | None:
+def job_from_args(args: argparse.Namespace, settings: Settings) -> Job | None:
     """The job and the SLOs the flags ask for (``None``: a single run, as before).
     Raises :class:`SweepArgsError` naming the flag."""
     from ometer_tui.core.bench.slo import SloError, targets_from_args
@@ -217,7 +219,7 @@ def apply_step_defaults(args: argparse.Namespace) -> None:
 
 
 def make_runner(
-    job: tuple[SweepJob, SloTargets],
+    job: Job,
     plan: BenchmarkPlan,
     telemetry: TelemetryHook,
     args: argparse.Namespace,

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from ometer_tui.core.bench.events import BenchmarkEvent
-from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
 from ometer_tui.core.bench.runner import BenchmarkRunner
 from ometer_tui.core.bench.slo import targets_from_args
 from ometer_tui.core.bench.steps import (
@@ -173,3 +173,15 @@ async def test_an_endpoint_lost_mid_sweep_keeps_the_steps_measured(
     assert [s.load.value for s in record.steps] == [1]
     assert record.stop_reason is not None
     assert record.stop_reason.startswith("the endpoint became unreachable at concurrency 2")
+
+
+async def test_a_step_over_the_error_budget_stops_the_sweep(demo: DemoServerThread) -> None:
+    base = replace(_quick(demo), retry=RetryPolicy(max_retries=0))
+    failing = replace(base, models=(ModelInfo("fault-server-error"),))
+    runner = SweepRunner(failing, lambda e: None)
+    result = await runner.sweep(parse_sweep("concurrency=1,2,4"))
+    record = result.sweep
+    assert record is not None and [s.load.value for s in record.steps] == [1]
+    assert record.stop_reason == (
+        "error budget: 3/3 requests of fault-server-error failed at concurrency 1 (above 10%)"
+    )
