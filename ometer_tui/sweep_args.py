@@ -74,8 +74,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         "sweeps and SLOs",
         "A sweep runs the plan as a series of load steps, each with its own warm-up and "
         "summary, one line per step on stderr. Each step lasts --duration/--requests when "
-        "given, else --step-duration. It stops early at saturation (throughput < 10%% "
-        "above the best step while TTFT p50 rises > 20%%, 2 steps in a row) or when more "
+        "given, else --step-duration. It stops early at saturation (throughput < 10% "
+        "above the best step while TTFT p50 rises > 20%, 2 steps in a row) or when more "
         "than --sweep-error-budget of a step's requests failed.",
     )
     group.add_argument(

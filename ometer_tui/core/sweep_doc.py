@@ -154,6 +154,8 @@ def steps_list(
                 "started_s": round(step.started_s, 6),
                 "duration_s": round(step.duration_s, 6),
                 "cancelled": step.cancelled,
+                "saturated": list(step.saturated),
+                "stop_reason": step.stop_reason,
                 "meets_slo": step.meets_slo,
                 "models": models,
             }
@@ -216,6 +218,8 @@ def sweep_from_doc(
             started_s=float(s.get("started_s") or 0.0),
             duration_s=float(s.get("duration_s") or 0.0),
             cancelled=bool(s.get("cancelled")),
+            saturated=tuple(str(m) for m in s.get("saturated") or ()),
+            stop_reason=s.get("stop_reason"),
         )
         for m in s.get("models") or []:
             name = str(m["model"])
@@ -288,6 +292,8 @@ def _step_label(step: StepResult, repeats: int) -> str:
         label += f" {step.role}"
     if step.cancelled:
         label += " (cancelled)"
+    elif step.saturated:
+        label += " saturated"
     return label
 
 

@@ -63,6 +63,8 @@ async def test_a_concurrency_sweep_finds_the_knee_and_stops_at_saturation(
     # (requests queue for the 4 slots): two saturated steps in a row stop the sweep
     assert [s.load.value for s in record.steps] == [1, 4, 8, 16]
     assert record.stop_reason is not None and record.stop_reason.startswith("saturated at")
+    assert [s.saturated for s in record.steps] == [(), (), (CAP,), (CAP,)]
+    assert record.steps[3].stop_reason == record.stop_reason
     prompt = statistics.fmean(
         r.prompt_tokens or 0 for s in record.steps for m in s.models for r in m.records
     )
@@ -77,6 +79,8 @@ async def test_a_concurrency_sweep_finds_the_knee_and_stops_at_saturation(
     assert kinds == [StepStarted, StepFinished] * 4 + [SweepFinished]
     finished = [e for e in events if isinstance(e, StepFinished)]
     assert finished[2].points[CAP].throughput_rps == record.steps[2].points()[CAP].throughput_rps
+    assert finished[2].saturated == (CAP,) and finished[1].saturated == ()
+    assert finished[3].verdict == record.stop_reason  # said as the step finished
     runs = result.models[CAP].records
     assert len(runs) == sum(len(m.records) for s in record.steps for m in s.models)
     starts = [s.started_s for s in record.steps]
@@ -185,3 +189,30 @@ async def test_a_step_over_the_error_budget_stops_the_sweep(demo: DemoServerThre
     assert record.stop_reason == (
         "error budget: 3/3 requests of fault-server-error failed at concurrency 1 (above 10%)"
     )
+
+
+async def test_a_rate_sweep_plateaus_at_the_knee(demo: DemoServerThread) -> None:
+    """Constant arrivals at 0.5, 0.8, 1.3 and 1.8 times the knee k: below it the server
+    keeps up (throughput = the rate); above it throughput stays at k while the queue,
+    and TTFT, grow: the sweep flags the steps past the knee as saturated."""
+    k = known_knee(5)  # "Say something." in a chat: a few words
+    load = LoadSpec(
+        arrival=ArrivalSpec(1.0, ArrivalKind.CONSTANT),
+        output_tokens=Fixed(OUT),
+        stop=StopConditions(duration_s=2.5),
+    )
+    finished: list[StepFinished] = []
+    runner = SweepRunner(
+        plan(demo, load), lambda e: finished.append(e) if isinstance(e, StepFinished) else None
+    )
+    rates = [round(f * k, 2) for f in (0.5, 0.8, 1.3, 1.8)]
+    result = await runner.sweep(parse_sweep("rate=" + ",".join(map(str, rates))))
+    record = result.sweep
+    assert record is not None and len(record.steps) == 4
+    points = [s.points()[CAP] for s in record.steps]
+    assert points[0].throughput_rps == pytest.approx(rates[0], rel=0.2)
+    top = max(p.throughput_rps or 0 for p in points)
+    assert top == pytest.approx(k, rel=0.2)
+    assert (points[3].ttft_p50_s or 0) > 3 * (points[1].ttft_p50_s or 1)
+    assert record.knees[CAP].load.value in rates[1:3]  # where the model puts it
+    assert record.steps[0].saturated == () and record.steps[3].saturated == (CAP,)

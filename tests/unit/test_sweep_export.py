@@ -4,6 +4,7 @@ read, the step table in Markdown and in the terminal table."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -64,6 +65,8 @@ def sweep_result(repeat: int = 1) -> BenchmarkResult:
             record.steps.append(step)
     record.knees = knees(record.steps)
     record.stop_reason = "saturated at concurrency 4: ..."
+    record.steps[-1].saturated = ("m",)
+    record.steps[-1].stop_reason = record.stop_reason
     result.models["m"] = ModelResult(ModelInfo("m"), everything, summarise("m", everything))
     result.models["m"].phase = ModelPhase.DONE
     result.sweep = record
@@ -95,6 +98,8 @@ def test_steps_are_exported_with_their_runs_points_and_slo_figures() -> None:
         1 / 6, rel=1e-5
     )
     assert doc["steps"][1]["meets_slo"] is False
+    assert doc["steps"][1]["saturated"] == ["m"] and doc["steps"][0]["saturated"] == []
+    assert doc["steps"][1]["stop_reason"] == "saturated at concurrency 4: ..."
     assert json.loads(json.dumps(doc)) == doc  # plain JSON, no NaN
 
 
@@ -133,13 +138,14 @@ def test_markdown_and_terminal_table_carry_the_step_table() -> None:
     assert "Sweep: concurrency=1,4, 2 repeat(s) per step" in md
     assert "| Step | Load | Model | ok/err | req/s |" in md
     assert "| 0.1 | concurrency 1 | m | 6/0 |" in md and "| meets |" in md
-    assert "| 1.2 | concurrency 4 | m | 5/1 |" in md and "| misses |" in md
+    assert "| 1.2 saturated | concurrency 4 | m | 5/1 |" in md and "| misses |" in md
     assert "m: knee at concurrency" in md
     assert "Mean ± 95% confidence interval (Student t) across the repeats:" in md
     table = to_table(result)
     header = next(line for line in table.splitlines() if line.startswith("Step "))
     assert "Load  Model  ok/err  req/s" in header and "Goodput req/s" in header
-    assert "0.2   concurrency 1      m     5/1" in table
+    assert re.search(r"\n0\.2 +concurrency 1 +m +5/1 ", table)
+    assert re.search(r"\n1\.2 saturated +concurrency 4 +m +5/1 ", table)
     assert "SLOs: ttft <= 100 ms, e2el <= 1000 ms (percentile p90)." in table
     assert "Stopped early: saturated at concurrency 4" in table
 

@@ -134,6 +134,10 @@ class StepResult:
     duration_s: float
     models: list[ModelStep] = field(default_factory=list)
     cancelled: bool = False
+    #: a sweep's verdict on this load (set on its last repeat): the models saturated
+    #: here, and why the sweep stopped after it (saturation, error budget), if it did
+    saturated: tuple[str, ...] = ()
+    stop_reason: str | None = None
 
     def points(self) -> dict[str, StepPoint]:
         return {m.model: m.point(self.load.value) for m in self.models}
@@ -246,8 +250,8 @@ class StepStarted:
 class StepFinished:
     step: StepResult
     points: dict[str, StepPoint]  # model -> its figures
-    saturated: tuple[str, ...] = ()  # models judged saturated at this step
-    verdict: str | None = None  # a probe's verdict, a stop reason...
+    saturated: tuple[str, ...] = ()  # models judged saturated at this step (a sweep)
+    verdict: str | None = None  # a probe's SLO verdict, or why the sweep stops here
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Literal
 
 from ometer_tui.core.api import detect_flavour
@@ -329,15 +330,19 @@ class SweepRunner:
             for load in loads:
                 if self._cancelled:
                     break
-                steps = []
+                steps: list[StepResult] = []
                 for rep in range(spec.repeat):
                     if self._cancelled:
                         break
-                    steps.append(await self._step(record, index, load, rep, "step", planned))
+                    last = rep == spec.repeat - 1  # judged with its repeats, before its event
+                    judge = partial(self._judge, steps, history, streak, spec) if last else None
+                    steps.append(
+                        await self._step(record, index, load, rep, "step", planned, judge=judge)
+                    )
                 if self._cancelled or not steps:
                     break
-                reason = self._judge(record, steps, history, streak, spec)
                 index += 1
+                reason = steps[-1].stop_reason
                 if reason is not None and spec.early_stop:
                     record.stop_reason = reason
                     break
@@ -480,7 +485,10 @@ class SweepRunner:
         planned: int | None,
         *,
         as_is: bool = False,
+        judge: Callable[[StepResult], None] | None = None,
     ) -> StepResult:
+        """Run one step; ``judge`` (a sweep's last repeat of a load) marks it saturated
+        or over the error budget before its :class:`StepFinished` goes out."""
         self._emit(StepStarted(index, rep, role, load, planned))
         plan = self.plan if as_is else step_plan(self.plan, load, self.default_duration_s)
         runner = self._factory(plan, self._emit)
@@ -532,27 +540,32 @@ class SweepRunner:
                 f"{m.model}: {m.check.describe()}" for m in step.models if m.check is not None
             )
             verdict = ("meets the SLOs" if step.meets_slo else "misses the SLOs") + f" ({checks})"
-        self._emit(StepFinished(step, step.points(), verdict=verdict))
+        if judge is not None and not step.cancelled:
+            judge(step)
+            verdict = verdict or step.stop_reason
+        self._emit(StepFinished(step, step.points(), saturated=step.saturated, verdict=verdict))
         return step
 
     def _judge(
         self,
-        record: SweepRecord,
-        steps: list[StepResult],
+        earlier_repeats: list[StepResult],
         history: dict[str, list[StepPoint]],
         streak: dict[str, int],
         spec: SweepSpec,
-    ) -> str | None:
-        """After a step's repeats: the stop reason, if the sweep must stop."""
-        del record
+        last: StepResult,
+    ) -> None:
+        """After a load's repeats (``last`` the final one): mark ``last`` with the models
+        saturated there and the stop reason, if the sweep must stop."""
+        steps = [*earlier_repeats, last]
         for step in steps:
             for m in step.models:
                 s = m.summary
                 if s.runs and s.errors / s.runs > spec.max_error_rate:
-                    return (
+                    last.stop_reason = (
                         f"error budget: {s.errors}/{s.runs} requests of {m.model} failed at "
                         f"{step.load.label()} (above {spec.max_error_rate:.0%})"
                     )
+                    return
         models = list(dict.fromkeys(m.model for s in steps for m in s.models))
         saturated = []
         for model in models:
@@ -564,13 +577,13 @@ class SweepRunner:
             else:
                 streak[model] = 0
             earlier.append(point)
+        last.saturated = tuple(saturated)
         if models and all(streak.get(m, 0) >= SATURATION_PATIENCE for m in models):
-            return (
-                f"saturated at {steps[0].load.label()}: throughput no longer grows "
+            last.stop_reason = (
+                f"saturated at {last.load.label()}: throughput no longer grows "
                 f"(< {SATURATION_MIN_GAIN:.0%} over the best step) while TTFT p50 keeps "
                 f"rising (> {SATURATION_TTFT_RISE:.0%}), {SATURATION_PATIENCE} steps in a row"
             )
-        return None
 
     def _end(self, record: SweepRecord) -> None:
         result = self._result
