@@ -303,7 +303,11 @@ def step_event_lines(event: SweepEvent) -> list[str]:
         if step.role in ("anchor", "probe"):
             head += f" ({step.role})"
         head += f", {step.load.label()}, {step.duration_s:.1f} s"
-        lines = [head + (" (cancelled)" if step.cancelled else "") + ":"]
+        if step.cancelled:
+            head += " (cancelled)"
+        elif event.saturated:
+            head += f" (saturated: {', '.join(event.saturated)})"
+        lines = [head + ":"]
         for m in step.models:
             p = m.point(step.load.value)
             s = m.summary

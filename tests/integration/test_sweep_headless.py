@@ -32,6 +32,7 @@ def test_a_concurrency_sweep_prints_each_step_and_the_step_table(config: Path) -
     assert "  step 0, concurrency 1" in err and "  step 1, concurrency 2" in err
     assert "goodput " in err and "(100% met)" in err
     assert "run 1/" not in err  # a line per step, not per request
+    assert "saturated" not in err  # a demo model with room for 2 streams
     assert err.index("step 0") < err.index("step 1") < err.index("knee at concurrency")
     doc = json.loads(result.stdout)
     assert doc["schema_version"] == 2 and doc["sweep"]["spec"] == "concurrency=1,2"
