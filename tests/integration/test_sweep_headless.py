@@ -138,3 +138,18 @@ def test_slos_on_a_single_run_give_its_goodput(config: Path) -> None:
     slo = step["models"][0]["slo"]
     assert slo["requests"] == 4 and slo["met"] == 4 and slo["attainment"] == 1.0
     assert slo["goodput_rps"] > 0
+
+
+def test_a_sweep_repeats_each_step(config: Path) -> None:
+    result = ometer(
+        *QUICK, "--sweep", "concurrency=1,2", "--repeat", "2", "--requests", "3",
+        "--format", "json", *NO_TELEMETRY, config=config,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [(s["index"], s["repeat"]) for s in doc["steps"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    repeats = doc["sweep"]["repeats"]
+    assert [(r["index"], r["load"]["value"]) for r in repeats] == [(0, 1), (1, 2)]
+    ci = repeats[1]["metrics"]["throughput_rps"]
+    assert ci["n"] == 2 and ci["ci95_low"] <= ci["mean"] <= ci["ci95_high"]
+    assert "step 1 repeat 2, concurrency 2" in result.stderr
