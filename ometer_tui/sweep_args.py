@@ -180,6 +180,7 @@ def job_from_args(args: argparse.Namespace, settings: Settings) -> Job | None:
         raise SweepArgsError(f"{which}: applies to --sweep")
     if args.step_duration is not None and args.sweep is None and not searching:
         raise SweepArgsError("--step-duration: applies to --sweep and --find-max-*")
+    _check_loads(args)
     if not wants_steps(args) and slo.empty:
         return None  # a single run, as before (SLOs from the flags or [slo] make it a step)
     from ometer_tui.core.bench.steps import DEFAULT_MAX_ERROR_RATE, LoadKind
@@ -204,6 +205,26 @@ def job_from_args(args: argparse.Namespace, settings: Settings) -> Job | None:
         repeat=args.repeat or 1,
     )
     return job, slo
+
+
+def _check_loads(args: argparse.Namespace) -> None:
+    """A sweep or search sets each step's load: a flag giving the same load would be
+    ignored, so it is refused (one line naming both)."""
+    sweep = args.sweep
+    kind = None if sweep is None else sweep.kind.value
+    if args.find_max_rate:
+        kind = "rate"
+    elif args.find_max_concurrency:
+        kind = "concurrency"
+    if kind is None:
+        return
+    what = f"--sweep {sweep.describe()}" if sweep is not None else "--find-max-" + kind
+    if getattr(args, "rate", None) is not None:
+        if kind == "rate":
+            raise SweepArgsError(f"--rate: {what} sets each step's rate; give one, not both")
+        raise SweepArgsError(f"--rate: {what} runs closed-loop steps (rates: --sweep rate=...)")
+    if kind == "concurrency" and getattr(args, "concurrency", None) is not None:
+        raise SweepArgsError(f"--concurrency: {what} sets each step's streams; give one, not both")
 
 
 def apply_step_defaults(args: argparse.Namespace) -> None:

@@ -104,6 +104,12 @@ def test_a_search_that_finds_nothing_exits_1(config: Path) -> None:
         (("--no-early-stop",), "ometer-tui: --no-early-stop: applies to --sweep"),
         (("--search-precision", "0.1", "--slo", "ttft:5", "--find-max-concurrency"),
          "ometer-tui: --search-precision: applies to --find-max-rate"),
+        (("--sweep", "rate=1,2", "--rate", "3"),
+         "ometer-tui: --rate: --sweep rate=1,2 sets each step's rate; give one, not both"),
+        (("--sweep", "concurrency=1,2", "--concurrency", "3"),
+         "--concurrency: --sweep concurrency=1,2 sets each step's streams"),
+        (("--find-max-concurrency", "--slo", "ttft:9", "--rate", "3"),
+         "--rate: --find-max-concurrency runs closed-loop steps (rates: --sweep rate=...)"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_the_flag_and_exit_2(
