@@ -76,14 +76,18 @@ def test_find_max_concurrency_reports_each_probe_and_the_answer(config: Path) ->
     assert doc["sweep"]["mode"] == "search" and doc["sweep"]["search"]["best"] >= 1
 
 
-def test_a_search_that_finds_nothing_exits_1(config: Path) -> None:
+@pytest.mark.parametrize("kind", ["concurrency", "rate"])
+def test_a_search_that_finds_nothing_exits_1(config: Path, kind: str) -> None:
     result = ometer(
-        *QUICK, "--find-max-concurrency", "--slo", "ttft:1", "--requests", "3",
+        *QUICK, f"--find-max-{kind}", "--slo", "ttft:1", "--requests", "3",
         "--format", "json", *NO_TELEMETRY, config=config,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    assert "no concurrency meets the SLOs (the first probe missed)" in result.stderr
-    assert json.loads(result.stdout)["sweep"]["search"]["best"] is None
+    assert f"no {kind} meets the SLOs (the first probe missed)" in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["sweep"]["search"]["best"] is None
+    roles = [s["role"] for s in doc["steps"]]
+    assert roles == (["anchor", "probe"] if kind == "rate" else ["probe"])
 
 
 @pytest.mark.parametrize(
