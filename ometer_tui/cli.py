@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ometer_tui.workload_args import add_load_arguments
 
     add_load_arguments(run)
+    from ometer_tui.sweep_args import add_sweep_arguments
+
+    add_sweep_arguments(run)
     gen = run.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=_positive_int)
     gen.add_argument("--temperature", type=_non_negative_float)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui import api_args
+from ometer_tui import api_args, sweep_args
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -29,6 +29,7 @@ from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_endpoint
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.bench.sweep import SweepRunner
 from ometer_tui.core.discovery import default_models, discover_models
 from ometer_tui.core.export import ExportFormat
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
@@ -63,10 +64,14 @@ def run_headless(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
         settings = load_settings(Path(config_path(args.config)))
+        try:  # --sweep, --slo, --find-max-*, --repeat (sweep_args.py): checked before a start
+            steps = sweep_args.job_from_args(args, settings)
+        except sweep_args.SweepArgsError as exc:
+            raise UsageError(str(exc)) from None
         with _endpoint_for(args, settings) as endpoint:
             # the plan's timeouts (--timeout, else the defaults') bound discovery too
             endpoint = plan_endpoint(settings.defaults, endpoint, args.timeout)
-            return _run(args, settings, endpoint, err)
+            return _run(args, settings, endpoint, err, steps)
     except SettingsError as exc:
         print(f"ometer-tui: {exc}", file=err)
         return EXIT_USAGE
@@ -145,7 +150,13 @@ def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: TextIO) -> int:
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    endpoint: Endpoint,
+    err: TextIO,
+    steps: sweep_args.Job | None = None,
+) -> int:
     quiet = args.quiet
     if args.output:  # before the benchmark, not after it: a run is not wasted on a typo
         folder = Path(args.output).expanduser().parent
@@ -159,18 +170,27 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
             return EXIT_UNREACHABLE
         return EXIT_USAGE if exc.error.kind is ErrorKind.CONFIG else EXIT_UNREACHABLE
     plan = _plan(args, settings, endpoint, available)
+    sweep_args.apply_step_defaults(args)  # a sweep's steps last --step-duration
     plan = _with_load(plan, args)  # the load flags (ometer_tui/workload_args.py)
     if not quiet:
         label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
         print(
             f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: "
-            f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
-            f"warm-up {plan.warmup}, concurrency {plan.concurrency}",
+            + (
+                f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
+                f"warm-up {plan.warmup}, concurrency {plan.concurrency}"
+                if steps is None  # a sweep says its steps on the next line
+                else f"{len(plan.models)} model(s), warm-up {plan.warmup} per step"
+            ),
             file=err,
         )
     progress = _Progress(err, quiet=quiet)
     telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
-    runner = BenchmarkRunner(plan, telemetry.tee(progress))
+    runner: BenchmarkRunner | SweepRunner = (
+        BenchmarkRunner(plan, telemetry.tee(progress))
+        if steps is None
+        else sweep_args.make_runner(steps, plan, telemetry, args, err)
+    )
     try:
         result = run_engine(telemetry.around(runner, _run_with_signals(runner)))
     except EndpointUnreachable as exc:
@@ -188,11 +208,13 @@ def _run(args: argparse.Namespace, settings: Settings, endpoint: Endpoint, err: 
     _write_output(args, result, err)
     if result.cancelled:
         return EXIT_INTERRUPTED
+    if steps is not None:
+        return sweep_args.exit_code(result)
     failed = any((m.summary is not None and m.summary.errors) for m in result.models.values())
     return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
-async def _run_with_signals(runner: BenchmarkRunner) -> BenchmarkResult:
+async def _run_with_signals(runner: BenchmarkRunner | SweepRunner) -> BenchmarkResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

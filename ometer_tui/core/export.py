@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ometer_tui import TOOL_NAME, __version__
+from ometer_tui.core import sweep_doc
 from ometer_tui.core.atomic import write_atomic
 from ometer_tui.core.bench.metrics import clock_diff, stream_note, summary_stream_note
 from ometer_tui.core.bench.records import (
@@ -68,7 +69,7 @@ __all__ = [
     "write_export",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sweep and steps (docs/json-schema.md)
 
 #: A figure that is not there (no ok run had it)
 MISSING = "–"
@@ -393,6 +394,9 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
         "models": models,
         # the server's own telemetry (core/telemetry/summary.py; null when off)
         "telemetry": telemetry_dict(result),
+        # a sweep, an SLO search or repeats (core/sweep_doc.py; null / [] otherwise)
+        "sweep": sweep_doc.sweep_dict(result),
+        "steps": sweep_doc.steps_list(result, _summary_dict),
     }
 
 
@@ -714,6 +718,7 @@ def to_markdown(result: BenchmarkResult) -> str:
     ]
     if loads:  # a load (plan.load): rate, schedule lag, latency from intended, lengths
         lines += ["", "Load:", "", *loads]
+    lines += sweep_doc.step_sections(result, _table, _md)  # a sweep's steps, if any
     return "\n".join(lines) + "\n"
 
 
@@ -759,6 +764,7 @@ def to_table(result: BenchmarkResult) -> str:
     errors = _error_lines(models)
     if errors:
         lines += ["", "Errors by kind:", *(f"  {_plain(n)}: {_plain(k)}" for n, k in errors)]
+    lines += sweep_doc.step_sections(result, _aligned, _plain)  # a sweep's steps, if any
     return "\n".join(lines) + "\n"
 
 

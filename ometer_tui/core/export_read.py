@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ometer_tui import TOOL_NAME
+from ometer_tui.core import sweep_doc
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
@@ -286,4 +287,7 @@ def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
             phase=phase,
             backend={str(k): str(v) for k, v in (m.get("backend") or {}).items()},
         )
+    # schema 2: a sweep's steps (their runs are ranges of the models' runs)
+    records = {name: mr.records for name, mr in result.models.items()}
+    result.sweep = sweep_doc.sweep_from_doc(doc, records, _summary)
     return result

@@ -72,7 +72,7 @@ def test_demo_run_writes_json_to_stdout_and_progress_to_stderr(config: Path) -> 
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 1 and data["simulated"] is True
+    assert data["schema_version"] == 2 and data["simulated"] is True
     (model,) = data["models"]
     assert model["name"] == "demo-fast:1b"
     assert [r["warmup"] for r in model["runs"]] == [True, False, False]

@@ -242,11 +242,11 @@ def _no_secrets(text: str) -> None:
 # ------------------------------------------------------------------ JSON
 
 
-def test_json_schema_v1() -> None:
+def test_json_schema_v2() -> None:
     text = to_json(_result())
     _no_secrets(text)
     doc = json.loads(text)
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["tool"]["name"] == "ometer-tui"
     assert doc["started_at"] == "2025-03-04T05:06:07.890Z"
     assert doc["finished_at"] == "2025-03-04T05:07:00.000Z"

@@ -12,6 +12,7 @@ from ometer_tui.core.bench.records import ModelSummary, RunRecord
 from ometer_tui.core.models import ModelInfo, ServerInfo
 
 if TYPE_CHECKING:
+    from ometer_tui.core.bench.steps import SweepRecord
     from ometer_tui.core.telemetry.recording import TelemetryRecording
 
 
@@ -37,6 +38,8 @@ class BenchmarkResult:
     models: dict[str, ModelResult] = field(default_factory=dict)
     #: the server's own telemetry during the run (``None`` when off); see core/telemetry
     telemetry: TelemetryRecording | None = None
+    #: a sweep, an SLO search or repeats: the steps (core/bench/sweep.py); None otherwise
+    sweep: SweepRecord | None = None
 
     @property
     def simulated(self) -> bool:

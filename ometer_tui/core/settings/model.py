@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ometer_tui.core.bench.slo import SloTargets
 from ometer_tui.core.history import HistorySettings
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.settings.paths import display_path
@@ -76,6 +77,8 @@ class Settings:
     ui: UiSettings = field(default_factory=UiSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    #: ``[slo]``: latency targets in ms for goodput and the SLO search (core/bench/slo.py)
+    slo: SloTargets = field(default_factory=SloTargets)
     #: non-fatal problems found while loading (unknown keys...), each naming the key
     warnings: list[str] = field(default_factory=list, compare=False)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ometer_tui.core.api.custom_profile import API_OPTION_KEYS, api_options_from_table
+from ometer_tui.core.bench.slo import read_slo_table
 from ometer_tui.core.history import read_history_table
 from ometer_tui.core.models import ApiFlavour, Endpoint, EndpointDefaults, TimeoutPolicy
 from ometer_tui.core.secrets import SENSITIVE_HEADERS, Secret, TokenRef
@@ -299,6 +300,7 @@ def settings_from_dict(data: Mapping[str, Any], path: Path) -> Settings:
     ui = _read_ui(u_table or {}, problems, warnings)
     history = read_history_table(top.table_("history") or {}, problems, warnings)
     telemetry = read_telemetry_table(top.table_("telemetry") or {}, problems, warnings)
+    slo = read_slo_table(top.table_("slo") or {}, problems, warnings)
 
     endpoints: list[Endpoint] = []
     raw_eps = top._get("endpoints", lambda v: isinstance(v, list), "an array of tables")
@@ -312,7 +314,7 @@ def settings_from_dict(data: Mapping[str, Any], path: Path) -> Settings:
         raise SettingsError(path, problems)
     settings = Settings(
         endpoints=endpoints, defaults=defaults, ui=ui, history=history, warnings=warnings,
-        telemetry=telemetry,
+        telemetry=telemetry, slo=slo,
     )  # fmt: skip
     # Indices in value problems match the file because no endpoint was dropped.
     problems = validate_settings(settings)

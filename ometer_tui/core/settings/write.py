@@ -12,6 +12,7 @@ import tomli_w
 
 from ometer_tui.core.api.custom_profile import api_options_to_table
 from ometer_tui.core.atomic import named_os_error, write_atomic
+from ometer_tui.core.bench.slo import slo_table
 from ometer_tui.core.history import history_table
 from ometer_tui.core.models import Endpoint, EndpointDefaults, TimeoutPolicy
 from ometer_tui.core.secrets import TokenRef, mask, redact_headers
@@ -114,6 +115,9 @@ def _settings_dict(settings: Settings, *, full: bool, masked: bool) -> dict[str,
     telemetry = telemetry_table(settings.telemetry, full=full)
     if telemetry:
         out["telemetry"] = telemetry
+    slo = slo_table(settings.slo)
+    if slo:
+        out["slo"] = slo
     if settings.endpoints:
         out["endpoints"] = [
             _endpoint_dict(ep, full=full, masked=masked) for ep in settings.endpoints
