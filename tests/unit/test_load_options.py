@@ -193,3 +193,18 @@ def test_defaults_load_keys_round_trip_through_the_file(tmp_path: Path) -> None:
     assert load_settings(path) == settings
     # the settings screen's save keeps them (it replaces the other defaults only)
     assert load_settings(path).warnings == []
+
+
+def test_equals_name_selects_a_model_the_server_does_not_list() -> None:
+    from ometer_tui.core.models import ModelInfo
+    from ometer_tui.core.selection import filter_models, select_models
+
+    listed = [ModelInfo("demo-fast:1b", family="demo"), ModelInfo("demo-slow:3b")]
+    picked, unmatched = select_models(listed, ["=cap-4slot:1b", "=demo-fast:1b", "demo-s"])
+    assert unmatched == []
+    assert picked == [ModelInfo("cap-4slot:1b"), listed[0], listed[1]]
+    # without '=' an unknown name is still refused (a typo must not run)
+    assert select_models(listed, ["cap-4slot:1b"]) == ([], ["cap-4slot:1b"])
+    assert filter_models(listed, "=cap-4slot:1b") == [ModelInfo("cap-4slot:1b")]
+    assert filter_models(listed, " =demo-fast:1b") == [listed[0]]
+    assert filter_models(listed, "=") == []  # '=' alone names nothing

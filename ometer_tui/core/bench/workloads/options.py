@@ -361,15 +361,14 @@ def resolve_load(
 
 
 def describe_options(options: LoadOptions) -> str:
-    """A few words for a collapsed Load section: ``none``, ``closed loop, 100 requests``,
-    ``open loop 10/s, 60 s``."""
+    """A few words for a collapsed Load section: ``none``, ``closed, 100 req``,
+    ``open 10/s, 60 s``."""
     o = options
     if not o.given():
         return "none"
-    head = f"open loop {o.rate:g}/s" if o.rate is not None else "closed loop"
-    parts = [head]
+    parts = [f"open {o.rate:g}/s" if o.rate is not None else "closed"]
     if o.duration_s is not None:
         parts.append(f"{o.duration_s:g} s")
     if o.requests is not None:
-        parts.append(f"{o.requests} requests")
+        parts.append(f"{o.requests} req")
     return ", ".join(parts)
