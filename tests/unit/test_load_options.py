@@ -208,3 +208,23 @@ def test_equals_name_selects_a_model_the_server_does_not_list() -> None:
     assert filter_models(listed, "=cap-4slot:1b") == [ModelInfo("cap-4slot:1b")]
     assert filter_models(listed, " =demo-fast:1b") == [listed[0]]
     assert filter_models(listed, "=") == []  # '=' alone names nothing
+
+
+def test_every_preset_is_a_valid_load_and_the_load_test_sits_below_the_demo_knee() -> None:
+    from ometer_tui.core.bench.workloads.presets import DEMO_CAPACITY_MODEL, PRESETS
+    from ometer_tui.demo.capacity import CapacityParams
+    from ometer_tui.demo.catalogue import BY_NAME
+
+    for preset in PRESETS:
+        spec = resolve_load(preset.options, seed=1, names=key_name)
+        assert spec is not None, preset.id
+        # the fields a preset fills read back into the same options
+        texts = {k: option_text(k, v) for k, v in preset.options.given().items()}
+        assert options_from_texts(texts)[0].given() == preset.options.given()
+    load = next(p for p in PRESETS if p.id == "load")
+    assert DEMO_CAPACITY_MODEL in BY_NAME and f"={DEMO_CAPACITY_MODEL}" in load.description
+    o = load.options
+    assert o.rate is not None and isinstance(o.input_tokens, Fixed)
+    assert isinstance(o.output_tokens, Fixed)
+    knee = CapacityParams().knee_rate(o.input_tokens.tokens, o.output_tokens.tokens)
+    assert o.rate < knee < 2 * o.rate and round(knee) == 3  # "its knee: about 3 requests/s"
