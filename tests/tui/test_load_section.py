@@ -205,3 +205,41 @@ async def test_the_load_fields_are_remembered_like_the_others(
         assert value(again, "input_tokens") == "normal:9,2,1,20"
         assert not again.query_one("#load", Collapsible).collapsed
         assert again.query_one(LoadSection).texts()["rate"] == "7"
+
+
+async def test_the_settings_screen_keeps_the_defaults_load_keys_when_it_saves(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    from ometer_tui.tui.screens.settings import SettingsScreen
+
+    with_defaults(demo_config, Defaults(load=LoadOptions(rate=3.0, requests=30)))
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        screen.query_one("#d_passes", Input).value = "5"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    saved = load_settings(demo_config).defaults
+    assert saved.passes == 5 and saved.load == LoadOptions(rate=3.0, requests=30)
+
+
+async def test_a_remembered_draft_with_a_bad_mode_opens_as_a_closed_loop(
+    make_app: AppFactory, demo_config: Path, settle: Settle
+) -> None:
+    import json
+
+    from ometer_tui.tui.plan_memory import VERSION, state_path
+
+    draft = {"prompts": "p", "values": {"load_mode": "sideways", "requests": "4"}}
+    state_path(demo_config).write_text(
+        json.dumps({"version": VERSION, "endpoints": {"demo": draft}})
+    )
+    app = make_app(demo_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_picker(app, pilot, settle)
+        assert screen.query_one("#load_mode", Select).value == "closed"
+        assert value(screen, "requests") == "4"

@@ -228,3 +228,27 @@ def test_every_preset_is_a_valid_load_and_the_load_test_sits_below_the_demo_knee
     assert isinstance(o.output_tokens, Fixed)
     knee = CapacityParams().knee_rate(o.input_tokens.tokens, o.output_tokens.tokens)
     assert o.rate < knee < 2 * o.rate and round(knee) == 3  # "its knee: about 3 requests/s"
+
+
+def test_what_is_sent_by_the_user_replaces_what_the_defaults_send() -> None:
+    from ometer_tui.core.bench.plan_builder import PlanOverrides, checked_plan
+    from ometer_tui.core.models import Endpoint, ModelInfo
+    from ometer_tui.core.settings import Defaults
+
+    base = LoadOptions(dataset="builtin", dataset_lengths=(1, None), requests=5)
+    assert LoadOptions(input_tokens=Fixed(9)).over(base) == LoadOptions(
+        input_tokens=Fixed(9), requests=5
+    )
+    assert LoadOptions(dataset="x.jsonl").over(LoadOptions(input_tokens=Fixed(9))) == (
+        LoadOptions(dataset="x.jsonl")
+    )
+    # --prompt replaces a dataset from the defaults (it is not "both")
+    defaults = Defaults(load=base)
+    endpoint, models = Endpoint("e", "http://h"), [ModelInfo("m")]
+    plan, problems = checked_plan(defaults, endpoint, models, PlanOverrides(prompts=("mine",)))
+    assert problems == [] and plan is not None and plan.load is not None
+    assert plan.load.dataset is None and plan.prompts == ("mine",)
+    plan, problems = checked_plan(
+        defaults, endpoint, models, PlanOverrides(prompts=("mine",), load=base)
+    )
+    assert plan is None and problems[0].startswith("--dataset: give a dataset or --prompt")

@@ -163,7 +163,10 @@ def plan_load(
     o = overrides or PlanOverrides()
     d = plan_defaults(defaults, endpoint)
     given = o.load or LoadOptions()
-    options = given if o.load_complete else given.over(d.load)
+    base = d.load
+    if o.prompts is not None and given.dataset is None:  # the user's prompts replace
+        base = replace(base, dataset=None, dataset_lengths=None)  # the defaults' dataset
+    options = given if o.load_complete else given.over(base)
     seed = None if "seed" in o.not_sent else (d.seed if o.seed is None else o.seed)
     prompts_given = o.prompts is not None and not o.load_complete
     return resolve_load(options, seed=seed or 0, prompts_given=prompts_given, names=names)

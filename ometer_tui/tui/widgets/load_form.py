@@ -117,7 +117,7 @@ class LoadSection(Vertical):
                 "Fill the load fields from a preset, then edit them",
             )
             yield Static(id="load-note")
-            mode = texts.get("load_mode") or "closed"
+            mode = "open" if texts.get("load_mode") == "open" else "closed"
             yield field_row(
                 "Mode",
                 Select(MODES, value=mode, allow_blank=False, compact=True, id="load_mode"),

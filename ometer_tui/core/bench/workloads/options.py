@@ -117,8 +117,13 @@ class LoadOptions:
 
     def over(self, base: LoadOptions) -> LoadOptions:
         """These options, each falling back on ``base``'s; a closed loop drops the
-        open-loop options of ``base``."""
-        dropped = OPEN_LOOP_KEYS if self.closed_loop else ()
+        open-loop options of ``base``, and what is sent replaces ``base``'s: a dataset
+        drops its synthetic input lengths, synthetic input lengths its dataset."""
+        dropped: tuple[str, ...] = OPEN_LOOP_KEYS if self.closed_loop else ()
+        if self.dataset is not None:
+            dropped += ("input_tokens",)
+        if self.input_tokens is not None:
+            dropped += ("dataset", "dataset_lengths")
         merged = {
             k: getattr(self, k)
             if getattr(self, k) is not None or k in dropped
