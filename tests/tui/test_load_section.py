@@ -243,3 +243,12 @@ async def test_a_remembered_draft_with_a_bad_mode_opens_as_a_closed_loop(
         screen = await open_picker(app, pilot, settle)
         assert screen.query_one("#load_mode", Select).value == "closed"
         assert value(screen, "requests") == "4"
+
+
+def test_the_load_labels_fit_the_label_column() -> None:
+    # a 13-character label ran into its value ("Output tokens128") at every size
+    from ometer_tui.core.bench.workloads.options import LOAD_KEYS
+    from ometer_tui.tui.widgets.load_form import LOAD_LABELS
+
+    assert list(LOAD_LABELS) == list(LOAD_KEYS)
+    assert all(len(label) <= 12 for label, _ in LOAD_LABELS.values())

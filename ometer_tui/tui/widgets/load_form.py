@@ -29,13 +29,14 @@ from ometer_tui.core.bench.workloads.options import (
 from ometer_tui.core.bench.workloads.presets import BY_ID, PRESETS
 from ometer_tui.tui.widgets.form import field_row
 
-#: key -> (label, tooltip) of the load fields; each tooltip starts with the key, the
-#: name problems and the settings' [defaults] use
+#: key -> (label, tooltip) of the load fields (labels of 12 characters at most: the
+#: label column is 13 wide); each tooltip starts with the key, the name problems and
+#: the settings' [defaults] use
 LOAD_LABELS: dict[str, tuple[str, str]] = {
     "rate": ("Rate /s", "open loop: requests per second, on a timetable"),
     "arrival": ("Arrival", "constant, poisson or gamma (empty: poisson; gamma with burstiness)"),
     "burstiness": ("Burstiness", "gamma's shape as in vLLM: 1 = Poisson, lower = burstier"),
-    "max_concurrency": ("Max in flight", "open loop: at most this many requests in flight"),
+    "max_concurrency": ("Max inflight", "open loop: at most this many requests in flight"),
     "ramp_up_s": ("Ramp-up s", "the rate (or the streams) rise linearly over this time"),
     "duration_s": ("Duration s", "stop sending after this many seconds"),
     "requests": ("Requests", "stop after this many requests"),
@@ -43,9 +44,9 @@ LOAD_LABELS: dict[str, tuple[str, str]] = {
     "max_error_rate": ("Max err rate", "stop when more than this fraction (0..1) failed"),
     "dataset": ("Dataset", "a ShareGPT .json, .jsonl or .csv file, or builtin"),
     "dataset_lengths": ("Dataset len", "MIN,MAX: keep dataset prompts of this many tokens"),
-    "input_tokens": ("Input tokens", "synthetic prompts: N, normal:M,SD,MIN,MAX, uniform:LO,HI"),
-    "output_tokens": ("Output tokens", "answer length: N, normal:..., uniform:..."),
-    "shared_prefix": ("Shared prefix", "tokens of one prefix common to every prompt"),
+    "input_tokens": ("In tokens", "synthetic prompts: N, normal:M,SD,MIN,MAX, uniform:LO,HI"),
+    "output_tokens": ("Out tokens", "answer length: N, normal:..., uniform:..."),
+    "shared_prefix": ("Prefix len", "tokens of one prefix common to every prompt"),
     "turns": ("Turns", "conversations of this many turns (answers sent back)"),
 }
 MODES: tuple[tuple[str, str], ...] = (("closed loop", "closed"), ("open loop", "open"))
