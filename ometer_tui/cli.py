@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="model name or family prefix (repeatable; default: all)",
+        help="model name or family prefix; =NAME: that model even if not listed "
+        "(repeatable; default: all)",
     )
     prompt = what.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", action="append", metavar="TEXT", help="prompt (repeatable)")

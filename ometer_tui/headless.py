@@ -26,7 +26,7 @@ from ometer_tui.core.bench.events import (
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
-from ometer_tui.core.bench.plan_builder import PlanOverrides, build_plan, plan_endpoint
+from ometer_tui.core.bench.plan_builder import PlanOverrides, checked_plan, plan_endpoint
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
 from ometer_tui.core.bench.sweep import SweepRunner
@@ -169,9 +169,8 @@ def _run(
         if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.TIMEOUT):
             return EXIT_UNREACHABLE
         return EXIT_USAGE if exc.error.kind is ErrorKind.CONFIG else EXIT_UNREACHABLE
-    plan = _plan(args, settings, endpoint, available)
     sweep_args.apply_step_defaults(args)  # a sweep's steps last --step-duration
-    plan = _with_load(plan, args)  # the load flags (ometer_tui/workload_args.py)
+    plan = _plan(args, settings, endpoint, available)
     if not quiet:
         label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
         print(
@@ -289,9 +288,16 @@ def _plan(
         models = default_models(endpoint, available)
     if not models:
         raise UsageError(f"{endpoint.name}: the server lists no models")
-    plan = build_plan(settings.defaults, endpoint, models, overrides_from_args(args))
-    problems = plan.validate()
-    if problems:
+    from ometer_tui.core.bench.workloads.errors import WorkloadError
+    from ometer_tui.workload_args import options_from_args
+
+    try:  # the load flags (ometer_tui/workload_args.py), over the [defaults] load keys
+        load = options_from_args(args)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+    overrides = replace(overrides_from_args(args), load=load)
+    plan, problems = checked_plan(settings.defaults, endpoint, models, overrides)
+    if plan is None:
         raise UsageError("; ".join(problems))
     return plan
 
@@ -410,21 +416,3 @@ def _run_figures(ttft: float | None, tps: float | None, latency: float | None, c
     if cold:
         parts.append("cold load")
     return ", ".join(parts) or "ok"
-
-
-def _with_load(plan: BenchmarkPlan, args: argparse.Namespace) -> BenchmarkPlan:
-    """The plan with the load the flags ask for (``--rate``, ``--dataset``...), if any."""
-    from ometer_tui.core.bench.workloads.errors import WorkloadError
-    from ometer_tui.workload_args import load_spec_from_args
-
-    try:
-        load = load_spec_from_args(args)
-    except WorkloadError as exc:
-        raise UsageError(str(exc)) from None
-    if load is None:
-        return plan
-    plan = replace(plan, load=load)
-    problems = plan.validate()
-    if problems:
-        raise UsageError("; ".join(problems))
-    return plan

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ometer_tui.arg_types import number
-
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ometer_tui.core.bench.workloads.options import LoadOptions
     from ometer_tui.core.bench.workloads.spec import LoadSpec
 
+#: argparse dest of each load option's flag (``--ramp-up`` is ``ramp_up``...)
 LOAD_FLAGS = (
     "rate",
     "arrival",
@@ -32,20 +34,23 @@ LOAD_FLAGS = (
     "shared_prefix",
     "turns",
 )
+_DEST = {"ramp_up_s": "ramp_up", "duration_s": "duration"}
 
 
-_rate = number(float, minimum=0, inclusive=False)
-_seconds = number(float, minimum=0, inclusive=True)
-_positive_seconds = number(float, minimum=0, inclusive=False)
-_count = number(int, minimum=1, inclusive=True)
-_tokens = number(int, minimum=0, inclusive=True)
+def _option(key: str) -> Callable[[str], object]:
+    """An argparse type: the core's one rule for load option ``key``
+    (``core.bench.workloads.options.parse_option``), as the run panel uses it too."""
 
+    def convert(text: str) -> object:
+        from ometer_tui.core.bench.workloads.errors import OptionError
+        from ometer_tui.core.bench.workloads.options import parse_option
 
-def _fraction(text: str) -> float:
-    value = _rate(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1, got {text}")
-    return value
+        try:
+            return parse_option(key, text)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(exc.body) from None
+
+    return convert
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +61,15 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "intended send time is reported beside the usual figures). Without --rate the "
         "load is closed loop: --concurrency streams, each sending when its last answer ends.",
     )
-    shape.add_argument("--rate", type=_rate, metavar="R", help="open loop: requests per second")
+    shape.add_argument(
+        "--closed-loop",
+        action="store_true",
+        default=None,
+        help="a closed loop even when the settings' [defaults] set a rate",
+    )
+    shape.add_argument(
+        "--rate", type=_option("rate"), metavar="R", help="open loop: requests per second"
+    )
     shape.add_argument(
         "--arrival",
         choices=("constant", "poisson", "gamma"),
@@ -64,32 +77,40 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
     shape.add_argument(
         "--burstiness",
-        type=_rate,
+        type=_option("burstiness"),
         metavar="B",
         help="gamma arrivals' shape as in vLLM: 1 = Poisson, lower = burstier (CV 1/sqrt(B))",
     )
     shape.add_argument(
-        "--max-concurrency", type=_count, metavar="N", help="open loop: cap on requests in flight"
+        "--max-concurrency",
+        type=_option("max_concurrency"),
+        metavar="N",
+        help="open loop: cap on requests in flight",
     )
     shape.add_argument(
         "--ramp-up",
-        type=_seconds,
+        type=_option("ramp_up_s"),
         metavar="S",
         help="the rate (or the number of streams) rises linearly over S seconds",
     )
-    shape.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S s")
-    shape.add_argument("--requests", type=_count, metavar="N", help="stop after N requests")
-    shape.add_argument("--max-errors", type=_count, metavar="N", help="stop after N errors")
+    shape.add_argument("--duration", type=_option("duration_s"), metavar="S", help="stop after S s")
+    shape.add_argument(
+        "--requests", type=_option("requests"), metavar="N", help="stop after N requests"
+    )
+    shape.add_argument(
+        "--max-errors", type=_option("max_errors"), metavar="N", help="stop after N errors"
+    )
     shape.add_argument(
         "--max-error-rate",
-        type=_fraction,
+        type=_option("max_error_rate"),
         metavar="X",
         help="stop when more than this fraction (0..1) of 20 or more requests failed",
     )
     sent = parser.add_argument_group(
         "what is sent",
-        "--seed also seeds the arrivals, the dataset sampling and the synthetic lengths "
-        "(default 0: a load is reproducible unless asked otherwise).",
+        "--seed (else the settings' seed) also seeds the arrivals, the dataset sampling and "
+        "the synthetic lengths (default 0: a load is reproducible unless asked otherwise). "
+        "Each of these flags falls back on the same key in the settings' [defaults].",
     )
     sent.add_argument(
         "--dataset",
@@ -116,104 +137,66 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sent.add_argument(
         "--shared-prefix",
-        type=_tokens,
+        type=_option("shared_prefix"),
         metavar="TOKENS",
         help="put one common prefix of this many tokens before every prompt",
     )
     sent.add_argument(
-        "--turns", type=_count, metavar="N", help="conversations of N turns (answer sent back)"
+        "--turns",
+        type=_option("turns"),
+        metavar="N",
+        help="conversations of N turns (answer sent back)",
     )
 
 
 def wants_load(args: argparse.Namespace) -> bool:
-    return any(getattr(args, name, None) is not None for name in LOAD_FLAGS)
+    return bool(getattr(args, "closed_loop", False)) or any(
+        getattr(args, name, None) is not None for name in LOAD_FLAGS
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> LoadOptions:
+    """The load options the flags give (numbers were checked by argparse with the
+    core's rule; the text ones are checked here). Raises ``WorkloadError`` with one
+    line naming the flag."""
+    from ometer_tui.core.bench.workloads.options import (
+        LOAD_KEYS,
+        TEXT_KEYS,
+        LoadOptions,
+        flag_name,
+        parse_option,
+    )
+
+    values: dict[str, object] = {}
+    for key in LOAD_KEYS:
+        value = getattr(args, _DEST.get(key, key), None)
+        if value is None:
+            continue
+        values[key] = parse_option(key, value, flag_name(key)) if key in TEXT_KEYS else value
+    closed = bool(getattr(args, "closed_loop", False))
+    if closed and getattr(args, "rate", None) is not None:
+        from ometer_tui.core.bench.workloads.errors import WorkloadError
+
+        raise WorkloadError("--closed-loop and --rate: give one, not both")
+    return LoadOptions(closed_loop=closed, **values)  # type: ignore[arg-type]
+
+
+def prompts_given(args: argparse.Namespace) -> bool:
+    """``--prompt`` or ``--prompts`` was given (a ``--dataset`` excludes them)."""
+    return bool(getattr(args, "prompt", None) or getattr(args, "prompts", None))
 
 
 def load_spec_from_args(args: argparse.Namespace) -> LoadSpec | None:
-    """The :class:`LoadSpec` the flags ask for, or ``None`` (the closed loop over the
-    prompts, as before). Raises ``WorkloadError`` with one line naming the flag."""
+    """The :class:`LoadSpec` the flags alone ask for (no settings), or ``None`` (the
+    closed loop over the prompts). ``ometer-tui run`` builds its load with the plan
+    builder instead (``plan_builder.checked_plan``: the flags over the settings'
+    ``[defaults]``). Raises ``WorkloadError`` with one line naming the flag."""
+    from ometer_tui.core.bench.workloads.options import resolve_load
+
     if not wants_load(args):
         return None
-    from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
-    from ometer_tui.core.bench.workloads.datasets import filter_lengths, load_dataset
-    from ometer_tui.core.bench.workloads.errors import WorkloadError
-    from ometer_tui.core.bench.workloads.lengths import parse_length_spec
-    from ometer_tui.core.bench.workloads.spec import LoadSpec
-    from ometer_tui.core.bench.workloads.stop import StopConditions
-
-    arrival = None
-    if args.rate is not None:
-        kind = (
-            ArrivalKind(args.arrival)
-            if args.arrival
-            else (ArrivalKind.GAMMA if args.burstiness is not None else ArrivalKind.POISSON)
-        )
-        if args.burstiness is not None and kind is not ArrivalKind.GAMMA:
-            raise WorkloadError(f"--burstiness: applies to --arrival gamma, not {kind.value}")
-        arrival = ArrivalSpec(args.rate, kind, args.burstiness or 1.0)
-    else:
-        for name in ("arrival", "burstiness", "max_concurrency"):
-            if getattr(args, name) is not None:
-                flag = "--" + name.replace("_", "-")
-                hint = " (the closed loop's streams are --concurrency)" * (
-                    name == "max_concurrency"
-                )
-                raise WorkloadError(f"{flag}: applies to an open loop: give --rate{hint}")
-    if args.dataset is not None and (
-        getattr(args, "prompt", None) or getattr(args, "prompts", None)
-    ):
-        raise WorkloadError("--dataset: give a dataset or --prompt/--prompts, not both")
-    dataset = None
-    if args.dataset is not None:
-        dataset = load_dataset(args.dataset)
-        if args.dataset_lengths is not None:
-            lo, hi = _range(args.dataset_lengths)
-            dataset = filter_lengths(dataset, lo, hi)
-    elif args.dataset_lengths is not None:
-        raise WorkloadError("--dataset-lengths: filters a --dataset; none was given")
-    spec = LoadSpec(
-        arrival=arrival,
-        max_concurrency=args.max_concurrency,
-        ramp_up_s=args.ramp_up or 0.0,
-        stop=StopConditions(
-            max_requests=args.requests,
-            duration_s=args.duration,
-            max_errors=args.max_errors,
-            max_error_rate=args.max_error_rate,
-        ),
-        dataset=dataset,
-        input_tokens=(
-            None
-            if args.input_tokens is None
-            else parse_length_spec(args.input_tokens, "--input-tokens")
-        ),
-        output_tokens=(
-            None
-            if args.output_tokens is None
-            else parse_length_spec(args.output_tokens, "--output-tokens")
-        ),
-        shared_prefix_tokens=args.shared_prefix or 0,
-        turns=args.turns or 1,
-        seed=args.seed if getattr(args, "seed", None) is not None else 0,
-    )
-    problems = spec.validate()
-    if problems:
-        raise WorkloadError(problems[0])
-    return spec
-
-
-def _range(text: str) -> tuple[int | None, int | None]:
-    from ometer_tui.core.bench.workloads.errors import WorkloadError
-
-    lo, sep, hi = text.partition(",")
-    try:
-        low = int(lo) if lo.strip() else None
-        high = int(hi) if hi.strip() else None
-    except ValueError:
-        raise WorkloadError(f"--dataset-lengths: expected MIN,MAX tokens, got {text!r}") from None
-    if not sep or (low is not None and high is not None and low > high):
-        raise WorkloadError(f"--dataset-lengths: expected MIN,MAX with MIN <= MAX, got {text!r}")
-    return low, high
+    seed = args.seed if getattr(args, "seed", None) is not None else 0
+    return resolve_load(options_from_args(args), seed=seed, prompts_given=prompts_given(args))
 
 
 def describe_load(summary: object) -> str | None:

@@ -12,9 +12,30 @@ def matches(model: str, pattern: str) -> bool:
     return model.lower().startswith(pattern.strip().lower())
 
 
+#: ``=NAME`` names a model exactly, listed or not (a server may serve models it does not
+#: list: the demo's capacity model ``cap-4slot:1b``, some proxies' models).
+BY_NAME = "="
+
+
+def by_name(models: Iterable[ModelInfo], pattern: str) -> ModelInfo | None:
+    """The model ``=NAME`` asks for: the listed one of exactly that name, else a bare
+    :class:`ModelInfo` of that name (not listed: no metadata); ``None`` when
+    ``pattern`` is not ``=NAME``."""
+    pattern = pattern.strip()
+    if not pattern.startswith(BY_NAME) or not pattern[1:].strip():
+        return None
+    name = pattern[1:].strip()
+    return next((m for m in models if m.name == name), ModelInfo(name=name))
+
+
 def filter_models(models: Iterable[ModelInfo], text: str) -> list[ModelInfo]:
-    """The models a filter box shows: all when empty, else exact-or-prefix matches."""
+    """The models a filter box shows: all when empty, else exact-or-prefix matches;
+    ``=NAME``: that model only, listed or not (see :func:`by_name`)."""
     text = text.strip()
+    models = list(models)
+    named = by_name(models, text)
+    if named is not None:
+        return [named]
     return [m for m in models if not text or matches(m.name, text)]
 
 
@@ -58,7 +79,8 @@ def select_models(
 ) -> tuple[list[ModelInfo], list[str]]:
     """(selected models in the order of the patterns, patterns that matched nothing).
 
-    A pattern equal to a model's name selects just that model. Otherwise a pattern
+    A pattern equal to a model's name selects just that model; ``=NAME`` selects the
+    model of exactly that name even when the server does not list it. Otherwise a pattern
     equal to a name but for case selects it when only one name is so; else it selects
     every model whose name starts with it (ignoring case). Where names differ only in
     case, the pattern's exact case decides; raises :class:`AmbiguousModelName` when it
@@ -69,8 +91,14 @@ def select_models(
     chosen: dict[str, None] = {}  # names, in the order they were first selected
     unmatched: list[str] = []
     names = [m.name for m in available]
+    extra: dict[str, ModelInfo] = {}
     for raw in patterns:
         pattern = raw.strip()
+        named = by_name(available, pattern)
+        if named is not None:
+            chosen.setdefault(named.name, None)
+            extra.setdefault(named.name, named)
+            continue
         if pattern in names:
             chosen.setdefault(pattern, None)
             continue
@@ -84,5 +112,5 @@ def select_models(
             chosen.update((n, None) for n in _pick(pattern, hits, prefix=True) if n not in chosen)
         else:
             unmatched.append(raw)
-    by_name = {m.name: m for m in available}
-    return [by_name[name] for name in chosen], unmatched
+    known = {**extra, **{m.name: m for m in available}}
+    return [known[name] for name in chosen], unmatched

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ometer_tui.core.atomic import write_atomic
+from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS
 from ometer_tui.tui.widgets.run_panel import RUN_FIELDS, RunDraft
 
 STATE_FILE = "last-plans.json"
@@ -37,7 +38,7 @@ def _draft_to_json(draft: RunDraft) -> dict[str, Any]:
 def _draft_from_json(data: object) -> RunDraft | None:
     if not isinstance(data, dict):
         return None
-    known = {field_id for field_id, _, _ in RUN_FIELDS}
+    known = {field_id for field_id, _, _ in RUN_FIELDS} | set(LOAD_FIELD_IDS)
     values = data.get("values")
     prompts = data.get("prompts")
     selected = data.get("selected")

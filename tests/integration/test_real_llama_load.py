@@ -9,6 +9,7 @@ Skipped, with the reason in the summary, where xllamacpp or the model is missing
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -109,3 +110,34 @@ async def test_shared_prefix_is_served_from_the_prompt_cache(llama: Endpoint) ->
     assert summary is not None and summary.load is not None
     assert summary.load.cached_tokens_total is not None
     assert summary.load.runs_with_cache_hits >= 3
+
+
+@pytest.mark.timeout(900)
+async def test_multi_turn_chat_sends_the_turns_and_input_tokens_grow(llama: Endpoint) -> None:
+    """Conversations of 3 turns on /v1/chat/completions: each turn carries the earlier
+    ones as messages (the previous answers as assistant messages), so the server's own
+    prompt token count grows turn after turn, by more than the answer that came back."""
+    load = LoadSpec(
+        stop=StopConditions(max_requests=6),
+        input_tokens=Fixed(60),
+        output_tokens=Fixed(12),
+        turns=3,
+        seed=5,
+    )
+    result, records = await run_load(llama, load)
+    assert len(records) == 6 and all(r.ok for r in records), [r.error for r in records]
+    by_conversation: dict[int, list[RunRecord]] = {}
+    for r in records:
+        assert r.load is not None
+        by_conversation.setdefault(r.load.conversation, []).append(r)
+    assert len(by_conversation) == 2
+    for turns in by_conversation.values():
+        ordered = sorted(turns, key=lambda r: r.load.turn if r.load else 0)
+        tokens = [r.prompt_tokens or 0 for r in ordered]
+        assert [r.load.turn for r in ordered if r.load] == [1, 2, 3]
+        # each turn adds the 12-token answer, the follow-up and the template's tokens
+        assert tokens[0] > 0 and all(b > a + 12 for a, b in pairwise(tokens)), tokens
+    summary = result.models[MODEL_ALIAS].summary
+    assert summary is not None and summary.load is not None
+    means = [t.prompt_tokens_mean or 0 for t in summary.load.turns]
+    assert means == sorted(means) and len(means) == 3

@@ -15,9 +15,12 @@ from ometer_tui.core.bench.plan_builder import (
     SIMULATED_TIMEOUT_S,
     PlanOverrides,
     build_plan,
+    checked_plan,
     overrides_from_fields,
     plan_endpoint,
 )
+from ometer_tui.core.bench.workloads.lengths import Fixed
+from ometer_tui.core.bench.workloads.options import LoadOptions, key_name, options_texts
 from ometer_tui.core.models import Endpoint, EndpointDefaults, ModelInfo, TimeoutPolicy
 from ometer_tui.core.settings import Defaults, Settings, validate_defaults, validate_endpoint
 from ometer_tui.headless import _plan
@@ -184,3 +187,95 @@ def test_the_simulated_endpoint_gets_a_short_timeout_unless_one_is_set() -> None
 def test_models_keep_the_order_given() -> None:
     plan = build_plan(DEFAULTS, ENDPOINT, list(reversed(MODELS)))
     assert [m.name for m in plan.models] == ["beta:7b", "alpha:1b"]
+
+
+# ----------------------------------------------------------------------------- load
+def _panel_load_plan(
+    fields: dict[str, str], defaults: Defaults, endpoint: Endpoint
+) -> tuple[BenchmarkPlan | None, list[str]]:
+    """What the run panel builds: its fields (Load section included) through the core."""
+    overrides, problems = overrides_from_fields(fields)
+    plan, more = checked_plan(defaults, endpoint, MODELS, overrides, key_name)
+    return (None if problems else plan), problems + more
+
+
+def _headless_load_plan(argv: list[str], settings: Settings) -> BenchmarkPlan:
+    return _headless_plan(argv, settings, ENDPOINT)
+
+
+def test_the_same_load_from_flags_and_from_the_panel_s_load_fields() -> None:
+    settings = Settings(endpoints=[ENDPOINT], defaults=DEFAULTS)
+    start = options_texts(DEFAULTS.load)  # what the panel's Load section starts from
+    cases: list[tuple[list[str], dict[str, str]]] = [
+        (["--rate", "20", "--arrival", "gamma", "--burstiness", "0.5", "--max-concurrency",
+          "8", "--ramp-up", "5", "--duration", "30", "--requests", "500", "--max-errors", "10",
+          "--max-error-rate", "0.2", "--input-tokens", "uniform:100,900", "--output-tokens",
+          "128", "--shared-prefix", "100", "--turns", "2", "--seed", "4"],
+         {**start, "load_mode": "open", "rate": "20", "arrival": "gamma", "burstiness": "0.5",
+          "max_concurrency": "8", "ramp_up_s": "5", "duration_s": "30", "requests": "500",
+          "max_errors": "10", "max_error_rate": "0.2", "input_tokens": "uniform:100,900",
+          "output_tokens": "128", "shared_prefix": "100", "turns": "2", "seed": "4"}),
+        (["--requests", "40", "--dataset", "builtin", "--dataset-lengths", "100,",
+          "--concurrency", "3"],
+         {**start, "requests": "40", "dataset": "builtin", "dataset_lengths": "100,",
+          "concurrency": "3"}),
+        # a closed loop keeps its rate field's text but does not send it
+        (["--requests", "7"], {**start, "load_mode": "closed", "rate": "9", "requests": "7"}),
+    ]  # fmt: skip
+    for argv, fields in cases:
+        headless = _headless_load_plan(argv, settings)
+        panel, problems = _panel_load_plan(fields, settings.defaults, ENDPOINT)
+        assert problems == []
+        assert headless.load is not None
+        assert headless == panel, argv
+
+
+def test_defaults_load_keys_start_both_front_ends_and_flags_override_them() -> None:
+    loaded = Defaults(
+        prompts=("one",),
+        seed=11,
+        load=LoadOptions(rate=5.0, duration_s=20.0, output_tokens=Fixed(16), turns=2),
+    )
+    settings = Settings(endpoints=[ENDPOINT], defaults=loaded)
+    plain = _headless_load_plan([], settings)
+    panel, problems = _panel_load_plan(options_texts(loaded.load), loaded, ENDPOINT)
+    assert problems == [] and plain == panel
+    assert plain.load is not None and plain.load.arrival is not None
+    assert (plain.load.arrival.rate, plain.load.stop.duration_s, plain.load.turns) == (5, 20, 2)
+    assert plain.load.seed == 11  # the plan's seed seeds the load
+    # a flag beats the key; the other keys stay
+    faster = _headless_load_plan(["--rate", "9", "--seed", "2"], settings)
+    assert faster.load is not None and faster.load.arrival is not None
+    assert faster.load.arrival.rate == 9 and faster.load.stop.duration_s == 20
+    assert faster.load.seed == 2
+    # --closed-loop drops the defaults' rate; the panel's closed mode does the same
+    closed = _headless_load_plan(["--closed-loop"], settings)
+    fields = {**options_texts(loaded.load), "load_mode": "closed"}
+    panel_closed, problems = _panel_load_plan(fields, loaded, ENDPOINT)
+    assert problems == [] and closed == panel_closed
+    assert closed.load is not None and closed.load.arrival is None
+    # in the panel an emptied field is "none", not the default
+    emptied = {**options_texts(loaded.load), "turns": ""}
+    panel_one_turn, _ = _panel_load_plan(emptied, loaded, ENDPOINT)
+    assert panel_one_turn is not None and panel_one_turn.load is not None
+    assert panel_one_turn.load.turns == 1
+
+
+def test_panel_load_problems_name_the_fields_and_build_no_plan() -> None:
+    start = options_texts(LoadOptions())
+    plan, problems = _panel_load_plan(
+        {**start, "load_mode": "open", "rate": "0", "turns": "x"}, DEFAULTS, ENDPOINT
+    )
+    assert plan is None
+    assert problems == [
+        "rate: must be more than 0, got 0",
+        "turns: expected a whole number, got 'x'",
+    ]
+    plan, problems = _panel_load_plan({**start, "load_mode": "open"}, DEFAULTS, ENDPOINT)
+    assert plan is None and problems[0] == "rate: an open loop needs a rate in requests/s"
+    plan, problems = _panel_load_plan({**start, "turns": "3"}, DEFAULTS, ENDPOINT)
+    assert plan is None
+    assert problems == ["requests or duration_s: a load needs one to know when to stop"]
+    # no load field set: the plain closed loop, as before
+    plan, problems = _panel_load_plan(start, DEFAULTS, ENDPOINT)
+    assert problems == [] and plan is not None and plan.load is None

@@ -83,6 +83,14 @@ class ImageInput:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """An earlier turn of a conversation, sent before the request's prompt."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     model: str
     prompt: str
@@ -94,6 +102,30 @@ class GenerationRequest:
     keep_text_chars: int = 2000
     #: Ollama ``think``: ask a thinking model to separate its reasoning (``None``: omit).
     think: bool | None = None
+    #: a multi-turn conversation's earlier turns (user and assistant alternating): chat
+    #: APIs get them as messages before ``prompt``; a completion API gets one text
+    #: (:func:`conversation_text`)
+    history: tuple[ChatTurn, ...] = ()
+
+
+def conversation_text(request: GenerationRequest) -> str:
+    """The conversation as one text (the completion API's prompt, a custom profile's
+    ``{prompt}``): the first user turn, then ``Assistant: ...`` and ``User: ...`` turns,
+    the request's prompt last. Without history, the prompt itself."""
+    if not request.history:
+        return request.prompt
+    names = {"user": "User", "assistant": "Assistant"}
+    parts = [
+        turn.content if i == 0 and turn.role == "user" else f"{names[turn.role]}: {turn.content}"
+        for i, turn in enumerate(request.history)
+    ]
+    parts.append(f"User: {request.prompt}")
+    return "\n\n".join(parts)
+
+
+def history_messages(request: GenerationRequest) -> list[dict[str, str]]:
+    """The conversation's earlier turns as chat messages (``role``/``content``)."""
+    return [{"role": turn.role, "content": turn.content} for turn in request.history]
 
 
 @dataclass(slots=True)

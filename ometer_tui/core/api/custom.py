@@ -37,6 +37,8 @@ from ometer_tui.core.api.base import (
     GenerationObservation,
     GenerationRequest,
     RequestError,
+    conversation_text,
+    history_messages,
 )
 from ometer_tui.core.api.custom_profile import (
     parse_pointer,
@@ -94,10 +96,12 @@ def _done(value: object) -> bool:
 def request_values(request: GenerationRequest) -> dict[str, object]:
     """The placeholder values of one generation request (``None``: not set)."""
     p = request.params
-    prompt = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+    text = conversation_text(request)  # a multi-turn conversation as one text
+    prompt = f"{request.system}\n\n{text}" if request.system else text
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
+    messages.extend(history_messages(request))  # ... or as its turns' messages
     messages.append({"role": "user", "content": request.prompt})
     response_format: object = None
     if p.response_format is ResponseFormat.JSON:

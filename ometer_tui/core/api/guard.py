@@ -33,6 +33,7 @@ from ometer_tui.core.api.base import (
     GenerationObservation,
     GenerationRequest,
     RequestError,
+    conversation_text,
 )
 from ometer_tui.core.api.custom_profile import TRUNCATE_CHOICES
 from ometer_tui.core.api.sanitize import (
@@ -195,7 +196,8 @@ class GuardedClient:
         window = await self.window(request.model)
         if window is None:
             return request, None, None
-        counted = await self.count(request.model, request.prompt)
+        text = conversation_text(request)  # a multi-turn conversation counts whole
+        counted = await self.count(request.model, text)
         if counted is None:
             return request, None, None
         tokens, how = counted
@@ -203,10 +205,8 @@ class GuardedClient:
         if fits(tokens, window, max_tokens):
             return request, None, None
         mode = self.endpoint.truncate
-        if mode not in TRUNCATE_MODES:
-            message = context_refusal(
-                request.prompt, tokens, window, max_tokens, request.model, how
-            )
+        if mode not in TRUNCATE_MODES or request.history:  # a conversation is not cut
+            message = context_refusal(text, tokens, window, max_tokens, request.model, how)
             return request, None, RequestError(ErrorKind.CONTEXT, message)
         budget = window - (max_tokens or 0) - CONTEXT_MARGIN
         if budget <= 0:

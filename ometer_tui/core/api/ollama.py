@@ -25,6 +25,8 @@ from ometer_tui.core.api.base import (
     GenerationObservation,
     GenerationRequest,
     RequestError,
+    conversation_text,
+    history_messages,
 )
 from ometer_tui.core.api.errors import stream_error
 from ometer_tui.core.api.stream import NdjsonSplitter
@@ -69,7 +71,7 @@ def build_generate_payload(request: GenerationRequest) -> tuple[str, dict[str, A
     payload: dict[str, Any] = {"model": request.model}
     if request.workload is Workload.COMPLETION:
         path = "/api/generate"
-        payload["prompt"] = request.prompt
+        payload["prompt"] = conversation_text(request)
         if request.system:
             payload["system"] = request.system
         if images:
@@ -79,6 +81,7 @@ def build_generate_payload(request: GenerationRequest) -> tuple[str, dict[str, A
         messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
+        messages.extend(history_messages(request))  # a multi-turn conversation's turns
         user: dict[str, Any] = {"role": "user", "content": request.prompt}
         if images:
             user["images"] = images

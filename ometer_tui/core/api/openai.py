@@ -27,6 +27,8 @@ from ometer_tui.core.api.base import (
     GenerationObservation,
     GenerationRequest,
     RequestError,
+    conversation_text,
+    history_messages,
 )
 from ometer_tui.core.api.errors import short, stream_error
 from ometer_tui.core.api.stream import SseEvent, SseSplitter
@@ -50,14 +52,14 @@ def build_generate_payload(
     payload: dict[str, Any] = {"model": request.model}
     if request.workload is Workload.COMPLETION:
         path = "/v1/completions"
-        payload["prompt"] = (
-            f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
-        )
+        text = conversation_text(request)
+        payload["prompt"] = f"{request.system}\n\n{text}" if request.system else text
     else:
         path = "/v1/chat/completions"
         messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
+        messages.extend(history_messages(request))  # a multi-turn conversation's turns
         if request.images:
             parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
             for image in request.images:

@@ -6,8 +6,13 @@ run (:class:`PlanOverrides`, where ``None`` means "not given"). Nothing else dec
 plan value, so the two front ends cannot disagree::
 
     overrides, problems = overrides_from_fields({"passes": "5", "concurrency": ""})
-    plan = build_plan(settings.defaults, endpoint, models, overrides)
-    problems += plan.validate()
+    plan, problems = checked_plan(settings.defaults, endpoint, models, overrides)
+
+The load (``BenchmarkPlan.load``: open loop, stop conditions, datasets...) comes the same
+way: the user's load options (flags, or the run panel's Load fields) over the settings'
+``[defaults]`` load keys, resolved by the core's one rule (``workloads.options``);
+:func:`checked_plan` reads the dataset and reports a bad load as a problem naming the
+option.
 
 Timeouts: the plan's whole-request timeout (``timeout_s``) is the user's, else the
 endpoint's ``defaults.timeout_s``, else (for the simulated demo endpoint)
@@ -25,6 +30,18 @@ from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
+from ometer_tui.core.bench.workloads.errors import WorkloadError
+from ometer_tui.core.bench.workloads.options import (
+    LOAD_KEYS,
+    OPEN_LOOP_KEYS,
+    LoadOptions,
+    Names,
+    flag_name,
+    key_name,
+    options_from_texts,
+    resolve_load,
+)
+from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import Endpoint, ModelInfo, ResponseFormat, TimeoutPolicy
 from ometer_tui.core.settings import Defaults
@@ -35,9 +52,11 @@ __all__ = [
     "SIMULATED_TIMEOUT_S",
     "PlanOverrides",
     "build_plan",
+    "checked_plan",
     "overrides_from_fields",
     "plan_defaults",
     "plan_endpoint",
+    "plan_load",
     "plan_timeout_s",
 ]
 
@@ -90,6 +109,11 @@ class PlanOverrides:
     retries: int | None = None
     timeout_s: float | None = None
     prices: Prices | None = None
+    #: the load options given (flags, or the run panel's Load fields); ``None``: none
+    load: LoadOptions | None = None
+    #: ``load`` is the whole load (the run panel shows the defaults' load keys in its
+    #: fields, so an emptied field means "none"); else it falls back on the defaults'
+    load_complete: bool = False
 
 
 def plan_defaults(defaults: Defaults, endpoint: Endpoint) -> Defaults:
@@ -127,17 +151,60 @@ def plan_endpoint(
     return endpoint if timeouts == old else replace(endpoint, timeouts=timeouts)
 
 
+def plan_load(
+    defaults: Defaults,
+    endpoint: Endpoint,
+    overrides: PlanOverrides | None = None,
+    names: Names = flag_name,
+) -> LoadSpec | None:
+    """The plan's load: the given load options over the settings' ``[defaults]`` load
+    keys (unless ``load_complete``), seeded with the plan's seed (0 when none is sent).
+    Reads the dataset; raises ``WorkloadError`` naming the option (``names``)."""
+    o = overrides or PlanOverrides()
+    d = plan_defaults(defaults, endpoint)
+    given = o.load or LoadOptions()
+    base = d.load
+    if o.prompts is not None and given.dataset is None:  # the user's prompts replace
+        base = replace(base, dataset=None, dataset_lengths=None)  # the defaults' dataset
+    options = given if o.load_complete else given.over(base)
+    seed = None if "seed" in o.not_sent else (d.seed if o.seed is None else o.seed)
+    prompts_given = o.prompts is not None and not o.load_complete
+    return resolve_load(options, seed=seed or 0, prompts_given=prompts_given, names=names)
+
+
+def checked_plan(
+    defaults: Defaults,
+    endpoint: Endpoint,
+    models: Sequence[ModelInfo],
+    overrides: PlanOverrides | None = None,
+    names: Names = flag_name,
+) -> tuple[BenchmarkPlan | None, list[str]]:
+    """The plan with its load (:func:`plan_load`) and validated, or ``None`` and the
+    problems, each naming its field or option (``names``: ``--rate`` for the command
+    line, ``rate`` for the run panel). Both front ends build their plans here."""
+    try:
+        load = plan_load(defaults, endpoint, overrides, names)
+    except WorkloadError as exc:
+        return None, [str(exc)]
+    plan = build_plan(defaults, endpoint, models, overrides, load=load)
+    problems = plan.validate()
+    return (None if problems else plan), problems
+
+
 def build_plan(
     defaults: Defaults,
     endpoint: Endpoint,
     models: Sequence[ModelInfo],
     overrides: PlanOverrides | None = None,
+    *,
+    load: LoadSpec | None = None,
 ) -> BenchmarkPlan:
     """The plan for ``models`` (run in the order given) on ``endpoint``.
 
     ``defaults`` is the settings' ``[defaults]`` (``Settings.defaults``); the endpoint's
     own defaults are applied here. The plan is not validated: call
-    ``plan.validate()`` for the problems, each naming its field.
+    ``plan.validate()`` for the problems, each naming its field. ``load`` is the plan's
+    load as :func:`plan_load` resolves it (:func:`checked_plan` does both).
     """
     o = overrides or PlanOverrides()
     d = plan_defaults(defaults, endpoint)
@@ -172,6 +239,7 @@ def build_plan(
         retry=RetryPolicy() if o.retries is None else RetryPolicy(max_retries=o.retries),
         prices=o.prices,
         completion_api=bool(o.completion_api),
+        load=load,
     )
 
 
@@ -201,6 +269,10 @@ def overrides_from_fields(
     and the number fields of :data:`NUMBER_FIELDS`. An empty (or blank) field is "not
     given". In a generation field (:data:`NOT_SENDABLE`) the word ``server`` means "send
     none". Files named by ``prompts_file`` and ``image`` are read here.
+
+    With ``load_mode`` (``closed`` or ``open``: the run panel's Load section), the load
+    option fields (``LOAD_KEYS``) are the whole load (``load_complete``): an empty one
+    is "none"; in a closed loop the open-loop ones (``rate``...) are left out.
     """
     problems: list[str] = []
     values: dict[str, Any] = {}
@@ -235,5 +307,14 @@ def overrides_from_fields(
             values["images"] = (read_image(Path(image).expanduser()),)
         except InputFileError as exc:
             problems.append(str(exc))
+    mode = fields.get("load_mode")
+    if mode is not None:
+        closed = mode != "open"
+        texts = {k: fields.get(k, "") for k in LOAD_KEYS if not (closed and k in OPEN_LOOP_KEYS)}
+        load, load_problems = options_from_texts(texts, key_name, closed_loop=closed)
+        if not closed and not fields.get("rate", "").strip():
+            load_problems.insert(0, "rate: an open loop needs a rate in requests/s")
+        problems += load_problems
+        values.update(load=load, load_complete=True)
     overrides = PlanOverrides(**values, not_sent=frozenset(not_sent), completion_api=completion_api)
     return overrides, problems

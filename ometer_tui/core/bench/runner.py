@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from ometer_tui.core.api import GuardedClient, detect_flavour, open_client
 from ometer_tui.core.api.base import (
     ApiClient,
+    ChatTurn,
     ClientError,
     ErrorKind,
     GenerationRequest,
     RequestError,
+    conversation_text,
 )
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -47,7 +49,6 @@ from ometer_tui.core.bench.workloads.record import LoadStamp
 from ometer_tui.core.bench.workloads.source import (
     PreparedLoad,
     followup_text,
-    next_turn_prompt,
     prepare_load,
 )
 from ometer_tui.core.bench.workloads.spec import LoadSpec
@@ -317,17 +318,20 @@ class BenchmarkRunner:
         *,
         prompt: str | None = None,
         params: GenerationParams | None = None,
+        history: tuple[ChatTurn, ...] = (),
     ) -> tuple[RunRecord, str]:
         """One run: rate-limit wait, attempts with retries before the first byte.
 
         Returns the record and the answer's text (up to ``keep_text_chars``; a load's
-        next turn needs it). ``prompt``/``params`` replace the plan's for a load."""
+        next turn needs it). ``prompt``/``params`` replace the plan's for a load;
+        ``history`` is a conversation's earlier turns (sent before the prompt)."""
         plan = self.plan
         if prompt is None:
             prompt = plan.prompts[prompt_index]
         params = params or plan.params
         workload = model.workload
-        estimate = estimate_prompt_tokens(prompt) + (params.max_tokens or 256)
+        request = self._generation_request(model, prompt, params, history)
+        estimate = estimate_prompt_tokens(conversation_text(request)) + (params.max_tokens or 256)
         attempts = 0
         queue_s = 0.0
         deadline = 0.0  # the run's whole-request budget, from its first send
@@ -340,7 +344,7 @@ class BenchmarkRunner:
                 emb = await client.embed(model.name, [prompt])
                 error: RequestError | None = emb.error
             else:
-                gen = await client.generate(self._generation_request(model, prompt, params))
+                gen = await client.generate(request)
                 error = gen.error
                 self._note_backend(model.name, gen.response_headers, gen.system_fingerprint)
             if error is not None and error.retryable and attempts <= plan.retry.max_retries:
@@ -383,7 +387,11 @@ class BenchmarkRunner:
         return record, gen.text
 
     def _generation_request(
-        self, model: ModelInfo, prompt: str, params: GenerationParams
+        self,
+        model: ModelInfo,
+        prompt: str,
+        params: GenerationParams,
+        history: tuple[ChatTurn, ...] = (),
     ) -> GenerationRequest:
         plan = self.plan
         vision = model.workload is Workload.VISION
@@ -402,6 +410,7 @@ class BenchmarkRunner:
                 if plan.load is not None and plan.load.turns > 1
                 else plan.keep_text_chars
             ),
+            history=history,
         )
 
     def _retry_wait(
@@ -614,6 +623,7 @@ class _LoadRun:
         out = planned.output_tokens_asked
         params = plan.params
         answer = ""
+        history: tuple[ChatTurn, ...] = ()  # the earlier turns, sent before the prompt
         if out is not None:
             # ask for exactly this many: llama.cpp and vLLM take ignore_eos (vLLM also
             # min_tokens); other servers ignore them or stop earlier, and the summary's
@@ -624,7 +634,10 @@ class _LoadRun:
                 if self._stopped():
                     return
                 self.tracker.on_sent()
-                prompt = next_turn_prompt(prompt, answer, followup_text(planned, turn))
+                # chat APIs get the turns as messages (user, assistant...), a completion
+                # API the transcript as one text (api.base.conversation_text)
+                history += (ChatTurn("user", prompt), ChatTurn("assistant", answer))
+                prompt = followup_text(planned, turn)
                 intended_ns = None
             if self.slots is not None:
                 await self.slots.acquire()
@@ -639,6 +652,7 @@ class _LoadRun:
                     False,
                     prompt=prompt,
                     params=params,
+                    history=history,
                 )
             finally:
                 self.in_flight -= 1

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ometer_tui.core.bench.slo import SloTargets
+from ometer_tui.core.bench.workloads.options import LoadOptions
 from ometer_tui.core.history import HistorySettings
 from ometer_tui.core.models import Endpoint, GenerationParams
 from ometer_tui.core.settings.paths import display_path
@@ -26,6 +27,8 @@ class Defaults:
     ``top_p`` / ``top_k`` / ``seed``: ``None`` is not sent. ``timeout_s`` is a plan's
     whole-request timeout (it caps the connect and read timeouts too); ``None`` leaves
     each endpoint's ``[endpoints.timeouts]`` as they are (see ``bench.plan_builder``).
+    ``load``: the load keys (``rate``, ``requests``, ``input_tokens``...: the flags'
+    names, see ``bench.workloads.options``), none set by default (no load).
     """
 
     passes: int = 3
@@ -39,6 +42,7 @@ class Defaults:
     top_p: float | None = None
     top_k: int | None = None
     seed: int | None = None
+    load: LoadOptions = field(default_factory=LoadOptions)
 
     def for_endpoint(self, endpoint: Endpoint) -> Defaults:
         """These defaults with the endpoint's own overrides applied."""

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ometer_tui.core.api.custom_profile import API_OPTION_KEYS, api_options_from_table
 from ometer_tui.core.bench.slo import read_slo_table
+from ometer_tui.core.bench.workloads.options import LOAD_KEYS, check_option, options_from_values
 from ometer_tui.core.history import read_history_table
 from ometer_tui.core.models import ApiFlavour, Endpoint, EndpointDefaults, TimeoutPolicy
 from ometer_tui.core.secrets import SENSITIVE_HEADERS, Secret, TokenRef
@@ -155,6 +156,16 @@ def _read_defaults(table: Mapping[str, Any], problems: list[str], warnings: list
     )
     if prompts is not None:
         kwargs["prompts"] = tuple(prompts)
+    load: dict[str, Any] = {}
+    for name in LOAD_KEYS:  # the load flags' names, one rule each (workloads.options)
+        r.used.add(name)
+        if name in table:
+            problem = check_option(name, table[name], r.key(name))
+            if problem is None:
+                load[name] = table[name]
+            else:
+                problems.append(problem)
+    kwargs["load"] = options_from_values(load)
     r.unknown()
     return replace(base, **kwargs)
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from ometer_tui.core.api.custom_profile import endpoint_profile_problems
 from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
+from ometer_tui.core.bench.workloads.options import check_option, options_values
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.secrets import TokenRef, strip_url_credentials
 from ometer_tui.core.settings.model import Defaults, Settings
@@ -179,6 +180,10 @@ def validate_defaults(defaults: Defaults) -> list[str]:
     _check_range(problems, "top_k", defaults.top_k, low=1)
     if not defaults.prompts or not any(p.strip() for p in defaults.prompts):
         problems.append("prompts: at least one non-empty prompt is needed")
+    for key, value in options_values(defaults.load).items():  # the load keys
+        problem = check_option(key, value)
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

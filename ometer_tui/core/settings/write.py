@@ -13,6 +13,7 @@ import tomli_w
 from ometer_tui.core.api.custom_profile import api_options_to_table
 from ometer_tui.core.atomic import named_os_error, write_atomic
 from ometer_tui.core.bench.slo import slo_table
+from ometer_tui.core.bench.workloads.options import options_values
 from ometer_tui.core.history import history_table
 from ometer_tui.core.models import Endpoint, EndpointDefaults, TimeoutPolicy
 from ometer_tui.core.secrets import TokenRef, mask, redact_headers
@@ -90,6 +91,9 @@ def _settings_dict(settings: Settings, *, full: bool, masked: bool) -> dict[str,
     defaults: dict[str, Any] = {}
     for f in fields(Defaults):
         value = getattr(settings.defaults, f.name)
+        if f.name == "load":  # flat keys, as the flags name them: rate = 20
+            defaults.update(options_values(value))
+            continue
         if not full and value == getattr(base, f.name):
             continue
         if f.name == "temperature" and value is None:

@@ -19,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields, plan_defaults
+from ometer_tui.core.bench.plan_builder import checked_plan, overrides_from_fields, plan_defaults
+from ometer_tui.core.bench.workloads.options import key_name
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.host import host_of
@@ -226,6 +227,8 @@ class ModelPickerScreen(Screen[None]):
 
     # ---------------------------------------------------------------- actions
     def _toggle(self, names: set[str], on: bool) -> None:
+        # a model named with =NAME (not listed) joins the list once picked
+        self.models += [m for m in self.shown if m.name in names and m not in self.models]
         self.selected = self.selected | names if on else self.selected - names
         self.table.mark(names, self.selected)
         self._update_status()
@@ -276,10 +279,11 @@ class ModelPickerScreen(Screen[None]):
         overrides, problems = overrides_from_fields(
             panel.fields(), completion_api=panel.completion_api
         )
-        defaults = host_of(self).settings.defaults
-        plan = build_plan(defaults, self.endpoint, self.selected_models(), overrides)
-        problems.extend(plan.validate())
-        return (None if problems else plan), problems
+        defaults = host_of(self).settings.defaults  # the load too; problems name fields
+        plan, more = checked_plan(
+            defaults, self.endpoint, self.selected_models(), overrides, key_name
+        )
+        return (None if problems or more else plan), problems + more
 
     def action_build(self) -> None:
         plan, problems = self.build_plan()

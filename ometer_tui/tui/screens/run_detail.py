@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from ometer_tui.core.bench.fold import is_embedding, live_stats
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import ModelResult
+from ometer_tui.core.bench.workloads.summary import live_load_summary
 from ometer_tui.core.compare import TREND_METRICS, Verdict, comparison_rows
 from ometer_tui.core.trends import Trend
 from ometer_tui.tui.formatting import fmt_bytes, fmt_context, fmt_rate, fmt_seconds
@@ -80,6 +81,8 @@ class RunDetailScreen(Screen[None]):
         yield Static(self._title(), id="detail-title")
         yield Static(self._summary(), id="detail-summary")
         yield Static(id="detail-trend")
+        load = self._load()  # a load's figures (issue #11); none: not shown
+        yield Static(load, id="detail-load").set_styles(f"display: {'block' if load else 'none'};")
         yield RunTable(embedding=is_embedding(self.model_result), id="detail-runs")
         with Horizontal(id="detail-bottom"):
             with VerticalScroll(id="detail-text-box"):
@@ -120,6 +123,9 @@ class RunDetailScreen(Screen[None]):
             self.runs.show(self.model_result.records)
             self.query_one("#detail-title", Static).update(self._title())
             self.query_one("#detail-summary", Static).update(self._summary())
+            load = self._load()
+            self.query_one("#detail-load", Static).update(load)
+            self.query_one("#detail-load", Static).display = bool(load)
             if before is None or change.restarted:
                 self._show_record(self.runs.highlighted_record())
 
@@ -179,6 +185,13 @@ class RunDetailScreen(Screen[None]):
                 text.append(f" · {label} (n={st.n}) mean {fmt(st.mean)} p50 {fmt(st.p50)} "
                             f"p99 {fmt(st.p99)}")  # fmt: skip
         return text
+
+    def _load(self) -> Text:
+        """A load's achieved rate, schedule lag, lengths asked and got, most in flight."""
+        mr = self.model_result
+        final = mr.summary.load if mr.summary is not None else None
+        load = live_load_summary(mr.records, self.session.result.plan.load, final)
+        return Text("") if load is None else Text.assemble(("load: ", "bold"), load.describe())
 
     @on(DataTable.RowHighlighted, "#detail-runs")
     def _on_highlight(self, event: DataTable.RowHighlighted) -> None:

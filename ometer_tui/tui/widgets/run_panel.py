@@ -13,18 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from ometer_tui.core.bench.workloads.options import options_texts
 from ometer_tui.core.settings import Defaults
 from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row
+from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS, LoadSection, RunField
+
+__all__ = ["RUN_FIELDS", "RunDraft", "RunField", "RunPanel"]
 
 #: (input id, label, tooltip) of the one-line fields, in order.
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -62,7 +64,8 @@ class RunDraft:
     """The run panel's contents as typed: remembered per endpoint between visits."""
 
     prompts: str = ""
-    #: field id -> text, for the ids of ``RUN_FIELDS``
+    #: field id -> text, for the ids of ``RUN_FIELDS`` and the Load section's
+    #: (``LOAD_FIELD_IDS``)
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     completion_api: bool = False
     #: names of the models selected with it
@@ -74,27 +77,13 @@ class RunDraft:
         ``plan_defaults``: the endpoint's applied)."""
         values = {field_id: "" for field_id, _, _ in RUN_FIELDS}
         values.update({name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS})
+        values.update(options_texts(defaults.load))  # the [defaults] load keys
         return cls(prompts="\n".join(defaults.prompts), values=MappingProxyType(values))
 
 
-class RunField(Input):
-    """A one-line field of the run panel: Enter starts the run (shown in the footer)."""
-
-    HELP_TITLE = "Run panel's fields"
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "enter",
-            "submit",
-            "Run",
-            id="run_panel.run",
-            tooltip="Build the plan from the run panel and start the benchmark",
-        ),
-    ]
-
-
 class RunPanel(Vertical):
-    """Prompts, counts, generation parameters, limits and the run button."""
+    """Prompts, counts, generation parameters, limits, the Load section and the run
+    button."""
 
     DEFAULT_CSS = (
         FORM_CSS
@@ -157,16 +146,20 @@ class RunPanel(Vertical):
                 compact=True,
                 tooltip="/api/generate or /v1/completions instead of chat",
             )
+            yield LoadSection(
+                {k: draft.values.get(k, "") for k in LOAD_FIELD_IDS}, id="load-section"
+            )
         yield Static(id="plan-errors", classes="form-errors")
         yield Button("Run benchmark (b)", id="run", variant="primary", compact=True)
 
     # -------------------------------------------------------------- reading
     def fields(self) -> dict[str, str]:
-        """Field id -> text as typed, ``prompts`` included (the plan builder's
-        ``overrides_from_fields`` input)."""
+        """Field id -> text as typed, ``prompts`` and the Load section's fields included
+        (the plan builder's ``overrides_from_fields`` input)."""
         values = {field_id: self.query_one(f"#{field_id}", Input).value
                   for field_id, _, _ in RUN_FIELDS}  # fmt: skip
         values["prompts"] = self.query_one("#prompts", TextArea).text
+        values.update(self.query_one(LoadSection).texts())
         return values
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ometer_tui.core.bench.workloads.errors import WorkloadError
+from ometer_tui.core.bench.workloads.errors import OptionError
 
 #: No length spec may ask for more than this many tokens (a typo guard).
 MAX_TOKENS = 1_000_000
@@ -88,11 +88,11 @@ def _int(text: str, flag: str, spec: str, what: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise WorkloadError(
-            f"{flag}: {spec!r}: {what} must be a whole number of tokens, got {text.strip()!r}"
+        raise OptionError(
+            flag, f"{spec!r}: {what} must be a whole number of tokens, got {text.strip()!r}"
         ) from None
     if not 1 <= value <= MAX_TOKENS:
-        raise WorkloadError(f"{flag}: {spec!r}: {what} must be 1..{MAX_TOKENS}, got {value}")
+        raise OptionError(flag, f"{spec!r}: {what} must be 1..{MAX_TOKENS}, got {value}")
     return value
 
 
@@ -100,18 +100,16 @@ def _float(text: str, flag: str, spec: str, what: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise WorkloadError(f"{flag}: {spec!r}: {what} must be a number, got {text!r}") from None
+        raise OptionError(flag, f"{spec!r}: {what} must be a number, got {text!r}") from None
     if not 0 <= value <= MAX_TOKENS:  # NaN fails too
-        raise WorkloadError(f"{flag}: {spec!r}: {what} must be 0..{MAX_TOKENS}, got {text!r}")
+        raise OptionError(flag, f"{spec!r}: {what} must be 0..{MAX_TOKENS}, got {text!r}")
     return value
 
 
 def _args(body: str, count: int, flag: str, spec: str, names: str) -> list[str]:
     parts = body.split(",")
     if len(parts) != count:
-        raise WorkloadError(
-            f"{flag}: {spec!r}: expected {count} numbers ({names}), got {len(parts)}"
-        )
+        raise OptionError(flag, f"{spec!r}: expected {count} numbers ({names}), got {len(parts)}")
     return parts
 
 
@@ -119,7 +117,7 @@ def parse_length_spec(text: str, flag: str = "--input-tokens") -> LengthSpec:
     """Parse one spec; raise :class:`WorkloadError` naming ``flag`` when it does not parse."""
     spec = text.strip()
     if not spec:
-        raise WorkloadError(f"{flag}: empty length spec (e.g. 512, normal:512,128,64,1024)")
+        raise OptionError(flag, "empty length spec (e.g. 512, normal:512,128,64,1024)")
     kind, sep, body = spec.partition(":")
     if not sep:
         return Fixed(_int(spec, flag, spec, "the length"))
@@ -130,24 +128,34 @@ def parse_length_spec(text: str, flag: str = "--input-tokens") -> LengthSpec:
         stdev = _float(stdev_s, flag, spec, "the stdev")
         lo, hi = _int(lo_s, flag, spec, "min"), _int(hi_s, flag, spec, "max")
         if not lo <= mean <= hi:
-            raise WorkloadError(f"{flag}: {spec!r}: needs min <= mean <= max")
+            raise OptionError(flag, f"{spec!r}: needs min <= mean <= max")
         return Normal(mean, stdev, lo, hi)
     if kind == "uniform":
         lo_s, hi_s = _args(body, 2, flag, spec, "low,high")
         lo, hi = _int(lo_s, flag, spec, "low"), _int(hi_s, flag, spec, "high")
         if lo > hi:
-            raise WorkloadError(f"{flag}: {spec!r}: needs low <= high")
+            raise OptionError(flag, f"{spec!r}: needs low <= high")
         return Uniform(lo, hi)
     if kind == "pairs":
         pairs: list[tuple[int, int]] = []
         for item in body.split(","):
             a, slash, b = item.partition("/")
             if not slash:
-                raise WorkloadError(
-                    f"{flag}: {spec!r}: each pair is INPUT/OUTPUT, got {item.strip()!r}"
+                raise OptionError(
+                    flag, f"{spec!r}: each pair is INPUT/OUTPUT, got {item.strip()!r}"
                 )
             pairs.append((_int(a, flag, spec, "an input"), _int(b, flag, spec, "an output")))
         return Pairs(tuple(pairs))
-    raise WorkloadError(
-        f"{flag}: {spec!r}: unknown kind {kind!r} (use N, normal:, uniform: or pairs:)"
-    )
+    raise OptionError(flag, f"{spec!r}: unknown kind {kind!r} (use N, normal:, uniform: or pairs:)")
+
+
+def length_text(spec: LengthSpec) -> str:
+    """``spec`` written as :func:`parse_length_spec` reads it (a field's or a settings
+    key's text): ``parse_length_spec(length_text(s)) == s``."""
+    if isinstance(spec, Fixed):
+        return str(spec.tokens)
+    if isinstance(spec, Normal):
+        return f"normal:{spec.mean_tokens:g},{spec.stdev:g},{spec.min_tokens},{spec.max_tokens}"
+    if isinstance(spec, Uniform):
+        return f"uniform:{spec.low},{spec.high}"
+    return "pairs:" + ",".join(f"{a}/{b}" for a, b in spec.pairs)

@@ -52,15 +52,6 @@ def followup_text(planned: PlannedRequest, turn: int) -> str:
     return planned.followups[index] if index < len(planned.followups) else DEFAULT_FOLLOWUP
 
 
-def next_turn_prompt(history: str, answer: str, followup: str) -> str:
-    """A multi-turn prompt: the transcript so far, the answer, the next question.
-
-    Sent as one user message (the clients send one), so the conversation's earlier turns
-    are a common prefix of the next request, as in a chat application.
-    """
-    return f"{history}\n\nAssistant: {answer}\n\nUser: {followup}"
-
-
 async def prepare_load(
     spec: LoadSpec,
     plan_prompts: Sequence[str],

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ometer_tui.core.bench.metrics import stats_of
-from ometer_tui.core.bench.records import RunRecord, Stats
+from ometer_tui.core.bench.records import LoadFigures, RunRecord, Stats
+from ometer_tui.core.bench.workloads.spec import LoadSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,8 @@ class LoadSummary:
             )
         if self.cached_tokens_total is not None:
             parts.append(f"cached tokens {self.cached_tokens_total}")
-        parts.append(f"max in flight {self.max_in_flight}")
+        if self.max_in_flight:  # known once the model's load has ended
+            parts.append(f"max in flight {self.max_in_flight}")
         if self.stop_reason:
             parts.append(f"stopped: {self.stop_reason}")
         return ", ".join(parts)
@@ -150,3 +152,22 @@ def summarise_load(
                 )
             )
     return summary
+
+
+def live_load_summary(
+    records: Sequence[RunRecord], spec: LoadSpec | None, final: LoadFigures | None = None
+) -> LoadFigures | None:
+    """A model's load figures as a screen shows them: the runner's own summary once the
+    model is done (``final``: with the most requests in flight and why it stopped),
+    meanwhile the figures of the runs finished so far; ``None`` without a load."""
+    if final is not None:
+        return final
+    if spec is None:
+        return None
+    return summarise_load(
+        records,
+        mode="open" if spec.arrival is not None else "closed",
+        offered_rate=spec.arrival.rate if spec.arrival is not None else None,
+        max_in_flight=0,  # not known before the end
+        stop_reason=None,
+    )
