@@ -22,6 +22,7 @@ from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.export import (
     CSV_COLUMNS,
+    ONE_ENDPOINT_SCHEMA_VERSION,
     SCHEMA_VERSION,
     ExportFormat,
     default_export_path,
@@ -246,7 +247,8 @@ def test_json_schema_v1() -> None:
     text = to_json(_result())
     _no_secrets(text)
     doc = json.loads(text)
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    # a one-endpoint result is still written as schema 1 (several endpoints: 2)
+    assert doc["schema_version"] == ONE_ENDPOINT_SCHEMA_VERSION == 1 and SCHEMA_VERSION == 2
     assert doc["tool"]["name"] == "ometer-tui"
     assert doc["started_at"] == "2025-03-04T05:06:07.890Z"
     assert doc["finished_at"] == "2025-03-04T05:07:00.000Z"
