@@ -594,7 +594,10 @@ def _server_bits(
 
 def _title(result: BenchmarkResult, esc: Callable[[str], str]) -> str:
     """``name (url)`` of the endpoint, or of each endpoint joined by `` + ``."""
-    return " + ".join(f"{esc(ep.name)} ({esc(_public_url(ep))})" for ep in result.plan.endpoints)
+    return " + ".join(
+        esc(ep.name) if _public_url(ep) in ep.name else f"{esc(ep.name)} ({esc(_public_url(ep))})"
+        for ep in result.plan.endpoints
+    )
 
 
 def _endpoint_lines(result: BenchmarkResult, esc: Callable[[str], str]) -> list[str]:

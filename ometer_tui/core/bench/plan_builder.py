@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
-from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
+from ometer_tui.core.bench.plan import (
+    BenchmarkPlan,
+    Prices,
+    RateLimit,
+    RetryPolicy,
+    combine_plans,
+)
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
 from ometer_tui.core.models import Endpoint, ModelInfo, ResponseFormat, TimeoutPolicy
 from ometer_tui.core.settings import Defaults
@@ -35,6 +41,7 @@ __all__ = [
     "SIMULATED_TIMEOUT_S",
     "PlanOverrides",
     "build_plan",
+    "build_plans",
     "overrides_from_fields",
     "plan_defaults",
     "plan_endpoint",
@@ -173,6 +180,21 @@ def build_plan(
         prices=o.prices,
         completion_api=bool(o.completion_api),
     )
+
+
+def build_plans(
+    defaults: Defaults,
+    chosen: Sequence[tuple[Endpoint, Sequence[ModelInfo]]],
+    overrides: PlanOverrides | None = None,
+    *,
+    parallel: bool = False,
+) -> BenchmarkPlan:
+    """The plan for several endpoints, each with its models: one :func:`build_plan`
+    per endpoint (its own defaults, timeouts, auth and flavour; the same ``overrides``),
+    combined (``combine_plans``; one endpoint gives exactly :func:`build_plan`'s plan).
+    ``parallel``: the endpoints run at the same time rather than one after the other."""
+    parts = [build_plan(defaults, endpoint, models, overrides) for endpoint, models in chosen]
+    return combine_plans(parts, parallel=parallel)
 
 
 #: The run panel's one-line fields that hold numbers: field id -> (type, override name).
