@@ -102,3 +102,44 @@ async def test_enter_without_marks_picks_the_highlighted_endpoint_alone(
         assert isinstance(picker, ModelPickerScreen)
         assert [e.name for e in picker.endpoints] == ["v1"]
         assert "On" not in [c.label.plain for c in picker.table.columns.values()]
+
+
+async def test_debug_log_masks_every_endpoints_token() -> None:
+    """The second endpoint's token echoed by a server is masked too (the log masked only
+    the first endpoint's secrets)."""
+    from textual.app import App
+    from textual.widgets import RichLog
+
+    from ometer_tui.core.api.base import ExchangeLogged
+    from ometer_tui.core.bench.plan import BenchmarkPlan, combine_plans
+    from ometer_tui.core.models import ModelInfo
+    from ometer_tui.core.secrets import Secret, TokenRef
+    from ometer_tui.tui.screens.debug_log import DebugLogScreen
+    from ometer_tui.tui.session import BenchmarkSession
+
+    token = "sk-SECOND-ENDPOINT-0123456789"
+    local = Endpoint(name="local", url="http://127.0.0.1:1", api=ApiFlavour.OLLAMA)
+    cloud = Endpoint(
+        name="cloud", url="http://127.0.0.1:2", api=ApiFlavour.OPENAI,
+        token=TokenRef(value=Secret(token)),
+    )  # fmt: skip
+    model = (ModelInfo(name="m"),)
+    plan = combine_plans([BenchmarkPlan(endpoint=ep, models=model) for ep in (local, cloud)])
+    echoed = ExchangeLogged(
+        model="m", method="POST", url="http://127.0.0.1:2/v1/chat/completions",
+        request_headers={}, request_body="{}", status=401, response_headers={},
+        response_excerpt=f'{{"error":"bad key {token}"}}', error="401", elapsed_s=0.01,
+    )  # fmt: skip
+
+    class LogHost(App[None]):
+        def on_mount(self) -> None:
+            session = BenchmarkSession(self, plan)
+            session.fold.apply([echoed])
+            self.push_screen(DebugLogScreen(session))
+
+    app = LogHost()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        log = app.screen.query_one("#debug-log", RichLog)
+        shown = "\n".join(strip.text for strip in log.lines)
+        assert "bad key" in shown and token not in shown
