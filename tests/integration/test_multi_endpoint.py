@@ -178,3 +178,22 @@ def test_a_plan_on_several_endpoints_validates_each_and_names_it() -> None:
     assert twice == ["endpoints: two endpoints are named 'a'; names must differ"]
     loaded = with_all_parts(combine_plans([a, replace(b, passes=1)]), passes=4)
     assert [p.passes for p in loaded.parts] == [4, 4] and loaded.passes == 4
+
+
+async def test_each_endpoint_sends_its_own_token(demo: DemoServerThread) -> None:
+    """An open endpoint and one that demands its token, in one benchmark: each client
+    carries its own endpoint's auth (the open one's requests carry none)."""
+    from ometer_tui.core.secrets import Secret, TokenRef
+    from ometer_tui.demo.server import run_in_thread
+
+    token = "sk-only-for-the-locked-endpoint-42"
+    with run_in_thread(require_token=token) as locked_server:
+        native, _ = native_and_v1(demo)
+        locked = Endpoint(
+            name="locked", url=locked_server.url, api=ApiFlavour.OPENAI,
+            token=TokenRef(value=Secret(token)),
+        )  # fmt: skip
+        result, _ = await run(combine_plans([part(native, FAST), part(locked, FAST)]))
+        assert all(mr.summary and mr.summary.errors == 0 for mr in result.models.values())
+        assert locked_server.stats().last_headers.get("authorization") == f"Bearer {token}"
+    assert "authorization" not in demo.stats().last_headers
