@@ -36,13 +36,30 @@ def _api_choice(text: str) -> str:
     return value
 
 
+class _ApiAction(argparse.Action):
+    """``--api``: the last value in ``api``, every value in ``apis`` (several endpoints:
+    one ``--api`` per endpoint, see endpoint_args.apis_given)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        namespace.api = values
+        namespace.apis = [*(getattr(namespace, "apis", None) or []), values]
+
+
 def add_api_options(group: argparse._ArgumentGroup) -> None:
     """``--api``, ``--profile``, ``--drop-unsupported``, ``--truncate``."""
     group.add_argument(
         "--api",
         type=_api_choice,
         metavar="API",
-        help=f"API flavour or profile: {', '.join(API_CHOICES)} (default: detect)",
+        action=_ApiAction,
+        help=f"API flavour or profile: {', '.join(API_CHOICES)} (default: detect); "
+        "with several endpoints, once for all or once per endpoint in order",
     )
     group.add_argument(
         "--profile",

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = run.add_argument_group("endpoint")
-    where.add_argument("--endpoint", metavar="NAME", help="a saved endpoint by name")
-    where.add_argument("--url", help="base URL, e.g. http://localhost:11434")
+    from ometer_tui.endpoint_args import add_endpoint_options  # repeatable: several endpoints
+
+    add_endpoint_options(where)
     from ometer_tui.api_args import add_api_options  # --api, --profile, --drop-unsupported...
 
     add_api_options(where)

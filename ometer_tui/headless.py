@@ -44,6 +44,14 @@ from ometer_tui.core.secrets import SecretResolutionError, TokenRef
 from ometer_tui.core.selection import AmbiguousModelName, select_models
 from ometer_tui.core.settings import Settings, SettingsError, config_path, load_settings
 from ometer_tui.demo.process import DemoProcessError
+from ometer_tui.endpoint_args import (
+    EndpointChoiceError,
+    apis_given,
+    endpoints_given,
+    plan_for_endpoints,
+    plan_header,
+    row_label,
+)
 from ometer_tui.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -68,10 +76,15 @@ def run_headless(args: argparse.Namespace) -> int:
             steps = sweep_args.job_from_args(args, settings)
         except sweep_args.SweepArgsError as exc:
             raise UsageError(str(exc)) from None
-        with _endpoint_for(args, settings) as endpoint:
+        with _endpoints_for(args, settings) as endpoints:
+            if steps is not None and len(endpoints) > 1:
+                raise UsageError(
+                    "--sweep/--find-max-rate/--find-max-concurrency/--repeat: one endpoint at "
+                    f"a time (got {len(endpoints)}: {', '.join(ep.name for ep in endpoints)})"
+                )
             # the plan's timeouts (--timeout, else the defaults') bound discovery too
-            endpoint = plan_endpoint(settings.defaults, endpoint, args.timeout)
-            return _run(args, settings, endpoint, err, steps)
+            endpoints = [plan_endpoint(settings.defaults, ep, args.timeout) for ep in endpoints]
+            return _run(args, settings, endpoints, err, steps)
     except SettingsError as exc:
         print(f"ometer-tui: {exc}", file=err)
         return EXIT_USAGE
@@ -91,40 +104,92 @@ DEMO_ENDPOINT_NAME = "demo (simulated)"
 
 @contextlib.contextmanager
 def _endpoint_for(args: argparse.Namespace, settings: Settings) -> Iterator[Endpoint]:
-    """The endpoint the flags name, with the endpoint flags (``--api``, ``--token-env``,
+    """The one endpoint the flags name (see :func:`_endpoints_for`)."""
+    with _endpoints_for(args, settings) as endpoints:
+        if len(endpoints) != 1:
+            raise UsageError(f"{len(endpoints)} endpoints given where one is expected")
+        yield endpoints[0]
+
+
+@contextlib.contextmanager
+def _endpoints_for(args: argparse.Namespace, settings: Settings) -> Iterator[list[Endpoint]]:
+    """The endpoints the flags name, in order (``--endpoint`` and ``--url`` repeatable,
+    see endpoint_args.py), with the endpoint flags (``--api``, ``--token-env``,
     ``--header``...) applied; ``--demo`` (before or after ``run``) starts the demo
-    endpoint in a child process, and takes the same flags."""
-    chosen = [flag for flag, given in (("--demo", args.demo), ("--endpoint", args.endpoint),
-                                       ("--url", args.url)) if given]  # fmt: skip
-    if len(chosen) > 1:
+    endpoint in a child process, and takes the same flags (``--demo --api ollama --api
+    openai``: the demo through both of its APIs)."""
+    given = endpoints_given(args)
+    kinds = {kind for kind, _ in given}
+    flags = (("--demo", args.demo), ("--endpoint", "endpoint" in kinds), ("--url", "url" in kinds))
+    chosen = [flag for flag, on in flags if on]
+    if args.demo and len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)}: give one, not both")
     if args.demo:
         from ometer_tui.demo.process import demo_process
 
-        demo = Endpoint(name=DEMO_ENDPOINT_NAME, url="http://127.0.0.1", simulated=True)
-        demo = replace(demo, api=ApiFlavour.OLLAMA)
-        try:  # --api llm-api / tgi: the demo serves those shapes too, with its demo key
-            demo = api_args.demo_endpoint(args, demo)
-        except api_args.ApiArgsError as exc:
-            raise UsageError(str(exc)) from None
-        demo = _with_flags(args, demo)  # checked before start
+        demos = _demo_endpoints(args)  # checked before start
         with demo_process() as server:
-            yield replace(demo, url=server.url)
+            yield [replace(demo, url=server.url) for demo in demos]
         return
-    if args.endpoint:
-        endpoint = settings.endpoint(args.endpoint)
+    endpoints = [_given_endpoint(kind, value, settings) for kind, value in given]
+    if not endpoints:
+        if settings.endpoints:
+            endpoints = [settings.endpoints[0]]
+        else:
+            endpoints = [Endpoint(name="local ollama", url=DEFAULT_URL)]
+    yield _with_each_flags(args, endpoints)
+
+
+def _given_endpoint(kind: str, value: str, settings: Settings) -> Endpoint:
+    if kind == "endpoint":
+        endpoint = settings.endpoint(value)
         if endpoint is None:
             names = ", ".join(e.name for e in settings.endpoints) or "none saved"
-            raise UsageError(f"--endpoint: no saved endpoint named {args.endpoint!r} ({names})")
-    elif args.url:
-        if not args.url.startswith(("http://", "https://")):
-            raise UsageError(f"--url: expected http:// or https://, got {args.url!r}")
-        endpoint = Endpoint(name=args.url, url=args.url)
-    elif settings.endpoints:
-        endpoint = settings.endpoints[0]
-    else:
-        endpoint = Endpoint(name="local ollama", url=DEFAULT_URL)
-    yield _with_flags(args, endpoint)
+            raise UsageError(f"--endpoint: no saved endpoint named {value!r} ({names})")
+        return endpoint
+    if not value.startswith(("http://", "https://")):
+        raise UsageError(f"--url: expected http:// or https://, got {value!r}")
+    return Endpoint(name=value, url=value)
+
+
+def _demo_endpoints(args: argparse.Namespace) -> list[Endpoint]:
+    """``--demo``: the demo endpoint, once per ``--api`` when several are given."""
+    apis = list(getattr(args, "apis", None) or []) or [getattr(args, "api", None)]
+    out = []
+    for api in apis:
+        demo = Endpoint(name=DEMO_ENDPOINT_NAME, url="http://127.0.0.1", simulated=True)
+        demo = replace(demo, api=ApiFlavour.OLLAMA)
+        if len(apis) > 1:  # names must differ: "demo ollama (simulated)"...
+            demo = replace(demo, name=f"demo {api} (simulated)")
+        one = argparse.Namespace(**{**vars(args), "api": api})
+        try:  # --api llm-api / tgi: the demo serves those shapes too, with its demo key
+            demo = api_args.demo_endpoint(one, demo)
+        except api_args.ApiArgsError as exc:
+            raise UsageError(str(exc)) from None
+        out.append(_with_flags(one, demo))
+    return out
+
+
+def _with_each_flags(args: argparse.Namespace, endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Each endpoint with the endpoint flags applied, its own ``--api`` when given once
+    per endpoint."""
+    try:
+        apis = apis_given(args, len(endpoints))
+    except EndpointChoiceError as exc:
+        raise UsageError(str(exc)) from None
+    out = []
+    for endpoint, api in zip(endpoints, apis, strict=True):
+        out.append(_with_flags(argparse.Namespace(**{**vars(args), "api": api}), endpoint))
+    names = [ep.name for ep in out]
+    before = list(out)
+    for i, ep in enumerate(before):  # one URL through two APIs: "URL [ollama]", "URL [openai]"
+        same = [other.api for other in before if other.name == ep.name]
+        if len(same) > 1 and ep.api is not None and len(set(same) - {None}) == len(same):
+            out[i] = replace(ep, name=f"{ep.name} [{ep.api.value}]")
+    if len(set(names)) < len(names) and len({ep.name for ep in out}) < len(out):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"{twice!r} is given twice; give each endpoint once")
+    return out
 
 
 def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
@@ -153,37 +218,48 @@ def _with_flags(args: argparse.Namespace, endpoint: Endpoint) -> Endpoint:
 def _run(
     args: argparse.Namespace,
     settings: Settings,
-    endpoint: Endpoint,
+    endpoints: list[Endpoint],
     err: TextIO,
     steps: sweep_args.Job | None = None,
 ) -> int:
     quiet = args.quiet
+    endpoint = endpoints[0]
     if args.output:  # before the benchmark, not after it: a run is not wasted on a typo
         folder = Path(args.output).expanduser().parent
         if not folder.is_dir():
             raise UsageError(f"--output: folder {folder} does not exist")
-    try:
-        available = asyncio.run(discover_models(endpoint))
-    except ClientError as exc:
-        print(f"ometer-tui: {endpoint.name} ({endpoint.display_url}): {exc}", file=err)
-        if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.TIMEOUT):
-            return EXIT_UNREACHABLE
-        return EXIT_USAGE if exc.error.kind is ErrorKind.CONFIG else EXIT_UNREACHABLE
+    availables: list[list[ModelInfo]] = []
+    for endpoint in endpoints:
+        try:
+            availables.append(asyncio.run(discover_models(endpoint)))
+        except ClientError as exc:
+            print(f"ometer-tui: {endpoint.name} ({endpoint.display_url}): {exc}", file=err)
+            if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.TIMEOUT):
+                return EXIT_UNREACHABLE
+            return EXIT_USAGE if exc.error.kind is ErrorKind.CONFIG else EXIT_UNREACHABLE
+    endpoint = endpoints[0]
     sweep_args.apply_step_defaults(args)  # a sweep's steps last --step-duration
-    plan = _plan(args, settings, endpoint, available)
+    if len(endpoints) == 1:
+        plan = _plan(args, settings, endpoint, availables[0])
+    else:  # several endpoints: endpoint_args.py
+        try:
+            plan = plan_for_endpoints(
+                args, settings.defaults, endpoints, availables, _overrides(args), err
+            )
+        except EndpointChoiceError as exc:
+            raise UsageError(str(exc)) from None
     if not quiet:
-        label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
-        print(
-            f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: "
-            + (
-                f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
-                f"warm-up {plan.warmup}, concurrency {plan.concurrency}"
-                if steps is None  # a sweep says its steps on the next line
-                else f"{len(plan.models)} model(s), warm-up {plan.warmup} per step"
-            ),
-            file=err,
-        )
+        if steps is None:
+            print(plan_header(plan), file=err)
+        else:  # a sweep says its steps on the next line
+            label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
+            print(
+                f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: "
+                f"{len(plan.models)} model(s), warm-up {plan.warmup} per step",
+                file=err,
+            )
     progress = _Progress(err, quiet=quiet)
+    # several endpoints: the first endpoint's server
     telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
     runner: BenchmarkRunner | SweepRunner = (
         BenchmarkRunner(plan, telemetry.tee(progress))
@@ -193,7 +269,7 @@ def _run(
     try:
         result = run_engine(telemetry.around(runner, _run_with_signals(runner)))
     except EndpointUnreachable as exc:
-        print(f"ometer-tui: {endpoint.name}: {exc}", file=err)
+        print(f"ometer-tui: {exc.endpoint or endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:  # a second ctrl+c during shutdown
         result = runner.result
@@ -288,18 +364,23 @@ def _plan(
         models = default_models(endpoint, available)
     if not models:
         raise UsageError(f"{endpoint.name}: the server lists no models")
-    from ometer_tui.core.bench.workloads.errors import WorkloadError
-    from ometer_tui.workload_args import options_from_args
-
-    try:  # the load flags (ometer_tui/workload_args.py), over the [defaults] load keys
-        load = options_from_args(args)
-    except WorkloadError as exc:
-        raise UsageError(str(exc)) from None
-    overrides = replace(overrides_from_args(args), load=load)
-    plan, problems = checked_plan(settings.defaults, endpoint, models, overrides)
+    plan, problems = checked_plan(settings.defaults, endpoint, models, _overrides(args))
     if plan is None:
         raise UsageError("; ".join(problems))
     return plan
+
+
+def _overrides(args: argparse.Namespace) -> PlanOverrides:
+    """The flags' overrides with the load flags (ometer_tui/workload_args.py), which the
+    plan builder puts over the settings' [defaults] load keys."""
+    from ometer_tui.core.bench.workloads.errors import WorkloadError
+    from ometer_tui.workload_args import options_from_args
+
+    try:
+        load = options_from_args(args)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+    return replace(overrides_from_args(args), load=load)
 
 
 def _response_format(value: str | None) -> dict[str, Any]:
@@ -374,14 +455,16 @@ class _Progress:
             detail += api_args.run_notes(r)  # dropped parameters, not streamed, truncated
             attempts = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
             print(
-                f"  [{self.finished}/{self.total}] {r.model} {tag}: {detail}{attempts}",
+                f"  [{self.finished}/{self.total}] {row_label(r.model, event.endpoint)} {tag}: "
+                f"{detail}{attempts}",
                 file=self.stream,
                 flush=True,
             )
         elif isinstance(event, RunRetrying):
             source = "as the server asks" if event.server_asked else "backoff"
             print(
-                f"  {event.model}: attempt {event.attempt}/{event.max_attempts} failed "
+                f"  {row_label(event.model, event.endpoint)}: attempt "
+                f"{event.attempt}/{event.max_attempts} failed "
                 f"({event.reason}); retrying in {event.wait_s:.1f} s ({source})",
                 file=self.stream,
                 flush=True,
@@ -391,7 +474,8 @@ class _Progress:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.errors_by_kind.items()))
             streams = summary_stream_note(s)  # buffered / not streamed in n of m ok runs
             print(
-                f"  {event.model}: {event.phase.value}, {s.ok} ok, {s.errors} failed"
+                f"  {row_label(event.model, event.endpoint)}: {event.phase.value}, "
+                f"{s.ok} ok, {s.errors} failed"
                 + (f" (errors: {kinds})" if kinds else "")
                 + (f"; {streams}" if streams else ""),
                 file=self.stream,

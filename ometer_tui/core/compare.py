@@ -397,9 +397,15 @@ class Comparison:
 _WORKLOAD_KEYS = ("prompts", "passes", "concurrency", "completion_api")
 
 
-def _workload_notes(doc_a: Mapping[str, Any], doc_b: Mapping[str, Any]) -> list[str]:
+def _workload_notes(
+    doc_a: Mapping[str, Any],
+    doc_b: Mapping[str, Any],
+    endpoint_a: str | None = None,
+    endpoint_b: str | None = None,
+) -> list[str]:
     notes: list[str] = []
-    pa, pb = doc_a.get("plan") or {}, doc_b.get("plan") or {}
+    ea, eb = _endpoint_of(doc_a, endpoint_a), _endpoint_of(doc_b, endpoint_b)
+    pa, pb = ea.get("plan") or doc_a.get("plan") or {}, eb.get("plan") or doc_b.get("plan") or {}
     for key in _WORKLOAD_KEYS:
         if pa.get(key) != pb.get(key):
             shown = "differ" if key == "prompts" else f"{pa.get(key)} vs {pb.get(key)}"
@@ -408,7 +414,6 @@ def _workload_notes(doc_a: Mapping[str, Any], doc_b: Mapping[str, Any]) -> list[
     mb = (pb.get("params") or {}).get("max_tokens")
     if ma != mb:
         notes.append(f"workloads differ: max_tokens {ma} vs {mb}")
-    ea, eb = doc_a.get("endpoint") or {}, doc_b.get("endpoint") or {}
     if ea.get("api") != eb.get("api"):
         notes.append(f"APIs differ: {ea.get('api')} vs {eb.get('api')}")
     if bool(doc_a.get("simulated")) != bool(doc_b.get("simulated")):
@@ -416,8 +421,17 @@ def _workload_notes(doc_a: Mapping[str, Any], doc_b: Mapping[str, Any]) -> list[
     return notes
 
 
-def _side(doc: Mapping[str, Any], source: str, model: str) -> Side:
-    ep = doc.get("endpoint") or {}
+def _endpoint_of(doc: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The endpoint entry of a row: the one named ``name`` in a result of several
+    endpoints (``endpoints``), else the result's endpoint."""
+    for ep in doc.get("endpoints") or []:
+        if name is not None and ep.get("name") == name:
+            return dict(ep)
+    return dict(doc.get("endpoint") or {})
+
+
+def _side(doc: Mapping[str, Any], source: str, model: str, endpoint: str | None = None) -> Side:
+    ep = _endpoint_of(doc, endpoint)
     return Side(
         source=source,
         model=model,
@@ -437,28 +451,61 @@ def compare_pair(
     source_a: str = "A",
     source_b: str = "B",
     confidence: float = DEFAULT_CONFIDENCE,
+    endpoint_a: str | None = None,
+    endpoint_b: str | None = None,
 ) -> PairComparison:
-    """Every metric of row ``model_a`` of A against row ``model_b`` of B."""
-    ma, mb = _model(doc_a, model_a, source_a), _model(doc_b, model_b, source_b)
-    notes = _workload_notes(doc_a, doc_b) if doc_a is not doc_b else []
+    """Every metric of row ``model_a`` of A against row ``model_b`` of B (the row of
+    that model on ``endpoint_a``/``endpoint_b`` in a result of several endpoints)."""
+    ma = _model(doc_a, model_a, source_a, endpoint_a)
+    mb = _model(doc_b, model_b, source_b, endpoint_b)
+    notes = (
+        _workload_notes(doc_a, doc_b, endpoint_a, endpoint_b)
+        if doc_a is not doc_b or endpoint_a != endpoint_b
+        else []
+    )
     return PairComparison(
-        a=_side(doc_a, source_a, model_a),
-        b=_side(doc_b, source_b, model_b),
+        a=_side(doc_a, source_a, model_a, endpoint_a),
+        b=_side(doc_b, source_b, model_b, endpoint_b),
         metrics=tuple(compare_metric(spec, ma, mb, confidence) for spec in METRICS),
         notes=tuple(notes),
     )
 
 
-def _model(doc: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+def _model(
+    doc: Mapping[str, Any], name: str, source: str, endpoint: str | None = None
+) -> Mapping[str, Any]:
     for model in doc.get("models") or []:
-        if model.get("name") == name:
+        if model.get("name") == name and (endpoint is None or model.get("endpoint") == endpoint):
             return dict(model)
-    names = ", ".join(str(m.get("name")) for m in doc.get("models") or []) or "none"
-    raise CompareError(f"{source}: no model {name!r} (models: {names})")
+    names = ", ".join(_row_name(r) for r in _rows_of(doc, measured=False)) or "none"
+    on = f" on {endpoint!r}" if endpoint is not None else ""
+    raise CompareError(f"{source}: no model {name!r}{on} (models: {names})")
+
+
+#: A row of a result: (endpoint, model); the endpoint is None in a one-endpoint result.
+Row = tuple[str | None, str]
+
+
+def _rows_of(doc: Mapping[str, Any], *, measured: bool = True) -> list[Row]:
+    """The rows of a result (those with measured runs), keyed by (endpoint, model)."""
+    return [
+        (None if m.get("endpoint") is None else str(m.get("endpoint")), str(m.get("name")))
+        for m in doc.get("models") or []
+        if not measured or _measured(m)
+    ]
+
+
+def _row_name(row: Row) -> str:
+    endpoint, model = row
+    return model if endpoint is None else f"{model} @ {endpoint}"
 
 
 def _measured_names(doc: Mapping[str, Any]) -> list[str]:
     return [str(m.get("name")) for m in doc.get("models") or [] if _measured(m)]
+
+
+def _several_endpoints(doc: Mapping[str, Any]) -> bool:
+    return len(doc.get("endpoints") or []) > 1
 
 
 def compare_documents(
@@ -481,60 +528,44 @@ def compare_documents(
 
     Raises :class:`CompareError` when nothing can be paired.
     """
-    pairs: list[tuple[str, str]]
     if doc_b is None:
-        names = list(models) if models else _measured_names(doc_a)
-        if len(names) != 2:
+        rows = _rows_of(doc_a)
+        if models:
+            rows = [r for r in rows if r[1] in models]
+            rows.sort(key=lambda r: list(models).index(r[1]))
+        if len(rows) != 2:
             raise CompareError(
                 f"{source_a}: give two models to compare within one result "
-                f"(measured: {', '.join(_measured_names(doc_a)) or 'none'})"
+                f"(measured: {', '.join(map(_row_name, _rows_of(doc_a))) or 'none'})"
             )
+        (ea, ma), (eb, mb) = rows
         pair = compare_pair(
             doc_a,
-            names[0],
+            ma,
             doc_a,
-            names[1],
+            mb,
             source_a=source_a,
             source_b=source_a,
             confidence=confidence,
+            endpoint_a=ea,
+            endpoint_b=eb,
         )
         return Comparison(pairs=(pair,), confidence=confidence)
-    in_a, in_b = _measured_names(doc_a), _measured_names(doc_b)
-    if models:
-        wanted = list(models)
-        common = [m for m in wanted if m in in_a and m in in_b]
-        if not common and len(wanted) == 2 and wanted[0] in in_a and wanted[1] in in_b:
-            pairs = [(wanted[0], wanted[1])]
-        else:
-            missing = [m for m in wanted if m not in in_a or m not in in_b]
-            if missing:
-                raise CompareError(
-                    f"--model {', '.join(missing)}: not measured in both "
-                    f"({source_a}: {', '.join(in_a) or 'none'}; "
-                    f"{source_b}: {', '.join(in_b) or 'none'})"
-                )
-            pairs = [(m, m) for m in common]
-    else:
-        pairs = [(m, m) for m in in_a if m in in_b]
-        if not pairs and len(in_a) == 1 and len(in_b) == 1:
-            pairs = [(in_a[0], in_b[0])]
-    if not pairs:
-        raise CompareError(
-            f"nothing to pair: no model measured in both ({source_a}: "
-            f"{', '.join(in_a) or 'none'}; {source_b}: {', '.join(in_b) or 'none'})"
-        )
+    pairs = _pair_rows(doc_a, doc_b, models, source_a, source_b)
     return Comparison(
         pairs=tuple(
             compare_pair(
                 doc_a,
-                ma,
+                ra[1],
                 doc_b,
-                mb,
+                rb[1],
                 source_a=source_a,
                 source_b=source_b,
                 confidence=confidence,
+                endpoint_a=ra[0],
+                endpoint_b=rb[0],
             )
-            for ma, mb in pairs
+            for ra, rb in pairs
         ),
         confidence=confidence,
     )
@@ -578,6 +609,57 @@ def compare_rows(
         confidence=confidence,
     )
     return Comparison(pairs=(pair,), confidence=confidence)
+
+
+def _pair_rows(
+    doc_a: Mapping[str, Any],
+    doc_b: Mapping[str, Any],
+    models: Sequence[str],
+    source_a: str,
+    source_b: str,
+) -> list[tuple[Row, Row]]:
+    """The rows of two results to compare: by (endpoint, model) when both have several
+    endpoints, by model otherwise (a model of several endpoints on one side then pairs
+    each of its rows with the other side's)."""
+    rows_a, rows_b = _rows_of(doc_a), _rows_of(doc_b)
+    both = _several_endpoints(doc_a) and _several_endpoints(doc_b)
+
+    def same(ra: Row, rb: Row) -> bool:
+        return ra == rb if both else ra[1] == rb[1]
+
+    in_a, in_b = [r[1] for r in rows_a], [r[1] for r in rows_b]
+    if models:
+        wanted = list(models)
+        common = [m for m in wanted if m in in_a and m in in_b]
+        if not common and len(wanted) == 2 and wanted[0] in in_a and wanted[1] in in_b:
+            return [
+                (ra, rb)
+                for ra in rows_a
+                for rb in rows_b
+                if ra[1] == wanted[0] and rb[1] == wanted[1] and (not both or ra[0] == rb[0])
+            ] or _nothing_to_pair(rows_a, rows_b, source_a, source_b)
+        missing = [m for m in wanted if m not in in_a or m not in in_b]
+        if missing:
+            raise CompareError(
+                f"--model {', '.join(missing)}: not measured in both "
+                f"({source_a}: {', '.join(dict.fromkeys(in_a)) or 'none'}; "
+                f"{source_b}: {', '.join(dict.fromkeys(in_b)) or 'none'})"
+            )
+        rows_a = [r for r in rows_a if r[1] in common]
+    pairs = [(ra, rb) for ra in rows_a for rb in rows_b if same(ra, rb)]
+    if not pairs and not models and len(rows_a) == 1 and len(rows_b) == 1:
+        pairs = [(rows_a[0], rows_b[0])]
+    return pairs or _nothing_to_pair(rows_a, rows_b, source_a, source_b)
+
+
+def _nothing_to_pair(
+    rows_a: list[Row], rows_b: list[Row], source_a: str, source_b: str
+) -> list[tuple[Row, Row]]:
+    raise CompareError(
+        f"nothing to pair: no model measured in both ({source_a}: "
+        f"{', '.join(map(_row_name, rows_a)) or 'none'}; "
+        f"{source_b}: {', '.join(map(_row_name, rows_b)) or 'none'})"
+    )
 
 
 # --------------------------------------------------------------------------- trends
@@ -716,6 +798,8 @@ def _pct(confidence: float) -> str:
 
 def _pair_name(pair: PairComparison) -> str:
     if pair.a.model == pair.b.model:
+        if pair.a.source == pair.b.source and pair.a.endpoint != pair.b.endpoint:
+            return f"{pair.a.model} ({pair.a.endpoint} vs {pair.b.endpoint})"
         return pair.a.model
     return f"{pair.a.model} vs {pair.b.model}"
 

@@ -51,6 +51,7 @@ from ometer_tui.core.telemetry.summary import telemetry_dict
 from ometer_tui.core.units import format_rate, format_seconds
 
 if TYPE_CHECKING:  # at run time only attributes are read; keeps the import light
+    from ometer_tui.core.bench.plan import BenchmarkPlan
     from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 
 __all__ = [
@@ -69,7 +70,12 @@ __all__ = [
     "write_export",
 ]
 
-SCHEMA_VERSION = 2  # 2: sweep and steps (docs/json-schema.md)
+#: The newest schema this version writes and reads (docs/json-schema.md). 2: a sweep's
+#: ``steps``; several endpoints (``models`` may hold one name twice, one entry per
+#: endpoint that served it, each naming its ``endpoint``, described in the top-level
+#: ``endpoints`` list). Version 1 documents still read.
+SCHEMA_VERSION = 2
+ONE_ENDPOINT_SCHEMA_VERSION = SCHEMA_VERSION  # a one-endpoint result: the same version
 
 #: A figure that is not there (no ok run had it)
 MISSING = "–"
@@ -185,8 +191,12 @@ def _secrets_of(endpoint: Endpoint) -> list[Secret]:
 
 
 class _Redactor:
-    def __init__(self, endpoint: Endpoint) -> None:
-        self._secrets = _secrets_of(endpoint)
+    def __init__(self, *endpoints: Endpoint) -> None:
+        self._secrets = sorted(
+            (s for ep in endpoints for s in _secrets_of(ep)),
+            key=lambda s: len(s.reveal()),
+            reverse=True,
+        )
 
     def __call__(self, text: str | None) -> str | None:
         if text is None or not self._secrets:
@@ -301,17 +311,28 @@ def _run_dict(record: RunRecord, redact: _Redactor) -> dict[str, Any]:
 
 
 def _ordered_models(result: BenchmarkResult) -> list[ModelResult]:
-    """Models in plan order, then any the plan did not list, in insertion order."""
+    """Models in plan order, then any the plan did not list, in insertion order (rows
+    of several endpoints: endpoint by endpoint, as planned)."""
+    if result.multi_endpoint:
+        return list(result.models.values())
     order = {m.name: i for i, m in enumerate(result.plan.models)}
     return sorted(result.models.values(), key=lambda m: order.get(m.info.name, len(order)))
 
 
-def _api_of(result: BenchmarkResult) -> str | None:
-    if result.plan.endpoint.api is not None:
-        return result.plan.endpoint.api.value
-    if result.server is not None:
-        return result.server.flavour.value
+def _api_of(result: BenchmarkResult, endpoint: Endpoint | None = None) -> str | None:
+    """The API flavour of ``endpoint`` (default: the plan's first endpoint)."""
+    ep = endpoint or result.plan.endpoint
+    if ep.api is not None:
+        return ep.api.value
+    server = result.server_of(ep.name if result.multi_endpoint else None)
+    if server is not None:
+        return server.flavour.value
     return None
+
+
+def row_label(mr: ModelResult) -> str:
+    """A row's name in text: the model, ``model @ endpoint`` with several endpoints."""
+    return mr.info.name if mr.endpoint is None else f"{mr.info.name} @ {mr.endpoint}"
 
 
 # --------------------------------------------------------------------------- JSON
@@ -321,14 +342,15 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
     """The JSON document as Python data (schema in docs/json-schema.md)."""
     plan = result.plan
     ep = plan.endpoint
-    redact = _Redactor(ep)
-    server = result.server
+    redact = _Redactor(*plan.endpoints)
+    multi = result.multi_endpoint
     models: list[dict[str, Any]] = []
     for mr in _ordered_models(result):
         info = mr.info
         models.append(
             {
                 "name": info.name,
+                **({"endpoint": mr.endpoint} if multi else {}),
                 "metadata": {
                     "size_bytes": info.size_bytes,
                     "parameter_size": info.parameter_size,
@@ -345,51 +367,15 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
                 "runs": [_run_dict(r, redact) for r in mr.records],
             }
         )
-    rl = plan.rate_limit
-    return {
-        "schema_version": SCHEMA_VERSION,
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION if multi else ONE_ENDPOINT_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "started_at": _utc(result.started_at),
         "finished_at": _utc(result.finished_at),
         "cancelled": result.cancelled,
         "simulated": result.simulated,
-        "endpoint": {
-            "name": ep.name,
-            "url": _public_url(ep),
-            "api": _api_of(result),
-            "server_version": None if server is None else server.version,
-            "backend": None if server is None else redact(server.backend),
-        },
-        "plan": {
-            "models": [m.name for m in plan.models],
-            "prompts": list(plan.prompts),
-            "passes": plan.passes,
-            "warmup": plan.warmup,
-            "concurrency": plan.concurrency,
-            "parallel_models": plan.parallel_models,
-            "params": _params_dict(plan.params),
-            "completion_api": plan.completion_api,
-            "keep_text_chars": plan.keep_text_chars,
-            "rate_limit": {
-                "requests_per_minute": _num("rpm", rl.requests_per_minute),
-                "tokens_per_minute": _num("tpm", rl.tokens_per_minute),
-            },
-            "retry": {
-                "max_retries": plan.retry.max_retries,
-                "base_delay_s": _num("base_delay_s", plan.retry.base_delay_s),
-                "max_delay_s": _num("max_delay_s", plan.retry.max_delay_s),
-            },
-            "prices": None
-            if plan.prices is None
-            else {
-                "input_per_million": _num("price", plan.prices.input_per_million),
-                "output_per_million": _num("price", plan.prices.output_per_million),
-            },
-            "images": {
-                "count": len(plan.images),
-                "bytes": sum(len(img.data) for img in plan.images),
-            },
-        },
+        "endpoint": _endpoint_dict(result, ep, redact),
+        "plan": _plan_dict(plan),
         "warmup_requests": result.warmup_requests,
         "models": models,
         # the server's own telemetry (core/telemetry/summary.py; null when off)
@@ -397,6 +383,62 @@ def to_dict(result: BenchmarkResult) -> dict[str, Any]:
         # a sweep, an SLO search or repeats (core/sweep_doc.py; null / [] otherwise)
         "sweep": sweep_doc.sweep_dict(result),
         "steps": sweep_doc.steps_list(result, _summary_dict),
+    }
+    if multi:  # each endpoint: what it is, its server and its own plan
+        doc["plan"]["endpoints_parallel"] = plan.endpoints_parallel
+        doc["endpoints"] = [
+            {
+                **_endpoint_dict(result, part.endpoint, redact),
+                "simulated": part.endpoint.simulated,
+                "plan": _plan_dict(part),
+            }
+            for part in plan.parts
+        ]
+    return doc
+
+
+def _endpoint_dict(result: BenchmarkResult, ep: Endpoint, redact: _Redactor) -> dict[str, Any]:
+    server = result.server_of(ep.name if result.multi_endpoint else None)
+    return {
+        "name": ep.name,
+        "url": _public_url(ep),
+        "api": _api_of(result, ep),
+        "server_version": None if server is None else server.version,
+        "backend": None if server is None else redact(server.backend),
+    }
+
+
+def _plan_dict(plan: BenchmarkPlan) -> dict[str, Any]:
+    rl = plan.rate_limit
+    return {
+        "models": [m.name for m in plan.models],
+        "prompts": list(plan.prompts),
+        "passes": plan.passes,
+        "warmup": plan.warmup,
+        "concurrency": plan.concurrency,
+        "parallel_models": plan.parallel_models,
+        "params": _params_dict(plan.params),
+        "completion_api": plan.completion_api,
+        "keep_text_chars": plan.keep_text_chars,
+        "rate_limit": {
+            "requests_per_minute": _num("rpm", rl.requests_per_minute),
+            "tokens_per_minute": _num("tpm", rl.tokens_per_minute),
+        },
+        "retry": {
+            "max_retries": plan.retry.max_retries,
+            "base_delay_s": _num("base_delay_s", plan.retry.base_delay_s),
+            "max_delay_s": _num("max_delay_s", plan.retry.max_delay_s),
+        },
+        "prices": None
+        if plan.prices is None
+        else {
+            "input_per_million": _num("price", plan.prices.input_per_million),
+            "output_per_million": _num("price", plan.prices.output_per_million),
+        },
+        "images": {
+            "count": len(plan.images),
+            "bytes": sum(len(img.data) for img in plan.images),
+        },
     }
 
 
@@ -461,9 +503,10 @@ def csv_from_dict(doc: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    ep = doc["endpoint"]
+    endpoints = {e.get("name"): e for e in doc.get("endpoints") or []}
     for model in doc["models"]:
         meta = model["metadata"]
+        ep = endpoints.get(model.get("endpoint")) or doc["endpoint"]
         context = {
             "started_at": doc["started_at"],
             "endpoint": ep["name"],
@@ -537,15 +580,55 @@ def _cost(usd: float | None) -> str:
     return f"${usd:.6f}"
 
 
-def _server_bits(result: BenchmarkResult, api: str | None, esc: Callable[[str], str]) -> list[str]:
-    """The API, server version and backend, each escaped by ``esc`` for its format."""
+def _server_bits(
+    result: BenchmarkResult,
+    api: str | None,
+    esc: Callable[[str], str],
+    endpoint: Endpoint | None = None,
+) -> list[str]:
+    """The API, server version and backend (of ``endpoint``, default the benchmark's),
+    each escaped by ``esc`` for its format."""
+    ep = endpoint or result.plan.endpoint
+    server = result.server_of(ep.name if result.multi_endpoint else None)
     bits = [f"API: {api}"] if api else []
-    if result.server is not None and result.server.version:
-        bits.append(f"server version: {esc(result.server.version)}")
-    if result.server is not None and result.server.backend:
-        redact = _Redactor(result.plan.endpoint)
-        bits.append(f"backend: {esc(redact(result.server.backend) or '')}")
+    if server is not None and server.version:
+        bits.append(f"server version: {esc(server.version)}")
+    if server is not None and server.backend:
+        redact = _Redactor(ep)
+        bits.append(f"backend: {esc(redact(server.backend) or '')}")
     return bits
+
+
+def _title(result: BenchmarkResult, esc: Callable[[str], str]) -> str:
+    """``name (url)`` of the endpoint, or of each endpoint joined by `` + ``."""
+    return " + ".join(
+        esc(ep.name) if _public_url(ep) in ep.name else f"{esc(ep.name)} ({esc(_public_url(ep))})"
+        for ep in result.plan.endpoints
+    )
+
+
+def _endpoint_lines(result: BenchmarkResult, esc: Callable[[str], str]) -> list[str]:
+    """Several endpoints: one line each (name, URL, API, server), and how they ran."""
+    how = "at the same time" if result.plan.endpoints_parallel else "one after the other"
+    lines = [f"Endpoints ({how}):"]
+    for ep in result.plan.endpoints:
+        bits = _server_bits(result, _api_of(result, ep), esc, ep)
+        lines.append(f"- {esc(ep.name)}: {esc(_public_url(ep))}" + "".join(f"; {b}" for b in bits))
+    return lines
+
+
+def _summary_rows(
+    result: BenchmarkResult, header: Sequence[str], esc: Callable[[str], str]
+) -> tuple[list[str], list[list[str]]]:
+    """The summary table's header and rows (cells escaped by ``esc``): an endpoint column
+    first when the benchmark has several endpoints."""
+    models = _ordered_models(result)
+    rows = [[esc(cell) for cell in _summary_row(mr)] for mr in models]
+    if not result.multi_endpoint:
+        return list(header), rows
+    return ["Endpoint", *header], [
+        [esc(mr.endpoint or ""), *row] for mr, row in zip(models, rows, strict=True)
+    ]
 
 
 def _summary_row(mr: ModelResult) -> list[str]:
@@ -631,17 +714,28 @@ def _table(header: Iterable[str], rows: Iterable[list[str]]) -> list[str]:
 
 
 def _plan_line(result: BenchmarkResult) -> str:
+    """The plan in one line; several endpoints whose plans differ get one line each."""
     plan = result.plan
+    if result.multi_endpoint:
+        lines = {part.endpoint.name: _plan_bits(part, None) for part in plan.parts}
+        if len(set(lines.values())) > 1:
+            return "\n".join(f"Plan on {name}: {line}." for name, line in lines.items())
+    return "Plan: " + _plan_bits(plan, result.warmup_requests) + "."
+
+
+def _plan_bits(plan: BenchmarkPlan, warmup_requests: int | None) -> str:
     p = plan.params
+    if warmup_requests is None:
+        warmup_requests = plan.warmup * len(plan.models)
     bits = [
         f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
-        f"warm-up {plan.warmup} ({result.warmup_requests} request"
-        f"{'' if result.warmup_requests == 1 else 's'} in all, not measured)",
+        f"warm-up {plan.warmup} ({warmup_requests} request"
+        f"{'' if warmup_requests == 1 else 's'} in all, not measured)",
         f"concurrency {plan.concurrency}",
         f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
         f"temperature {p.temperature if p.temperature is not None else 'server default'}",
     ]
-    return "Plan: " + ", ".join(bits) + "."
+    return ", ".join(bits)
 
 
 def _error_lines(models: Iterable[ModelResult]) -> list[tuple[str, str]]:
@@ -649,23 +743,18 @@ def _error_lines(models: Iterable[ModelResult]) -> list[tuple[str, str]]:
     for mr in models:
         if mr.summary is not None and mr.summary.errors_by_kind:
             kinds = ", ".join(f"{k}: {n}" for k, n in sorted(mr.summary.errors_by_kind.items()))
-            out.append((mr.info.name, kinds))
+            out.append((row_label(mr), kinds))
     return out
 
 
 def to_markdown(result: BenchmarkResult) -> str:
     """A readable report: title, notes, one summary table with a row per model."""
-    plan = result.plan
-    ep = plan.endpoint
     when = result.started_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     date = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     api = _api_of(result)
-    lines = [
-        f"# ometer-tui benchmark: {_md(ep.name)} ({_md(_public_url(ep))}), {date}",
-        "",
-    ]
+    lines = [f"# ometer-tui benchmark: {_title(result, _md)}, {date}", ""]
     notes: list[str] = []
     if result.simulated:
         notes.append(
@@ -676,13 +765,14 @@ def to_markdown(result: BenchmarkResult) -> str:
     if notes:
         lines += [f"> {n}" for n in notes] + [""]
     server_bits = _server_bits(result, api, _md)
-    if server_bits:
+    if result.multi_endpoint:
+        lines += [*_endpoint_lines(result, _md), ""]
+    elif server_bits:
         lines.append("; ".join(server_bits) + ".  ")
     lines += [_plan_line(result), ""]
 
     models = _ordered_models(result)
-    rows = ([_md(cell) for cell in _summary_row(mr)] for mr in models)
-    lines += _table(SUMMARY_HEADER, rows)
+    lines += _table(*_summary_rows(result, SUMMARY_HEADER, _md))
     lines += ["", SUMMARY_NOTE]
     streams = []
     for mr in models:
@@ -698,7 +788,7 @@ def to_markdown(result: BenchmarkResult) -> str:
             )
             if shapes:
                 note += " (" + ", ".join(shapes[:3]) + (", …" if len(shapes) > 3 else "") + ")"
-            streams.append(f"- {_md(mr.info.name)}: {_md(note)}")
+            streams.append(f"- {_md(row_label(mr))}: {_md(note)}")
     if streams:
         lines += [
             "",
@@ -712,7 +802,7 @@ def to_markdown(result: BenchmarkResult) -> str:
     if errors:
         lines += ["", "Errors by kind:", "", *errors]
     loads = [
-        f"- {_md(mr.info.name)}: {_md(mr.summary.load.describe())}"
+        f"- {_md(row_label(mr))}: {_md(mr.summary.load.describe())}"
         for mr in models
         if mr.summary is not None and mr.summary.load is not None
     ]
@@ -722,13 +812,14 @@ def to_markdown(result: BenchmarkResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell, two spaces apart; figures to the right."""
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]], names: int = 1) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; the first ``names``
+    columns to the left, figures to the right."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [
-            cell.ljust(w) if i == 0 else cell.rjust(w)
+            cell.ljust(w) if i < names else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()
@@ -739,27 +830,28 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def to_table(result: BenchmarkResult) -> str:
     """The Markdown report's content as plain text for a terminal: the same figures in
     aligned columns (``ometer-tui run --format table``, the default on a terminal)."""
-    plan = result.plan
-    ep = plan.endpoint
     when = result.started_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     date = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [f"ometer-tui benchmark: {_plain(ep.name)} ({_public_url(ep)}), {date}"]
+    lines = [f"ometer-tui benchmark: {_title(result, _plain)}, {date}"]
     if result.simulated:
         lines.append("SIMULATED: the built-in demo endpoint; these are not real server numbers.")
     if result.cancelled:
         lines.append("CANCELLED: the benchmark was stopped; only finished runs are shown.")
     server_bits = _server_bits(result, _api_of(result), _plain)
-    if server_bits:
+    if result.multi_endpoint:
+        lines += _endpoint_lines(result, _plain)
+    elif server_bits:
         lines.append("; ".join(server_bits) + ".")
     lines += [_plan_line(result), ""]
     models = _ordered_models(result)
-    rows = [[_plain(cell) for cell in _summary_row(mr)] for mr in models]
+    header, rows = _summary_rows(result, SUMMARY_HEADER_SHORT, _plain)
     # a column no model has a figure in (cost without prices...) is left out
-    keep = [i for i in range(len(SUMMARY_HEADER_SHORT)) if any(r[i] != MISSING for r in rows)]
-    keep = keep if rows else list(range(len(SUMMARY_HEADER_SHORT)))
-    lines += _aligned([SUMMARY_HEADER_SHORT[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    keep = [i for i in range(len(header)) if any(r[i] != MISSING for r in rows)]
+    keep = keep if rows else list(range(len(header)))
+    names = 2 if result.multi_endpoint else 1
+    lines += _aligned([header[i] for i in keep], [[r[i] for i in keep] for r in rows], names)
     lines += ["", *textwrap.wrap(SUMMARY_NOTE.replace("`", ""), width=88)]
     errors = _error_lines(models)
     if errors:

@@ -21,9 +21,15 @@ from typing import Any
 from ometer_tui import TOOL_NAME
 from ometer_tui.core import sweep_doc
 from ometer_tui.core.bench.events import ModelPhase
-from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
+from ometer_tui.core.bench.plan import (
+    BenchmarkPlan,
+    Prices,
+    RateLimit,
+    RetryPolicy,
+    combine_plans,
+)
 from ometer_tui.core.bench.records import ModelSummary, RunRecord, ServerTimings, Stats
-from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.result import BenchmarkResult, ModelResult, row_key
 from ometer_tui.core.bench.workloads.summary import LoadSummary, TurnFigures
 from ometer_tui.core.export import SCHEMA_VERSION
 from ometer_tui.core.models import (
@@ -63,6 +69,11 @@ def check_document(doc: object, source: str = "document") -> dict[str, Any]:
     for model in doc["models"]:
         if not isinstance(model, dict) or not isinstance(model.get("runs"), list):
             raise ForeignDocumentError(f"{source}: a model without its runs")
+    endpoints = doc.get("endpoints")
+    if endpoints is not None and (
+        not isinstance(endpoints, list) or not all(isinstance(e, dict) for e in endpoints)
+    ):
+        raise ForeignDocumentError(f"{source}: endpoints is not a list of endpoints")
     return doc
 
 
@@ -216,26 +227,87 @@ def result_from_dict(doc: Mapping[str, Any]) -> BenchmarkResult:
         raise ForeignDocumentError(f"a field of the document is not as exported ({exc})") from None
 
 
-def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
-    ep = doc["endpoint"]
-    plan_d = doc.get("plan") or {}
+def _endpoint(ep: Mapping[str, Any], simulated: bool) -> Endpoint:
     api = ep.get("api")
-    flavour = ApiFlavour(api) if api in ("ollama", "openai") else None
-    endpoint = Endpoint(
+    return Endpoint(
         name=str(ep.get("name") or ""),
         url=str(ep.get("url") or ""),
-        api=flavour,
-        simulated=bool(doc.get("simulated")),
+        api=ApiFlavour(api) if api in ("ollama", "openai") else None,
+        simulated=simulated,
     )
+
+
+def _server(ep: Mapping[str, Any], flavour: ApiFlavour | None) -> ServerInfo | None:
+    if flavour is not None and (ep.get("server_version") or ep.get("backend")):
+        return ServerInfo(
+            flavour=flavour, version=ep.get("server_version"), backend=ep.get("backend")
+        )
+    return None
+
+
+def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
     models_d = doc["models"]
     infos = {str(m.get("name")): _model_info(m) for m in models_d}
+    endpoints_d = doc.get("endpoints") or []
+    endpoint = _endpoint(doc["endpoint"], bool(doc.get("simulated")))
+    plan = _plan(doc.get("plan") or {}, endpoint, infos)
+    servers: dict[str, ServerInfo | None] = {}
+    if endpoints_d:  # several endpoints (schema 2): each with its own plan and server
+        parts = []
+        for ep_d in endpoints_d:
+            part_ep = _endpoint(ep_d, bool(ep_d.get("simulated")))
+            own = {  # a model's metadata as this endpoint listed it
+                str(m.get("name")): _model_info(m)
+                for m in models_d
+                if m.get("endpoint") == part_ep.name
+            }
+            parts.append(_plan(ep_d.get("plan") or {}, part_ep, {**infos, **own}))
+            servers[part_ep.name] = _server(ep_d, part_ep.api)
+        parallel = bool((doc.get("plan") or {}).get("endpoints_parallel"))
+        plan = combine_plans(parts, parallel=parallel)
+    started = _dt(doc.get("started_at"))
+    result = BenchmarkResult(
+        plan=plan,
+        started_at=started if started is not None else datetime.fromtimestamp(0, UTC),
+        server=_server(doc["endpoint"], endpoint.api),
+        finished_at=_dt(doc.get("finished_at")),
+        cancelled=bool(doc.get("cancelled")),
+        warmup_requests=int(doc.get("warmup_requests") or 0),
+        servers=servers,
+    )
+    multi = plan.multi_endpoint
+    for m in models_d:
+        name = str(m.get("name"))
+        on = str(m.get("endpoint") or endpoint.name) if multi else None
+        summary = m.get("summary")
+        try:
+            phase = ModelPhase(m.get("phase"))
+        except ValueError:
+            phase = ModelPhase.DONE if summary else ModelPhase.QUEUED
+        result.models[row_key(on, name)] = ModelResult(
+            info=_model_info(m),
+            records=[_run(name, r) for r in m["runs"]],
+            summary=None if summary is None else _summary(name, summary),
+            phase=phase,
+            backend={str(k): str(v) for k, v in (m.get("backend") or {}).items()},
+            endpoint=on,
+        )
+    # schema 2: a sweep's steps (their runs are ranges of the models' runs)
+    records = {key: mr.records for key, mr in result.models.items()}
+    result.sweep = sweep_doc.sweep_from_doc(doc, records, _summary)
+    return result
+
+
+def _plan(
+    plan_d: Mapping[str, Any], endpoint: Endpoint, infos: Mapping[str, ModelInfo]
+) -> BenchmarkPlan:
     plan_models = tuple(
         infos.get(str(name), ModelInfo(name=str(name))) for name in plan_d.get("models") or []
     )
     rl = plan_d.get("rate_limit") or {}
     retry = plan_d.get("retry") or {}
     prices = plan_d.get("prices")
-    plan = BenchmarkPlan(
+    return BenchmarkPlan(
         endpoint=endpoint,
         models=plan_models,
         prompts=tuple(str(p) for p in plan_d.get("prompts") or ()),
@@ -259,35 +331,3 @@ def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
         keep_text_chars=int(plan_d.get("keep_text_chars") or 0),
         completion_api=bool(plan_d.get("completion_api")),
     )
-    server = None
-    if flavour is not None and (ep.get("server_version") or ep.get("backend")):
-        server = ServerInfo(
-            flavour=flavour, version=ep.get("server_version"), backend=ep.get("backend")
-        )
-    started = _dt(doc.get("started_at"))
-    result = BenchmarkResult(
-        plan=plan,
-        started_at=started if started is not None else datetime.fromtimestamp(0, UTC),
-        server=server,
-        finished_at=_dt(doc.get("finished_at")),
-        cancelled=bool(doc.get("cancelled")),
-        warmup_requests=int(doc.get("warmup_requests") or 0),
-    )
-    for m in models_d:
-        name = str(m.get("name"))
-        summary = m.get("summary")
-        try:
-            phase = ModelPhase(m.get("phase"))
-        except ValueError:
-            phase = ModelPhase.DONE if summary else ModelPhase.QUEUED
-        result.models[name] = ModelResult(
-            info=infos[name],
-            records=[_run(name, r) for r in m["runs"]],
-            summary=None if summary is None else _summary(name, summary),
-            phase=phase,
-            backend={str(k): str(v) for k, v in (m.get("backend") or {}).items()},
-        )
-    # schema 2: a sweep's steps (their runs are ranges of the models' runs)
-    records = {name: mr.records for name, mr in result.models.items()}
-    result.sweep = sweep_doc.sweep_from_doc(doc, records, _summary)
-    return result

@@ -451,11 +451,13 @@ class HistoryStore:
         plan = doc.get("plan") or {}
         runs, ok, errors = measured_runs(doc)
         models = plan.get("models") or [m.get("name") for m in doc.get("models") or []]
+        # several endpoints (schema 2): the listing names them all, the URL is the first's
+        names = [str(e.get("name") or "") for e in doc.get("endpoints") or []]
         row = (
             _now(),
             doc.get("started_at"),
             doc.get("finished_at"),
-            str(endpoint.get("name") or ""),
+            " + ".join(names) if len(names) > 1 else str(endpoint.get("name") or ""),
             str(endpoint.get("url") or ""),
             endpoint.get("api"),
             json.dumps([str(m) for m in models], ensure_ascii=False),

@@ -24,12 +24,16 @@ class BenchmarkStarted:
     models: tuple[ModelInfo, ...]
     total_runs: int  # measured + warm-up requests across all models
     warmup_requests: int
+    #: a benchmark of several endpoints: the endpoint of each entry of ``models`` (a
+    #: model served by two endpoints is listed twice); empty for one endpoint
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ModelPhaseChanged:
     model: str
     phase: ModelPhase
+    endpoint: str | None = None  # several endpoints: which one (see result.row_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class RunFinished:
     record: RunRecord
     model_done: int  # measured runs finished for this model
     model_total: int
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class RunRetrying:
     wait_s: float
     reason: str  # the failed attempt's error
     server_asked: bool  # the wait is the server's Retry-After, not our own backoff
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,7 @@ class ModelFinished:
     model: str
     summary: ModelSummary
     phase: ModelPhase
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from ometer_tui.core.bench.events import (
 from ometer_tui.core.bench.metrics import stats_of
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import RunRecord, Stats
-from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.result import BenchmarkResult, ModelResult, row_key
 from ometer_tui.core.models import Workload
 
 #: Exchanges kept for the debug log (oldest dropped first).
@@ -50,7 +50,8 @@ class Progress:
 
 @dataclass(slots=True)
 class FoldChange:
-    """What one batch of events changed: the models whose rows need a repaint, whether
+    """What one batch of events changed: the rows (keys of ``result.models``: see
+    :func:`row_key`) that need a repaint, whether
     the benchmark's header did, and how many exchanges arrived."""
 
     models: set[str] = field(default_factory=set)
@@ -62,18 +63,29 @@ class FoldChange:
         return not (self.models or self.header or self.exchanges)
 
 
+def planned_rows(plan: BenchmarkPlan) -> dict[str, ModelResult]:
+    """Every planned row, queued with no records, keyed by (endpoint, model)
+    (:func:`row_key`; by model alone for one endpoint), in plan order."""
+    if not plan.multi_endpoint:
+        return {m.name: ModelResult(info=m) for m in plan.models}
+    rows: dict[str, ModelResult] = {}
+    for part in plan.parts:
+        name = part.endpoint.name
+        for m in part.models:
+            rows[row_key(name, m.name)] = ModelResult(info=m, endpoint=name)
+    return rows
+
+
 def empty_result(plan: BenchmarkPlan, started_at: datetime | None = None) -> BenchmarkResult:
-    """A result with every planned model queued and no records."""
+    """A result with every planned row queued and no records."""
     return BenchmarkResult(
-        plan=plan,
-        started_at=started_at or datetime.now(UTC),
-        models={m.name: ModelResult(info=m) for m in plan.models},
+        plan=plan, started_at=started_at or datetime.now(UTC), models=planned_rows(plan)
     )
 
 
 def planned_requests(plan: BenchmarkPlan) -> int:
-    """Requests the plan makes, warm-up included."""
-    return len(plan.models) * (plan.runs_per_model + plan.warmup)
+    """Requests the plan makes, warm-up included (every endpoint's)."""
+    return sum(len(p.models) * (p.runs_per_model + p.warmup) for p in plan.parts)
 
 
 class ResultFold:
@@ -128,33 +140,37 @@ class ResultFold:
             self.exchange_count += 1
             change.exchanges += 1
         elif isinstance(event, BenchmarkStarted):
-            for info in event.models:
-                if info.name not in models:
-                    models[info.name] = ModelResult(info=info)
-                    change.models.add(info.name)
+            endpoints: list[str | None] = list(event.endpoints) or [None] * len(event.models)
+            for info, endpoint in zip(event.models, endpoints, strict=True):
+                key = row_key(endpoint, info.name)
+                if key not in models:
+                    models[key] = ModelResult(info=info, endpoint=endpoint)
+                    change.models.add(key)
             self.result.warmup_requests = event.warmup_requests
             self.requests_total = max(event.total_runs, 1)
             change.header = True
         elif isinstance(event, ModelPhaseChanged):
-            mr = models.get(event.model)
+            key = row_key(event.endpoint, event.model)
+            mr = models.get(key)
             if mr is not None and mr.phase is not event.phase:
                 mr.phase = event.phase
-                change.models.add(event.model)
+                change.models.add(key)
         elif isinstance(event, RunFinished):
-            name = event.record.model
-            mr = models.get(name)
+            key = row_key(event.endpoint, event.record.model)
+            mr = models.get(key)
             if mr is not None:
                 mr.records.append(event.record)
-            self.progress[name] = Progress(event.model_done, event.model_total)
+            self.progress[key] = Progress(event.model_done, event.model_total)
             self.requests_done += 1
-            change.models.add(name)
+            change.models.add(key)
             change.header = True
         elif isinstance(event, ModelFinished):
-            mr = models.get(event.model)
+            key = row_key(event.endpoint, event.model)
+            mr = models.get(key)
             if mr is not None:
                 mr.summary = event.summary
                 mr.phase = event.phase
-                change.models.add(event.model)
+                change.models.add(key)
         elif isinstance(event, BenchmarkFinished):
             self.result.cancelled = event.cancelled
             change.header = True

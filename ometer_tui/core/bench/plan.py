@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
 from ometer_tui.core.bench.workloads.spec import LoadSpec
@@ -59,14 +61,42 @@ class BenchmarkPlan:
     #: open-loop arrivals, ramp-up, stop conditions, datasets, lengths (None: closed loop
     #: over the prompts as before)
     load: LoadSpec | None = None
+    #: several endpoints in one benchmark (see :func:`combine_plans`): one single-endpoint
+    #: plan each, with its own endpoint's auth, flavour, defaults and rate limits. Empty
+    #: for a one-endpoint plan (then ``endpoint`` and ``models`` are the whole plan).
+    endpoint_plans: tuple[BenchmarkPlan, ...] = ()
+    #: run the endpoints at the same time rather than one after the other
+    endpoints_parallel: bool = False
 
     @property
     def runs_per_model(self) -> int:
         """Measured runs per model (warm-up excluded)."""
         return self.passes * len(self.prompts)
 
+    @property
+    def parts(self) -> tuple[BenchmarkPlan, ...]:
+        """One single-endpoint plan per endpoint (this plan itself when it has one)."""
+        return self.endpoint_plans or (self,)
+
+    @property
+    def multi_endpoint(self) -> bool:
+        """The plan targets several endpoints: its rows are keyed by (endpoint, model)."""
+        return len(self.endpoint_plans) > 1
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(part.endpoint for part in self.parts)
+
+    @property
+    def planned_rows(self) -> int:
+        """(endpoint, model) rows: models on every endpoint that serves them."""
+        return sum(len(part.models) for part in self.parts)
+
     def validate(self) -> list[str]:
-        """Problems that make the plan unrunnable, each naming the field."""
+        """Problems that make the plan unrunnable, each naming the field (and, for a plan
+        on several endpoints, the endpoint)."""
+        if self.endpoint_plans:
+            return _validate_parts(self.endpoint_plans)
         problems: list[str] = []
         if not self.models:
             problems.append("models: pick at least one model")
@@ -103,3 +133,50 @@ class BenchmarkPlan:
         if self.load is not None:
             problems += self.load.validate()
         return problems
+
+
+def _validate_parts(parts: tuple[BenchmarkPlan, ...]) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for part in parts:
+        name = part.endpoint.name
+        if name in seen:
+            problems.append(f"endpoints: two endpoints are named {name!r}; names must differ")
+        seen.add(name)
+        if part.endpoint_plans:
+            problems.append(f"{name}: an endpoint's plan cannot itself hold endpoints")
+        problems += [f"{name}: {p}" for p in part.validate()]
+    return problems
+
+
+def combine_plans(parts: Sequence[BenchmarkPlan], *, parallel: bool = False) -> BenchmarkPlan:
+    """One plan over several endpoints, from one single-endpoint plan each (built by the
+    plan builder with that endpoint's defaults). One part is returned unchanged, so a
+    one-endpoint benchmark is exactly what it was.
+
+    The combined plan's own fields are the first part's (what a header shows), its
+    ``models`` the union of the parts' models by name, in order of first appearance.
+    ``parallel``: the endpoints run at the same time (default: one after the other).
+    """
+    if not parts:
+        raise ValueError("combine_plans: no plan given")
+    if len(parts) == 1:
+        return parts[0]
+    union: dict[str, ModelInfo] = {}
+    for part in parts:
+        for model in part.models:
+            union.setdefault(model.name, model)
+    return replace(
+        parts[0],
+        models=tuple(union.values()),
+        endpoint_plans=tuple(parts),
+        endpoints_parallel=parallel,
+    )
+
+
+def with_all_parts(plan: BenchmarkPlan, **changes: Any) -> BenchmarkPlan:
+    """``plan`` with ``changes`` (e.g. ``load=...``) made to it and to every endpoint's part."""
+    if not plan.endpoint_plans:
+        return replace(plan, **changes)
+    parts = tuple(replace(part, **changes) for part in plan.endpoint_plans)
+    return replace(plan, **changes, endpoint_plans=parts)

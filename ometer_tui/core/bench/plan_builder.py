@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
-from ometer_tui.core.bench.plan import BenchmarkPlan, Prices, RateLimit, RetryPolicy
+from ometer_tui.core.bench.plan import (
+    BenchmarkPlan,
+    Prices,
+    RateLimit,
+    RetryPolicy,
+    combine_plans,
+)
 from ometer_tui.core.bench.workloads.errors import WorkloadError
 from ometer_tui.core.bench.workloads.options import (
     LOAD_KEYS,
@@ -52,7 +58,9 @@ __all__ = [
     "SIMULATED_TIMEOUT_S",
     "PlanOverrides",
     "build_plan",
+    "build_plans",
     "checked_plan",
+    "checked_plans",
     "overrides_from_fields",
     "plan_defaults",
     "plan_endpoint",
@@ -241,6 +249,59 @@ def build_plan(
         completion_api=bool(o.completion_api),
         load=load,
     )
+
+
+def build_plans(
+    defaults: Defaults,
+    chosen: Sequence[tuple[Endpoint, Sequence[ModelInfo]]],
+    overrides: PlanOverrides | None = None,
+    *,
+    parallel: bool = False,
+) -> BenchmarkPlan:
+    """The plan for several endpoints, each with its models: one :func:`build_plan`
+    per endpoint (its own defaults, timeouts, auth and flavour; the same ``overrides``),
+    combined (``combine_plans``; one endpoint gives exactly :func:`build_plan`'s plan).
+    ``parallel``: the endpoints run at the same time rather than one after the other.
+    Each endpoint's load is resolved over its own defaults (:func:`plan_load`; raises
+    ``WorkloadError`` naming the option)."""
+    parts = [
+        build_plan(
+            defaults, endpoint, models, overrides, load=plan_load(defaults, endpoint, overrides)
+        )
+        for endpoint, models in chosen
+    ]
+    return combine_plans(parts, parallel=parallel)
+
+
+def checked_plans(
+    defaults: Defaults,
+    chosen: Sequence[tuple[Endpoint, Sequence[ModelInfo]]],
+    overrides: PlanOverrides | None = None,
+    *,
+    parallel: bool = False,
+    names: Names = flag_name,
+) -> tuple[BenchmarkPlan | None, list[str]]:
+    """:func:`checked_plan` for several endpoints (one: exactly :func:`checked_plan`):
+    the plan with each endpoint's load, validated, or ``None`` and the problems."""
+    if len(chosen) == 1:
+        endpoint, models = chosen[0]
+        return checked_plan(defaults, endpoint, models, overrides, names)
+    try:
+        parts = [
+            build_plan(
+                defaults,
+                endpoint,
+                models,
+                overrides,
+                load=plan_load(defaults, endpoint, overrides, names),
+            )
+            for endpoint, models in chosen
+        ]
+    except WorkloadError as exc:
+        return None, [str(exc)]
+    plan = combine_plans(parts, parallel=parallel)
+    problems = plan.validate()
+    return (None if problems else plan), problems
 
 
 #: The run panel's one-line fields that hold numbers: field id -> (type, override name).

@@ -10,9 +10,10 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from ometer_tui.core.api import GuardedClient, detect_flavour, open_client
 from ometer_tui.core.api.base import (
@@ -34,6 +35,7 @@ from ometer_tui.core.bench.events import (
     RunFinished,
     RunRetrying,
 )
+from ometer_tui.core.bench.fold import planned_rows
 from ometer_tui.core.bench.metrics import (
     RunContext,
     embedding_record,
@@ -43,7 +45,7 @@ from ometer_tui.core.bench.metrics import (
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ratelimit import RateLimiter
 from ometer_tui.core.bench.records import RunRecord
-from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.result import BenchmarkResult, ModelResult, row_key
 from ometer_tui.core.bench.workloads.arrivals import arrival_times, worker_start_times
 from ometer_tui.core.bench.workloads.record import LoadStamp
 from ometer_tui.core.bench.workloads.source import (
@@ -73,6 +75,9 @@ OPEN_LOOP_CONNECTIONS = 1024
 class EndpointUnreachable(ClientError):
     """The endpoint could not be reached at all before the benchmark started."""
 
+    #: a benchmark of several endpoints: the name of the one that could not be reached
+    endpoint: str | None = None
+
 
 def estimate_prompt_tokens(prompt: str) -> int:
     """A rough token estimate for rate limiting only (never reported as a metric)."""
@@ -85,6 +90,13 @@ class BenchmarkRunner:
     ``on_event`` is called on the runner's loop, synchronously, for every event; it must
     be cheap (post a message, append to a list). ``cancel()`` may be called from any
     thread; finished runs are kept and the result is marked cancelled.
+
+    A plan on several endpoints (``plan.multi_endpoint``) runs one runner per endpoint,
+    each with its own client (auth, flavour), rate limiter and plan, into one result
+    whose rows are keyed by (endpoint, model) (:func:`result.row_key`); its events name
+    their endpoint. Every endpoint is probed before any run: one that cannot be reached
+    stops the benchmark before it starts (:class:`EndpointUnreachable` names it). The
+    endpoints run one after the other unless ``plan.endpoints_parallel``.
     """
 
     def __init__(
@@ -95,19 +107,23 @@ class BenchmarkRunner:
         client: ApiClient | None = None,
         log_exchanges: bool = False,
         rng: random.Random | None = None,
+        _part_of: BenchmarkResult | None = None,
     ) -> None:
         self.plan = plan
-        self._emit = on_event
         self._client = client
         self._log_exchanges = log_exchanges
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(plan.rate_limit)
-        self._result = BenchmarkResult(
+        #: one endpoint's runner within a benchmark of several: its endpoint's name
+        self._tag = None if _part_of is None else plan.endpoint.name
+        self._emit = on_event if self._tag is None else _tagged(on_event, self._tag)
+        self._result = _part_of or BenchmarkResult(
             plan=plan,
             started_at=datetime.now(UTC),
-            warmup_requests=plan.warmup * len(plan.models),
-            models={m.name: ModelResult(info=m) for m in plan.models},
+            warmup_requests=sum(p.warmup * len(p.models) for p in plan.parts),
+            models=planned_rows(plan),
         )
+        self._parts: list[BenchmarkRunner] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[None] | None = None
         self._cancel_requested = False
@@ -127,6 +143,8 @@ class BenchmarkRunner:
     def cancel(self) -> None:
         """Stop the benchmark, closing in-flight requests; callable from any thread."""
         self._cancel_requested = True
+        for part in self._parts:
+            part._cancel_requested = True
         loop, task = self._loop, self._task
         if loop is None or task is None or task.done():
             return
@@ -148,37 +166,107 @@ class BenchmarkRunner:
         if problems:
             raise ValueError("; ".join(problems))
         self._loop = asyncio.get_running_loop()
+        if self.plan.multi_endpoint:
+            return await self._run_endpoints()
         client = self._client or await self._open_client()
         owns_client = self._client is None
         try:
             await self._probe(client)
+            await self._warm(client)
             plan = self.plan
-            self._bench_start_ns = time.perf_counter_ns()
-            self._result.started_at = datetime.now(UTC)
-            self._emit(
+            self._started(
                 BenchmarkStarted(
                     models=plan.models,
-                    total_runs=(self._runs_per_model() + plan.warmup) * len(plan.models),
+                    total_runs=self._total_runs(),
                     warmup_requests=self._result.warmup_requests,
                 )
             )
-            self._task = asyncio.ensure_future(self._run_models(client))
-            if self._cancel_requested:
-                self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                self._finish(cancelled=True)
-                if not self._cancel_requested:
-                    raise  # cancelled from outside: the caller wants it to propagate
-                return self._result
-            # the task may end on its own after cancel was asked (its workers saw the
-            # flag before the cancellation reached the task): still a cancelled run
-            self._finish(cancelled=self._cancel_requested)
-            return self._result
+            return await self._drive(self._run_models(client))
         finally:
             if owns_client:
                 await asyncio.shield(client.aclose())
+
+    def _started(self, event: BenchmarkStarted) -> None:
+        self._bench_start_ns = time.perf_counter_ns()
+        self._result.started_at = datetime.now(UTC)
+        for part in self._parts:  # one clock for every endpoint's records
+            part._bench_start_ns = self._bench_start_ns
+        self._emit(event)
+
+    def _total_runs(self) -> int:
+        return (self._runs_per_model() + self.plan.warmup) * len(self.plan.models)
+
+    async def _drive(self, work: Coroutine[Any, Any, None]) -> BenchmarkResult:
+        """Run ``work`` as the benchmark's task, to its end or to cancellation."""
+        self._task = asyncio.ensure_future(work)
+        if self._cancel_requested:
+            self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            self._finish(cancelled=True)
+            if not self._cancel_requested:
+                raise  # cancelled from outside: the caller wants it to propagate
+            return self._result
+        # the task may end on its own after cancel was asked (its workers saw the
+        # flag before the cancellation reached the task): still a cancelled run
+        self._finish(cancelled=self._cancel_requested)
+        return self._result
+
+    # -- several endpoints ----------------------------------------------------------------
+
+    async def _run_endpoints(self) -> BenchmarkResult:
+        """Every endpoint's part: all probed first, then run one after the other (or at
+        the same time with ``plan.endpoints_parallel``)."""
+        result = self._result
+        self._parts = parts = [
+            BenchmarkRunner(
+                part,
+                self._emit,
+                log_exchanges=self._log_exchanges,
+                rng=self._rng,
+                _part_of=result,
+            )
+            for part in self.plan.parts
+        ]
+        for part in parts:
+            part._cancel_requested = self._cancel_requested
+        clients: list[ApiClient] = []
+        try:
+            for part in parts:
+                try:
+                    clients.append(await part._open_client())
+                    await part._probe(clients[-1])
+                except EndpointUnreachable as exc:
+                    exc.endpoint = part.plan.endpoint.name
+                    raise
+            result.server = result.servers.get(parts[0].plan.endpoint.name)
+            rows = list(result.models.values())
+            self._started(
+                BenchmarkStarted(
+                    models=tuple(mr.info for mr in rows),
+                    total_runs=sum(part._total_runs() for part in parts),
+                    warmup_requests=result.warmup_requests,
+                    endpoints=tuple(mr.endpoint or "" for mr in rows),
+                )
+            )
+            return await self._drive(self._run_parts(list(zip(parts, clients, strict=True))))
+        finally:
+            for client in clients:
+                await asyncio.shield(client.aclose())
+
+    async def _run_parts(self, parts: list[tuple[BenchmarkRunner, ApiClient]]) -> None:
+        async def one(part: BenchmarkRunner, client: ApiClient) -> None:
+            if part._cancel_requested:
+                return
+            await part._warm(client)  # just before its turn: idle connections may close
+            await part._run_models(client)
+
+        if self.plan.endpoints_parallel:
+            await asyncio.gather(*(one(part, client) for part, client in parts))
+        else:
+            for part, client in parts:
+                await one(part, client)
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -213,7 +301,11 @@ class BenchmarkRunner:
     async def _probe(self, client: ApiClient) -> None:
         """Server version for the record, and an early, clear failure if unreachable."""
         try:
-            self._result.server = await client.server_info()
+            server = await client.server_info()
+            if self._tag is None:
+                self._result.server = server
+            else:
+                self._result.servers[self._tag] = server
         except ClientError as exc:
             if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.CONFIG):
                 raise EndpointUnreachable(exc.error) from None
@@ -223,6 +315,9 @@ class BenchmarkRunner:
                 raise EndpointUnreachable(exc.error) from None
             # Reachable but the info call failed (a proxy without /api/version...):
             # the runs themselves will say what is wrong.
+
+    async def _warm(self, client: ApiClient) -> None:
+        """Open the connections the first runs will use."""
         plan = self.plan
         if plan.load is None:
             per_model = min(plan.concurrency, plan.runs_per_model)
@@ -246,7 +341,7 @@ class BenchmarkRunner:
             await _LoadRun(self, client, model, self.plan.load).run()
             return
         plan = self.plan
-        entry = self._result.models[model.name]
+        entry = self._result.models[self._key(model.name)]
         total = plan.runs_per_model
         n_prompts = len(plan.prompts)
         # Cancel may be asked from another thread a moment before the task is cancelled:
@@ -287,6 +382,10 @@ class BenchmarkRunner:
         entry.phase = ModelPhase.FAILED if summary.runs and not summary.ok else ModelPhase.DONE
         self._emit(ModelFinished(model=model.name, summary=summary, phase=entry.phase))
 
+    def _key(self, model: str) -> str:
+        """The row of ``model`` in the result (keyed by endpoint and model)."""
+        return row_key(self._tag, model)
+
     def _set_phase(self, entry: ModelResult, phase: ModelPhase) -> None:
         entry.phase = phase
         self._emit(ModelPhaseChanged(model=entry.info.name, phase=phase))
@@ -294,7 +393,15 @@ class BenchmarkRunner:
     def _finish(self, *, cancelled: bool) -> None:
         self._result.finished_at = datetime.now(UTC)
         self._result.cancelled = cancelled
+        for part in self._parts or [self]:
+            part._finish_rows()
+        self._emit(BenchmarkFinished(cancelled=cancelled))
+
+    def _finish_rows(self) -> None:
+        """Settle this runner's unfinished rows as cancelled, with what they measured."""
         for entry in self._result.models.values():
+            if entry.endpoint != self._tag:
+                continue  # another endpoint's row
             if entry.phase in (ModelPhase.DONE, ModelPhase.FAILED):
                 continue
             entry.summary = summarise(entry.info.name, entry.records, self.plan.prices)
@@ -304,7 +411,6 @@ class BenchmarkRunner:
             self._emit(
                 ModelFinished(model=entry.info.name, summary=entry.summary, phase=entry.phase)
             )
-        self._emit(BenchmarkFinished(cancelled=cancelled))
 
     # -- one run ------------------------------------------------------------------------
 
@@ -449,7 +555,7 @@ class BenchmarkRunner:
         return wait, None
 
     def _note_backend(self, model: str, headers: dict[str, str], fingerprint: str | None) -> None:
-        backend = self._result.models[model].backend
+        backend = self._result.models[self._key(model)].backend
         for key in BACKEND_KEYS_KEPT:
             if key not in backend and key in headers:
                 backend[key] = headers[key]
@@ -469,6 +575,17 @@ def _with_reason(error: RequestError, why: str) -> RequestError:
 
 def _no_load() -> LoadSummary | None:
     return None
+
+
+def _tagged(emit: EventSink, endpoint: str) -> EventSink:
+    """``emit`` with the endpoint named on the events that concern one row."""
+
+    def tag(event: BenchmarkEvent) -> None:
+        if isinstance(event, ModelPhaseChanged | RunFinished | RunRetrying | ModelFinished):
+            event = replace(event, endpoint=endpoint)
+        emit(event)
+
+    return tag
 
 
 def cached_tokens(record: RunRecord) -> int | None:
@@ -495,7 +612,7 @@ class _LoadRun:
         self.client = client
         self.model = model
         self.spec = spec
-        self.entry = runner.result.models[model.name]
+        self.entry = runner.result.models[runner._key(model.name)]
         self.tracker = StopTracker(spec.stop)
         self.prepared: PreparedLoad | None = None
         self.start_ns = 0

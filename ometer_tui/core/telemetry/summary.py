@@ -138,11 +138,12 @@ def client_vs_server(
     hist = {(h.model, h.metric): h for h in histogram_summaries(rec)} if rec else {}
     unlabelled = rec is not None and len(result.models) == 1
     out: list[TtftComparison] = []
-    for name, mr in result.models.items():
+    for mr in result.models.values():
+        name = mr.info.name if mr.endpoint is None else f"{mr.info.name} @ {mr.endpoint}"
         runs = [r for r in mr.records if r.ok and not r.warmup and r.ttft_s is not None]
         if not runs:
             continue
-        h = hist.get((name, "server_ttft")) or (
+        h = hist.get((mr.info.name, "server_ttft")) or (
             hist.get(("", "server_ttft")) if unlabelled else None
         )
         if h is not None and h.mean_s is not None and rec is not None:

@@ -107,7 +107,7 @@ class DebugLogScreen(Screen[None]):
         self.session = session
         self.errors_only = False
         self._empty = True
-        self._secrets = endpoint_secrets(session.plan.endpoint)
+        self._secrets = [s for ep in session.plan.endpoints for s in endpoint_secrets(ep)]
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="debug-title")

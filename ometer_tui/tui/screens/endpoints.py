@@ -18,9 +18,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ometer_tui.core.models import Endpoint
 from ometer_tui.core.settings import display_path
+from ometer_tui.tui.endpoint_actions import confirm_delete, open_picker
 from ometer_tui.tui.host import EndpointsChanged, SetupHost, host_of
 from ometer_tui.tui.probe import Probed, probe_endpoint
-from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.widgets.cells import failure_text, server_status_text
 from ometer_tui.tui.widgets.endpoint_table import (
     CHECKING,
@@ -39,7 +39,9 @@ class EndpointsScreen(Screen[None]):
     AUTO_FOCUS = "#endpoints"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "pick", "Pick", id="endpoints.pick", priority=True,
-                tooltip="Choose models on the highlighted endpoint"),
+                tooltip="Choose models on the highlighted endpoint, or on every marked one"),
+        Binding("space", "mark", "Mark", id="endpoints.mark",
+                tooltip="Mark the endpoint: enter then picks models on every marked one"),
         Binding("n", "add", "Add", id="endpoints.add", tooltip="Add an endpoint"),
         Binding("e", "edit", "Edit", id="endpoints.edit",
                 tooltip="Edit the highlighted endpoint in settings"),
@@ -203,6 +205,9 @@ class EndpointsScreen(Screen[None]):
             state = self._states.get(endpoint.name)
             detail.append(f"{endpoint.name}: ", style="bold")
             detail.append_text(state.text if state is not None else CHECKING)
+        if marked := self.table.marked:
+            detail.append(f"\n{len(marked)} marked: enter picks models on ", style="dim")
+            detail.append(" + ".join(marked), style="dim bold")
         self.query_one("#endpoints-hint", Static).update(detail)
         starting = endpoint is not None and self._starting(endpoint)
         self.query_one(ServerInfoPanel).show_for(endpoint, starting=starting)
@@ -221,12 +226,17 @@ class EndpointsScreen(Screen[None]):
         if endpoint is None:
             self.notify("No endpoint to pick: n adds one.", severity="warning")
             return
-        if self._starting(endpoint):
+        chosen = [self._endpoints[n] for n in self.table.marked] or [endpoint]
+        if any(self._starting(e) for e in chosen):
             self.notify("The demo endpoint is still starting; pick it in a moment.")
             return
-        from ometer_tui.tui.screens.model_picker import ModelPickerScreen
+        open_picker(self, chosen)
 
-        self.app.push_screen(ModelPickerScreen(endpoint))
+    def action_mark(self) -> None:
+        name = self.highlighted_name()
+        if name is not None:
+            self.table.toggle_mark(name)
+            self._update_detail()
 
     def action_add(self) -> None:
         from ometer_tui.tui.screens.settings import SettingsScreen
@@ -249,34 +259,8 @@ class EndpointsScreen(Screen[None]):
 
     def action_delete(self) -> None:
         endpoint = self.highlighted()
-        if endpoint is None:
-            return
-        app = self.omapp
-        saved = app.is_saved(endpoint)
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            if saved:
-                try:
-                    path = app.save_settings(app.settings.without_endpoint(endpoint.name))
-                except Exception as exc:
-                    self.notify(f"Not deleted: {exc}", severity="error", markup=False)
-                    return
-                self.notify(f"Deleted {endpoint.name!r}; saved to {path}", markup=False)
-            else:
-                app.remove_session_endpoint(endpoint.name)
-
-        question = (
-            f"Delete the endpoint {endpoint.name!r} ({endpoint.display_url}) from the "
-            "settings file?"
-            if saved
-            else f"Remove {endpoint.name!r} from this session's list?"
-        )
-        self.app.push_screen(
-            ConfirmScreen(question, title="Delete endpoint?", yes="Delete", danger=True),
-            answered,
-        )
+        if endpoint is not None:
+            confirm_delete(self, self.omapp, endpoint)
 
     def action_add_demo(self) -> None:
         demo = self.omapp.add_demo_endpoint()
@@ -287,6 +271,6 @@ class EndpointsScreen(Screen[None]):
                 self._cursor_to = demo.name  # once the list with it arrives
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
-        if action in {"pick", "edit", "delete"} and not self._endpoints:
+        if action in {"pick", "edit", "delete", "mark"} and not self._endpoints:
             return None  # shown dimmed in the footer
         return True

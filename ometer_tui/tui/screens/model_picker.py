@@ -1,8 +1,10 @@
-"""Pick models on one endpoint and set the run plan, then start the benchmark.
+"""Pick models on one endpoint (or several: their union) and set the run plan, then start
+the benchmark.
 
 Wiring only: the table (:class:`ModelTable`), the filter (:class:`FilterBox`) and the
 run panel (:class:`RunPanel`) are widgets. The panel's draft and the selection are
 remembered per endpoint (``plan_memory``) when the screen is left or a run starts.
+Several endpoints: ``picker_endpoints`` lists and plans them.
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.plan_builder import checked_plan, overrides_from_fields, plan_defaults
-from ometer_tui.core.bench.workloads.options import key_name
+from ometer_tui.core.bench.plan_builder import plan_defaults
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.host import host_of
 from ometer_tui.tui.messages import BenchmarkRequested
+from ometer_tui.tui.picker_endpoints import (
+    Listing,
+    endpoints_note,
+    list_models,
+    plan_on,
+    subtitle,
+)
+from ometer_tui.tui.type_to_filter import typed_into_filter
 from ometer_tui.tui.widgets.filter_box import FilterBox
 from ometer_tui.tui.widgets.model_table import ModelTable, sort_newest_first, status_text
 from ometer_tui.tui.widgets.run_panel import RunDraft, RunPanel
@@ -48,23 +57,32 @@ class ModelPickerScreen(Screen[None]):
                 tooltip="Filter by name or family prefix (or just start typing a name)"),
         Binding("r", "reload", "Reload", id="models.reload",
                 tooltip="Load the model list again (retry after an error)"),
+        Binding("p", "parallel", "Parallel", id="models.endpoints_parallel",
+                tooltip="Several endpoints: at the same time, or one after the other"),
         Binding("escape", "back", "Back", id="models.back",
                 tooltip="Back to the table, or to the endpoints"),
     ]  # fmt: skip
 
     class ModelsListed(Message):
-        """The endpoint listed its ``models``, or could not (``error``)."""
+        """The endpoints listed their models (``listing``), or could not (``error``)."""
 
-        def __init__(self, models: list[ModelInfo], error: str | None = None) -> None:
+        def __init__(self, listing: Listing, error: str | None = None) -> None:
             super().__init__()
-            self.models = models
+            self.listing = listing
+            self.models = listing.models
             self.error = error
 
-    def __init__(self, endpoint: Endpoint, draft: RunDraft | None = None) -> None:
+    def __init__(
+        self, endpoint: Endpoint, draft: RunDraft | None = None, also: tuple[Endpoint, ...] = ()
+    ) -> None:
         """``draft``: the run panel's starting values (else the one remembered for
-        ``endpoint``, else the defaults)."""
+        ``endpoint``, else the defaults). ``also``: more endpoints for one benchmark."""
         super().__init__()
         self.endpoint = endpoint
+        self.endpoints = (endpoint, *also)
+        self._key = " + ".join(e.name for e in self.endpoints)  # plan memory, sub-title
+        self.listing = Listing()
+        self.parallel = False  # several endpoints: at the same time (p)
         self._draft = draft
         self.models: list[ModelInfo] = []
         self.shown: list[ModelInfo] = []
@@ -82,7 +100,7 @@ class ModelPickerScreen(Screen[None]):
         host = host_of(self)
         draft = (
             self._draft
-            or host.plan_memory.get(self.endpoint.name)
+            or host.plan_memory.get(self._key)
             or RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
         )
         self._wanted = set(draft.selected)
@@ -96,7 +114,7 @@ class ModelPickerScreen(Screen[None]):
                     select_on_focus=False,  # typing on the table carries on in here
                 )
                 yield Static(id="models-status")
-                yield ModelTable(id="models")
+                yield ModelTable(id="models", endpoints=len(self.endpoints))
             yield RunPanel(draft, id="run-panel")
         yield Footer(compact=True)
 
@@ -109,7 +127,7 @@ class ModelPickerScreen(Screen[None]):
         return self.query_one("#run-panel", RunPanel)
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.endpoint.name} · {self.endpoint.display_url}"
+        self.sub_title = subtitle(self.endpoints)
         self.action_reload()
         self.table.focus()
 
@@ -122,7 +140,7 @@ class ModelPickerScreen(Screen[None]):
         host = host_of(self)
         draft = self.panel.draft(frozenset(self.selected if self.models else self._wanted))
         fresh = RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
-        host.plan_memory.remember(self.endpoint.name, None if draft == fresh else draft)
+        host.plan_memory.remember(self._key, None if draft == fresh else draft)
 
     # ----------------------------------------------------------------- loading
     def action_reload(self) -> None:
@@ -134,20 +152,9 @@ class ModelPickerScreen(Screen[None]):
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def _load_models(self) -> None:
-        from ometer_tui.core.api.base import ClientError
-        from ometer_tui.core.bench.plan_builder import plan_endpoint
-        from ometer_tui.core.discovery import discover_models
-
         # listing waits no longer than a run would (the plan's timeouts)
-        endpoint = plan_endpoint(host_of(self).settings.defaults, self.endpoint)
-        try:
-            models = await discover_models(endpoint)
-        except ClientError as exc:
-            self.post_message(self.ModelsListed([], str(exc)))
-        except Exception as exc:
-            self.post_message(self.ModelsListed([], str(exc) or type(exc).__name__))
-        else:
-            self.post_message(self.ModelsListed(models))
+        listing, error = await list_models(self.endpoints, host_of(self).settings.defaults)
+        self.post_message(self.ModelsListed(listing, error))
 
     @on(ModelsListed)
     def _models_listed(self, message: ModelsListed) -> None:
@@ -159,6 +166,7 @@ class ModelPickerScreen(Screen[None]):
                 Text.assemble(("✗ ", "red"), (message.error, "red"), ("   r retries", "dim"))
             )
             return
+        self.listing = message.listing
         self.models = sort_newest_first(message.models)
         known = {m.name for m in self.models}
         self.selected = (self.selected | self._wanted) & known
@@ -168,25 +176,12 @@ class ModelPickerScreen(Screen[None]):
 
     # ------------------------------------------------------------------ filter
     def on_key(self, event: events.Key) -> None:
-        """Type to filter: a printable key the table has no binding for starts the filter.
-
-        Once typing has started, every printable key is filter text, bound ones too, even
-        before the box has the focus: a fast typist or a paste must not have the ``a`` of
-        ``llama`` select every model.
-        """
-        char = event.character
-        if self.focused is not self.table or not event.is_printable or not char:
-            return
-        if char.isspace():
-            return
-        if not self._typing_into_filter and event.key in self.app.active_bindings:
-            return  # a, b, r, /, q, ? keep their meaning on the table
-        event.stop()
-        event.prevent_default()
-        self._typing_into_filter = True
-        box = self.query_one("#filter", FilterBox)
-        box.focus()
-        box.insert_text_at_cursor(char)
+        """Type to filter (see :func:`type_to_filter.typed_into_filter`)."""
+        if self.focused is self.table:
+            box = self.query_one("#filter", FilterBox)
+            bound = event.key in self.app.active_bindings
+            if typed_into_filter(event, box, typing=self._typing_into_filter, bound=bound):
+                self._typing_into_filter = True
 
     @on(events.DescendantFocus)
     def _focus_moved(self, event: events.DescendantFocus) -> None:
@@ -211,7 +206,7 @@ class ModelPickerScreen(Screen[None]):
     def _apply_filter(self) -> None:
         query = self.query_one("#filter", FilterBox).value
         self.shown = filter_models(self.models, query)
-        self.table.show(self.shown, self.selected)
+        self.table.show(self.shown, self.selected, self.listing.served)
         self._update_status()
 
     def _set_status(self, text: Text) -> None:
@@ -219,7 +214,8 @@ class ModelPickerScreen(Screen[None]):
 
     def _update_status(self) -> None:
         if self.load_error is None and not self.loading_models:
-            self._set_status(status_text(len(self.models), len(self.shown), len(self.selected)))
+            text = status_text(len(self.models), len(self.shown), len(self.selected))
+            self._set_status(text + endpoints_note(len(self.endpoints), self.parallel))
 
     def highlighted_model(self) -> ModelInfo | None:
         name = self.table.highlighted_name()
@@ -241,6 +237,10 @@ class ModelPickerScreen(Screen[None]):
     def action_toggle_all(self) -> None:
         names = {m.name for m in self.shown}
         self._toggle(names, not names <= self.selected)
+
+    def action_parallel(self) -> None:
+        self.parallel = not self.parallel
+        self._update_status()
 
     def action_focus_filter(self) -> None:
         """``/`` starts a new filter: the old text is selected, so typing replaces it."""
@@ -275,15 +275,13 @@ class ModelPickerScreen(Screen[None]):
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
         """The plan from the selection and the run panel, or the problems (each naming
         its field)."""
-        panel = self.panel
-        overrides, problems = overrides_from_fields(
-            panel.fields(), completion_api=panel.completion_api
-        )
-        defaults = host_of(self).settings.defaults  # the load too; problems name fields
-        plan, more = checked_plan(
-            defaults, self.endpoint, self.selected_models(), overrides, key_name
-        )
-        return (None if problems or more else plan), problems + more
+        panel, defaults = self.panel, host_of(self).settings.defaults
+        fresh = RunDraft.from_defaults(plan_defaults(defaults, self.endpoint))
+        return plan_on(
+            defaults, self.endpoints, self.listing, self.selected_models(), panel.fields(),
+            completion_api=panel.completion_api, parallel=self.parallel,
+            fresh={**fresh.values, "prompts": fresh.prompts},
+        )  # fmt: skip
 
     def action_build(self) -> None:
         plan, problems = self.build_plan()
@@ -297,4 +295,6 @@ class ModelPickerScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"toggle_model", "toggle_all", "build"} and not self.models:
             return None
+        if action == "parallel":
+            return len(self.endpoints) > 1
         return True

@@ -139,7 +139,8 @@ class RunDetailScreen(Screen[None]):
             f"ctx {fmt_context(info.context_length)}" if info.context_length else "",
             info.family or "",
         ]
-        parts: list[tuple[str, str]] = [(info.name, "bold"), (f"[{mr.phase}]", "cyan")]
+        name = info.name if mr.endpoint is None else f"{info.name} @ {mr.endpoint}"
+        parts: list[tuple[str, str]] = [(name, "bold"), (f"[{mr.phase}]", "cyan")]
         if self.session.result.simulated:
             parts.append(("SIMULATED", "bold yellow"))
         meta = " · ".join(b for b in bits if b)

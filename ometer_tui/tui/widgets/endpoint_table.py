@@ -1,7 +1,9 @@
 """The endpoints table (on the shared :class:`FittedTable`) and the banner above it.
 
 State flows down: :meth:`EndpointTable.show` gets the endpoints and each one's probe
-state; :meth:`EndpointTable.set_state` changes one row's status. :func:`banner_text`
+state; :meth:`EndpointTable.set_state` changes one row's status. The table keeps the
+marks of several endpoints picked for one benchmark (:meth:`EndpointTable.toggle_mark`,
+:attr:`EndpointTable.marked`), shown in the first column. :func:`banner_text`
 says what a first launch offers, or why the settings file was not loaded.
 """
 
@@ -17,11 +19,14 @@ from ometer_tui.tui.widgets.cells import cell, endpoint_auth_text
 from ometer_tui.tui.widgets.fitted_table import FitColumn, FittedTable
 
 CHECKING = Text("checking…", style="dim italic")
+MARKED = Text("✓", style="bold green")
+UNMARKED = Text(" ")
 STARTING = Text("starting…", style="dim italic")
 
 #: In display order. Status is kept: at 80 columns it stays (the line under the table
 #: shows it in full); the URL is cut before Token and API are dropped.
 ENDPOINT_COLUMNS: tuple[FitColumn, ...] = (
+    FitColumn("mark", " ", width=1),
     FitColumn("name", "Name", minimum=12, cap=28, cut="middle"),
     # the status changes as checks answer: it keeps its full width when it can
     FitColumn("status", "Status", width=36, minimum=20),
@@ -59,6 +64,8 @@ class EndpointTable(FittedTable):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(ENDPOINT_COLUMNS, id=id)
+        self._marked: set[str] = set()
+        self._order: list[str] = []
 
     def show(
         self,
@@ -66,10 +73,27 @@ class EndpointTable(FittedTable):
         states: Mapping[str, ProbeState],
         is_saved: Callable[[Endpoint], bool],
     ) -> None:
+        self._order = [e.name for e in endpoints]
+        self._marked &= set(self._order)  # an endpoint gone takes its mark with it
         self.show_rows({
-            e.name: endpoint_cells(e, _status(states, e.name), saved=is_saved(e))
+            e.name: {
+                "mark": MARKED if e.name in self._marked else UNMARKED,
+                **endpoint_cells(e, _status(states, e.name), saved=is_saved(e)),
+            }
             for e in endpoints
         })  # fmt: skip
+
+    def toggle_mark(self, name: str) -> None:
+        """Mark the endpoint for a benchmark of several, or unmark it."""
+        if name not in self._order:
+            return
+        self._marked ^= {name}
+        self.update_row(name, {"mark": MARKED if name in self._marked else UNMARKED})
+
+    @property
+    def marked(self) -> list[str]:
+        """The marked endpoints' names, in the table's order."""
+        return [name for name in self._order if name in self._marked]
 
     def set_state(self, name: str, state: ProbeState) -> None:
         self.update_row(name, {"status": state.text})

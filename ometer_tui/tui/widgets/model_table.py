@@ -1,13 +1,14 @@
 """The model picker's table: one row per model with a selection mark, on the shared
 :class:`FittedTable` (fitted to its own width, names cut in the middle).
 
-State flows down: :meth:`ModelTable.show` gets the models to list and the selected names;
+State flows down: :meth:`ModelTable.show` gets the models to list and the selected names
+(and, with several endpoints, which of them serve each model: the "On" column);
 :meth:`ModelTable.mark` updates the marks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.text import Text
 
@@ -33,6 +34,10 @@ MODEL_COLUMNS: tuple[FitColumn, ...] = (
     FitColumn("size", "Size", cap=8, priority=5),
     FitColumn("modified", "Modified", cap=10, priority=6),
 )
+
+
+#: With several endpoints: which of them serve the model, after its name.
+ENDPOINTS_COLUMN = FitColumn("on", "On", minimum=6, cap=32)
 
 
 def sort_newest_first(models: Iterable[ModelInfo]) -> list[ModelInfo]:
@@ -74,16 +79,35 @@ def model_cells(model: ModelInfo, selected: bool) -> dict[str, Text]:
 class ModelTable(FittedTable):
     """Models with a selection mark, columns fitted to the table's width."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(MODEL_COLUMNS, id=id)
+    def __init__(self, *, id: str | None = None, endpoints: int = 1) -> None:
+        """``endpoints``: how many endpoints list their models here (several: an "On"
+        column names those that serve each model)."""
+        columns = MODEL_COLUMNS
+        if endpoints > 1:
+            columns = (*MODEL_COLUMNS[:2], ENDPOINTS_COLUMN, *MODEL_COLUMNS[2:])
+        super().__init__(columns, id=id)
+        self._several = endpoints > 1
         self._shown: dict[str, ModelInfo] = {}
         self._selected: frozenset[str] = frozenset()
+        self._served: Mapping[str, tuple[str, ...]] = {}
 
-    def show(self, shown: Sequence[ModelInfo], selected: Iterable[str]) -> None:
-        """List ``shown`` (the cursor stays on the same model when it is still there)."""
+    def show(
+        self,
+        shown: Sequence[ModelInfo],
+        selected: Iterable[str],
+        served: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        """List ``shown`` (the cursor stays on the same model when it is still there);
+        ``served``: model name -> the endpoints that serve it (several endpoints)."""
         self._shown = {m.name: m for m in shown}
         self._selected = frozenset(selected)
-        self.show_rows({m.name: model_cells(m, m.name in self._selected) for m in shown})
+        if served is not None:
+            self._served = served
+        rows = {m.name: model_cells(m, m.name in self._selected) for m in shown}
+        if self._several:
+            for name, cells in rows.items():
+                cells["on"] = Text(", ".join(self._served.get(name, ())), style="cyan")
+        self.show_rows(rows)
 
     def mark(self, names: Iterable[str], selected: Iterable[str]) -> None:
         """Update the marks of ``names`` to the new ``selected`` set."""

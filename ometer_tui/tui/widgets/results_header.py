@@ -55,7 +55,7 @@ def title_phrases(plan: BenchmarkPlan) -> list[Phrase]:
     ep = plan.endpoint
     head = Text()
     head.append("Results ", style="bold")
-    head.append(ep.name, style="bold cyan")
+    head.append(" + ".join(e.name for e in plan.endpoints), style="bold cyan")
     n, m = plan.runs_per_model, len(plan.models)
     runs = f"{m} model{'s' if m != 1 else ''} × {n} run{'s' if n != 1 else ''}"
     phrases = [Phrase(head), Phrase(Text(runs), 0)]
@@ -65,6 +65,10 @@ def title_phrases(plan: BenchmarkPlan) -> list[Phrase]:
         phrases.append(Phrase(Text(f"concurrency {plan.concurrency}"), 1))
     if plan.parallel_models > 1:
         phrases.append(Phrase(Text(f"{plan.parallel_models} models at once"), 1))
+    if plan.multi_endpoint:  # the endpoint column says which is which
+        how = "at once" if plan.endpoints_parallel else "one after the other"
+        phrases.append(Phrase(Text(f"endpoints {how}", style="dim"), 3))
+        return phrases
     phrases.append(Phrase(Text(ep.display_url, style="dim"), 3))
     if ep.api:
         phrases.append(Phrase(Text(str(ep.api), style="dim"), 4))

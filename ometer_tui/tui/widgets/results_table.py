@@ -117,7 +117,7 @@ class ColumnSpec:
         model = self.key == "model"
         return FitColumn(
             self.key, self.label, width=self.width, priority=self.priority,
-            minimum=min(MODEL_MIN_WIDTH, self.width) if model else None,
+            minimum=min(MODEL_MIN_WIDTH, self.width) if model or self.key == "endpoint" else None,
             cut="middle" if model else "end", squeeze=self.squeeze,
         )  # fmt: skip
 
@@ -142,6 +142,7 @@ Row = dict[str, Cell]
 #: What each column is called in words (the command palette's "Sort by ...").
 TITLES = {
     "status": "status",
+    "endpoint": "endpoint",
     "model": "model name",
     "ttft": "TTFT (median)",
     "sd": "TTFT spread (±, std dev)",
@@ -199,6 +200,7 @@ def base_columns(
     lo, hi = Better.LOWER, Better.HIGHER
     cols = [
         ColumnSpec("status", "status", status_width, Kind.STATUS),
+        *endpoint_columns(plan),
         ColumnSpec("model", "model", min(max(name_width, 10), 36), Kind.TEXT),
         ColumnSpec("ttft", "TTFT", 7, t, lo, 0, MEDIANS),
         ColumnSpec("sd", "±", 8, t, Better.NONE, 2, "±: TTFT std dev"),
@@ -227,6 +229,15 @@ def base_columns(
         ColumnSpec("ctx", "ctx", 5, Kind.CONTEXT, priority=10),
     ]
     return cols
+
+
+def endpoint_columns(plan: BenchmarkPlan) -> list[ColumnSpec]:
+    """The endpoint column, for a benchmark of several endpoints (rows are keyed by
+    endpoint and model); none for one endpoint."""
+    if not plan.multi_endpoint:
+        return []
+    width = max(len(ep.name) for ep in plan.endpoints)
+    return [ColumnSpec("endpoint", "endpoint", min(max(width, 8), 24), Kind.TEXT)]
 
 
 def per_run_count(plan: BenchmarkPlan) -> int:
@@ -299,7 +310,7 @@ def trend_cells(trend: Trend | None) -> Row:
 
 
 #: Aggregate columns always kept beside the per-run columns in the per-run view.
-PER_RUN_VIEW_KEEPS = ("status", "model", "ok", "err")
+PER_RUN_VIEW_KEEPS = ("status", "endpoint", "model", "ok", "err")
 #: ...and those shown too when there is room left.
 PER_RUN_VIEW_EXTRAS = ("ttft", "tps")
 
@@ -430,6 +441,7 @@ def build_row(
     row: Row = {
         "status": status_cell(mr.phase, progress),
         "model": Cell(mr.info.name, mr.info.name, "bold"),
+        **({} if mr.endpoint is None else {"endpoint": Cell(mr.endpoint, mr.endpoint, "cyan")}),
         "ttft": _time_cell(_p50(ttft)),
         "sd": Cell(sd, "±" + fmt_seconds(sd) if sd is not None else DASH, right=True),
         "vttft": _none() if embed else _time_cell(_p50(live_stats(mr, "ttft_visible_s"))),
