@@ -1,0 +1,448 @@
+"""Chart data from run records: time series, histograms, per-run sequences, sweep curves.
+
+Pure functions over :class:`~ometer_tui.core.bench.records.RunRecord` (no UI, no clock):
+the dashboard's live charts and the HTML report draw the same figures.
+
+The time axis is the client's: seconds since the benchmark started (a record's
+``started_at_s`` / ``finished_at_s``; telemetry's ``TelemetryRecording.t_s`` is on the
+same axis). Buckets are ``[t0 + i*w, t0 + (i+1)*w)`` with a "nice" width ``w``
+(:func:`bucket_width`); a series' ``times`` are the buckets' ends.
+
+What each series means (measured runs only; warm-up excluded unless asked):
+
+- **output tokens/s**: each ok run's output tokens spread evenly over its decode window
+  (first token to the end of the run; records keep no per-token times), summed per
+  bucket and divided by the bucket's width.
+- **requests in flight**: the time-weighted mean number of runs between their send and
+  their end during the bucket (exact). Live, only finished runs are records: the last
+  seconds fill in as the runs still in flight finish.
+- **TTFT p50 / p99, rolling**: at each bucket's end ``t``, the percentiles of the TTFT of
+  the ok runs sent in ``(t - window, t]``; p99 needs
+  :data:`~ometer_tui.core.bench.records.MIN_N_FOR_PERCENTILES` values in the window, p50
+  one (``None`` otherwise: a gap in the line, never a made-up value).
+- **errors**: failed runs per bucket, by the time they ended.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ometer_tui.core.bench.metrics import percentile
+from ometer_tui.core.bench.records import MIN_N_FOR_PERCENTILES, RunRecord
+
+#: Bucket widths (seconds) the time axis may use, smallest first.
+NICE_WIDTHS_S: tuple[float, ...] = (
+    0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)  # fmt: skip
+#: Most buckets a time series has by default (a terminal chart is at most ~200 cells).
+MAX_BUCKETS = 120
+#: Default rolling window of the TTFT percentiles, in buckets (at least 5 s).
+ROLLING_BUCKETS = 5
+MIN_ROLLING_S = 5.0
+#: Histogram bins by default.
+HISTOGRAM_BINS = 20
+
+
+# --------------------------------------------------------------------------- time series
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    """One figure per bucket: ``values[i]`` belongs to ``(times[i] - width, times[i]]``;
+    ``None`` where the figure has no value (no data in the window)."""
+
+    name: str
+    unit: str
+    times: tuple[float, ...]
+    values: tuple[float | None, ...]
+
+    def points(self) -> list[tuple[float, float]]:
+        """The (time, value) pairs that have a value."""
+        return [(t, v) for t, v in zip(self.times, self.values, strict=True) if v is not None]
+
+    @property
+    def last(self) -> float | None:
+        """The latest value there is (``None``: none)."""
+        for v in reversed(self.values):
+            if v is not None:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSeries:
+    """The live run's charts, all on one time axis (buckets of ``width_s`` from 0)."""
+
+    width_s: float
+    end_s: float
+    output_tps: TimeSeries
+    in_flight: TimeSeries
+    ttft_p50: TimeSeries
+    ttft_p99: TimeSeries
+    errors: TimeSeries
+    window_s: float
+    runs: int  # records behind it
+
+    @property
+    def times(self) -> tuple[float, ...]:
+        return self.output_tps.times
+
+
+def bucket_width(span_s: float, max_buckets: int = MAX_BUCKETS) -> float:
+    """The smallest nice width (:data:`NICE_WIDTHS_S`, then whole hours) that covers
+    ``span_s`` in at most ``max_buckets`` buckets."""
+    if max_buckets < 1:
+        raise ValueError("max_buckets must be at least 1")
+    need = max(span_s, 0.0) / max_buckets
+    for w in NICE_WIDTHS_S:
+        if w >= need:
+            return w
+    return 3600.0 * math.ceil(need / 3600.0)
+
+
+def _measured(records: Iterable[RunRecord], warmup: bool) -> list[RunRecord]:
+    return [r for r in records if warmup or not r.warmup]
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _spread(acc: list[float], t0: float, t1: float, amount: float, width: float) -> None:
+    """Add ``amount`` spread evenly over ``[t0, t1]`` into buckets of ``width`` from 0
+    (all of it in ``t0``'s bucket when the interval is empty)."""
+    n = len(acc)
+    if n == 0:
+        return
+    if t1 <= t0:
+        acc[min(max(int(t0 // width), 0), n - 1)] += amount
+        return
+    first = min(max(int(t0 // width), 0), n - 1)
+    last = min(max(int(t1 // width), 0), n - 1)
+    span = t1 - t0
+    for i in range(first, last + 1):
+        lo, hi = i * width, (i + 1) * width
+        if i == 0:
+            lo = min(lo, t0)
+        if i == n - 1:
+            hi = max(hi, t1)
+        share = _overlap(t0, t1, lo, hi) / span
+        acc[i] += amount * share
+
+
+def output_tps_series(
+    records: Iterable[RunRecord], width_s: float, n_buckets: int, *, warmup: bool = False
+) -> TimeSeries:
+    """Output tokens/s per bucket (see the module's notes)."""
+    acc = [0.0] * n_buckets
+    for r in _measured(records, warmup):
+        if not r.ok or not r.output_tokens:
+            continue
+        first = r.started_at_s + (r.ttft_s if r.ttft_s is not None else 0.0)
+        end = r.started_at_s + r.e2e_s if r.e2e_s is not None else r.finished_at_s
+        _spread(acc, first, max(first, end), float(r.output_tokens), width_s)
+    times = _times(width_s, n_buckets)
+    return TimeSeries("output tok/s", "tok/s", times, tuple(v / width_s for v in acc))
+
+
+def in_flight_series(
+    records: Iterable[RunRecord], width_s: float, n_buckets: int, *, warmup: bool = False
+) -> TimeSeries:
+    """Mean number of requests in flight per bucket (time-weighted; exact)."""
+    acc = [0.0] * n_buckets
+    for r in _measured(records, warmup):
+        if r.finished_at_s > r.started_at_s:
+            duration = r.finished_at_s - r.started_at_s
+            # a run spreads its duration (in s); divided by the width below -> mean count
+            _spread(acc, r.started_at_s, r.finished_at_s, duration, width_s)
+    times = _times(width_s, n_buckets)
+    return TimeSeries("in flight", "requests", times, tuple(v / width_s for v in acc))
+
+
+def errors_series(
+    records: Iterable[RunRecord], width_s: float, n_buckets: int, *, warmup: bool = False
+) -> TimeSeries:
+    """Failed runs per bucket, by the time they ended."""
+    acc = [0.0] * n_buckets
+    for r in _measured(records, warmup):
+        if not r.ok:
+            _spread(acc, r.finished_at_s, r.finished_at_s, 1.0, width_s)
+    return TimeSeries("errors", "runs", _times(width_s, n_buckets), tuple(acc))
+
+
+def ttft_rolling_series(
+    records: Iterable[RunRecord],
+    width_s: float,
+    n_buckets: int,
+    window_s: float,
+    *,
+    warmup: bool = False,
+) -> tuple[TimeSeries, TimeSeries]:
+    """(p50, p99) of the TTFT of ok runs sent in ``(t - window_s, t]`` at each bucket's
+    end ``t``. p99 is ``None`` below ``MIN_N_FOR_PERCENTILES`` values in the window."""
+    sent = sorted(
+        (r.started_at_s, r.ttft_s)
+        for r in _measured(records, warmup)
+        if r.ok and r.ttft_s is not None
+    )
+    times = _times(width_s, n_buckets)
+    p50: list[float | None] = []
+    p99: list[float | None] = []
+    lo = hi = 0
+    for i, t in enumerate(times):
+        upto = math.inf if i == n_buckets - 1 else t  # the last bucket takes the rest
+        while hi < len(sent) and sent[hi][0] <= upto:
+            hi += 1
+        while lo < hi and sent[lo][0] <= t - window_s:
+            lo += 1
+        window = sorted(v for _, v in sent[lo:hi])
+        p50.append(percentile(window, 50) if window else None)
+        p99.append(percentile(window, 99) if len(window) >= MIN_N_FOR_PERCENTILES else None)
+    return (
+        TimeSeries("TTFT p50", "s", times, tuple(p50)),
+        TimeSeries("TTFT p99", "s", times, tuple(p99)),
+    )
+
+
+def _times(width_s: float, n_buckets: int) -> tuple[float, ...]:
+    return tuple((i + 1) * width_s for i in range(n_buckets))
+
+
+def run_series(
+    records: Iterable[RunRecord],
+    *,
+    end_s: float | None = None,
+    max_buckets: int = MAX_BUCKETS,
+    window_s: float | None = None,
+    warmup: bool = False,
+) -> RunSeries:
+    """Every time series of the run at once, on buckets from 0 to ``end_s`` (default:
+    the last run's end). ``window_s``: the TTFT rolling window (default
+    ``max(ROLLING_BUCKETS * width, MIN_ROLLING_S)``)."""
+    recs = _measured(records, warmup)
+    last = max((r.finished_at_s for r in recs), default=0.0)
+    end = max(end_s if end_s is not None else last, 0.0)
+    width = bucket_width(end, max_buckets)
+    n = max(1, math.ceil(end / width)) if end > 0 else 1
+    window = window_s if window_s is not None else max(ROLLING_BUCKETS * width, MIN_ROLLING_S)
+    p50, p99 = ttft_rolling_series(recs, width, n, window, warmup=True)
+    return RunSeries(
+        width_s=width,
+        end_s=end,
+        output_tps=output_tps_series(recs, width, n, warmup=True),
+        in_flight=in_flight_series(recs, width, n, warmup=True),
+        ttft_p50=p50,
+        ttft_p99=p99,
+        errors=errors_series(recs, width, n, warmup=True),
+        window_s=window,
+        runs=len(recs),
+    )
+
+
+# ---------------------------------------------------------------------------- histograms
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts of values in bins: ``counts[i]`` in ``[edges[i], edges[i+1])`` (the last
+    bin closed). ``above``: values past ``edges[-1]`` (the far tail, left out of the
+    bins so it does not squash them); ``n`` counts every value."""
+
+    name: str
+    unit: str
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    above: int = 0
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts) + self.above
+
+    def centers(self) -> list[float]:
+        return [(a + b) / 2 for a, b in zip(self.edges, self.edges[1:], strict=False)]
+
+
+def nice_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 x 10^k at or above ``raw`` (> 0)."""
+    if raw <= 0 or not math.isfinite(raw):
+        raise ValueError("a step must be positive and finite")
+    exp = math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        step = m * 10.0**exp
+        if step >= raw * (1 - 1e-9):
+            return step
+    return 10.0 ** (exp + 1)  # pragma: no cover (m = 10 always qualifies)
+
+
+def bin_edges(lo: float, hi: float, bins: int = HISTOGRAM_BINS) -> tuple[float, ...]:
+    """Nice, evenly spaced edges covering ``[lo, hi]`` in at most ``bins`` bins (one
+    bin around the value when ``lo == hi``)."""
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        half = nice_step(abs(lo) / 10 if lo else 1e-3) / 2
+        return (lo - half, lo + half)
+    step = nice_step((hi - lo) / bins)
+    while True:
+        start = math.floor(lo / step) * step
+        count = max(1, math.ceil((hi - start) / step - 1e-9))
+        if start + count * step < hi:
+            count += 1
+        if count <= bins:
+            break
+        step = nice_step(step * 1.0001)
+    if start < 0 <= lo:
+        start = 0.0
+    return tuple(start + i * step for i in range(count + 1))
+
+
+def histogram(
+    values: Iterable[float | None],
+    *,
+    name: str = "",
+    unit: str = "s",
+    bins: int = HISTOGRAM_BINS,
+    tail_q: float | None = 99.0,
+) -> Histogram:
+    """A histogram of the finite values. With ``tail_q`` and at least 20 values the
+    bins span the minimum to the ``tail_q`` percentile and the rest count as ``above``
+    (a few slow outliers would otherwise put everything in the first bin)."""
+    data = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not data:
+        return Histogram(name, unit, (), ())
+    hi = data[-1]
+    if tail_q is not None and len(data) >= 20:
+        hi = percentile(data, tail_q)
+    edges = bin_edges(data[0], hi, bins)
+    counts = [0] * (len(edges) - 1)
+    above = 0
+    top = edges[-1]
+    step = edges[1] - edges[0]
+    for v in data:
+        if v > top:
+            above += 1
+            continue
+        i = min(int((v - edges[0]) / step), len(counts) - 1)
+        counts[i] += 1
+    return Histogram(name, unit, edges, tuple(counts), above)
+
+
+def _ok_values(records: Iterable[RunRecord], attr: str) -> list[float]:
+    out: list[float] = []
+    for r in records:
+        if r.warmup or not r.ok:
+            continue
+        value = getattr(r, attr)
+        if isinstance(value, int | float):
+            out.append(float(value))
+    return out
+
+
+def ttft_histogram(records: Iterable[RunRecord], bins: int = HISTOGRAM_BINS) -> Histogram:
+    """TTFT of the ok measured runs."""
+    return histogram(_ok_values(records, "ttft_s"), name="TTFT", unit="s", bins=bins)
+
+
+ItlFigure = Literal["itl_mean_s", "itl_p50_s", "itl_p99_s"]
+
+
+def itl_histogram(
+    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int = HISTOGRAM_BINS
+) -> Histogram:
+    """Inter-token gaps of the ok measured runs, one value per run (``figure``: its
+    mean, p50 or p99 gap; records keep each run's gap summary, not every gap)."""
+    label = {"itl_mean_s": "ITL mean", "itl_p50_s": "ITL p50", "itl_p99_s": "ITL p99"}[figure]
+    return histogram(_ok_values(records, figure), name=f"{label} per run", unit="s", bins=bins)
+
+
+@dataclass(frozen=True, slots=True)
+class ItlSequence:
+    """Per measured run in plan order (pass, then prompt): its mean and p99 gap
+    (``None``: failed, or too few chunks for a gap). For sparklines."""
+
+    mean_s: tuple[float | None, ...]
+    p99_s: tuple[float | None, ...]
+
+    @property
+    def runs(self) -> int:
+        return len(self.mean_s)
+
+
+def itl_sequence(records: Iterable[RunRecord]) -> ItlSequence:
+    """Each measured run's inter-token gaps (mean, p99) in plan order."""
+    runs = sorted(
+        (r for r in records if not r.warmup), key=lambda r: (r.pass_index, r.prompt_index)
+    )
+    return ItlSequence(
+        tuple(r.itl_mean_s if r.ok else None for r in runs),
+        tuple(r.itl_p99_s if r.ok else None for r in runs),
+    )
+
+
+# --------------------------------------------------------------------------- sweep curve
+
+OfferedKind = Literal["rate", "concurrency"]
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """One sweep step as a chart needs it (adapt a sweep's step summary to this).
+
+    ``offered``: the step's offered load (requests/s for a rate, or a concurrency);
+    ``throughput_rps``: achieved ok requests/s; ``goodput_rps``: requests/s meeting
+    every SLO (``None``: no SLO set)."""
+
+    offered: float
+    throughput_rps: float
+    ttft_p50_s: float | None
+    ttft_p99_s: float | None
+    goodput_rps: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepCurve:
+    """A sweep's points sorted by offered load, and what its chart draws."""
+
+    points: tuple[CurvePoint, ...]
+    offered_kind: OfferedKind = "rate"
+    #: SLO lines on the TTFT chart (``ttft`` SLO, seconds); ``None``: none set
+    slo_ttft_s: float | None = None
+    #: measured points in the order they arrived (the latest is highlighted)
+    arrived: tuple[CurvePoint, ...] = field(default=())
+
+    @property
+    def offered_unit(self) -> str:
+        return "req/s" if self.offered_kind == "rate" else "concurrent"
+
+    def throughput(self) -> list[tuple[float, float]]:
+        """(offered, throughput) pairs."""
+        return [(p.offered, p.throughput_rps) for p in self.points]
+
+    def goodput(self) -> list[tuple[float, float]]:
+        """(offered, goodput) pairs of the points that have one."""
+        return [(p.offered, p.goodput_rps) for p in self.points if p.goodput_rps is not None]
+
+    def ttft_vs_throughput(self, q: Literal[50, 99]) -> list[tuple[float, float]]:
+        """(throughput, TTFT p50 or p99) pairs, by throughput."""
+        pairs = [(p.throughput_rps, p.ttft_p50_s if q == 50 else p.ttft_p99_s) for p in self.points]
+        return sorted((x, y) for x, y in pairs if y is not None)
+
+    @property
+    def latest(self) -> CurvePoint | None:
+        return self.arrived[-1] if self.arrived else None
+
+
+def sweep_curve(
+    points: Sequence[CurvePoint],
+    *,
+    offered_kind: OfferedKind = "rate",
+    slo_ttft_s: float | None = None,
+) -> SweepCurve:
+    """The curve of ``points`` (in arrival order); drawn by offered load."""
+    ordered = tuple(sorted(points, key=lambda p: p.offered))
+    return SweepCurve(ordered, offered_kind, slo_ttft_s, tuple(points))

@@ -1,0 +1,203 @@
+"""Chart data from run records, checked by hand on fixed records."""
+
+from __future__ import annotations
+
+import pytest
+
+from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.series import (
+    CurvePoint,
+    bin_edges,
+    bucket_width,
+    errors_series,
+    histogram,
+    in_flight_series,
+    itl_histogram,
+    itl_sequence,
+    nice_step,
+    output_tps_series,
+    run_series,
+    sweep_curve,
+    ttft_histogram,
+    ttft_rolling_series,
+)
+
+
+def rec(
+    start: float,
+    end: float,
+    *,
+    ttft: float | None = 0.5,
+    tokens: int | None = 10,
+    ok: bool = True,
+    warmup: bool = False,
+    index: int = 0,
+    itl: float | None = None,
+    itl_p99: float | None = None,
+) -> RunRecord:
+    return RunRecord(
+        model="m",
+        pass_index=0 if warmup else 1,
+        prompt_index=index,
+        warmup=warmup,
+        ok=ok,
+        ttft_s=ttft if ok else None,
+        e2e_s=(end - start) if ok else None,
+        output_tokens=tokens if ok else None,
+        itl_mean_s=itl,
+        itl_p99_s=itl_p99,
+        started_at_s=start,
+        finished_at_s=end,
+    )
+
+
+def test_bucket_width_is_the_smallest_nice_width_that_fits() -> None:
+    assert bucket_width(0.0) == 0.25
+    assert bucket_width(30.0, 120) == 0.25
+    assert bucket_width(31.0, 120) == 0.5
+    assert bucket_width(100.0, 50) == 2.0
+    assert bucket_width(10 * 3600.0, 2) == 18000.0  # past the table: whole hours
+    with pytest.raises(ValueError):
+        bucket_width(1.0, 0)
+
+
+def test_output_tokens_spread_over_the_decode_window() -> None:
+    # 10 tokens from t=0.5 (first token) to t=2.5: a decode window of 2 s, 5 tok/s;
+    # buckets of 1 s: [0,1) holds 0.5 s of it -> 2.5 tok; [1,2): 5; [2,3): 2.5
+    series = output_tps_series([rec(0.0, 2.5)], 1.0, 3)
+    assert series.times == (1.0, 2.0, 3.0)
+    assert series.values == pytest.approx((2.5, 5.0, 2.5))
+    # width 0.5: tokens per bucket / 0.5 s
+    half = output_tps_series([rec(0.0, 2.5)], 0.5, 6)
+    assert half.values == pytest.approx((0.0, 5.0, 5.0, 5.0, 5.0, 0.0))
+
+
+def test_output_tps_leaves_out_failures_and_warmups() -> None:
+    records = [rec(0, 1, ok=False), rec(0, 1, warmup=True), rec(0, 1, ttft=0.0, tokens=4)]
+    assert output_tps_series(records, 1.0, 1).values == pytest.approx((4.0,))
+    assert output_tps_series(records, 1.0, 1, warmup=True).values == pytest.approx((14.0,))
+
+
+def test_in_flight_is_time_weighted() -> None:
+    # run A [0, 2), run B [1, 3): bucket [0,1): 1, [1,2): 2, [2,3): 1
+    series = in_flight_series([rec(0, 2), rec(1, 3)], 1.0, 3)
+    assert series.values == pytest.approx((1.0, 2.0, 1.0))
+    # half a bucket busy reads 0.5
+    assert in_flight_series([rec(0.5, 1.0)], 1.0, 1).values == pytest.approx((0.5,))
+    # failed runs were in flight too
+    assert in_flight_series([rec(0, 1, ok=False)], 1.0, 1).values == pytest.approx((1.0,))
+
+
+def test_errors_per_bucket_by_end_time() -> None:
+    records = [rec(0, 0.4, ok=False), rec(0, 1.2, ok=False), rec(0, 1.5), rec(0, 9, ok=False)]
+    # the last bucket takes what ends after it
+    assert errors_series(records, 1.0, 2).values == (1.0, 2.0)
+
+
+def test_ttft_rolling_percentiles() -> None:
+    # ok runs sent at 0.1 .. 0.9 s with TTFT 0.1 .. 0.9, then 5 more at 2.1 .. 2.5 s with TTFT 2
+    records = [rec(i / 10, 3.0, ttft=i / 10) for i in range(1, 10)]
+    records += [rec(2.1 + i / 10, 3.0, ttft=2.0) for i in range(5)]
+    p50, p99 = ttft_rolling_series(records, 1.0, 3, window_s=1.0)
+    assert p50.values[0] == pytest.approx(0.5)
+    assert p99.values[0] == pytest.approx(0.892)  # 9 values: position 7.92 -> 0.8 + 0.092
+    assert p50.values[1] is None and p99.values[1] is None  # nothing sent in (1, 2]
+    assert p50.values[2] == pytest.approx(2.0)
+    assert p99.values[2] == pytest.approx(2.0)
+    # a 2 s window at t=3 holds (1, 3]: only the five 2.x runs
+    p50w, _ = ttft_rolling_series(records, 1.0, 3, window_s=2.0)
+    assert p50w.values[1] == pytest.approx(0.5)  # (0, 2] holds the first nine
+
+
+def test_p99_needs_enough_values() -> None:
+    records = [rec(0.1 * i, 1.0, ttft=0.1) for i in range(4)]
+    p50, p99 = ttft_rolling_series(records, 1.0, 1, window_s=5.0)
+    assert p50.values[0] == pytest.approx(0.1)
+    assert p99.values == (None,)
+
+
+def test_run_series_covers_the_run() -> None:
+    records = [rec(0, 2), rec(1, 3), rec(2.5, 3.7, ok=False)]
+    rs = run_series(records)
+    assert rs.width_s == 0.25
+    assert rs.end_s == pytest.approx(3.7)
+    assert len(rs.times) == 15  # ceil(3.7 / 0.25)
+    assert rs.runs == 3
+    assert rs.window_s == 5.0
+    assert sum(v or 0 for v in rs.errors.values) == 1
+    # tokens are conserved: 20 tokens at 0.25 s per bucket
+    assert sum(v or 0 for v in rs.output_tps.values) * 0.25 == pytest.approx(20.0)
+    assert rs.output_tps.last is not None
+    assert run_series([]).times == (0.25,)
+    assert run_series(records, end_s=120.0, max_buckets=60).width_s == 2.0
+
+
+def test_nice_steps_and_edges() -> None:
+    assert nice_step(0.7) == 1.0
+    assert nice_step(0.013) == pytest.approx(0.02)
+    assert nice_step(2.2) == 2.5
+    assert nice_step(30) == 50
+    with pytest.raises(ValueError):
+        nice_step(0)
+    assert bin_edges(0.0, 1.0, 10) == pytest.approx(tuple(i / 10 for i in range(11)))
+    edges = bin_edges(0.123, 0.987, 8)
+    assert len(edges) - 1 <= 8 and edges[0] <= 0.123 and edges[-1] >= 0.987
+    assert bin_edges(0.5, 0.5) == pytest.approx((0.475, 0.525))
+
+
+def test_histogram_counts_by_hand() -> None:
+    h = histogram([0.05, 0.15, 0.15, 0.95, 1.0, None, float("nan")], bins=10, name="x")
+    assert h.edges == pytest.approx(tuple(i / 10 for i in range(11)))
+    assert h.counts == (1, 2, 0, 0, 0, 0, 0, 0, 0, 2)  # 1.0 falls in the closed last bin
+    assert h.n == 5 and h.above == 0
+    assert histogram([]).counts == ()
+
+
+def test_histogram_keeps_the_far_tail_apart() -> None:
+    values = [0.1 + i * 0.001 for i in range(99)] + [30.0]
+    h = histogram(values, bins=10)
+    assert h.above == 1
+    assert h.n == 100
+    assert h.edges[-1] < 1.0  # the bins are not stretched to 30 s
+    assert histogram(values, bins=10, tail_q=None).above == 0
+
+
+def test_ttft_and_itl_histograms_use_ok_measured_runs() -> None:
+    records = [
+        rec(0, 1, ttft=0.2, itl=0.01),
+        rec(0, 1, ttft=0.4, itl=0.03),
+        rec(0, 1, ok=False),
+        rec(0, 1, ttft=9.0, warmup=True, itl=9.0),
+    ]
+    assert ttft_histogram(records).n == 2
+    itl = itl_histogram(records)
+    assert itl.n == 2 and itl.name == "ITL mean per run"
+    assert itl_histogram(records, "itl_p99_s").n == 0
+
+
+def test_itl_sequence_in_plan_order() -> None:
+    records = [
+        rec(0, 1, index=2, itl=0.03, itl_p99=0.05),
+        rec(0, 1, index=0, itl=0.01, itl_p99=0.02),
+        rec(0, 1, index=1, ok=False, itl=0.5),
+        rec(0, 1, warmup=True, itl=1.0),
+    ]
+    seq = itl_sequence(records)
+    assert seq.mean_s == (0.01, None, 0.03)
+    assert seq.p99_s == (0.02, None, 0.05)
+    assert seq.runs == 3
+
+
+def test_sweep_curve_orders_points_and_keeps_arrival() -> None:
+    a = CurvePoint(4.0, 3.9, 0.2, 0.4, 3.5)
+    b = CurvePoint(1.0, 1.0, 0.1, 0.15, 1.0)
+    c = CurvePoint(8.0, 5.0, 1.0, None, None)
+    curve = sweep_curve([a, b, c], slo_ttft_s=0.5)
+    assert curve.points == (b, a, c)
+    assert curve.latest == c
+    assert curve.throughput() == [(1.0, 1.0), (4.0, 3.9), (8.0, 5.0)]
+    assert curve.goodput() == [(1.0, 1.0), (4.0, 3.5)]
+    assert curve.ttft_vs_throughput(99) == [(1.0, 0.15), (3.9, 0.4)]
+    assert curve.ttft_vs_throughput(50) == [(1.0, 0.1), (3.9, 0.2), (5.0, 1.0)]
+    assert curve.offered_unit == "req/s"
+    assert sweep_curve([], offered_kind="concurrency").offered_unit == "concurrent"
