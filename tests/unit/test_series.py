@@ -7,6 +7,7 @@ import pytest
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
     CurvePoint,
+    TelemetryTrail,
     bin_edges,
     bucket_width,
     errors_series,
@@ -18,9 +19,12 @@ from ometer_tui.core.bench.series import (
     output_tps_series,
     run_series,
     sweep_curve,
+    telemetry_points,
     ttft_histogram,
     ttft_rolling_series,
 )
+from ometer_tui.core.telemetry.live import SeriesView, TelemetrySnapshot, snapshot
+from ometer_tui.core.telemetry.recording import SourceKind, TelemetryRecording
 
 
 def rec(
@@ -201,3 +205,49 @@ def test_sweep_curve_orders_points_and_keeps_arrival() -> None:
     assert curve.ttft_vs_throughput(50) == [(1.0, 0.1), (3.9, 0.2), (5.0, 1.0)]
     assert curve.offered_unit == "req/s"
     assert sweep_curve([], offered_kind="concurrency").offered_unit == "concurrent"
+
+
+def _view(times: tuple[float, ...], values: tuple[float, ...]) -> SeriesView:
+    return SeriesView("prometheus", "requests_running", "", "requests", values[-1], values,
+                      times=times)  # fmt: skip
+
+
+def test_telemetry_trail_joins_overlapping_snapshots() -> None:
+    trail = TelemetryTrail()
+    assert trail.add(TelemetrySnapshot(series=(_view((0.5, 1.5), (1.0, 2.0)),)))
+    assert trail.add(TelemetrySnapshot(series=(_view((1.5, 2.5), (2.0, 3.0)),)))
+    assert not trail.add(TelemetrySnapshot(series=(_view((1.5, 2.5), (2.0, 3.0)),)))
+    (pts,) = trail.points()
+    assert pts.times == (0.5, 1.5, 2.5) and pts.values == (1.0, 2.0, 3.0)
+    assert pts.title == "requests running" and pts.unit == "requests"
+    trail.clear()
+    assert trail.points() == ()
+
+
+def test_telemetry_trail_thins_and_keeps_the_latest() -> None:
+    trail = TelemetryTrail(max_points=4)
+    trail.add(TelemetrySnapshot(series=(_view((1, 2, 3, 4, 5), (1, 2, 3, 4, 5)),)))
+    (pts,) = trail.points()
+    assert pts.times == (1, 3, 5)
+    trail.add(TelemetrySnapshot(series=(_view((4, 5, 6, 7), (4, 5, 6, 7)),)))
+    (pts,) = trail.points()
+    # 1 3 5 6 7 is 5 points: every other one is dropped, the latest kept
+    assert pts.times == (1, 5, 7)
+
+
+def test_telemetry_points_on_the_client_axis() -> None:
+    rec = TelemetryRecording(interval_s=1.0, origin_ns=1_000_000_000)
+    series = rec.series_for(SourceKind.PROMETHEUS, "kv_cache_usage", "%", "vllm:kv", "m")
+    series.add(1_500_000_000, 10.0)
+    series.add(3_000_000_000, 20.0)
+    rec.series_for(SourceKind.OLLAMA_PS, "empty", "", "x")
+    (pts,) = telemetry_points(rec)
+    assert pts.times == (0.5, 2.0) and pts.values == (10.0, 20.0)
+    assert pts.key == ("prometheus", "kv_cache_usage", "m")
+    assert pts.title == "kv cache usage [m]"
+
+
+def test_snapshot_carries_sample_times() -> None:
+    rec = TelemetryRecording(interval_s=1.0, origin_ns=0)
+    rec.series_for(SourceKind.PROMETHEUS, "x", "", "x").add(2_000_000_000, 1.0)
+    assert snapshot(rec).series[0].times == (2.0,)

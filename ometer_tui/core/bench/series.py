@@ -32,6 +32,8 @@ from typing import Literal
 
 from ometer_tui.core.bench.metrics import percentile
 from ometer_tui.core.bench.records import MIN_N_FOR_PERCENTILES, RunRecord
+from ometer_tui.core.telemetry.live import TelemetrySnapshot
+from ometer_tui.core.telemetry.recording import TelemetryRecording
 
 #: Bucket widths (seconds) the time axis may use, smallest first.
 NICE_WIDTHS_S: tuple[float, ...] = (
@@ -446,3 +448,84 @@ def sweep_curve(
     """The curve of ``points`` (in arrival order); drawn by offered load."""
     ordered = tuple(sorted(points, key=lambda p: p.offered))
     return SweepCurve(ordered, offered_kind, slo_ttft_s, tuple(points))
+
+
+# ------------------------------------------------------------------- server telemetry
+
+#: Points kept per telemetry series in a trail (older ones thinned, as the recording does).
+TRAIL_POINTS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryPoints:
+    """One telemetry series as (time, value) points; its title names the series."""
+
+    key: tuple[str, str, str]  # (source, metric, label)
+    unit: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+    @property
+    def title(self) -> str:
+        _source, metric, label = self.key
+        name = metric.replace("_", " ")
+        return f"{name} [{label}]" if label else name
+
+
+def telemetry_points(rec: TelemetryRecording) -> tuple[TelemetryPoints, ...]:
+    """Every series of a finished recording on the client's time axis (seconds since
+    the benchmark started), in the recording's order."""
+    out: list[TelemetryPoints] = []
+    for s in rec.series.values():
+        if not s.points:
+            continue
+        out.append(
+            TelemetryPoints(
+                (s.source.value, s.metric, s.label),
+                s.unit,
+                tuple(rec.t_s(t) for t, _ in s.points),
+                tuple(v for _, v in s.points),
+            )
+        )
+    return tuple(out)
+
+
+class TelemetryTrail:
+    """Live telemetry snapshots (each carries the last few points of every series)
+    joined into whole series: a point is added once, when its time is past the last
+    one kept. Past ``max_points`` a series keeps every other point."""
+
+    def __init__(self, max_points: int = TRAIL_POINTS) -> None:
+        self.max_points = max_points
+        self._series: dict[tuple[str, str, str], tuple[str, list[float], list[float]]] = {}
+
+    def add(self, snapshot: TelemetrySnapshot) -> bool:
+        """Join ``snapshot``'s points; whether any was new."""
+        added = False
+        for view in snapshot.series:
+            _unit, times, values = self._series.setdefault(view.key, (view.unit, [], []))
+            last = times[-1] if times else -math.inf
+            for t, v in zip(view.times, view.history, strict=False):
+                if t > last:
+                    times.append(t)
+                    values.append(v)
+                    last = t
+                    added = True
+            if len(times) > self.max_points:  # every other point, the latest kept
+                keep = len(times) % 2 == 0
+                last_t, last_v = times[-1], values[-1]
+                del times[1::2], values[1::2]
+                if keep:
+                    times.append(last_t)
+                    values.append(last_v)
+        return added
+
+    def clear(self) -> None:
+        self._series.clear()
+
+    def points(self) -> tuple[TelemetryPoints, ...]:
+        return tuple(
+            TelemetryPoints(key, unit, tuple(times), tuple(values))
+            for key, (unit, times, values) in self._series.items()
+            if times
+        )
