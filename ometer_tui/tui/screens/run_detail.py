@@ -21,6 +21,7 @@ from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import ModelResult
 from ometer_tui.tui.formatting import fmt_bytes, fmt_context, fmt_rate, fmt_seconds
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
+from ometer_tui.tui.widgets.chart_detail import DetailCharts
 from ometer_tui.tui.widgets.clock_panel import clock_table
 from ometer_tui.tui.widgets.run_table import RunTable
 
@@ -40,6 +41,9 @@ class RunDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="run_detail.back",
                 tooltip="Back to the results"),
+        Binding("c", "toggle_charts", "Charts", id="run_detail.charts",
+                tooltip="TTFT and inter-token gap histograms and per-run sparklines, in "
+                "place of the response and timings"),
     ]  # fmt: skip
 
     def __init__(self, session: BenchmarkSession, model: str) -> None:
@@ -55,6 +59,7 @@ class RunDetailScreen(Screen[None]):
         yield Static(self._title(), id="detail-title")
         yield Static(self._summary(), id="detail-summary")
         yield RunTable(embedding=is_embedding(self.model_result), id="detail-runs")
+        yield DetailCharts(id="detail-charts")
         with Horizontal(id="detail-bottom"):
             with VerticalScroll(id="detail-text-box"):
                 yield Static("", id="detail-text")
@@ -74,6 +79,16 @@ class RunDetailScreen(Screen[None]):
         self._show_record(self.runs.highlighted_record())
         self.session.changed.subscribe(self, self._session_changed)
 
+    @property
+    def charts(self) -> DetailCharts:
+        return self.query_one(DetailCharts)
+
+    def action_toggle_charts(self) -> None:
+        """Charts in place of the response and timings (and back)."""
+        self.charts.show(self.model_result.records)
+        self.charts.toggle()
+        self.set_class(self.charts.shown, "-charts")
+
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < STACK_BELOW, "-narrow")
 
@@ -83,6 +98,7 @@ class RunDetailScreen(Screen[None]):
         if change.restarted or change.finished or self.model in change.models:
             before = self.runs.highlighted_record()
             self.runs.show(self.model_result.records)
+            self.charts.show(self.model_result.records, urgent=change.finished)
             self.query_one("#detail-title", Static).update(self._title())
             self.query_one("#detail-summary", Static).update(self._summary())
             if before is None or change.restarted:

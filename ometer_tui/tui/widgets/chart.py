@@ -39,7 +39,7 @@ class Line:
     xs: tuple[float, ...]
     ys: tuple[float, ...]
     bars: bool = False  # drawn as bars (counts per bucket, a histogram)
-    width: float = 1.0  # bar width, in x units (a histogram's bin width)
+    width: float = 0.8  # bar width, a fraction of the space between two bars
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,8 @@ class Figure:
     y_from: float | None = 0.0
     #: the x axis' unit, written on its ticks ("s", "ms"); "" leaves plotext's ticks
     x_unit: str = ""
+    #: the y values are counts: whole-number ticks
+    y_counts: bool = False
 
     @property
     def has_data(self) -> bool:
@@ -143,6 +145,10 @@ class Chart(PlotextPlot):
         if figure.y_from is not None and ys:
             top = max(ys)
             plt.ylim(figure.y_from, top * 1.05 if top > figure.y_from else figure.y_from + 1)
+        if figure.y_counts and ys:  # whole numbers: a count of 1.4 runs means nothing
+            step = max(1, math.ceil(max(ys) / max(1, (self.size.height - 4) // 2)))
+            ticks = list(range(0, int(max(ys)) + 1, step))
+            plt.yticks(ticks, [str(t) for t in ticks])
 
 
 def x_ticks(lo: float, hi: float, most: int = 5) -> list[float]:

@@ -43,12 +43,9 @@ def run_figures(rs: RunSeries, *, slo_ttft_s: float | None = None) -> tuple[Figu
     )
     refs = (RefLine(f"SLO {slo_ttft_s * MS:g} ms", slo_ttft_s * MS),) if slo_ttft_s else ()
     errors = sum(v or 0 for v in rs.errors.values)
-    error_lines: tuple[Line, ...] = ()
-    if errors:
-        xs, ys = points(rs.errors.times, rs.errors.values)
-        error_lines = (
-            Line("errors", tuple(x - rs.width_s / 2 for x in xs), ys, bars=True, width=rs.width_s),
-        )
+    # a line over every bucket (0 where none failed): bars of the few buckets with errors
+    # would be drawn as wide as the gaps between them
+    error_lines = (_line(rs.errors, "errors"),) if errors else ()
     tps, flight = rs.output_tps, rs.in_flight
     return (
         Figure(f"output tok/s · last {_fmt(tps.last)} · peak {_fmt(_peak(tps))}",
@@ -58,7 +55,7 @@ def run_figures(rs: RunSeries, *, slo_ttft_s: float | None = None) -> tuple[Figu
         Figure(ttft_title, (_line(rs.ttft_p50, "p50", MS), _line(rs.ttft_p99, "p99", MS)), refs,
                x_unit="s"),
         Figure(f"errors per {rs.width_s:g} s · {errors:g} in all", error_lines, empty="no errors",
-               x_unit="s"),
+               x_unit="s", y_counts=True),
     )  # fmt: skip
 
 
@@ -74,7 +71,8 @@ def telemetry_figure(series: TelemetryPoints) -> Figure:
     last = series.values[-1] * scale if series.values else None
     title = f"server: {series.title} · {_fmt(last, shown_unit)}"
     values = tuple(v * scale for v in series.values)
-    return Figure(title, (Line(series.title, series.times, values),), x_unit="s")
+    whole = all(float(v).is_integer() for v in values)  # requests, slots, models: counts
+    return Figure(title, (Line(series.title, series.times, values),), x_unit="s", y_counts=whole)
 
 
 def sweep_figures(curve: SweepCurve) -> tuple[Figure, Figure]:
@@ -113,13 +111,12 @@ def histogram_figure(h: Histogram, *, title: str, scale: float = MS, unit: str =
     """Bars per bin; the title says n and how many values lie past the last bin."""
     if not h.counts:
         return Figure(title, empty="no ok runs yet")
-    step = (h.edges[1] - h.edges[0]) * scale
     xs = tuple(c * scale for c in h.centers())
     note = f" · n={h.n}"
     if h.above:
         note += f" · {h.above} above {h.edges[-1] * scale:.4g} {unit}"
-    line = Line("runs", xs, tuple(float(c) for c in h.counts), bars=True, width=step)
-    return Figure(f"{title} ({unit}){note}", (line,), x_unit=unit)
+    line = Line("runs", xs, tuple(float(c) for c in h.counts), bars=True)
+    return Figure(f"{title} ({unit}){note}", (line,), x_unit=unit, y_counts=True)
 
 
 def itl_values(seq: ItlSequence) -> tuple[list[float], list[float]]:
