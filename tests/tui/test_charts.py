@@ -296,3 +296,19 @@ def test_model_detail_histograms_snapshot(snap_compare: SnapCompare) -> None:
         lambda app: RunDetailScreen(BenchmarkSession.of_result(app, result), "llama3:8b")
     )
     assert snap_compare(app, terminal_size=(120, 36), run_before=open_charts)
+
+
+async def test_a_title_wider_than_its_chart_is_cut_not_dropped() -> None:
+    result = chart_result()
+    app = SnapHost(
+        lambda app: RunDetailScreen(BenchmarkSession.of_result(app, result), "llama3:8b")
+    )
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        for chart in app.screen.query_one(DetailCharts).query(Chart):
+            assert chart.figure is not None and len(chart.figure.title) > chart.size.width
+            first_line = text_of(chart).splitlines()[0]
+            assert first_line.strip().endswith("…")
+            assert first_line.strip()[:-1] in chart.figure.title

@@ -119,6 +119,9 @@ class Chart(PlotextPlot):
         title = figure.title
         if figure.refs:
             title += "  " + " ".join(f"── {r.label}" for r in figure.refs)
+        width = self.size.width
+        if width and len(title) > width:  # plotext drops a title wider than the chart
+            title = title[: max(width - 1, 0)] + "…"
         plt.title(title)
         many = len(figure.lines) > 1
         for i, line in enumerate(figure.lines):

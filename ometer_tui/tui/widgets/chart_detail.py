@@ -92,7 +92,7 @@ class DetailCharts(Vertical, can_focus=False):
             histogram_figure(ttft_histogram(records), title="TTFT")
         )
         self.query_one("#dc-itl", Chart).show(
-            histogram_figure(itl_histogram(records), title="inter-token gap, mean per run")
+            histogram_figure(itl_histogram(records), title="ITL, mean per run")
         )
         mean, p99 = itl_values(itl_sequence(records))
         for which, values in (("mean", mean), ("p99", p99)):
