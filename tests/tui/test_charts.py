@@ -152,9 +152,9 @@ async def test_a_sweep_curve_grows_point_by_point_with_its_slo_line() -> None:
         await pilot.press("c")
         await pilot.pause()
         for n in range(1, len(steps) + 1):
-            panel.show_sweep(sweep_curve(steps[:n], slo_ttft_s=0.5))
+            panel.show_sweep({"m": sweep_curve(steps[:n], slo_ttft_s=0.5)})
             panel.update_now()
-            while panel.pages[panel.page][0] != "sweep":
+            while panel.pages[panel.page][0] != "sweep m":
                 panel.turn_page(1)
             await pilot.pause()
             first, second = figures(panel)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from ometer_tui.core.bench.records import RunRecord
@@ -19,6 +21,7 @@ from ometer_tui.core.bench.series import (
     output_tps_series,
     run_series,
     sweep_curve,
+    sweep_curves,
     telemetry_points,
     ttft_histogram,
     ttft_rolling_series,
@@ -251,3 +254,33 @@ def test_snapshot_carries_sample_times() -> None:
     rec = TelemetryRecording(interval_s=1.0, origin_ns=0)
     rec.series_for(SourceKind.PROMETHEUS, "x", "", "x").add(2_000_000_000, 1.0)
     assert snapshot(rec).series[0].times == (2.0,)
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """A sweep's per-model point with more figures than a chart reads (structural)."""
+
+    offered: float
+    throughput_rps: float | None
+    output_tps: float | None
+    ttft_p50_s: float | None
+    ttft_p99_s: float | None
+    goodput_rps: float | None
+
+
+def test_sweep_curves_per_model_from_step_points() -> None:
+    steps = [
+        {
+            "a": StepFigures(1, 1.0, 50, 0.1, 0.2, 1.0),
+            "b": StepFigures(1, None, None, None, None, None),
+        },
+        {"a": StepFigures(2, 1.9, 90, 0.2, 0.4, 1.5)},
+    ]
+    curves = sweep_curves(steps, offered_kind="concurrency", slo_ttft_s=0.3)
+    assert set(curves) == {"a", "b"}
+    a = curves["a"]
+    assert a.throughput() == [(1, 1.0), (2, 1.9)]
+    assert a.goodput() == [(1, 1.0), (2, 1.5)]
+    assert a.slo_ttft_s == 0.3 and a.offered_unit == "concurrent"
+    b = curves["b"]  # nothing succeeded: no point to draw, but the step is known
+    assert b.throughput() == [] and b.ttft_vs_throughput(50) == [] and b.latest is not None

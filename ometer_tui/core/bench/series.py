@@ -26,9 +26,9 @@ What each series means (measured runs only; warm-up excluded unless asked):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from ometer_tui.core.bench.metrics import percentile
 from ometer_tui.core.bench.records import MIN_N_FOR_PERCENTILES, RunRecord
@@ -391,16 +391,37 @@ def itl_sequence(records: Iterable[RunRecord]) -> ItlSequence:
 OfferedKind = Literal["rate", "concurrency"]
 
 
+class CurveFigures(Protocol):
+    """What a sweep chart reads of one step (of one model). :class:`CurvePoint` has it,
+    and so does any step summary with these attributes (a sweep's per-model point):
+    hand those over as they are."""
+
+    @property
+    def offered(self) -> float: ...
+
+    @property
+    def throughput_rps(self) -> float | None: ...
+
+    @property
+    def ttft_p50_s(self) -> float | None: ...
+
+    @property
+    def ttft_p99_s(self) -> float | None: ...
+
+    @property
+    def goodput_rps(self) -> float | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CurvePoint:
-    """One sweep step as a chart needs it (adapt a sweep's step summary to this).
+    """One sweep step as a chart needs it.
 
     ``offered``: the step's offered load (requests/s for a rate, or a concurrency);
-    ``throughput_rps``: achieved ok requests/s; ``goodput_rps``: requests/s meeting
-    every SLO (``None``: no SLO set)."""
+    ``throughput_rps``: achieved ok requests/s (``None``: nothing succeeded);
+    ``goodput_rps``: requests/s meeting every SLO (``None``: no SLO set)."""
 
     offered: float
-    throughput_rps: float
+    throughput_rps: float | None
     ttft_p50_s: float | None
     ttft_p99_s: float | None
     goodput_rps: float | None = None
@@ -410,20 +431,20 @@ class CurvePoint:
 class SweepCurve:
     """A sweep's points sorted by offered load, and what its chart draws."""
 
-    points: tuple[CurvePoint, ...]
+    points: tuple[CurveFigures, ...]
     offered_kind: OfferedKind = "rate"
     #: SLO lines on the TTFT chart (``ttft`` SLO, seconds); ``None``: none set
     slo_ttft_s: float | None = None
-    #: measured points in the order they arrived (the latest is highlighted)
-    arrived: tuple[CurvePoint, ...] = field(default=())
+    #: measured points in the order they arrived (the latest is named in the title)
+    arrived: tuple[CurveFigures, ...] = field(default=())
 
     @property
     def offered_unit(self) -> str:
         return "req/s" if self.offered_kind == "rate" else "concurrent"
 
     def throughput(self) -> list[tuple[float, float]]:
-        """(offered, throughput) pairs."""
-        return [(p.offered, p.throughput_rps) for p in self.points]
+        """(offered, throughput) pairs of the points that have a throughput."""
+        return [(p.offered, p.throughput_rps) for p in self.points if p.throughput_rps is not None]
 
     def goodput(self) -> list[tuple[float, float]]:
         """(offered, goodput) pairs of the points that have one."""
@@ -432,15 +453,15 @@ class SweepCurve:
     def ttft_vs_throughput(self, q: Literal[50, 99]) -> list[tuple[float, float]]:
         """(throughput, TTFT p50 or p99) pairs, by throughput."""
         pairs = [(p.throughput_rps, p.ttft_p50_s if q == 50 else p.ttft_p99_s) for p in self.points]
-        return sorted((x, y) for x, y in pairs if y is not None)
+        return sorted((x, y) for x, y in pairs if x is not None and y is not None)
 
     @property
-    def latest(self) -> CurvePoint | None:
+    def latest(self) -> CurveFigures | None:
         return self.arrived[-1] if self.arrived else None
 
 
 def sweep_curve(
-    points: Sequence[CurvePoint],
+    points: Sequence[CurveFigures],
     *,
     offered_kind: OfferedKind = "rate",
     slo_ttft_s: float | None = None,
@@ -448,6 +469,24 @@ def sweep_curve(
     """The curve of ``points`` (in arrival order); drawn by offered load."""
     ordered = tuple(sorted(points, key=lambda p: p.offered))
     return SweepCurve(ordered, offered_kind, slo_ttft_s, tuple(points))
+
+
+def sweep_curves(
+    steps: Iterable[Mapping[str, CurveFigures]],
+    *,
+    offered_kind: OfferedKind = "rate",
+    slo_ttft_s: float | None = None,
+) -> dict[str, SweepCurve]:
+    """One curve per model from the steps' points in the order they finished (each
+    step: model -> its figures, as a sweep's step event carries them)."""
+    per_model: dict[str, list[CurveFigures]] = {}
+    for step in steps:
+        for model, point in step.items():
+            per_model.setdefault(model, []).append(point)
+    return {
+        model: sweep_curve(points, offered_kind=offered_kind, slo_ttft_s=slo_ttft_s)
+        for model, points in per_model.items()
+    }
 
 
 # ------------------------------------------------------------------- server telemetry

@@ -85,11 +85,12 @@ def sweep_figures(curve: SweepCurve) -> tuple[Figure, Figure]:
     if good:
         lines.append(Line("goodput", tuple(x for x, _ in good), tuple(y for _, y in good)))
     latest = curve.latest
-    note = (
-        f" · last {latest.offered:g} {unit} → {latest.throughput_rps:.3g} req/s"
-        if latest is not None
-        else ""
-    )
+    note = ""
+    if latest is not None:
+        got = latest.throughput_rps
+        note = f" · last {latest.offered:g} {unit} → " + (
+            f"{got:.3g} req/s" if got is not None else "none ok"
+        )
     first = Figure(f"req/s vs offered ({unit}){note}", tuple(lines), empty="no step yet")
     ttft_lines = []
     qs: tuple[Literal[50], Literal[99]] = (50, 99)

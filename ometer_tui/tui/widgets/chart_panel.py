@@ -21,6 +21,7 @@ telemetry panel steps aside unless it was asked for with its own key (``t``).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
 from textual import events
@@ -100,7 +101,7 @@ class ChartPanel(Vertical, can_focus=False):
         super().__init__(id=id)
         self.session = session
         self.page = 0
-        self.sweep: SweepCurve | None = None
+        self.sweeps: dict[str, SweepCurve] = {}
         self.trail = TelemetryTrail()
         self.redraws = 0  # panel updates made (a test checks the budget with it)
         self._dirty = True
@@ -143,9 +144,11 @@ class ChartPanel(Vertical, can_focus=False):
             self.page = (self.page + step) % len(self.pages)
         self._show_page()
 
-    def show_sweep(self, curve: SweepCurve | None) -> None:
-        """Show (or drop, ``None``) a sweep's curve; drawn within the update budget."""
-        self.sweep = curve
+    def show_sweep(self, curves: Mapping[str, SweepCurve]) -> None:
+        """Show a sweep's curves, one page per model (``{}``: none); drawn within the
+        update budget. Feed it after each finished step (``series.sweep_curves`` makes
+        them from the steps' per-model points)."""
+        self.sweeps = dict(curves)
         self._changed(urgent=False)
 
     def _session_changed(self, change: SessionChanged) -> None:
@@ -202,8 +205,8 @@ class ChartPanel(Vertical, can_focus=False):
             server = self.trail.points()
         if server:
             groups.append(("server", [telemetry_figure(s) for s in server]))
-        if self.sweep is not None:
-            groups.append(("sweep", list(sweep_figures(self.sweep))))
+        for model, curve in self.sweeps.items():
+            groups.append((f"sweep {model}", list(sweep_figures(curve))))
         return groups
 
     def _paginate(self) -> None:
