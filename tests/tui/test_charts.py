@@ -13,6 +13,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Sparkline, Static
 
+from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.series import CurvePoint, sweep_curve
@@ -20,7 +21,7 @@ from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, Model
 from ometer_tui.demo.server import DemoServerThread
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.screens.run_detail import RunDetailScreen
-from ometer_tui.tui.session import BenchmarkSession
+from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets import chart_panel
 from ometer_tui.tui.widgets.chart import Chart, Figure
 from ometer_tui.tui.widgets.chart_detail import DetailCharts
@@ -312,3 +313,30 @@ async def test_a_title_wider_than_its_chart_is_cut_not_dropped() -> None:
             first_line = text_of(chart).splitlines()[0]
             assert first_line.strip().endswith("…")
             assert first_line.strip()[:-1] in chart.figure.title
+
+
+async def test_a_new_result_starts_the_charts_afresh_the_same_one_grows_them() -> None:
+    first = chart_result()  # 10 errors in all
+    app = results_host(first)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        panel = screen.query_one(ChartPanel)
+        assert "10 in all" in figures(panel)[3].title
+        # the engine's final result: the same records, in the same order, one more
+        final = chart_result()
+        for name, mr in final.models.items():
+            mr.records[:] = [*first.models[name].records, mr.records[3]]
+        screen.session.fold = ResultFold.of_result(final)
+        screen.session.changed.publish(SessionChanged(finished=True))
+        await pilot.pause()
+        assert "10 in all" in figures(panel)[3].title and panel.builder.runs == 2 * 40 + 2
+        # another result (a re-run): not added to the first
+        other = synthetic_result(runs=10, models=("llama3:8b",), error_every=2)
+        screen.session.fold = ResultFold.of_result(other)
+        screen.session.changed.publish(SessionChanged(restarted=True))
+        await pilot.pause()
+        assert "5 in all" in figures(panel)[3].title and panel.builder.runs == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
     CurvePoint,
+    RunSeries,
+    SeriesBuilder,
     TelemetryTrail,
     bin_edges,
     bucket_width,
@@ -284,3 +287,63 @@ def test_sweep_curves_per_model_from_step_points() -> None:
     assert a.slo_ttft_s == 0.3 and a.offered_unit == "concurrent"
     b = curves["b"]  # nothing succeeded: no point to draw, but the step is known
     assert b.throughput() == [] and b.ttft_vs_throughput(50) == [] and b.latest is not None
+
+
+def _random_records(n: int, seed: int) -> list[RunRecord]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        start = rng.uniform(0, n / 8)
+        ok = rng.random() > 0.1
+        ttft = rng.uniform(0.01, 0.5)
+        e2e = ttft + rng.uniform(0, 3)
+        out.append(
+            RunRecord(
+                model="m", pass_index=0 if i % 17 == 0 else 1, prompt_index=i,
+                warmup=i % 17 == 0, ok=ok, ttft_s=ttft if ok else None,
+                e2e_s=e2e if ok else None, output_tokens=rng.randint(0, 90) if ok else None,
+                started_at_s=start, finished_at_s=start + (e2e if ok else rng.uniform(0, 1)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _same(a: RunSeries, b: RunSeries) -> None:
+    assert (a.width_s, a.end_s, a.window_s, a.runs) == (b.width_s, b.end_s, b.window_s, b.runs)
+    assert a.times == b.times
+    for name in ("output_tps", "in_flight", "errors", "ttft_p50", "ttft_p99"):
+        va, vb = getattr(a, name).values, getattr(b, name).values
+        assert [v is None for v in va] == [v is None for v in vb], name
+        assert [v or 0 for v in va] == pytest.approx([v or 0 for v in vb], abs=1e-9), name
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_builder_gives_run_series_figures_as_records_arrive(seed: int) -> None:
+    records = _random_records(400, seed)
+    builder = SeriesBuilder()
+    for chunk in range(0, len(records), 37):  # records arrive a few at a time
+        builder.add(records[chunk : chunk + 37])
+        seen = records[: chunk + 37]
+        _same(builder.series(), run_series(seen))
+        _same(builder.series(max_buckets=7), run_series(seen, max_buckets=7))
+    _same(builder.series(end_s=10.0), run_series(records, end_s=10.0))
+    # in send order, as a live run hands them over: most windows come from the cache
+    in_order = sorted(records, key=lambda r: r.started_at_s)
+    builder = SeriesBuilder()
+    for chunk in range(0, len(in_order), 23):
+        builder.add(in_order[chunk : chunk + 23])
+        _same(builder.series(max_buckets=30), run_series(in_order[: chunk + 23], max_buckets=30))
+    _same(builder.series(window_s=2.0), run_series(records, window_s=2.0))
+
+
+def test_the_builder_recomputes_only_windows_a_new_record_touched() -> None:
+    builder = SeriesBuilder()
+    builder.add([rec(float(i), float(i) + 0.5, ttft=0.1) for i in range(40)])
+    before = builder.series(max_buckets=40)
+    late = [rec(0.1 * i, 0.6, ttft=9.0) for i in range(1, 4)]
+    builder.add(late)  # sent at the start: the early windows change, from the cache
+    after = builder.series(max_buckets=40)
+    assert after.ttft_p50.values[0] != before.ttft_p50.values[0]
+    assert after.ttft_p50.values[0] == pytest.approx(9.0)
+    first = [rec(float(i), float(i) + 0.5, ttft=0.1) for i in range(40)]
+    _same(after, run_series([*first, *late], max_buckets=40))

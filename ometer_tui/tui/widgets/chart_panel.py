@@ -31,11 +31,12 @@ from textual.containers import Grid, Vertical
 from textual.dom import DOMNode
 from textual.timer import Timer
 
+from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
+    SeriesBuilder,
     SweepCurve,
     TelemetryPoints,
     TelemetryTrail,
-    run_series,
     telemetry_points,
 )
 from ometer_tui.tui.widgets.chart import Chart, Figure
@@ -103,6 +104,9 @@ class ChartPanel(Vertical, can_focus=False):
         self.page = 0
         self.sweeps: dict[str, SweepCurve] = {}
         self.trail = TelemetryTrail()
+        self.builder = SeriesBuilder()
+        #: model -> (records in the builder, the last of them)
+        self._folded: dict[str, tuple[int, RunRecord]] = {}
         self.redraws = 0  # panel updates made (a test checks the budget with it)
         self._dirty = True
         self._last_update = -1e9
@@ -196,8 +200,8 @@ class ChartPanel(Vertical, can_focus=False):
 
     def _figures(self) -> list[tuple[str, list[Figure]]]:
         result = self.session.result
-        records = [r for m in result.models.values() for r in m.records]
-        groups: list[tuple[str, list[Figure]]] = [("run", list(run_figures(run_series(records))))]
+        self._fold_new_records()
+        groups: list[tuple[str, list[Figure]]] = [("run", list(run_figures(self.builder.series())))]
         server: tuple[TelemetryPoints, ...]
         if not self.session.running and result.telemetry is not None:
             server = telemetry_points(result.telemetry)  # the whole run, finished
@@ -208,6 +212,23 @@ class ChartPanel(Vertical, can_focus=False):
         for model, curve in self.sweeps.items():
             groups.append((f"sweep {model}", list(sweep_figures(curve))))
         return groups
+
+    def _fold_new_records(self) -> None:
+        """Hand the series builder the records that arrived since the last redraw. The
+        engine's final result holds the same records in the same order as the live one;
+        anything else (a re-run, a result loaded) starts the builder afresh."""
+        models = self.session.result.models
+        for name, last in self._folded.items():
+            records = models[name].records if name in models else []
+            if len(records) < last[0] or records[last[0] - 1] is not last[1]:
+                self.builder = SeriesBuilder()
+                self._folded = {}
+                break
+        for name, mr in models.items():
+            done = self._folded[name][0] if name in self._folded else 0
+            if len(mr.records) > done:
+                self.builder.add(mr.records[done:])
+                self._folded[name] = (len(mr.records), mr.records[-1])
 
     def _paginate(self) -> None:
         size = self._capacity
