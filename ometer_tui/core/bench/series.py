@@ -21,6 +21,9 @@ What each series means (measured runs only; warm-up excluded unless asked):
   :data:`~ometer_tui.core.bench.records.MIN_N_FOR_PERCENTILES` values in the window, p50
   one (``None`` otherwise: a gap in the line, never a made-up value).
 - **errors**: failed runs per bucket, by the time they ended.
+
+:func:`run_series` computes them from scratch; :class:`SeriesBuilder` gives the same
+figures for a live chart, folding each record once as it arrives.
 """
 
 from __future__ import annotations
