@@ -13,6 +13,7 @@ from ometer_tui.core.bench.series import (
     RunSeries,
     SeriesBuilder,
     TelemetryTrail,
+    auto_bins,
     bin_edges,
     bucket_width,
     errors_series,
@@ -347,3 +348,10 @@ def test_the_builder_recomputes_only_windows_a_new_record_touched() -> None:
     assert after.ttft_p50.values[0] == pytest.approx(9.0)
     first = [rec(float(i), float(i) + 0.5, ttft=0.1) for i in range(40)]
     _same(after, run_series([*first, *late], max_buckets=40))
+
+
+def test_histograms_of_few_runs_get_few_bins() -> None:
+    assert [auto_bins(n) for n in (0, 5, 36, 100, 10_000)] == [5, 5, 6, 10, 20]
+    records = [rec(0, 1, ttft=0.1 + i / 100) for i in range(5)]
+    assert len(ttft_histogram(records).counts) <= 5
+    assert len(ttft_histogram(records, bins=20).counts) > 5

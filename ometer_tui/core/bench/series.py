@@ -490,21 +490,29 @@ def _ok_values(records: Iterable[RunRecord], attr: str) -> list[float]:
     return out
 
 
-def ttft_histogram(records: Iterable[RunRecord], bins: int = HISTOGRAM_BINS) -> Histogram:
-    """TTFT of the ok measured runs."""
-    return histogram(_ok_values(records, "ttft_s"), name="TTFT", unit="s", bins=bins)
+def auto_bins(n: int) -> int:
+    """Bins for ``n`` values: about their square root, 5 at least, at most
+    :data:`HISTOGRAM_BINS` (20 bins for 5 runs would show 5 bars of 1 and gaps)."""
+    return min(HISTOGRAM_BINS, max(5, math.ceil(math.sqrt(n))))
+
+
+def ttft_histogram(records: Iterable[RunRecord], bins: int | None = None) -> Histogram:
+    """TTFT of the ok measured runs (``bins``: default :func:`auto_bins`)."""
+    values = _ok_values(records, "ttft_s")
+    return histogram(values, name="TTFT", unit="s", bins=bins or auto_bins(len(values)))
 
 
 ItlFigure = Literal["itl_mean_s", "itl_p50_s", "itl_p99_s"]
 
 
 def itl_histogram(
-    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int = HISTOGRAM_BINS
+    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int | None = None
 ) -> Histogram:
     """Inter-token gaps of the ok measured runs, one value per run (``figure``: its
     mean, p50 or p99 gap; records keep each run's gap summary, not every gap)."""
     label = {"itl_mean_s": "ITL mean", "itl_p50_s": "ITL p50", "itl_p99_s": "ITL p99"}[figure]
-    return histogram(_ok_values(records, figure), name=f"{label} per run", unit="s", bins=bins)
+    values = _ok_values(records, figure)
+    return histogram(values, name=f"{label} per run", unit="s", bins=bins or auto_bins(len(values)))
 
 
 @dataclass(frozen=True, slots=True)
