@@ -27,6 +27,8 @@ from ometer_tui.core.bench.series import nice_step
 
 #: Colours of a chart's lines, in order (plotext's names; readable on dark and light).
 COLOURS: tuple[str, ...] = ("cyan", "orange", "magenta", "green")
+#: Columns of a chart a title cannot use (the y axis' labels and a margin).
+TITLE_MARGIN = 9
 #: Markers of a chart's lines, in order, when colour is off (NO_COLOR).
 MONO_MARKERS: tuple[str, ...] = ("braille", "•", "x", "+")
 
@@ -119,9 +121,11 @@ class Chart(PlotextPlot):
         title = figure.title
         if figure.refs:
             title += "  " + " ".join(f"── {r.label}" for r in figure.refs)
-        width = self.size.width
-        if width and len(title) > width:  # plotext drops a title wider than the chart
-            title = title[: max(width - 1, 0)] + "…"
+        # plotext centres the title on the canvas (right of the y labels) and drops it
+        # when it does not fit there: cut it to what fits beside labels of 7 characters
+        room = self.size.width - TITLE_MARGIN
+        if self.size.width and len(title) > room:
+            title = title[: max(room - 1, 0)] + "…"
         plt.title(title)
         many = len(figure.lines) > 1
         for i, line in enumerate(figure.lines):
