@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py --quick    # a few configurations, to try it out
     python benchmarks/accuracy.py --only grid --phases shift --intervals 20 \
         --concurrency 100 200 --waves 4 --open-loop   # several waves, and open-loop load
+    python benchmarks/accuracy.py --only grid --modes tui tui-charts   # charts open or not
 
 Needs tcpdump (root, loopback only) and, for the peer column, guidellm installed in its
 own venv (``--peer /tmp/guidellm-venv/bin/guidellm``; skipped when missing). Raw results
@@ -78,6 +79,9 @@ INTERVALS = (20.0, 50.0)
 PHASES = ("shift", "burst")
 FLAVOURS = ("ollama", "openai")
 MODES = ("headless", "tui")
+#: the app with the results screen's chart panel open (``c``) while it runs; not in the
+#: default grid: ask for it with ``--modes tui tui-charts``
+CHART_MODE = "tui-charts"
 LATE_NS = 1_000_000
 CHILD_TIMEOUT_S = 120
 
@@ -213,7 +217,9 @@ def child_ometer(args: argparse.Namespace) -> None:
         result = asyncio.run(main) if asyncio_loop else run_engine(main)
     else:  # the app's session runs the sampler beside the engine, as the dashboard does
         factory = make_sampler if interval else None
-        result = asyncio.run(_run_in_app(plan, make_runner, factory))
+        result = asyncio.run(
+            _run_in_app(plan, make_runner, factory, charts=args.mode == CHART_MODE)
+        )
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     records = {}
@@ -393,11 +399,15 @@ def _experiments() -> None:
         _http.AiohttpTransport = transport  # type: ignore[attr-defined,assignment]
 
 
-async def _run_in_app(plan: Any, make_runner: Any, telemetry: Any = None) -> Any:
-    """The real app, headless, with the results screen running the benchmark live."""
+async def _run_in_app(
+    plan: Any, make_runner: Any, telemetry: Any = None, *, charts: bool = False
+) -> Any:
+    """The real app, headless, with the results screen running the benchmark live
+    (``charts``: with its chart panel open, redrawn as the run goes)."""
     from ometer_tui.tui.app import OmeterApp
     from ometer_tui.tui.screens.results import ResultsScreen
     from ometer_tui.tui.session import BenchmarkSession
+    from ometer_tui.tui.widgets.chart_panel import ChartPanel
 
     holder: dict[str, Any] = {}
 
@@ -413,6 +423,10 @@ async def _run_in_app(plan: Any, make_runner: Any, telemetry: Any = None) -> Any
     async with app.run_test(size=(120, 36)) as pilot:
         session = BenchmarkSession(app, plan, runner_factory=factory, telemetry=telemetry)
         await app.push_screen(ResultsScreen(session))
+        if charts:  # opened first: what is measured is the charts redrawn as the run goes
+            await pilot.press("c")
+            if not app.screen.query_one(ChartPanel).shown:
+                raise RuntimeError("the chart panel did not open")
         session.start()
         deadline = time.monotonic() + CHILD_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -421,6 +435,8 @@ async def _run_in_app(plan: Any, make_runner: Any, telemetry: Any = None) -> Any
             if runner is not None and not session.running:
                 break
         await pilot.pause(0.3)
+        if charts and app.screen.query_one(ChartPanel).redraws < 2:  # opened, and at the end
+            raise RuntimeError("the charts were not redrawn during the run")
         return holder["runner"].result
 
 
@@ -847,7 +863,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ometer-tui timing accuracy vs the wire")
     sub = parser.add_subparsers(dest="cmd")
     child = sub.add_parser("child")
-    child.add_argument("--mode", choices=(*MODES, "bare"), required=True)
+    child.add_argument("--mode", choices=(*MODES, CHART_MODE, "bare"), required=True)
     child.add_argument("--flavour", choices=FLAVOURS, required=True)
     child.add_argument("--url", required=True)
     child.add_argument("--conc", type=int, required=True)

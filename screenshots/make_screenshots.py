@@ -133,6 +133,10 @@ async def make(out: Path, size: tuple[int, int]) -> None:
             await wait_for(pilot, lambda: session.trends, "the trends")
             await pilot.pause(0.3)
             await shoot(app, out, "results", pilot)
+            await pilot.press("c")  # the chart panel
+            await pilot.pause(0.3)
+            await shoot(app, out, "charts", pilot)
+            await pilot.press("c")
 
             order = results.row_order()
             for name in ("demo-fast:1b", "demo-medium:8b"):
@@ -149,6 +153,10 @@ async def make(out: Path, size: tuple[int, int]) -> None:
             await wait_for(pilot, screen_named(app, "RunDetailScreen"), "the run detail")
             await pilot.press("down")
             await shoot(app, out, "run-detail", pilot)
+            await pilot.press("c")  # the model's histograms and sparklines
+            await pilot.pause(0.3)
+            await shoot(app, out, "run-detail-charts", pilot)
+            await pilot.press("c")
             await pilot.press("escape")
 
             await wait_for(pilot, lambda: app.screen is results, "the results")

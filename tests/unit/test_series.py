@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+
 import pytest
 
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
     CurvePoint,
+    RunSeries,
+    SeriesBuilder,
+    TelemetryTrail,
+    auto_bins,
     bin_edges,
     bucket_width,
     errors_series,
@@ -18,9 +25,13 @@ from ometer_tui.core.bench.series import (
     output_tps_series,
     run_series,
     sweep_curve,
+    sweep_curves,
+    telemetry_points,
     ttft_histogram,
     ttft_rolling_series,
 )
+from ometer_tui.core.telemetry.live import SeriesView, TelemetrySnapshot, snapshot
+from ometer_tui.core.telemetry.recording import SourceKind, TelemetryRecording
 
 
 def rec(
@@ -201,3 +212,146 @@ def test_sweep_curve_orders_points_and_keeps_arrival() -> None:
     assert curve.ttft_vs_throughput(50) == [(1.0, 0.1), (3.9, 0.2), (5.0, 1.0)]
     assert curve.offered_unit == "req/s"
     assert sweep_curve([], offered_kind="concurrency").offered_unit == "concurrent"
+
+
+def _view(times: tuple[float, ...], values: tuple[float, ...]) -> SeriesView:
+    return SeriesView("prometheus", "requests_running", "", "requests", values[-1], values,
+                      times=times)  # fmt: skip
+
+
+def test_telemetry_trail_joins_overlapping_snapshots() -> None:
+    trail = TelemetryTrail()
+    assert trail.add(TelemetrySnapshot(series=(_view((0.5, 1.5), (1.0, 2.0)),)))
+    assert trail.add(TelemetrySnapshot(series=(_view((1.5, 2.5), (2.0, 3.0)),)))
+    assert not trail.add(TelemetrySnapshot(series=(_view((1.5, 2.5), (2.0, 3.0)),)))
+    (pts,) = trail.points()
+    assert pts.times == (0.5, 1.5, 2.5) and pts.values == (1.0, 2.0, 3.0)
+    assert pts.title == "requests running" and pts.unit == "requests"
+    trail.clear()
+    assert trail.points() == ()
+
+
+def test_telemetry_trail_thins_and_keeps_the_latest() -> None:
+    trail = TelemetryTrail(max_points=4)
+    trail.add(TelemetrySnapshot(series=(_view((1, 2, 3, 4, 5), (1, 2, 3, 4, 5)),)))
+    (pts,) = trail.points()
+    assert pts.times == (1, 3, 5)
+    trail.add(TelemetrySnapshot(series=(_view((4, 5, 6, 7), (4, 5, 6, 7)),)))
+    (pts,) = trail.points()
+    # 1 3 5 6 7 is 5 points: every other one is dropped, the latest kept
+    assert pts.times == (1, 5, 7)
+
+
+def test_telemetry_points_on_the_client_axis() -> None:
+    rec = TelemetryRecording(interval_s=1.0, origin_ns=1_000_000_000)
+    series = rec.series_for(SourceKind.PROMETHEUS, "kv_cache_usage", "%", "vllm:kv", "m")
+    series.add(1_500_000_000, 10.0)
+    series.add(3_000_000_000, 20.0)
+    rec.series_for(SourceKind.OLLAMA_PS, "empty", "", "x")
+    (pts,) = telemetry_points(rec)
+    assert pts.times == (0.5, 2.0) and pts.values == (10.0, 20.0)
+    assert pts.key == ("prometheus", "kv_cache_usage", "m")
+    assert pts.title == "kv cache usage [m]"
+
+
+def test_snapshot_carries_sample_times() -> None:
+    rec = TelemetryRecording(interval_s=1.0, origin_ns=0)
+    rec.series_for(SourceKind.PROMETHEUS, "x", "", "x").add(2_000_000_000, 1.0)
+    assert snapshot(rec).series[0].times == (2.0,)
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """A sweep's per-model point with more figures than a chart reads (structural)."""
+
+    offered: float
+    throughput_rps: float | None
+    output_tps: float | None
+    ttft_p50_s: float | None
+    ttft_p99_s: float | None
+    goodput_rps: float | None
+
+
+def test_sweep_curves_per_model_from_step_points() -> None:
+    steps = [
+        {
+            "a": StepFigures(1, 1.0, 50, 0.1, 0.2, 1.0),
+            "b": StepFigures(1, None, None, None, None, None),
+        },
+        {"a": StepFigures(2, 1.9, 90, 0.2, 0.4, 1.5)},
+    ]
+    curves = sweep_curves(steps, offered_kind="concurrency", slo_ttft_s=0.3)
+    assert set(curves) == {"a", "b"}
+    a = curves["a"]
+    assert a.throughput() == [(1, 1.0), (2, 1.9)]
+    assert a.goodput() == [(1, 1.0), (2, 1.5)]
+    assert a.slo_ttft_s == 0.3 and a.offered_unit == "concurrent"
+    b = curves["b"]  # nothing succeeded: no point to draw, but the step is known
+    assert b.throughput() == [] and b.ttft_vs_throughput(50) == [] and b.latest is not None
+
+
+def _random_records(n: int, seed: int) -> list[RunRecord]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        start = rng.uniform(0, n / 8)
+        ok = rng.random() > 0.1
+        ttft = rng.uniform(0.01, 0.5)
+        e2e = ttft + rng.uniform(0, 3)
+        out.append(
+            RunRecord(
+                model="m", pass_index=0 if i % 17 == 0 else 1, prompt_index=i,
+                warmup=i % 17 == 0, ok=ok, ttft_s=ttft if ok else None,
+                e2e_s=e2e if ok else None, output_tokens=rng.randint(0, 90) if ok else None,
+                started_at_s=start, finished_at_s=start + (e2e if ok else rng.uniform(0, 1)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _same(a: RunSeries, b: RunSeries) -> None:
+    assert (a.width_s, a.end_s, a.window_s, a.runs) == (b.width_s, b.end_s, b.window_s, b.runs)
+    assert a.times == b.times
+    for name in ("output_tps", "in_flight", "errors", "ttft_p50", "ttft_p99"):
+        va, vb = getattr(a, name).values, getattr(b, name).values
+        assert [v is None for v in va] == [v is None for v in vb], name
+        assert [v or 0 for v in va] == pytest.approx([v or 0 for v in vb], abs=1e-9), name
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_builder_gives_run_series_figures_as_records_arrive(seed: int) -> None:
+    records = _random_records(400, seed)
+    builder = SeriesBuilder()
+    for chunk in range(0, len(records), 37):  # records arrive a few at a time
+        builder.add(records[chunk : chunk + 37])
+        seen = records[: chunk + 37]
+        _same(builder.series(), run_series(seen))
+        _same(builder.series(max_buckets=7), run_series(seen, max_buckets=7))
+    _same(builder.series(end_s=10.0), run_series(records, end_s=10.0))
+    # in send order, as a live run hands them over: most windows come from the cache
+    in_order = sorted(records, key=lambda r: r.started_at_s)
+    builder = SeriesBuilder()
+    for chunk in range(0, len(in_order), 23):
+        builder.add(in_order[chunk : chunk + 23])
+        _same(builder.series(max_buckets=30), run_series(in_order[: chunk + 23], max_buckets=30))
+    _same(builder.series(window_s=2.0), run_series(records, window_s=2.0))
+
+
+def test_the_builder_recomputes_only_windows_a_new_record_touched() -> None:
+    builder = SeriesBuilder()
+    builder.add([rec(float(i), float(i) + 0.5, ttft=0.1) for i in range(40)])
+    before = builder.series(max_buckets=40)
+    late = [rec(0.1 * i, 0.6, ttft=9.0) for i in range(1, 4)]
+    builder.add(late)  # sent at the start: the early windows change, from the cache
+    after = builder.series(max_buckets=40)
+    assert after.ttft_p50.values[0] != before.ttft_p50.values[0]
+    assert after.ttft_p50.values[0] == pytest.approx(9.0)
+    first = [rec(float(i), float(i) + 0.5, ttft=0.1) for i in range(40)]
+    _same(after, run_series([*first, *late], max_buckets=40))
+
+
+def test_histograms_of_few_runs_get_few_bins() -> None:
+    assert [auto_bins(n) for n in (0, 5, 36, 100, 10_000)] == [5, 5, 6, 10, 20]
+    records = [rec(0, 1, ttft=0.1 + i / 100) for i in range(5)]
+    assert len(ttft_histogram(records).counts) <= 5
+    assert len(ttft_histogram(records, bins=20).counts) > 5

@@ -21,17 +21,22 @@ What each series means (measured runs only; warm-up excluded unless asked):
   :data:`~ometer_tui.core.bench.records.MIN_N_FOR_PERCENTILES` values in the window, p50
   one (``None`` otherwise: a gap in the line, never a made-up value).
 - **errors**: failed runs per bucket, by the time they ended.
+
+:func:`run_series` computes them from scratch; :class:`SeriesBuilder` gives the same
+figures for a live chart, folding each record once as it arrives.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from ometer_tui.core.bench.metrics import percentile
 from ometer_tui.core.bench.records import MIN_N_FOR_PERCENTILES, RunRecord
+from ometer_tui.core.telemetry.live import TelemetrySnapshot
+from ometer_tui.core.telemetry.recording import TelemetryRecording
 
 #: Bucket widths (seconds) the time axis may use, smallest first.
 NICE_WIDTHS_S: tuple[float, ...] = (
@@ -242,6 +247,148 @@ def run_series(
     )
 
 
+#: The fine buckets a :class:`SeriesBuilder` folds records into: every nice width is a
+#: whole number of them.
+BASE_S = 0.25
+
+
+class SeriesBuilder:
+    """:func:`run_series`, kept up to date as records arrive, for a live chart.
+
+    Each record is folded once into fine buckets of :data:`BASE_S` (tokens, busy time,
+    errors, the TTFTs sent in each); :meth:`series` only sums them into the chart's
+    buckets, and recomputes a rolling TTFT percentile only where a new record landed in
+    its window. The figures are :func:`run_series`'s (tested equal), at a cost that
+    does not grow with the runs already folded (``run_series`` on 100,000 records takes
+    seconds of Python; a redraw must not).
+    """
+
+    def __init__(self, *, warmup: bool = False) -> None:
+        self.warmup = warmup
+        self.runs = 0
+        self._tokens: list[float] = []
+        self._busy: list[float] = []
+        self._errors: list[float] = []
+        self._ttft: list[list[float]] = []
+        self._last = 0.0  # the latest end of a run
+        self._touched = 0  # lowest fine bucket a TTFT landed in since the last series()
+        self._cache_key: tuple[float, int] | None = None
+        self._cache: list[tuple[float | None, float | None]] = []
+
+    def _grow(self, index: int) -> None:
+        missing = index + 1 - len(self._tokens)
+        if missing > 0:
+            self._tokens.extend([0.0] * missing)
+            self._busy.extend([0.0] * missing)
+            self._errors.extend([0.0] * missing)
+            self._ttft.extend([] for _ in range(missing))
+
+    def _spread(self, acc: list[float], t0: float, t1: float, amount: float) -> None:
+        first = max(int(t0 // BASE_S), 0)
+        if t1 <= t0:
+            acc[first] += amount
+            return
+        last = max(int(t1 // BASE_S), 0)
+        if first == last:
+            acc[first] += amount
+            return
+        per_s = amount / (t1 - t0)
+        acc[first] += ((first + 1) * BASE_S - t0) * per_s
+        for i in range(first + 1, last):
+            acc[i] += BASE_S * per_s
+        acc[last] += (t1 - last * BASE_S) * per_s
+
+    def add(self, records: Iterable[RunRecord]) -> None:
+        """Fold ``records`` (each once: the caller hands over only new ones)."""
+        for r in records:
+            if r.warmup and not self.warmup:
+                continue
+            self.runs += 1
+            end = max(r.finished_at_s, r.started_at_s)
+            self._last = max(self._last, r.finished_at_s)
+            self._grow(max(int(end // BASE_S), int(r.started_at_s // BASE_S), 0))
+            if r.finished_at_s > r.started_at_s:
+                duration = r.finished_at_s - r.started_at_s
+                self._spread(self._busy, r.started_at_s, r.finished_at_s, duration)
+            if not r.ok:
+                self._spread(self._errors, r.finished_at_s, r.finished_at_s, 1.0)
+                continue
+            if r.output_tokens:
+                first = r.started_at_s + (r.ttft_s if r.ttft_s is not None else 0.0)
+                last = r.started_at_s + r.e2e_s if r.e2e_s is not None else r.finished_at_s
+                last = max(first, last)
+                self._grow(max(int(last // BASE_S), 0))
+                self._spread(self._tokens, first, last, float(r.output_tokens))
+            if r.ttft_s is not None:
+                j = max(math.ceil(r.started_at_s / BASE_S) - 1, 0)  # (j*b, (j+1)*b]
+                self._grow(j)
+                self._ttft[j].append(r.ttft_s)
+                self._touched = min(self._touched, j)
+
+    def series(
+        self,
+        *,
+        end_s: float | None = None,
+        max_buckets: int = MAX_BUCKETS,
+        window_s: float | None = None,
+    ) -> RunSeries:
+        """The series as :func:`run_series` gives them for the records folded so far
+        (``window_s`` is rounded to whole fine buckets)."""
+        end = max(end_s if end_s is not None else self._last, 0.0)
+        width = bucket_width(end, max_buckets)
+        n = max(1, math.ceil(end / width)) if end > 0 else 1
+        k = round(width / BASE_S)
+        window = window_s if window_s is not None else max(ROLLING_BUCKETS * width, MIN_ROLLING_S)
+        wk = max(1, round(window / BASE_S))
+        times = _times(width, n)
+
+        def summed(acc: list[float], scale: float) -> tuple[float | None, ...]:
+            out = [sum(acc[i * k : (i + 1) * k]) for i in range(n)]
+            out[-1] += sum(acc[n * k :])
+            return tuple(v / scale for v in out)
+
+        p50, p99 = self._percentiles(n, k, wk)
+        return RunSeries(
+            width_s=width,
+            end_s=end,
+            output_tps=TimeSeries("output tok/s", "tok/s", times, summed(self._tokens, width)),
+            in_flight=TimeSeries("in flight", "requests", times, summed(self._busy, width)),
+            ttft_p50=TimeSeries("TTFT p50", "s", times, p50),
+            ttft_p99=TimeSeries("TTFT p99", "s", times, p99),
+            errors=TimeSeries("errors", "runs", times, summed(self._errors, 1.0)),
+            window_s=wk * BASE_S,
+            runs=self.runs,
+        )
+
+    def _percentiles(
+        self, n: int, k: int, wk: int
+    ) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
+        key = (k * BASE_S, wk)
+        if key != self._cache_key:
+            self._cache_key, self._cache = key, []
+        cache = self._cache
+        touched = self._touched
+        self._touched = len(self._ttft)
+        out: list[tuple[float | None, float | None]] = []
+        for i in range(n):
+            hi = (i + 1) * k  # fine buckets [lo, hi) are in the window
+            lo = max(hi - wk, 0)
+            last = i == n - 1
+            if i < len(cache) - 1 and hi <= touched and not last:
+                out.append(cache[i])
+                continue
+            stop = len(self._ttft) if last else hi
+            window = sorted(v for j in range(lo, stop) for v in self._ttft[j])
+            out.append(
+                (
+                    percentile(window, 50) if window else None,
+                    percentile(window, 99) if len(window) >= MIN_N_FOR_PERCENTILES else None,
+                )
+            )
+        self._cache = out
+        return tuple(p for p, _ in out), tuple(q for _, q in out)
+
+
 # ---------------------------------------------------------------------------- histograms
 
 
@@ -343,21 +490,29 @@ def _ok_values(records: Iterable[RunRecord], attr: str) -> list[float]:
     return out
 
 
-def ttft_histogram(records: Iterable[RunRecord], bins: int = HISTOGRAM_BINS) -> Histogram:
-    """TTFT of the ok measured runs."""
-    return histogram(_ok_values(records, "ttft_s"), name="TTFT", unit="s", bins=bins)
+def auto_bins(n: int) -> int:
+    """Bins for ``n`` values: about their square root, 5 at least, at most
+    :data:`HISTOGRAM_BINS` (20 bins for 5 runs would show 5 bars of 1 and gaps)."""
+    return min(HISTOGRAM_BINS, max(5, math.ceil(math.sqrt(n))))
+
+
+def ttft_histogram(records: Iterable[RunRecord], bins: int | None = None) -> Histogram:
+    """TTFT of the ok measured runs (``bins``: default :func:`auto_bins`)."""
+    values = _ok_values(records, "ttft_s")
+    return histogram(values, name="TTFT", unit="s", bins=bins or auto_bins(len(values)))
 
 
 ItlFigure = Literal["itl_mean_s", "itl_p50_s", "itl_p99_s"]
 
 
 def itl_histogram(
-    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int = HISTOGRAM_BINS
+    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int | None = None
 ) -> Histogram:
     """Inter-token gaps of the ok measured runs, one value per run (``figure``: its
     mean, p50 or p99 gap; records keep each run's gap summary, not every gap)."""
     label = {"itl_mean_s": "ITL mean", "itl_p50_s": "ITL p50", "itl_p99_s": "ITL p99"}[figure]
-    return histogram(_ok_values(records, figure), name=f"{label} per run", unit="s", bins=bins)
+    values = _ok_values(records, figure)
+    return histogram(values, name=f"{label} per run", unit="s", bins=bins or auto_bins(len(values)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,16 +544,37 @@ def itl_sequence(records: Iterable[RunRecord]) -> ItlSequence:
 OfferedKind = Literal["rate", "concurrency"]
 
 
+class CurveFigures(Protocol):
+    """What a sweep chart reads of one step (of one model). :class:`CurvePoint` has it,
+    and so does any step summary with these attributes (a sweep's per-model point):
+    hand those over as they are."""
+
+    @property
+    def offered(self) -> float: ...
+
+    @property
+    def throughput_rps(self) -> float | None: ...
+
+    @property
+    def ttft_p50_s(self) -> float | None: ...
+
+    @property
+    def ttft_p99_s(self) -> float | None: ...
+
+    @property
+    def goodput_rps(self) -> float | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CurvePoint:
-    """One sweep step as a chart needs it (adapt a sweep's step summary to this).
+    """One sweep step as a chart needs it.
 
     ``offered``: the step's offered load (requests/s for a rate, or a concurrency);
-    ``throughput_rps``: achieved ok requests/s; ``goodput_rps``: requests/s meeting
-    every SLO (``None``: no SLO set)."""
+    ``throughput_rps``: achieved ok requests/s (``None``: nothing succeeded);
+    ``goodput_rps``: requests/s meeting every SLO (``None``: no SLO set)."""
 
     offered: float
-    throughput_rps: float
+    throughput_rps: float | None
     ttft_p50_s: float | None
     ttft_p99_s: float | None
     goodput_rps: float | None = None
@@ -408,20 +584,20 @@ class CurvePoint:
 class SweepCurve:
     """A sweep's points sorted by offered load, and what its chart draws."""
 
-    points: tuple[CurvePoint, ...]
+    points: tuple[CurveFigures, ...]
     offered_kind: OfferedKind = "rate"
     #: SLO lines on the TTFT chart (``ttft`` SLO, seconds); ``None``: none set
     slo_ttft_s: float | None = None
-    #: measured points in the order they arrived (the latest is highlighted)
-    arrived: tuple[CurvePoint, ...] = field(default=())
+    #: measured points in the order they arrived (the latest is named in the title)
+    arrived: tuple[CurveFigures, ...] = field(default=())
 
     @property
     def offered_unit(self) -> str:
         return "req/s" if self.offered_kind == "rate" else "concurrent"
 
     def throughput(self) -> list[tuple[float, float]]:
-        """(offered, throughput) pairs."""
-        return [(p.offered, p.throughput_rps) for p in self.points]
+        """(offered, throughput) pairs of the points that have a throughput."""
+        return [(p.offered, p.throughput_rps) for p in self.points if p.throughput_rps is not None]
 
     def goodput(self) -> list[tuple[float, float]]:
         """(offered, goodput) pairs of the points that have one."""
@@ -430,15 +606,15 @@ class SweepCurve:
     def ttft_vs_throughput(self, q: Literal[50, 99]) -> list[tuple[float, float]]:
         """(throughput, TTFT p50 or p99) pairs, by throughput."""
         pairs = [(p.throughput_rps, p.ttft_p50_s if q == 50 else p.ttft_p99_s) for p in self.points]
-        return sorted((x, y) for x, y in pairs if y is not None)
+        return sorted((x, y) for x, y in pairs if x is not None and y is not None)
 
     @property
-    def latest(self) -> CurvePoint | None:
+    def latest(self) -> CurveFigures | None:
         return self.arrived[-1] if self.arrived else None
 
 
 def sweep_curve(
-    points: Sequence[CurvePoint],
+    points: Sequence[CurveFigures],
     *,
     offered_kind: OfferedKind = "rate",
     slo_ttft_s: float | None = None,
@@ -446,3 +622,102 @@ def sweep_curve(
     """The curve of ``points`` (in arrival order); drawn by offered load."""
     ordered = tuple(sorted(points, key=lambda p: p.offered))
     return SweepCurve(ordered, offered_kind, slo_ttft_s, tuple(points))
+
+
+def sweep_curves(
+    steps: Iterable[Mapping[str, CurveFigures]],
+    *,
+    offered_kind: OfferedKind = "rate",
+    slo_ttft_s: float | None = None,
+) -> dict[str, SweepCurve]:
+    """One curve per model from the steps' points in the order they finished (each
+    step: model -> its figures, as a sweep's step event carries them)."""
+    per_model: dict[str, list[CurveFigures]] = {}
+    for step in steps:
+        for model, point in step.items():
+            per_model.setdefault(model, []).append(point)
+    return {
+        model: sweep_curve(points, offered_kind=offered_kind, slo_ttft_s=slo_ttft_s)
+        for model, points in per_model.items()
+    }
+
+
+# ------------------------------------------------------------------- server telemetry
+
+#: Points kept per telemetry series in a trail (older ones thinned, as the recording does).
+TRAIL_POINTS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryPoints:
+    """One telemetry series as (time, value) points; its title names the series."""
+
+    key: tuple[str, str, str]  # (source, metric, label)
+    unit: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+    @property
+    def title(self) -> str:
+        _source, metric, label = self.key
+        name = metric.replace("_", " ")
+        return f"{name} [{label}]" if label else name
+
+
+def telemetry_points(rec: TelemetryRecording) -> tuple[TelemetryPoints, ...]:
+    """Every series of a finished recording on the client's time axis (seconds since
+    the benchmark started), in the recording's order."""
+    out: list[TelemetryPoints] = []
+    for s in rec.series.values():
+        if not s.points:
+            continue
+        out.append(
+            TelemetryPoints(
+                (s.source.value, s.metric, s.label),
+                s.unit,
+                tuple(rec.t_s(t) for t, _ in s.points),
+                tuple(v for _, v in s.points),
+            )
+        )
+    return tuple(out)
+
+
+class TelemetryTrail:
+    """Live telemetry snapshots (each carries the last few points of every series)
+    joined into whole series: a point is added once, when its time is past the last
+    one kept. Past ``max_points`` a series keeps every other point."""
+
+    def __init__(self, max_points: int = TRAIL_POINTS) -> None:
+        self.max_points = max_points
+        self._series: dict[tuple[str, str, str], tuple[str, list[float], list[float]]] = {}
+
+    def add(self, snapshot: TelemetrySnapshot) -> bool:
+        """Join ``snapshot``'s points; whether any was new."""
+        added = False
+        for view in snapshot.series:
+            _unit, times, values = self._series.setdefault(view.key, (view.unit, [], []))
+            last = times[-1] if times else -math.inf
+            for t, v in zip(view.times, view.history, strict=False):
+                if t > last:
+                    times.append(t)
+                    values.append(v)
+                    last = t
+                    added = True
+            if len(times) > self.max_points:  # every other point, the latest kept
+                keep = len(times) % 2 == 0
+                last_t, last_v = times[-1], values[-1]
+                del times[1::2], values[1::2]
+                if keep:
+                    times.append(last_t)
+                    values.append(last_v)
+        return added
+
+    def clear(self) -> None:
+        self._series.clear()
+
+    def points(self) -> tuple[TelemetryPoints, ...]:
+        return tuple(
+            TelemetryPoints(key, unit, tuple(times), tuple(values))
+            for key, (unit, times, values) in self._series.items()
+            if times
+        )

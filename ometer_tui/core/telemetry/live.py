@@ -38,6 +38,9 @@ class SeriesView:
     history: tuple[float, ...]
     peak: float | None = None
     mean: float | None = None
+    #: when each ``history`` value was sampled: seconds since the benchmark started
+    #: (the client's time axis of the run's charts)
+    times: tuple[float, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -71,9 +74,13 @@ def snapshot(
     for s in rec.series.values():
         if not s.points:
             continue
-        history = tuple(v for _, v in s.points[-points:])
+        recent = s.points[-points:]
+        history = tuple(v for _, v in recent)
+        times = tuple(rec.t_s(t) for t, _ in recent)
         peak, mean = stats.get((s.source.value, s.metric, s.label), (None, None))
         series.append(
-            SeriesView(s.source.value, s.metric, s.label, s.unit, history[-1], history, peak, mean)
+            SeriesView(
+                s.source.value, s.metric, s.label, s.unit, history[-1], history, peak, mean, times
+            )
         )
     return TelemetrySnapshot(sources, tuple(series), final)

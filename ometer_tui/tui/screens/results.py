@@ -22,11 +22,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
-from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.tui.results_phrases import header_phrases
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
+from ometer_tui.tui.widgets.chart_panel import CHART_BINDINGS, ChartKeys, ChartPanel
 from ometer_tui.tui.widgets.results_header import ResultsHeader
 from ometer_tui.tui.widgets.results_table import ResultsTable
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
@@ -34,7 +34,7 @@ from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
 Sort = tuple[str | None, bool]
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(ChartKeys, Screen[None]):
     """Shows ``session`` (running or finished); ``sort`` is the sort to start with."""
 
     HELP_TITLE = "Results"
@@ -64,6 +64,7 @@ class ResultsScreen(Screen[None]):
                 tooltip="Run the same plan again"),
         Binding("enter", "open_detail", "Runs", show=True, id="results.detail",
                 tooltip="Every run of the highlighted model"),
+        *CHART_BINDINGS,
     ]  # fmt: skip
 
     def __init__(
@@ -81,15 +82,12 @@ class ResultsScreen(Screen[None]):
         self._show_clock = show_clock
         self._clock: Timer | None = None
 
-    @property
-    def plan(self) -> BenchmarkPlan:
-        return self.session.plan
-
     # ------------------------------------------------------------------ composition
 
     def compose(self) -> ComposeResult:
         yield ResultsHeader(self.session.plan, id="results-header")
         yield ResultsTable(self.session.plan, sort=self._sort, id="results-table")
+        yield ChartPanel(self.session, id="results-charts")
         yield TelemetryPanel(id="results-telemetry")
         yield Static(id="results-legend")
         yield Footer(compact=True)

@@ -26,6 +26,7 @@ from ometer_tui.core.compare import TREND_METRICS, Verdict, comparison_rows
 from ometer_tui.core.trends import Trend
 from ometer_tui.tui.formatting import fmt_bytes, fmt_context, fmt_rate, fmt_seconds
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
+from ometer_tui.tui.widgets.chart_detail import DetailCharts
 from ometer_tui.tui.widgets.clock_panel import clock_table
 from ometer_tui.tui.widgets.run_table import RunTable
 
@@ -66,6 +67,9 @@ class RunDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="run_detail.back",
                 tooltip="Back to the results"),
+        Binding("c", "toggle_charts", "Charts", id="run_detail.charts",
+                tooltip="TTFT and inter-token gap histograms and per-run sparklines, in "
+                "place of the response and timings"),
     ]  # fmt: skip
 
     def __init__(self, session: BenchmarkSession, model: str) -> None:
@@ -84,6 +88,7 @@ class RunDetailScreen(Screen[None]):
         load = self._load()  # a load's figures (issue #11); none: not shown
         yield Static(load, id="detail-load").set_styles(f"display: {'block' if load else 'none'};")
         yield RunTable(embedding=is_embedding(self.model_result), id="detail-runs")
+        yield DetailCharts(id="detail-charts")
         with Horizontal(id="detail-bottom"):
             with VerticalScroll(id="detail-text-box"):
                 yield Static("", id="detail-text")
@@ -110,6 +115,16 @@ class RunDetailScreen(Screen[None]):
         widget.display = trend is not None
         widget.update(trend_text(trend) if trend is not None else "")
 
+    @property
+    def charts(self) -> DetailCharts:
+        return self.query_one(DetailCharts)
+
+    def action_toggle_charts(self) -> None:
+        """Charts in place of the response and timings (and back)."""
+        self.charts.show(self.model_result.records)
+        self.charts.toggle()
+        self.set_class(self.charts.shown, "-charts")
+
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < STACK_BELOW, "-narrow")
 
@@ -121,6 +136,7 @@ class RunDetailScreen(Screen[None]):
         if change.restarted or change.finished or self.model in change.models:
             before = self.runs.highlighted_record()
             self.runs.show(self.model_result.records)
+            self.charts.show(self.model_result.records, urgent=change.finished)
             self.query_one("#detail-title", Static).update(self._title())
             self.query_one("#detail-summary", Static).update(self._summary())
             load = self._load()
