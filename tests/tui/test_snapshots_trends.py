@@ -62,5 +62,5 @@ def test_results_with_trends(snap_compare: SnapCompare, tmp_path: Path, size: An
 def test_two_rows_compared(snap_compare: SnapCompare, tmp_path: Path, size: Any) -> None:
     """space, down, space marks demo-fast:1b as A and demo-think:7b as B; c compares."""
     app = trends_app(seeded_history(tmp_path, CHAT), CHAT)
-    keys = ("space", "down", "space", "c")
+    keys = ("space", "down", "space", "C")
     assert snap_compare(app, terminal_size=size, run_before=after_trends(*keys))

@@ -187,7 +187,7 @@ async def test_mark_two_rows_compare_and_export_each_format(
         table.move_cursor(row=table.row_keys.index("demo-think:7b"))
         await pilot.press("space")
         assert table.check_action("compare_marked", ())
-        await pilot.press("c")  # one marked: says what to do
+        await pilot.press("C")  # one marked: says what to do
         await wait_for(pilot, lambda: any("Mark two" in n.message for n in app._notifications))
         assert isinstance(app.screen, ResultsScreen)
         table.move_cursor(row=table.row_keys.index("demo-fast:1b"))
@@ -195,7 +195,7 @@ async def test_mark_two_rows_compare_and_export_each_format(
         assert table.marked == ["demo-think:7b", "demo-fast:1b"]
         assert table.cells_of("demo-think:7b")["status"].plain.startswith("A ")
         assert table.cells_of("demo-fast:1b")["status"].plain.startswith("B ")
-        await pilot.press("c")
+        await pilot.press("C")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
         compare = app.screen
         assert isinstance(compare, CompareScreen)

@@ -48,7 +48,7 @@ class ResultsScreen(ChartKeys, Screen[None]):
                 tooltip="Go back; while running, ask to stop the benchmark"),
         Binding("s", "sort_next", "Sort →", id="results.sort_next",
                 tooltip="Sort by the next column to the right"),
-        Binding("S", "sort_previous", "Sort ←", id="results.sort_previous",
+        Binding("S", "sort_previous", "Sort ←", show=False, id="results.sort_previous",
                 tooltip="Sort by the next column to the left"),
         Binding("r", "reverse_sort", "Reverse", id="results.reverse",
                 tooltip="Reverse the sort order"),

@@ -597,9 +597,9 @@ class ResultsTable(FittedTable):
     HELP_TITLE = "Results table"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_mark", "Mark", id="results.mark",
+        Binding("space", "toggle_mark", "Mark", show=False, id="results.mark",
                 tooltip="Mark or unmark the highlighted row (two to compare)"),
-        Binding("c", "compare_marked", "Compare", id="results.compare",
+        Binding("C", "compare_marked", "Compare", id="results.compare",
                 tooltip="Compare the two marked rows (A: marked first; mark with space)"),
     ]  # fmt: skip
 
@@ -793,14 +793,15 @@ class ResultsTable(FittedTable):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # c is in the footer once a row is marked (the palette always offers it)
+        # C is in the footer once a row is marked (the palette always offers it); c is the
+        # screen's charts key
         if action == "compare_marked":
             return bool(self.marked)
         return True
 
     def action_compare_marked(self) -> None:
         if len(self.marked) != 2:
-            self.app.notify("Mark two rows with space, then press c.", severity="warning")
+            self.app.notify("Mark two rows with space, then press C.", severity="warning")
             return
         self.post_message(self.CompareRequested(*self.marked))
 
