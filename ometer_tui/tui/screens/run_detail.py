@@ -28,7 +28,7 @@ from ometer_tui.tui.formatting import fmt_bytes, fmt_context, fmt_rate, fmt_seco
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets.chart_detail import DetailCharts
 from ometer_tui.tui.widgets.clock_panel import clock_table
-from ometer_tui.tui.widgets.run_table import RunTable
+from ometer_tui.tui.widgets.run_table import RunTable, adjustment_text
 
 #: Preview of the response text: this many characters at most.
 PREVIEW_CHARS = 1500
@@ -88,6 +88,7 @@ class RunDetailScreen(Screen[None]):
         load = self._load()  # a load's figures (issue #11); none: not shown
         yield Static(load, id="detail-load").set_styles(f"display: {'block' if load else 'none'};")
         yield RunTable(embedding=is_embedding(self.model_result), id="detail-runs")
+        yield Static(id="detail-adjusted")  # dropped parameters, cut prompts (issue #14)
         yield DetailCharts(id="detail-charts")
         with Horizontal(id="detail-bottom"):
             with VerticalScroll(id="detail-text-box"):
@@ -104,6 +105,7 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#detail-text-box").border_title = "Response"
         self.query_one("#detail-timings-box").border_title = "Server vs client"
         self.runs.show(self.model_result.records)
+        self._show_adjusted()
         self.runs.focus()
         self._show_record(self.runs.highlighted_record())
         self._show_trend()
@@ -114,6 +116,12 @@ class RunDetailScreen(Screen[None]):
         widget = self.query_one("#detail-trend", Static)
         widget.display = trend is not None
         widget.update(trend_text(trend) if trend is not None else "")
+
+    def _show_adjusted(self) -> None:
+        text = adjustment_text(self.model_result.records)
+        widget = self.query_one("#detail-adjusted", Static)
+        widget.display = bool(text.plain)
+        widget.update(text)
 
     @property
     def charts(self) -> DetailCharts:
@@ -136,6 +144,7 @@ class RunDetailScreen(Screen[None]):
         if change.restarted or change.finished or self.model in change.models:
             before = self.runs.highlighted_record()
             self.runs.show(self.model_result.records)
+            self._show_adjusted()
             self.charts.show(self.model_result.records, urgent=change.finished)
             self.query_one("#detail-title", Static).update(self._title())
             self.query_one("#detail-summary", Static).update(self._summary())

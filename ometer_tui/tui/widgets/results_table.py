@@ -31,6 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ometer_tui.core.bench.adjustments import adjusted
 from ometer_tui.core.bench.events import ModelPhase
 from ometer_tui.core.bench.fold import (
     Progress,
@@ -179,6 +180,11 @@ def column_title(key: str) -> str:
     return key
 
 
+def status_column_width(plan: BenchmarkPlan) -> int:
+    n = plan.runs_per_model
+    return max(len("cancelled"), len(f"running {n}/{n}"))
+
+
 def has_embeddings(plan: BenchmarkPlan) -> bool:
     return any(m.workload is Workload.EMBEDDING for m in plan.models)
 
@@ -193,8 +199,7 @@ def base_columns(
     default from the plan's models).
     """
     name_width = max((len(m.name) for m in plan.models), default=10)
-    n = plan.runs_per_model
-    status_width = max(len("cancelled"), len(f"running {n}/{n}"))
+    status_width = status_column_width(plan)
     embed = has_embeddings(plan) if embeddings is None else embeddings
     t, r = Kind.TIME, Kind.RATE
     lo, hi = Better.LOWER, Better.HIGHER
@@ -348,10 +353,15 @@ def columns_for_view(
 
 
 def legend_text(
-    columns: Sequence[ColumnSpec], *, per_run_shown: int = 0, per_run_total: int = 0
+    columns: Sequence[ColumnSpec],
+    *,
+    per_run_shown: int = 0,
+    per_run_total: int = 0,
+    adjusted: bool = False,
 ) -> Text:
-    """What the shown columns mean (only those shown)."""
-    seen: list[str] = []
+    """What the shown columns mean (only those shown); ``adjusted``: some row carries
+    the :data:`ADJUSTED_MARK`."""
+    seen: list[str] = [ADJUSTED_LEGEND] if adjusted else []
     for col in columns:
         if col.legend and col.legend not in seen:
             seen.append(col.legend)
@@ -381,6 +391,12 @@ PHASE_STYLE = {
     ModelPhase.FAILED: "bold red",
     ModelPhase.CANCELLED: "yellow",
 }
+
+
+#: On a row's status: some of its requests were sent changed (a dropped parameter, a cut
+#: prompt); the legend says so and the model's detail says which.
+ADJUSTED_MARK = " ⚠"
+ADJUSTED_LEGEND = "⚠: sent changed (a parameter dropped, the prompt cut: see the detail)"
 
 
 def status_cell(phase: ModelPhase, progress: Progress | None) -> Cell:
@@ -464,6 +480,10 @@ def build_row(
         "quant": Cell(mr.info.quantization, mr.info.quantization or DASH),
         "ctx": Cell(mr.info.context_length, fmt_context(mr.info.context_length), right=True),
     }  # fmt: skip
+    if any(adjusted(r) for r in mr.records):  # a parameter dropped, a prompt cut: marked
+        status = row["status"]
+        if len(status.text) + len(ADJUSTED_MARK) <= status_column_width(plan):
+            row["status"] = replace(status, text=status.text + ADJUSTED_MARK)
     if not embed and ttft is None and any(r.ok and r.not_streamed for r in runs):
         row["ttft"] = Cell(None, NOT_STREAMED, "yellow", right=True)
     if not embed and tps is None and any(r.ok and r.buffered for r in runs):
@@ -644,6 +664,7 @@ class ResultsTable(FittedTable):
         self._legend = Text()
         self._trends: Mapping[str, Trend] = {}
         self._trend_legend = ""
+        self._adjusted = False  # some row's requests were sent changed (issue #14)
         #: marked row keys (two to compare), the first marked first
         self.marked: list[str] = []
 
@@ -669,7 +690,9 @@ class ResultsTable(FittedTable):
             self._errors = errors
             self._trend_legend = legend
             self._set_specs()
+        self._adjusted = any(adjusted(r) for m in result.models.values() for r in m.records)
         self._render_rows()
+        self._post_legend()
 
     def _render_rows(self) -> None:
         result = self._result
@@ -707,6 +730,7 @@ class ResultsTable(FittedTable):
             [c for c in self._result_columns if c.key in shown],
             per_run_shown=self._shown_runs if self._per_run else 0,
             per_run_total=per_run_count(self.plan) if self._per_run else 0,
+            adjusted=self._adjusted,
         )
         if legend.plain != self._legend.plain:
             self._legend = legend

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from ometer_tui.core.bench.adjustments import adjustment_lines, run_adjustment
 from ometer_tui.core.bench.metrics import stream_note
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.tui.formatting import BUFFERED, DASH, NOT_STREAMED, fmt_rate, fmt_seconds
@@ -53,6 +54,16 @@ def _right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
+def _note_cell(error: str, note: str | None, adjustment: str | None) -> Text:
+    """The error (red), or the stream note (yellow), then what was changed in the request
+    (a dropped parameter, a cut prompt: yellow), so a changed request is never silent."""
+    cell = Text(note, style="yellow") if note else Text(error, style="red")
+    if adjustment:
+        cell.append(" · " if cell.plain else "")
+        cell.append(adjustment, style="yellow")
+    return cell
+
+
 def run_cells(index: int, rec: RunRecord, *, embedding: bool = False) -> dict[str, Text]:
     """One run as cells (``Text``, never markup), keyed by column."""
     kind = "warm-up" if rec.warmup else f"p{rec.pass_index}·{rec.prompt_index + 1}"
@@ -71,7 +82,7 @@ def run_cells(index: int, rec: RunRecord, *, embedding: bool = False) -> dict[st
         "status": status,
         "att": _right(str(rec.attempts), "yellow" if rec.attempts > 1 else ""),
         "queue": _right(fmt_seconds(rec.queue_s) if rec.queue_s else DASH),
-        "error": Text(note, style="yellow") if note else Text(error, style="red"),
+        "error": _note_cell(error, note, run_adjustment(rec)),
     }  # fmt: skip
     if embedding:
         cells["latency"] = _right(fmt_seconds(rec.latency_s))
@@ -89,6 +100,15 @@ def run_cells(index: int, rec: RunRecord, *, embedding: bool = False) -> dict[st
         "srv": _right(fmt_rate(rec.server_decode_tps)),
     }
     return cells
+
+
+def adjustment_text(records: Sequence[RunRecord]) -> Text:
+    """The line under a model's runs: what was changed in its requests (a parameter the
+    server refused, a prompt cut to fit the window) and in how many runs; empty: none."""
+    lines = adjustment_lines(records)
+    if not lines:
+        return Text("")
+    return Text.assemble(("⚠ sent changed: ", "bold yellow"), ("; ".join(lines), "yellow"))
 
 
 class RunTable(FittedTable):
