@@ -4,7 +4,8 @@
 holds the result: ``to_dict(result_from_dict(doc))`` equals ``doc`` except for the
 plan's images (the export keeps only their count and size, not their bytes), the
 endpoint's credentials (never exported) and the derived ``clock_diff`` figures (computed
-again from the rounded fields, so their last digit may differ). Use the document itself
+again from the rounded fields, so their last digit may differ). The ``telemetry``
+section comes back whole (``core/telemetry/restore.py``). Use the document itself
 for JSON and :func:`export.csv_from_dict` for CSV; the rebuilt result for the rest (the
 Markdown report, opening a stored result like a live one).
 """
@@ -40,6 +41,7 @@ from ometer_tui.core.models import (
     ResponseFormat,
     ServerInfo,
 )
+from ometer_tui.core.telemetry.restore import recording_from_dict
 
 __all__ = ["ForeignDocumentError", "check_document", "read_document", "result_from_dict"]
 
@@ -295,6 +297,7 @@ def _rebuild(doc: Mapping[str, Any]) -> BenchmarkResult:
     # schema 2: a sweep's steps (their runs are ranges of the models' runs)
     records = {key: mr.records for key, mr in result.models.items()}
     result.sweep = sweep_doc.sweep_from_doc(doc, records, _summary)
+    result.telemetry = recording_from_dict(doc.get("telemetry"))  # issue #13
     return result
 
 

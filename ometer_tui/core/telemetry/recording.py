@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from ometer_tui.core.telemetry.prometheus import Histogram
 
@@ -100,6 +101,11 @@ class TelemetryRecording:
     origin_ns: int | None = None
     started_ns: int = 0  # when sampling began
     stopped_ns: int | None = None
+    #: a recording read back from an export (``core/telemetry/restore.py``) lacks what
+    #: its derived sections were computed from (unrounded samples, histogram buckets,
+    #: the live clock): those sections as written (``summary``, ``histograms``,
+    #: ``ttft_client_vs_server``, ``model_events``), so a re-export writes them unchanged
+    saved_sections: dict[str, list[dict[str, Any]]] | None = None
 
     def series_for(
         self, source: SourceKind, metric: str, unit: str, name: str, label: str = ""

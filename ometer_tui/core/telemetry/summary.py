@@ -244,6 +244,13 @@ def telemetry_dict(result: BenchmarkResult) -> dict[str, Any] | None:
     rec = getattr(result, "telemetry", None)
     if not isinstance(rec, TelemetryRecording):
         return None
+    section = _telemetry_dict(result, rec)
+    if rec.saved_sections is not None:  # read back from an export: as it was written
+        section |= rec.saved_sections
+    return section
+
+
+def _telemetry_dict(result: BenchmarkResult, rec: TelemetryRecording) -> dict[str, Any]:
     return {
         "interval_s": rec.interval_s,
         "sources": [
