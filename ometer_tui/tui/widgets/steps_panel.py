@@ -21,6 +21,8 @@ from ometer_tui.core.sweep_doc import STEP_HEADER, outcome_lines, step_rows
 if TYPE_CHECKING:
     from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 
+#: the model's column (left out when every row is of one model: the title names it)
+_MODEL = STEP_HEADER.index("Model")
 #: the columns right-aligned (figures)
 _NUMERIC = frozenset(range(3, len(STEP_HEADER) - 1))
 
@@ -31,7 +33,7 @@ class StepsPanel(Vertical, can_focus=False):
     DEFAULT_CSS = """
     StepsPanel {
         height: auto;
-        max-height: 14;
+        max-height: 40%;
         display: none;
         border-top: solid $primary-muted;
     }
@@ -46,7 +48,12 @@ class StepsPanel(Vertical, can_focus=False):
         height: auto;
         color: $text-muted;
     }
+    Screen.-steps #results-table {
+        min-height: 4;
+    }
     """
+
+    SCOPED_CSS = False  # one rule keeps the results table's rows in sight beside it
 
     def __init__(self, session: BenchmarkSession, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -70,19 +77,24 @@ class StepsPanel(Vertical, can_focus=False):
         record = self.session.result.sweep
         shown = record is not None and bool(record.steps) and not self.session.running
         self.set_class(shown, "-on")
+        self.screen.set_class(shown, "-steps")
         if record is None or not shown:
             return
         title = {"sweep": "Sweep", "search": "SLO search", "repeat": "Repeats"}[record.mode]
+        rows = step_rows(record)
+        models = {row[_MODEL] for row in rows}
+        keep = [i for i in range(len(STEP_HEADER)) if i != _MODEL or len(models) > 1]
+        of = f" of {next(iter(models))}" if len(models) == 1 else ""
         self.query_one("#steps-title", Static).update(
-            Text(f"{title}: {record.spec}, {record.repeat} repeat(s) per step", style="bold")
+            Text(f"{title}{of}: {record.spec}, {record.repeat} repeat(s) per step", style="bold")
         )
         table = self.query_one("#steps-table", DataTable)
         table.clear(columns=True)
-        for i, name in enumerate(STEP_HEADER):
-            table.add_column(Text(name, justify="right" if i in _NUMERIC else "left"))
-        for row in step_rows(record):
+        for i in keep:
+            table.add_column(Text(STEP_HEADER[i], justify="right" if i in _NUMERIC else "left"))
+        for row in rows:
             table.add_row(
-                *(Text(c, justify="right" if i in _NUMERIC else "left") for i, c in enumerate(row))
+                *(Text(row[i], justify="right" if i in _NUMERIC else "left") for i in keep)
             )
         self.query_one("#steps-outcome", Static).update(Text("\n".join(outcome_lines(record))))
 
