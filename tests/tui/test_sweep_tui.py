@@ -5,6 +5,7 @@ step, and the step table once it is over."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from textual.widgets import Input, Static
 from ometer_tui.core.bench.slo import SloTargets
 from ometer_tui.core.bench.steps import LoadKind
 from ometer_tui.core.bench.sweep_form import steps_from_texts
+from ometer_tui.core.export import to_dict
+from ometer_tui.core.export_read import result_from_dict
 from ometer_tui.core.settings import Settings, load_settings, save_settings
 from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.messages import ResultOpened
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.widgets.chart_panel import ChartPanel
@@ -140,3 +144,13 @@ async def test_a_demo_sweep_grows_the_chart_and_ends_with_the_step_table(
         assert "Sweep of demo-fast:1b: concurrency=1,2,4" in title
         outcome = str(steps.query_one("#steps-outcome", Static).render())
         assert "knee at" in outcome and "SLOs: ttft <= 2000 ms" in outcome
+        # the same sweep saved (its JSON export, as the history keeps it) and opened
+        # again: the same step table and curve
+        saved = result_from_dict(json.loads(json.dumps(to_dict(session.result))))
+        app.post_message(ResultOpened(saved, 1))
+        await settle(pilot)
+        reopened = app.screen
+        assert isinstance(reopened, ResultsScreen) and reopened is not results
+        assert reopened.query_one(StepsPanel).rows == rows
+        again = next(iter(reopened.query_one(ChartPanel).sweeps.values()))
+        assert [p.offered for p in again.points] == [1.0, 2.0, 4.0]
