@@ -249,10 +249,11 @@ def make_runner(
     """The runner of the steps: a line per step on ``err`` (none per request), the
     engine's events to the telemetry."""
     from ometer_tui.core.bench.sweep import DEFAULT_STEP_DURATION_S, SweepRunner
+    from ometer_tui.core.bench.sweep_form import first_start_only
 
     sweep_job, slo = job
     tee = telemetry.tee(_ignore)
-    progress = StepProgress(err, quiet=args.quiet, sink=_first_start_only(tee))
+    progress = StepProgress(err, quiet=args.quiet, sink=first_start_only(tee))
     if not args.quiet:
         bits = [sweep_job.describe()]
         if not slo.empty:
@@ -269,24 +270,6 @@ def make_runner(
 
 def _ignore(event: BenchmarkEvent) -> None:
     del event
-
-
-def _first_start_only(sink: EventSink) -> EventSink:
-    """The engine's events with only the first step's ``BenchmarkStarted``: the
-    telemetry's clock origin stays the sweep's start."""
-    from ometer_tui.core.bench.events import BenchmarkStarted
-
-    seen = False
-
-    def forward(event: BenchmarkEvent) -> None:
-        nonlocal seen
-        if isinstance(event, BenchmarkStarted):
-            if seen:
-                return
-            seen = True
-        sink(event)
-
-    return forward
 
 
 class StepProgress:

@@ -46,18 +46,14 @@ def bad_request(message: str) -> DemoError:
 def unknown_model(name: str, dialect: Dialect) -> DemoError:
     if dialect is Dialect.OLLAMA:
         return DemoError(404, f'model "{name}" not found, try pulling it first')
-    return DemoError(
-        404, f"The model `{name}` does not exist", openai_code="model_not_found"
-    )
+    return DemoError(404, f"The model `{name}` does not exist", openai_code="model_not_found")
 
 
 def unauthorized(dialect: Dialect) -> DemoError:
     headers = {"WWW-Authenticate": 'Bearer realm="ometer-demo"'}
     if dialect is Dialect.OLLAMA:
         return DemoError(401, "unauthorized", headers)
-    return DemoError(
-        401, "Incorrect API key provided", headers, openai_code="invalid_api_key"
-    )
+    return DemoError(401, "Incorrect API key provided", headers, openai_code="invalid_api_key")
 
 
 def error_body(error: DemoError, dialect: Dialect) -> tuple[bytes, str | None]:

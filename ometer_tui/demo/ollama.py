@@ -197,7 +197,6 @@ class ChatEncoder(_OllamaEncoder):
             message["thinking"] = thinking
         return {"message": message}
 
-
     def tool_call(self, token: Token, plan: TokenPlan) -> bytes:
         """Ollama sends a tool call whole, in one chunk, once the model has finished it."""
         if token.index < len(plan.tokens) - 1:
@@ -257,8 +256,12 @@ def _think(body: JsonObject, model: DemoModel) -> bool:
 
 
 async def _generation(
-    ex: Exchange, body: JsonObject, model: DemoModel, texts: list[str],
-    images: list[bytes], encoder: _OllamaEncoder,
+    ex: Exchange,
+    body: JsonObject,
+    model: DemoModel,
+    texts: list[str],
+    images: list[bytes],
+    encoder: _OllamaEncoder,
 ) -> None:
     require_vision(model, images)
     stream = opt_bool(body, "stream")
@@ -280,8 +283,9 @@ async def _generation(
             ex.state.unload(model.name)
 
 
-async def _load_only(ex: Exchange, body: JsonObject, model: DemoModel,
-                     encoder: _OllamaEncoder) -> None:
+async def _load_only(
+    ex: Exchange, body: JsonObject, model: DemoModel, encoder: _OllamaEncoder
+) -> None:
     """An empty prompt loads (or, with keep_alive 0, unloads) the model and says so."""
     unload = _unload_requested(body.get("keep_alive"))
     if unload:

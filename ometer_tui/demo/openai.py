@@ -151,8 +151,12 @@ class ChatEncoder(_OpenAIEncoder):
     id_prefix = "chatcmpl"
 
     def opening(self) -> list[bytes]:
-        role = {"index": 0, "delta": {"role": "assistant", "content": ""},
-                "logprobs": None, "finish_reason": None}
+        role = {
+            "index": 0,
+            "delta": {"role": "assistant", "content": ""},
+            "logprobs": None,
+            "finish_reason": None,
+        }
         return [self._chunk([role])]
 
     def stream_choice(self, token: Token | None, finish_reason: str | None) -> JsonObject:
@@ -167,20 +171,26 @@ class ChatEncoder(_OpenAIEncoder):
         function: JsonObject = {"arguments": plan.tool_arguments(token)}
         call: JsonObject = {"index": 0, "function": function}
         if token.index == 0:
-            call = {"index": 0, "id": f"call_{self.id}", "type": "function",
-                    "function": {"name": TOOL_NAME, **function}}
+            call = {
+                "index": 0,
+                "id": f"call_{self.id}",
+                "type": "function",
+                "function": {"name": TOOL_NAME, **function},
+            }
         delta: JsonObject = {"tool_calls": [call]}
-        return self._chunk(
-            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
-        )
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
 
     def whole_choice(self, outcome: Outcome) -> JsonObject:
         plan = outcome.plan
         message: JsonObject = {"role": "assistant", "content": plan.visible_text}
         if plan.thinking_count:
             message["reasoning_content"] = plan.thinking_text
-        return {"index": 0, "message": message, "logprobs": None,
-                "finish_reason": outcome.finish_reason}
+        return {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": outcome.finish_reason,
+        }
 
 
 class CompletionEncoder(_OpenAIEncoder):
@@ -193,8 +203,12 @@ class CompletionEncoder(_OpenAIEncoder):
         return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
 
     def whole_choice(self, outcome: Outcome) -> JsonObject:
-        return {"index": 0, "text": outcome.plan.visible_text, "logprobs": None,
-                "finish_reason": outcome.finish_reason}
+        return {
+            "index": 0,
+            "text": outcome.plan.visible_text,
+            "logprobs": None,
+            "finish_reason": outcome.finish_reason,
+        }
 
 
 def _check_stream_options(ex: Exchange, body: JsonObject) -> bool:

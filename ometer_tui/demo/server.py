@@ -206,8 +206,13 @@ class DemoServer:
                 writer, keep_alive=request.keep_alive, http10=request.version == "HTTP/1.0"
             )
             exchange = Exchange(
-                request, responder, self._state, self._dialect_for(request.path),
-                reader, loop, start=loop.time(),
+                request,
+                responder,
+                self._state,
+                self._dialect_for(request.path),
+                reader,
+                loop,
+                start=loop.time(),
             )
             await self._dispatch(exchange)
             if not responder.keep_alive:
@@ -288,7 +293,8 @@ class DemoServer:
         elif path in ("/demo/stats", "/demo/reset"):
             allow = "GET" if path == "/demo/stats" else "POST"
             await send_error(
-                ex.responder, DemoError(405, "method not allowed", {"Allow": allow}),
+                ex.responder,
+                DemoError(405, "method not allowed", {"Allow": allow}),
                 Dialect.OPENAI,
             )
         else:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from textual.command import Provider
 
     from ometer_tui.core.bench.plan import BenchmarkPlan
+    from ometer_tui.core.bench.sweep_form import StepsRequest
     from ometer_tui.demo.process import DemoProcess
     from ometer_tui.tui.bench_bridge import RunnerFactory
     from ometer_tui.tui.session import BenchmarkSession
@@ -56,15 +57,38 @@ class OmeterApp(App[None]):
     HELP_TITLE = "app"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False,
-                tooltip="Quit (asks first while a benchmark runs)"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            show=False,
+            tooltip="Quit (asks first while a benchmark runs)",
+        ),
         Binding("q", "quit", "Quit", id="app.quit_q", tooltip="Quit (outside text inputs)"),
-        Binding("question_mark,f1", "help", "Help", id="app.help",
-                tooltip="Show every key of this screen"),
-        Binding("ctrl+s,comma", "open_settings", "Settings", id="app.settings",
-                tooltip="Endpoints, tokens and default run values"),
-        Binding("h", "open_history", "History", id="app.history", show=False,
-                tooltip="Saved results: open, label, delete"),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="app.help",
+            tooltip="Show every key of this screen",
+        ),
+        Binding(
+            "ctrl+s,comma",
+            "open_settings",
+            "Settings",
+            id="app.settings",
+            tooltip="Endpoints, tokens and default run values",
+        ),
+        Binding(
+            "h",
+            "open_history",
+            "History",
+            id="app.history",
+            show=False,
+            tooltip="Saved results: open, label, delete",
+        ),
     ]
 
     def __init__(
@@ -251,8 +275,9 @@ class OmeterApp(App[None]):
             try:
                 self.demo_endpoint()
             except Exception as exc:  # the demo is a convenience: never fatal
-                self.notify(f"Could not start the demo endpoint: {exc}",
-                            severity="error", markup=False)
+                self.notify(
+                    f"Could not start the demo endpoint: {exc}", severity="error", markup=False
+                )
         if (
             self.first_launch
             and self.settings_error is None
@@ -279,10 +304,14 @@ class OmeterApp(App[None]):
 
     # -------------------------------------------------------------- benchmarks
     def start_benchmark(
-        self, plan: BenchmarkPlan, *, runner_factory: RunnerFactory | None = None
+        self,
+        plan: BenchmarkPlan,
+        *,
+        runner_factory: RunnerFactory | None = None,
+        steps: StepsRequest | None = None,
     ) -> BenchmarkSession:
         """Run ``plan`` as the app's session and show it on a new results screen (with
-        the sort the last results had)."""
+        the sort the last results had); ``steps``: as a sweep, with SLOs or repeats."""
         from ometer_tui.tui import bench_bridge as bridge
         from ometer_tui.tui.screens.results import ResultsScreen
         from ometer_tui.tui.session import BenchmarkSession
@@ -293,7 +322,7 @@ class OmeterApp(App[None]):
             self, plan, runner_factory=runner_factory or bridge.default_runner_factory,
             telemetry=None if runner_factory else bridge.telemetry_factory(
                 self.settings.telemetry),
-            history=self.history_target(),
+            history=self.history_target(), steps=steps,
         )  # fmt: skip
         self.push_screen(ResultsScreen(self.session, sort=self.results_sort))
         self.session.start()
@@ -301,7 +330,7 @@ class OmeterApp(App[None]):
 
     @on(BenchmarkRequested)
     def _benchmark_requested(self, message: BenchmarkRequested) -> None:
-        self.start_benchmark(message.plan)
+        self.start_benchmark(message.plan, steps=message.steps)
 
     @on(ResultOpened)
     def _result_opened(self, message: ResultOpened) -> None:
@@ -374,8 +403,7 @@ class OmeterApp(App[None]):
         try:
             return self.demo_endpoint()
         except Exception as exc:
-            self.notify(f"Could not start the demo endpoint: {exc}", severity="error",
-                        markup=False)
+            self.notify(f"Could not start the demo endpoint: {exc}", severity="error", markup=False)
             return None
 
     def action_add_demo_endpoint(self) -> None:

@@ -31,10 +31,12 @@ from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.bench.sweep_form import StepsRequest, first_start_only
 from ometer_tui.core.telemetry import DEFAULT_INTERVAL_S
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 
 if TYPE_CHECKING:
+    from ometer_tui.core.bench.steps import SweepSink
     from ometer_tui.core.telemetry.config import TelemetrySettings
     from ometer_tui.core.telemetry.recording import TelemetryRecording
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
@@ -122,6 +124,28 @@ def default_runner_factory(
     return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
 
 
+def steps_runner_factory(steps: StepsRequest, inner: RunnerFactory) -> RunnerFactory:
+    """Runners of a series of steps (``SweepRunner``: a sweep, SLOs or repeats), each
+    step's engine made by ``inner``. Its events (``StepStarted``, ``StepFinished``,
+    ``SweepFinished`` beside the engine's) reach the same queue."""
+
+    def make(
+        plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
+    ) -> Runner:
+        from ometer_tui.core.bench.sweep import SweepRunner
+
+        def each_step(p: BenchmarkPlan, sink: Callable[[BenchmarkEvent], None]) -> Runner:
+            return inner(p, sink, log_exchanges)
+
+        sink = cast("SweepSink", on_event)  # the queue takes the step events too
+        return SweepRunner(
+            plan, sink, slo=steps.slo, default_duration_s=steps.default_duration_s,
+            job=steps.job, runner_factory=each_step,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    return make
+
+
 class BenchmarkBridge:
     """One benchmark's runner, its event queue and its cancellation, across threads."""
 
@@ -181,7 +205,7 @@ class BenchmarkBridge:
         sampler = self._telemetry(self.plan, self.on_telemetry) if self._telemetry else None
         sink = self.on_event
         if sampler is not None:
-            observe = sampler.observe
+            observe = first_start_only(sampler.observe)  # a sweep: each step starts again
 
             def sink(event: BenchmarkEvent) -> None:
                 observe(event)

@@ -5,18 +5,25 @@ Messages that belong to one widget are nested on it (``ResultsTable.SortChanged`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.sweep_form import StepsRequest
+
 
 class BenchmarkRequested(Message):
-    """A screen built a valid plan and the user asked to run it (the app starts it)."""
+    """A screen built a valid plan and the user asked to run it (the app starts it);
+    ``steps``: run it as a sweep, with SLOs or repeats (``None``: a plain run)."""
 
-    def __init__(self, plan: BenchmarkPlan) -> None:
+    def __init__(self, plan: BenchmarkPlan, steps: StepsRequest | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.steps = steps
 
 
 class ResultOpened(Message):

@@ -19,11 +19,14 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.plan_builder import (
     checked_plans,
     overrides_from_fields,
+    plan_defaults,
     plan_endpoint,
 )
+from ometer_tui.core.bench.sweep_form import StepsRequest, steps_from_texts
 from ometer_tui.core.bench.workloads.options import key_name
 from ometer_tui.core.models import Endpoint, ModelInfo
-from ometer_tui.core.settings import Defaults
+from ometer_tui.core.settings import Defaults, Settings
+from ometer_tui.tui.widgets.run_panel import RunDraft
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +133,24 @@ def endpoints_note(count: int, parallel: bool) -> Text:
         return Text()
     how = "at the same time" if parallel else "one after the other"
     return Text(f" · {count} endpoints, {how} (p)", style="dim")
+
+
+def fresh_draft(settings: Settings, endpoint: Endpoint) -> RunDraft:
+    """The run panel of a first visit: the endpoint's defaults and the settings' SLOs."""
+    return RunDraft.from_defaults(plan_defaults(settings.defaults, endpoint), settings.slo)
+
+
+def steps_on(
+    fields: Mapping[str, str], endpoints: Sequence[Endpoint], settings: Settings
+) -> tuple[StepsRequest | None, list[str]]:
+    """The run panel's sweep, SLOs and repeats (``None``: a plain run), or the problems,
+    each naming its field; with several endpoints a series of steps is refused (as
+    headless does)."""
+    steps, problems = steps_from_texts(
+        fields.get("sweep", ""), fields.get("slo", ""), fields.get("repeat", ""),
+        percentile=settings.slo.percentile,
+    )  # fmt: skip
+    if steps is not None and len(endpoints) > 1:
+        problems.append(f"sweep: one endpoint at a time (got {len(endpoints)})")
+        return None, problems
+    return steps, problems

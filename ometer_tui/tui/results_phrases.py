@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ometer_tui.core.bench.steps import StepStarted
 from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.results_header import Phrase
 
@@ -28,11 +29,25 @@ def state_text(session: BenchmarkSession) -> Text:
     return state
 
 
+def step_phrase(step: StepStarted, repeat: int) -> str:
+    """``step 2/4 · concurrency 4`` (``· repeat 1/3`` with repeats)."""
+    loads = step.planned // max(repeat, 1) if step.planned else None
+    text = f"step {step.index + 1}" + (f"/{loads}" if loads else "")
+    if step.role in ("anchor", "probe"):
+        text += f" ({step.role})"
+    if repeat > 1:
+        text += f" · repeat {step.repeat + 1}/{repeat}"
+    return f"{text} · {step.load.label()}"
+
+
 def header_phrases(session: BenchmarkSession, *, show_clock: bool = True) -> list[Phrase]:
     """The header's second line, most important first (:func:`fit_phrases` drops the
     rest on a narrow terminal)."""
     fold = session.fold
     phrases = [Phrase(state_text(session))]
+    if session.step_now is not None and session.running:
+        repeat = session.steps.job.repeat if session.steps is not None else 1
+        phrases.append(Phrase(Text(step_phrase(session.step_now, repeat), style="bold"), 1))
     if session.error and not session.running:
         phrases.append(Phrase(Text(session.error, style="red"), 1))
     elapsed = session.elapsed_s if show_clock else None

@@ -14,6 +14,11 @@ telemetry (when the session was given a ``telemetry`` factory) reaches it the sa
 at most one snapshot per drain, the latest (``telemetry``), and once the run is over a
 final one with peaks and means built from the result's recording.
 
+Sweeps (a :class:`~ometer_tui.core.bench.sweep_form.StepsRequest`: a sweep, SLOs or
+repeats): a ``SweepRunner`` runs the plan as steps; each ``StepStarted`` and
+``StepFinished`` is kept (``step_now``, ``step_points``: model -> point per finished
+step, for the sweep chart) and published as ``steps``.
+
 Trends: once a result is complete (finished, cancelled, or loaded from the history) and
 the history is on, each row's baseline is looked up once, in a thread
 (:func:`~ometer_tui.core.trends.find_trends`), and published as ``trends``.
@@ -25,6 +30,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 from textual.signal import Signal
@@ -33,6 +39,7 @@ from textual.timer import Timer
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.bench.steps import StepFinished, StepPoint, StepStarted
 from ometer_tui.core.history import SaveOutcome, save_result
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 from ometer_tui.core.trends import Trend, find_trends
@@ -42,7 +49,11 @@ from ometer_tui.tui.bench_bridge import (
     RunnerFactory,
     TelemetryFactory,
     default_runner_factory,
+    steps_runner_factory,
 )
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.sweep_form import StepsRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,7 @@ class SessionChanged:
     finished: bool = False
     telemetry: bool = False
     trends: bool = False
+    steps: bool = False
 
 
 class BenchmarkSession:
@@ -75,9 +87,10 @@ class BenchmarkSession:
         runner_factory: RunnerFactory = default_runner_factory,
         telemetry: TelemetryFactory | None = None,
         history: Path | None = None,
+        steps: StepsRequest | None = None,
     ) -> None:
         """``history``: the database each measured result is saved to when it ends
-        (``None``: history is off)."""
+        (``None``: history is off); ``steps``: run the plan as a series of steps."""
         self.owner = owner
         self.history = history
         #: the result's id in the history (saved, or loaded from it)
@@ -93,6 +106,11 @@ class BenchmarkSession:
         #: per row key, the change against the latest comparable saved result
         self.trends: dict[str, Trend] = {}
         self.fold = ResultFold(plan)
+        self.steps = steps
+        #: the step running (``None``: none, or not a series of steps)
+        self.step_now: StepStarted | None = None
+        #: each finished step's points (model -> point), in the order they finished
+        self.step_points: list[dict[str, StepPoint]] = []
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
         self._timer: Timer | None = None
@@ -118,6 +136,8 @@ class BenchmarkSession:
         session.fold = ResultFold.of_result(result)
         session.telemetry = _final_telemetry(result)
         session.history_id = history_id
+        if result.sweep is not None:  # a saved sweep: its steps' points for the chart
+            session.step_points = [step.points() for step in result.sweep.steps]
         session._look_up_trends()
         return session
 
@@ -202,9 +222,12 @@ class BenchmarkSession:
         self.history_reason = None
         self._started_mono = time.monotonic()
         self._elapsed_s = None
-        bridge = BenchmarkBridge(
-            self.plan, runner_factory=self.runner_factory, telemetry=self.telemetry_factory
-        )
+        self.step_now, self.step_points = None, []
+        factory = self.runner_factory
+        if self.steps is not None:
+            factory = steps_runner_factory(self.steps, factory)
+        bridge = BenchmarkBridge(self.plan, runner_factory=factory,
+                                 telemetry=self.telemetry_factory)  # fmt: skip
         self._bridge = bridge
         self._timer = self.owner.set_interval(1.0 / DRAIN_HZ, self._drain)
         self.owner.run_worker(
@@ -239,22 +262,36 @@ class BenchmarkSession:
         if bridge is None:
             return
         finished = bridge.finished  # read before draining: no event can follow it
-        change = self.fold.apply(bridge.drain())
+        events = bridge.drain()
+        steps = self._take_steps(events)
+        change = self.fold.apply(events)  # (the fold passes over the step events)
         if finished:
             self._finish(bridge, change.exchanges)
             return
         telemetry = bridge.take_telemetry()
         if telemetry is not None:
             self.telemetry = telemetry
-        if not change.empty or telemetry is not None:
+        if not change.empty or telemetry is not None or steps:
             self.changed.publish(
                 SessionChanged(
                     frozenset(change.models),
-                    change.header,
+                    change.header or steps,
                     change.exchanges,
                     telemetry=telemetry is not None,
+                    steps=steps,
                 )
             )
+
+    def _take_steps(self, events: tuple[object, ...]) -> bool:
+        """Keep the step events of a batch; whether there were any."""
+        seen = False
+        for event in events:
+            if isinstance(event, StepStarted):
+                self.step_now, seen = event, True
+            elif isinstance(event, StepFinished):
+                self.step_points.append(dict(event.points))
+                seen = True
+        return seen
 
     def _finish(self, bridge: BenchmarkBridge, exchanges: int) -> None:
         if self._timer is not None:
@@ -265,6 +302,7 @@ class BenchmarkSession:
         self.fold.finish(
             bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
         )
+        self.step_now = None
         self.telemetry = _final_telemetry(self.result) or bridge.take_telemetry()
         self._look_up_trends()
         if self.history is not None and self.measured:
@@ -275,7 +313,12 @@ class BenchmarkSession:
             )  # fmt: skip
         self.changed.publish(
             SessionChanged(
-                frozenset(self.result.models), True, exchanges, finished=True, telemetry=True
+                frozenset(self.result.models),
+                True,
+                exchanges,
+                finished=True,
+                telemetry=True,
+                steps=self.steps is not None,
             )
         )
 

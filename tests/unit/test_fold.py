@@ -230,3 +230,16 @@ def test_aggregate_output_tps_counts_ok_measured_runs_over_their_window() -> Non
     # window: 1.0 -> 3.0 s
     assert aggregate_output_tps(fold.result) == 40 / 2.0
     assert ResultFold(PLAN).aggregate_tps() is None
+
+
+def test_each_step_of_a_series_adds_its_requests_to_the_total() -> None:
+    """A sweep starts the engine once per step: the total is what was done before the
+    step plus the step's own (the progress never reads 5/2)."""
+    fold = ResultFold(PLAN)
+    fold.apply([BenchmarkStarted(models=(A,), total_runs=2, warmup_requests=0)])
+    fold.apply([RunFinished(rec("a", 0), 1, 2), RunFinished(rec("a", 1), 2, 2)])
+    assert (fold.requests_done, fold.requests_total) == (2, 2)
+    fold.apply([BenchmarkStarted(models=(A,), total_runs=3, warmup_requests=0)])
+    assert fold.requests_total == 5
+    fold.apply([RunFinished(rec("a", 2), 1, 3)])
+    assert (fold.requests_done, fold.requests_total) == (3, 5)

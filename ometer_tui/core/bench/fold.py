@@ -113,6 +113,7 @@ class ResultFold:
         #: the engine failed before or while running (its message), see :meth:`finish`
         self.error: str | None = None
         self.finished = False
+        self._started = False
 
     @classmethod
     def of_result(cls, result: BenchmarkResult) -> ResultFold:
@@ -147,7 +148,11 @@ class ResultFold:
                     models[key] = ModelResult(info=info, endpoint=endpoint)
                     change.models.add(key)
             self.result.warmup_requests = event.warmup_requests
-            self.requests_total = max(event.total_runs, 1)
+            # a series of steps starts the engine per step: the total counts the
+            # requests done before this step and this step's
+            before = self.requests_done if self._started else 0
+            self.requests_total = before + max(event.total_runs, 1)
+            self._started = True
             change.header = True
         elif isinstance(event, ModelPhaseChanged):
             key = row_key(event.endpoint, event.model)

@@ -41,8 +41,9 @@ class ExportMenu(ModalScreen[Path | None]):
     CSS_PATH = "../results.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="export.cancel",
-                tooltip="Close without exporting"),
+        Binding(
+            "escape", "cancel", "Cancel", id="export.cancel", tooltip="Close without exporting"
+        ),
         Binding("ctrl+e", "export", "Export", id="export.export", tooltip="Write the file"),
     ]
 
@@ -189,9 +190,7 @@ class ExportMenu(ModalScreen[Path | None]):
         except Exception as exc:  # an export bug must not take the app down
             self._message(f"Export failed: {type(exc).__name__}: {exc}", "bold red")
             return
-        self.app.notify(
-            f"{written}", title=f"Exported {self.format.name}", markup=False, timeout=8
-        )
+        self.app.notify(f"{written}", title=f"Exported {self.format.name}", markup=False, timeout=8)
         self.dismiss(written)
 
     def _message(self, text: str, style: str) -> None:

@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.plan_builder import plan_defaults
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.selection import filter_models
 from ometer_tui.tui.host import host_of
@@ -29,8 +28,10 @@ from ometer_tui.tui.messages import BenchmarkRequested
 from ometer_tui.tui.picker_endpoints import (
     Listing,
     endpoints_note,
+    fresh_draft,
     list_models,
     plan_on,
+    steps_on,
     subtitle,
 )
 from ometer_tui.tui.type_to_filter import typed_into_filter
@@ -98,11 +99,8 @@ class ModelPickerScreen(Screen[None]):
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         host = host_of(self)
-        draft = (
-            self._draft
-            or host.plan_memory.get(self._key)
-            or RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
-        )
+        draft = self._draft or host.plan_memory.get(self._key)
+        draft = draft or fresh_draft(host.settings, self.endpoint)
         self._wanted = set(draft.selected)
         yield Header()
         with Horizontal(id="picker-body"):
@@ -139,7 +137,7 @@ class ModelPickerScreen(Screen[None]):
         untouched panel with nothing selected is not kept: new defaults then apply)."""
         host = host_of(self)
         draft = self.panel.draft(frozenset(self.selected if self.models else self._wanted))
-        fresh = RunDraft.from_defaults(plan_defaults(host.settings.defaults, self.endpoint))
+        fresh = fresh_draft(host.settings, self.endpoint)
         host.plan_memory.remember(self._key, None if draft == fresh else draft)
 
     # ----------------------------------------------------------------- loading
@@ -275,22 +273,23 @@ class ModelPickerScreen(Screen[None]):
     def build_plan(self) -> tuple[BenchmarkPlan | None, list[str]]:
         """The plan from the selection and the run panel, or the problems (each naming
         its field)."""
-        panel, defaults = self.panel, host_of(self).settings.defaults
-        fresh = RunDraft.from_defaults(plan_defaults(defaults, self.endpoint))
+        panel, settings = self.panel, host_of(self).settings
+        fresh = fresh_draft(settings, self.endpoint)
         return plan_on(
-            defaults, self.endpoints, self.listing, self.selected_models(), panel.fields(),
+            settings.defaults, self.endpoints, self.listing, self.selected_models(), panel.fields(),
             completion_api=panel.completion_api, parallel=self.parallel,
             fresh={**fresh.values, "prompts": fresh.prompts},
         )  # fmt: skip
 
     def action_build(self) -> None:
         plan, problems = self.build_plan()
-        self.panel.show_problems(problems)
-        if plan is None:
+        steps, more = steps_on(self.panel.fields(), self.endpoints, host_of(self).settings)
+        self.panel.show_problems(problems := problems + more)
+        if plan is None or more:
             self.notify(problems[0], title="Plan not valid", severity="error", markup=False)
             return
         self._remember()
-        self.post_message(BenchmarkRequested(plan))
+        self.post_message(BenchmarkRequested(plan, steps))
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action in {"toggle_model", "toggle_all", "build"} and not self.models:

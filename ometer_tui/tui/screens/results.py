@@ -29,6 +29,7 @@ from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets.chart_panel import CHART_BINDINGS, ChartKeys, ChartPanel
 from ometer_tui.tui.widgets.results_header import ResultsHeader
 from ometer_tui.tui.widgets.results_table import ResultsTable
+from ometer_tui.tui.widgets.steps_panel import StepsPanel
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
 
 Sort = tuple[str | None, bool]
@@ -88,6 +89,7 @@ class ResultsScreen(ChartKeys, Screen[None]):
         yield ResultsHeader(self.session.plan, id="results-header")
         yield ResultsTable(self.session.plan, sort=self._sort, id="results-table")
         yield ChartPanel(self.session, id="results-charts")
+        yield StepsPanel(self.session, id="results-steps")
         yield TelemetryPanel(id="results-telemetry")
         yield Static(id="results-legend")
         yield Footer(compact=True)

@@ -33,12 +33,15 @@ from textual.timer import Timer
 
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
+    OfferedKind,
     SeriesBuilder,
     SweepCurve,
     TelemetryPoints,
     TelemetryTrail,
+    sweep_curves,
     telemetry_points,
 )
+from ometer_tui.core.bench.steps import LoadKind
 from ometer_tui.tui.widgets.chart import Chart, Figure
 from ometer_tui.tui.widgets.chart_figures import run_figures, sweep_figures, telemetry_figure
 
@@ -75,6 +78,27 @@ class ChartKeys:
         panel = cast(DOMNode, self).query_one(ChartPanel)
         if panel.shown:
             panel.turn_page(step)
+
+
+def session_sweep_curves(session: BenchmarkSession) -> dict[str, SweepCurve]:
+    """The sweep curves of a session's finished steps, the TTFT SLO drawn ({}: not a
+    sweep or search, or no step finished yet)."""
+    record, steps = session.result.sweep, session.steps
+    if record is not None:
+        kind, slo, sweeping = record.kind, record.slo, record.mode != "repeat"
+    elif steps is not None:
+        job = steps.job
+        sweeping = job.sweep is not None or job.find_max is not None
+        kind = job.sweep.kind if job.sweep is not None else job.find_max or LoadKind.RATE
+        if session.step_now is not None:
+            kind = session.step_now.load.kind
+        slo = steps.slo
+    else:
+        return {}
+    if not sweeping or not session.step_points:
+        return {}
+    offered: OfferedKind = "rate" if kind is LoadKind.RATE else "concurrency"
+    return sweep_curves(session.step_points, offered_kind=offered, slo_ttft_s=slo.limit_s("ttft"))
 
 
 class ChartPanel(Vertical, can_focus=False):
@@ -122,6 +146,7 @@ class ChartPanel(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         self.session.changed.subscribe(self, self._session_changed)
+        self.sweeps = self.sweeps or session_sweep_curves(self.session)
         if self.session.telemetry is not None:
             self.trail.add(self.session.telemetry)
 
@@ -156,6 +181,8 @@ class ChartPanel(Vertical, can_focus=False):
         self._changed(urgent=False)
 
     def _session_changed(self, change: SessionChanged) -> None:
+        if change.steps or change.restarted:
+            self.sweeps = session_sweep_curves(self.session)
         if change.restarted:
             self.trail.clear()
         if change.telemetry and self.session.telemetry is not None:

@@ -21,10 +21,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from ometer_tui.core.bench.slo import SloTargets
+from ometer_tui.core.bench.sweep_form import slo_text
 from ometer_tui.core.bench.workloads.options import options_texts
 from ometer_tui.core.settings import Defaults
 from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row
 from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS, LoadSection, RunField
+from ometer_tui.tui.widgets.steps_form import STEPS_FIELD_IDS, StepsSection
 
 __all__ = ["RUN_FIELDS", "RunDraft", "RunField", "RunPanel"]
 
@@ -65,25 +68,26 @@ class RunDraft:
 
     prompts: str = ""
     #: field id -> text, for the ids of ``RUN_FIELDS`` and the Load section's
-    #: (``LOAD_FIELD_IDS``)
+    #: (``LOAD_FIELD_IDS``) and the Steps section's (``STEPS_FIELD_IDS``)
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     completion_api: bool = False
     #: names of the models selected with it
     selected: frozenset[str] = frozenset()
 
     @classmethod
-    def from_defaults(cls, defaults: Defaults) -> RunDraft:
+    def from_defaults(cls, defaults: Defaults, slo: SloTargets | None = None) -> RunDraft:
         """The draft a first visit starts from: ``defaults`` (the plan builder's
-        ``plan_defaults``: the endpoint's applied)."""
+        ``plan_defaults``: the endpoint's applied) and the settings' ``[slo]``."""
         values = {field_id: "" for field_id, _, _ in RUN_FIELDS}
         values.update({name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS})
         values.update(options_texts(defaults.load))  # the [defaults] load keys
+        values.update({"sweep": "", "repeat": "", "slo": slo_text(slo or SloTargets())})
         return cls(prompts="\n".join(defaults.prompts), values=MappingProxyType(values))
 
 
 class RunPanel(Vertical):
-    """Prompts, counts, generation parameters, limits, the Load section and the run
-    button."""
+    """Prompts, counts, generation parameters, limits, the Load and Steps sections and
+    the run button."""
 
     DEFAULT_CSS = (
         FORM_CSS
@@ -149,17 +153,22 @@ class RunPanel(Vertical):
             yield LoadSection(
                 {k: draft.values.get(k, "") for k in LOAD_FIELD_IDS}, id="load-section"
             )
+            yield StepsSection(
+                {k: draft.values.get(k, "") for k in STEPS_FIELD_IDS}, id="steps-section"
+            )
         yield Static(id="plan-errors", classes="form-errors")
         yield Button("Run benchmark (b)", id="run", variant="primary", compact=True)
 
     # -------------------------------------------------------------- reading
     def fields(self) -> dict[str, str]:
         """Field id -> text as typed, ``prompts`` and the Load section's fields included
-        (the plan builder's ``overrides_from_fields`` input)."""
+        and the Steps section's (the plan builder's ``overrides_from_fields`` input; the
+        core's ``steps_from_texts`` takes ``sweep``, ``slo`` and ``repeat``)."""
         values = {field_id: self.query_one(f"#{field_id}", Input).value
                   for field_id, _, _ in RUN_FIELDS}  # fmt: skip
         values["prompts"] = self.query_one("#prompts", TextArea).text
         values.update(self.query_one(LoadSection).texts())
+        values.update(self.query_one(StepsSection).texts())
         return values
 
     @property
