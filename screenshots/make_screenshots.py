@@ -142,7 +142,7 @@ async def make(out: Path, size: tuple[int, int]) -> None:
             for name in ("demo-fast:1b", "demo-medium:8b"):
                 results.table.move_cursor(row=order.index(name))
                 await pilot.press("space")
-            await pilot.press("c")
+            await pilot.press("C")  # compare the two marked rows
             await wait_for(pilot, screen_named(app, "CompareScreen"), "the row compare")
             await shoot(app, out, "compare-rows", pilot)
             await pilot.press("escape")
