@@ -16,24 +16,7 @@ if TYPE_CHECKING:
     from ometer_tui.core.bench.workloads.options import LoadOptions
     from ometer_tui.core.bench.workloads.spec import LoadSpec
 
-#: argparse dest of each load option's flag (``--ramp-up`` is ``ramp_up``...)
-LOAD_FLAGS = (
-    "rate",
-    "arrival",
-    "burstiness",
-    "max_concurrency",
-    "ramp_up",
-    "duration",
-    "requests",
-    "max_errors",
-    "max_error_rate",
-    "dataset",
-    "dataset_lengths",
-    "input_tokens",
-    "output_tokens",
-    "shared_prefix",
-    "turns",
-)
+#: argparse dest of a load option's flag where it is not the option's key
 _DEST = {"ramp_up_s": "ramp_up", "duration_s": "duration"}
 
 
@@ -150,8 +133,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def wants_load(args: argparse.Namespace) -> bool:
+    from ometer_tui.core.bench.workloads.options import LOAD_KEYS
+
     return bool(getattr(args, "closed_loop", False)) or any(
-        getattr(args, name, None) is not None for name in LOAD_FLAGS
+        getattr(args, _DEST.get(key, key), None) is not None for key in LOAD_KEYS
     )
 
 

@@ -58,3 +58,15 @@ def parse_number(
     if problem is not None:
         raise NumberError(problem.rsplit(", got ", 1)[0] + f", got {text.strip()}")
     return value
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as an int when a JSON document holds a whole number there (``3`` or
+    ``3.0``), else ``None`` (booleans, other floats, strings: not counts)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None

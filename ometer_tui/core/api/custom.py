@@ -58,6 +58,7 @@ from ometer_tui.core.models import (
     ServerInfo,
     Workload,
 )
+from ometer_tui.core.numbers import whole_number
 from ometer_tui.core.secrets import WireHeaders
 
 _CAPABILITIES = {
@@ -76,16 +77,6 @@ def _tokens(pointer: str | None) -> tuple[str, ...] | None:
 def _at(document: object, pointer: str | None) -> object:
     tokens = _tokens(pointer)
     return None if tokens is None else resolve_pointer(document, tokens)
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 def _done(value: object) -> bool:
@@ -467,10 +458,10 @@ class CustomClient(HttpClient):
         reasoning_s = reasoning if isinstance(reasoning, str) and reasoning else None
         if content_s or reasoning_s:
             sink.token(now, content_s, reasoning_s)
-        out = _int(_at(obj, ptr.output_tokens))
+        out = whole_number(_at(obj, ptr.output_tokens))
         if out is not None:
             obs.output_tokens = out
-        inp = _int(_at(obj, ptr.input_tokens))
+        inp = whole_number(_at(obj, ptr.input_tokens))
         if inp is not None:
             obs.prompt_tokens = inp
         if ptr.done is not None and _done(_at(obj, ptr.done)):
@@ -546,10 +537,10 @@ class CustomClient(HttpClient):
                 before_first_byte=False,
             )
             return
-        out = _int(_at(decoded, ptr.output_tokens))
+        out = whole_number(_at(decoded, ptr.output_tokens))
         if out is not None:
             obs.output_tokens = out
-        inp = _int(_at(decoded, ptr.input_tokens))
+        inp = whole_number(_at(decoded, ptr.input_tokens))
         if inp is not None:
             obs.prompt_tokens = inp
 
@@ -575,7 +566,7 @@ class CustomClient(HttpClient):
             vectors = found if isinstance(found[0], list) else [found]
             obs.vectors = len(vectors)
             obs.dimensions = len(vectors[0])
-            obs.input_tokens = _int(_at(decoded, ptr.input_tokens))
+            obs.input_tokens = whole_number(_at(decoded, ptr.input_tokens))
 
         return await self._embed(
             route.path, payload if isinstance(payload, dict) else {}, model, parse

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from ometer_tui.core.models import ApiFlavour, Endpoint
+from ometer_tui.core.numbers import whole_number
 from ometer_tui.core.telemetry.sampler import (
     MAX_BODY_BYTES,
     FetchFailed,
@@ -99,16 +100,6 @@ class ServerDetails:
 # -- parsing: pure functions over decoded answers --------------------------------------
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
 def _str(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
@@ -123,9 +114,9 @@ def ollama_models(body: Any) -> tuple[LoadedModel, ...]:
             out.append(
                 LoadedModel(
                     name=str(m["name"]),
-                    size_bytes=_int(m.get("size")),
-                    vram_bytes=_int(m.get("size_vram")),
-                    context_length=_int(m.get("context_length")),
+                    size_bytes=whole_number(m.get("size")),
+                    vram_bytes=whole_number(m.get("size_vram")),
+                    context_length=whole_number(m.get("context_length")),
                     expires_at=_str(m.get("expires_at")),
                 )
             )
@@ -139,7 +130,7 @@ def served_models(body: Any) -> tuple[LoadedModel, ...]:
     out = []
     for m in body["data"]:
         if isinstance(m, dict) and _str(m.get("id")):
-            ctx = _int(m.get("max_model_len"))
+            ctx = whole_number(m.get("max_model_len"))
             out.append(LoadedModel(name=str(m["id"]), context_length=ctx))
     return tuple(out)
 
@@ -212,7 +203,7 @@ def details_from(
     loaded = False
     context_size: int | None = None
     settings = props.get("default_generation_settings")
-    n_ctx = _int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+    n_ctx = whole_number(settings.get("n_ctx")) if isinstance(settings, dict) else None
     if kind == "Ollama" and "/api/ps" in answers:
         models, loaded = ollama_models(answers["/api/ps"]), True
     elif kind == "llama.cpp":
@@ -221,7 +212,7 @@ def details_from(
         loaded = True
     elif kind == "TGI":
         models = (LoadedModel(str(info["model_id"])),)
-        context_size = _int(info.get("max_total_tokens"))
+        context_size = whole_number(info.get("max_total_tokens"))
     if not models and kind != "Ollama":
         models = served_models(answers.get("/v1/models"))
     uptime = None
@@ -233,7 +224,7 @@ def details_from(
         models=models,
         models_loaded=loaded,
         context_size=context_size,
-        slots=_int(props.get("total_slots")) if kind == "llama.cpp" else None,
+        slots=whole_number(props.get("total_slots")) if kind == "llama.cpp" else None,
         uptime_s=uptime,
         healthy=True if "/health" in answers else None,
         answered=tuple(answers),
