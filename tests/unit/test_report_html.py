@@ -579,3 +579,12 @@ def test_a_chart_with_nothing_finite_says_so() -> None:
     )
     assert "no data" in svg and "<title>Empty &lt;x&gt;</title>" in svg
     assert "<path" not in svg
+
+
+def test_a_scale_shows_figures_of_1000_or_more_in_full() -> None:
+    from ometer_tui.core.report.charts import Scale
+
+    ms = Scale(1000.0, "ms")
+    assert ms.text(2.0) == "2,000 ms"  # was "2e+03 ms" on the TTFT SLO line
+    assert ms.text(0.0314) == "31.4 ms"
+    assert ms.text(None) == "–"

@@ -67,7 +67,11 @@ class Scale:
     def text(self, value: float | None) -> str:
         if value is None or not math.isfinite(value):
             return "–"
-        return f"{value * self.factor:.3g} {self.unit}".rstrip()
+        shown = value * self.factor
+        # three significant digits, but a figure of 1000 or more in full (2,000 ms, not
+        # 2e+03 ms)
+        number = f"{shown:,.0f}" if abs(shown) >= 1000 else f"{shown:.3g}"
+        return f"{number} {self.unit}".rstrip()
 
 
 def scale_for(unit: str, largest: float) -> Scale:
