@@ -70,6 +70,36 @@ class BenchmarkFinished:
     cancelled: bool
 
 
+#: A worker whose event-loop lag p99 goes past this is the bottleneck: its stamps and
+#: sends can no longer be trusted to the millisecond (the dashboard warns).
+WORKER_LAG_WARN_MS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """How hard one engine worker (the engine's process, one of ``--workers``, or a Ray
+    actor) is working, reported about once a second while it runs.
+
+    Figures cover the interval since the worker's previous report. The consumers (the
+    results header, headless progress) show them; the fold ignores them.
+    """
+
+    worker: int  # 0-based shard index (0 for a single engine)
+    workers: int  # how many workers the benchmark runs
+    node: str  # the host the worker runs on
+    pid: int
+    interval_s: float  # the time these figures cover
+    chunks_per_s: float  # stream chunks (reads carrying data) read per second
+    cpu_percent: float  # the worker process's CPU time over the interval (100 = one core)
+    lag_p99_ms: float  # event-loop lag p99 over the interval (a periodic timer's lateness)
+    in_flight: int  # requests in flight in this worker at the report
+    rss_bytes: int | None = None  # resident memory, where the platform tells it
+
+    @property
+    def overloaded(self) -> bool:
+        return self.lag_p99_ms > WORKER_LAG_WARN_MS
+
+
 BenchmarkEvent = (
     BenchmarkStarted
     | ModelPhaseChanged
@@ -77,5 +107,6 @@ BenchmarkEvent = (
     | RunRetrying
     | ModelFinished
     | BenchmarkFinished
+    | WorkerLoad
     | ExchangeLogged
 )

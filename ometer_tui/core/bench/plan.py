@@ -14,6 +14,8 @@ from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 #: validation (``[defaults]``, ``[endpoints.defaults]``) both read them.
 MAX_CONCURRENCY = 4096
 MAX_PARALLEL_MODELS = 64
+#: ``--workers``: engine processes on this machine (or Ray actors) a benchmark may use
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,11 @@ class BenchmarkPlan:
     endpoint_plans: tuple[BenchmarkPlan, ...] = ()
     #: run the endpoints at the same time rather than one after the other
     endpoints_parallel: bool = False
+    #: engine workers the load is split across (``--workers``): ``None`` chooses from the
+    #: load asked and the machine (self-calibration), 1 is one engine
+    workers: int | None = None
+    #: run the workers as Ray actors on this cluster (``--ray auto|ADDRESS``); None: local
+    ray_address: str | None = None
 
     @property
     def runs_per_model(self) -> int:
@@ -132,6 +139,8 @@ class BenchmarkPlan:
                 problems.append(f"{name}: must be positive (got {value})")
         if self.load is not None:
             problems += self.load.validate()
+        if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(f"workers: must be 1..{MAX_WORKERS} (got {self.workers})")
         return problems
 
 
