@@ -327,6 +327,33 @@ async def test_cancel_reaches_every_worker() -> None:
     assert 10 <= len(measured) < 100  # stopped soon after the cancel
 
 
+async def test_a_worker_that_cannot_be_made_is_named() -> None:
+    def make(plan: BenchmarkPlan, worker: int, workers: int, sink: EventSink) -> Runner:
+        if worker == 2:
+            raise OSError("cannot start a process")
+        return BenchmarkRunner(plan, sink, client=FakeClient(0.002))  # type: ignore[arg-type]
+
+    plan = plan_of(models=(A,), load=LoadSpec(stop=StopConditions(duration_s=30.0)))
+    runner = MergedRunner(plan, lambda e: None, workers=3, shard_factory=make)
+    with pytest.raises(WorkerFailed, match="worker 2 failed: OSError: cannot start"):
+        await asyncio.wait_for(runner.run(), 10)
+    assert runner.result.cancelled
+
+
+async def test_cancel_before_the_start_runs_nothing() -> None:
+    events: list[BenchmarkEvent] = []
+    runner = MergedRunner(
+        plan_of(),
+        events.append,
+        workers=2,
+        shard_factory=fake_shards(),  # type: ignore[arg-type]
+    )
+    runner.cancel()
+    result = await runner.run()
+    assert result.cancelled and events == []
+    assert all(mr.phase is ModelPhase.CANCELLED and not mr.records for mr in result.models.values())
+
+
 async def test_a_failing_worker_cancels_the_others_and_is_named() -> None:
     load = LoadSpec(stop=StopConditions(duration_s=30.0))
     plan = plan_of(models=(A,), load=load, concurrency=2)

@@ -333,7 +333,13 @@ class MergedRunner:
         n = len(shards)
         for m in models:
             self._rows[m.name].shards = n
-        runners = [self._factory(sp, i, n, self._sink(i)) for i, sp in enumerate(shards)]
+        runners: list[Runner] = []
+        for i, shard in enumerate(shards):
+            try:  # a worker that cannot even be made (a process that will not start)
+                runners.append(self._factory(shard, i, n, self._sink(i)))
+            except Exception as exc:  # named and re-raised by run()
+                self._fail(i, exc)
+                break
         self._live.extend(runners)
         if self._cancel_requested or self._failure is not None:
             for runner in runners:
@@ -468,7 +474,8 @@ class MergedRunner:
             phase = ModelPhase.FAILED if summary.runs and not summary.ok else ModelPhase.DONE
         entry.summary = summary
         entry.phase = phase
-        self._emit(ModelFinished(model=entry.info.name, summary=summary, phase=phase))
+        if self._started:  # nothing is said of a benchmark that never started
+            self._emit(ModelFinished(model=entry.info.name, summary=summary, phase=phase))
 
 
 def _merged_load(
