@@ -72,15 +72,11 @@ def describe(plan: BenchmarkPlan, workers: int) -> str | None:
 
 
 def runner_factory(workers: int) -> MakeRunner:
-    """One engine for 1 worker; more: the plan split across them and merged
-    (:class:`~ometer_tui.core.bench.shards.MergedRunner`, its shards made by
-    :func:`~ometer_tui.core.bench.shards.default_shard_factory`)."""
-    from ometer_tui.core.bench.runner import BenchmarkRunner
-    from ometer_tui.core.bench.shards import MergedRunner, default_shard_factory
+    """Runners of plans on ``workers`` workers (:func:`~ometer_tui.core.bench.shards.
+    runner_for`: one engine for 1, else the plan split across them and merged)."""
+    from ometer_tui.core.bench.shards import runner_for
 
     def make(plan: BenchmarkPlan, sink: EventSink) -> Runner:
-        if workers <= 1:
-            return BenchmarkRunner(plan, sink)
-        return MergedRunner(plan, sink, workers=workers, shard_factory=default_shard_factory())
+        return runner_for(plan, sink, workers=workers)
 
     return make

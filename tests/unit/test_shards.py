@@ -32,6 +32,7 @@ from ometer_tui.core.bench.shards import (
     Runner,
     ShardError,
     WorkerFailed,
+    runner_for,
     split_plan,
     worker_count,
 )
@@ -388,3 +389,10 @@ async def test_a_failing_worker_cancels_the_others_and_is_named() -> None:
     assert kept and all(r.ok for r in kept)  # worker 0's finished runs are kept
     assert runner.result.cancelled
     assert isinstance(events[-1], BenchmarkFinished) and events[-1].cancelled
+
+
+def test_runner_for_is_one_engine_for_one_worker_and_a_merge_above() -> None:
+    plan = plan_of()
+    assert type(runner_for(plan, lambda e: None, workers=1)) is BenchmarkRunner
+    merged = runner_for(plan, lambda e: None, workers=2, shard_factory=fake_shards())  # type: ignore[arg-type]
+    assert isinstance(merged, MergedRunner)

@@ -80,6 +80,7 @@ __all__ = [
     "default_shard_factory",
     "in_loop_shard_factory",
     "process_shard_factory",
+    "runner_for",
     "split_plan",
     "worker_count",
 ]
@@ -220,6 +221,28 @@ def default_shard_factory(log_exchanges: bool = False) -> ShardFactory:
     if importlib.util.find_spec(PROCESS_RUNNER_MODULE) is not None:
         return process_shard_factory(log_exchanges)
     return in_loop_shard_factory(log_exchanges)
+
+
+def runner_for(
+    plan: BenchmarkPlan,
+    on_event: EventSink,
+    *,
+    workers: int,
+    log_exchanges: bool = False,
+    shard_factory: ShardFactory | None = None,
+) -> Runner:
+    """The runner of ``plan`` on ``workers`` workers: one engine for 1, else the plan
+    split and merged, its shards made by ``shard_factory`` (default:
+    :func:`default_shard_factory`). The TUI's and the headless command's one rule."""
+    if workers <= 1:
+        return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+    return MergedRunner(
+        plan,
+        on_event,
+        workers=workers,
+        shard_factory=shard_factory or default_shard_factory(log_exchanges),
+        log_exchanges=log_exchanges,
+    )
 
 
 # -- the merge ------------------------------------------------------------------------
