@@ -68,7 +68,8 @@ def describe(plan: BenchmarkPlan, workers: int) -> str | None:
 
     n = worker_count(plan, workers)
     fewer = f" (of {workers} asked: no more than there are streams)" if n < workers else ""
-    return f"ometer-tui: the load split across {n} workers{fewer}"
+    split = "one worker" if n == 1 else f"the load split across {n} workers"
+    return f"ometer-tui: {split}{fewer}"
 
 
 def runner_factory(workers: int) -> MakeRunner:

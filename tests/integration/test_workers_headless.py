@@ -4,6 +4,7 @@ split across workers and merged), the flag's limits and the settings' key."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,23 @@ def test_several_endpoints_with_workers_are_refused_in_one_line(tmp_path: Path) 
     assert result.stderr.strip().splitlines()[-1] == (
         "ometer-tui: --workers: a benchmark of several endpoints runs on one worker; "
         "give one endpoint, or --workers 1"
+    )
+
+
+def test_fewer_workers_than_asked_are_said() -> None:
+    from ometer_tui.core.bench.plan import BenchmarkPlan
+    from ometer_tui.core.models import Endpoint, ModelInfo
+    from ometer_tui.worker_args import describe
+
+    plan = BenchmarkPlan(Endpoint("e", "http://127.0.0.1:9"), (ModelInfo("m"),), concurrency=1)
+    assert describe(plan, 1) is None
+    assert describe(plan, 4) == (
+        "ometer-tui: one worker (of 4 asked: no more than there are streams)"
+    )
+    three = describe(replace(plan, passes=3, concurrency=3), 8)
+    assert (
+        three == "ometer-tui: the load split across 3 workers (of 8 asked: no more than "
+        "there are streams)"
     )
 
 
