@@ -396,3 +396,27 @@ def test_runner_for_is_one_engine_for_one_worker_and_a_merge_above() -> None:
     assert type(runner_for(plan, lambda e: None, workers=1)) is BenchmarkRunner
     merged = runner_for(plan, lambda e: None, workers=2, shard_factory=fake_shards())  # type: ignore[arg-type]
     assert isinstance(merged, MergedRunner)
+
+
+async def test_a_shared_start_lines_the_workers_timetables_up_to_the_ns() -> None:
+    """With ``start_lead_s`` every worker starts its timetable at one instant: the union
+    of their intended times is the one-engine timetable itself, not only per worker."""
+    arrival = ArrivalSpec(1000.0, ArrivalKind.POISSON)
+    load = LoadSpec(arrival=arrival, stop=StopConditions(max_requests=24), seed=3)
+    plan = plan_of(models=(A,), load=load)
+    offsets = [t for _, t in zip(range(24), arrival_times(arrival, 3), strict=False)]
+    runner = MergedRunner(
+        plan,
+        lambda e: None,
+        workers=3,
+        shard_factory=fake_shards(),  # type: ignore[arg-type]
+        start_lead_s=0.2,
+    )
+    result = await runner.run()
+    stamps = {r.load.conversation: r.load for r in result.models["a"].records if r.load}
+    assert sorted(stamps) == list(range(24))
+    zero = stamps[0].intended_at_s
+    assert zero is not None
+    for k, stamp in stamps.items():
+        assert stamp.intended_at_s is not None
+        assert stamp.intended_at_s - zero == pytest.approx(offsets[k], abs=2e-9)

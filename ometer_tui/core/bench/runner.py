@@ -698,6 +698,11 @@ class _LoadRun:
                 runner._emit(RunFinished(record=record, model_done=0, model_total=self.total))
         runner._set_phase(entry, ModelPhase.RUNNING)
         self.start_ns = time.perf_counter_ns()
+        start_at = None if self.shard is None else self.shard.start_ns
+        if start_at is not None:  # the workers' shared start (ShardSpec.start_ns)
+            if start_at > self.start_ns:
+                await asyncio.sleep((start_at - self.start_ns) / 1e9)
+            self.start_ns = start_at
         async with asyncio.TaskGroup() as group:
             if self.spec.arrival is not None:
                 await self._open_loop(group)

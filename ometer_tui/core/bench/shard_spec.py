@@ -26,12 +26,19 @@ class ShardSpec:
     CLOCK_MONOTONIC on Linux, shared by the processes of one machine; a worker on
     another machine is given the origin moved by its measured clock offset. ``None``:
     the worker's own start (one engine's rule).
+
+    ``start_ns``: on the same clock, when every worker starts its load (``plan.load``:
+    the open loop's timetable, the closed loop's streams), so that their timetables
+    line up: a worker ready sooner waits for it, one ready later starts at once on the
+    timetable that began then (its first sends are late, and their schedule lag says
+    so). ``None``: each worker starts its load when it is ready (after its warm-up).
     """
 
     index: int
     count: int
     lanes: int
     origin_ns: int | None = None
+    start_ns: int | None = None
 
     def validate(self) -> list[str]:
         if not (1 <= self.count <= self.lanes and 0 <= self.index < self.count):

@@ -139,12 +139,18 @@ def worker_count(plan: BenchmarkPlan, workers: int) -> int:
 
 
 def split_plan(
-    plan: BenchmarkPlan, workers: int, *, origin_ns: int | None = None, rate_parts: int = 1
+    plan: BenchmarkPlan,
+    workers: int,
+    *,
+    origin_ns: int | None = None,
+    start_ns: int | None = None,
+    rate_parts: int = 1,
 ) -> list[BenchmarkPlan]:
     """Shard ``i`` of the ``n`` plans ``plan`` splits into (n: :func:`worker_count`).
 
     The union of the shards' work is the plan's exactly (see the module's docstring).
-    ``origin_ns``: the shared time origin (``ShardSpec.origin_ns``). ``rate_parts``:
+    ``origin_ns``: the shared time origin (``ShardSpec.origin_ns``); ``start_ns``: the
+    shared start of the load (``ShardSpec.start_ns``). ``rate_parts``:
     further groups the rate limits are shared with (models run as separate sets of
     workers at once). Each shard plan has ``workers=1``: it is one engine.
     """
@@ -165,7 +171,7 @@ def split_plan(
     )
     shards: list[BenchmarkPlan] = []
     for i in range(n):
-        spec = ShardSpec(index=i, count=n, lanes=lanes, origin_ns=origin_ns)
+        spec = ShardSpec(index=i, count=n, lanes=lanes, origin_ns=origin_ns, start_ns=start_ns)
         shard_load = load
         if load is not None:
             stop = load.stop
@@ -230,6 +236,7 @@ def runner_for(
     workers: int,
     log_exchanges: bool = False,
     shard_factory: ShardFactory | None = None,
+    start_lead_s: float = 0.0,
 ) -> Runner:
     """The runner of ``plan`` on ``workers`` workers: one engine for 1, else the plan
     split and merged, its shards made by ``shard_factory`` (default:
@@ -242,6 +249,7 @@ def runner_for(
         workers=workers,
         shard_factory=shard_factory or default_shard_factory(log_exchanges),
         log_exchanges=log_exchanges,
+        start_lead_s=start_lead_s,
     )
 
 
@@ -285,8 +293,12 @@ class MergedRunner:
         workers: int,
         shard_factory: ShardFactory,
         log_exchanges: bool = False,
+        start_lead_s: float = 0.0,
     ) -> None:
         self.plan = plan
+        #: > 0: a load starts on every worker at once, this long after its workers are
+        #: made (ShardSpec.start_ns; long enough for them to start and warm up)
+        self._start_lead_s = start_lead_s
         self._emit = on_event
         self._workers = workers
         self._factory = shard_factory
@@ -352,7 +364,11 @@ class MergedRunner:
         plan = replace(
             self.plan, models=models, parallel_models=min(self.plan.parallel_models, len(models))
         )
-        shards = split_plan(plan, self._workers, origin_ns=origin, rate_parts=rate_parts)
+        lead = self._start_lead_s
+        start = time.perf_counter_ns() + round(lead * 1e9) if lead > 0 else None
+        shards = split_plan(
+            plan, self._workers, origin_ns=origin, start_ns=start, rate_parts=rate_parts
+        )
         n = len(shards)
         for m in models:
             self._rows[m.name].shards = n
