@@ -29,6 +29,7 @@ from ometer_tui.core.bench.events import (
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.process_runner import EngineProcessError, ProcessRunner, _Batcher
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.load_counters import COUNTERS
 from ometer_tui.core.models import (
     ApiFlavour,
     Endpoint,
@@ -275,3 +276,25 @@ def test_a_killed_parent_leaves_no_engine_behind(demo: DemoServerThread, how: st
         parent.wait(10)
         if child is not None and not gone(child):
             os.kill(child, signal.SIGKILL)
+
+
+async def test_the_engine_counts_chunks_and_requests_in_flight(demo: DemoServerThread) -> None:
+    plan = plan_for(demo.url, passes=4, warmup=0)
+    chunks, in_flight = COUNTERS.chunks, COUNTERS.in_flight
+    most = 0
+
+    async def watch() -> None:
+        nonlocal most
+        while True:
+            most = max(most, COUNTERS.in_flight - in_flight)
+            await asyncio.sleep(0.002)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        result = await BenchmarkRunner(plan, lambda _e: None).run()
+    finally:
+        watcher.cancel()
+    records = result.models["demo-fast:1b"].records
+    assert most == 2  # the plan's concurrency
+    assert COUNTERS.in_flight == in_flight
+    assert COUNTERS.chunks - chunks >= len(records) == 4  # reads merge: at least one a run
