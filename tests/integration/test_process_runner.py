@@ -39,7 +39,7 @@ from ometer_tui.core.models import (
 )
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.demo.server import DemoServerThread
-from tests.support.engines import exiting_engine, unpicklable_engine
+from tests.support.engines import Unreadable, exiting_engine, unpicklable_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -298,3 +298,9 @@ async def test_the_engine_counts_chunks_and_requests_in_flight(demo: DemoServerT
     assert most == 2  # the plan's concurrency
     assert COUNTERS.in_flight == in_flight
     assert COUNTERS.chunks - chunks >= len(records) == 4  # reads merge: at least one a run
+
+
+async def test_a_plan_the_engine_cannot_read_fails_the_run_not_the_engine() -> None:
+    plan = plan_for("http://127.0.0.1:9")
+    with pytest.raises(EngineProcessError, match="could not read the plan: No module named"):
+        await asyncio.wait_for(ProcessRunner(plan, lambda _e: None, engine=Unreadable()).run(), 60)

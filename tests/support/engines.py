@@ -3,6 +3,7 @@ they live in an importable module (pickled by reference)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,3 +47,15 @@ def unpicklable_engine(
 ) -> _Failing:
     """Its run raises an exception that does not survive pickling."""
     return _Failing(plan, "raise")
+
+
+class Unreadable:
+    """An engine factory that pickles here but cannot be read in the engine's process."""
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        return importlib.import_module, ("ometer_tui_no_such_module",)
+
+    def __call__(
+        self, plan: BenchmarkPlan, _on: Callable[[BenchmarkEvent], None], _log: bool
+    ) -> _Failing:
+        return _Failing(plan, "raise")

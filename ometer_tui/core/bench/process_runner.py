@@ -7,7 +7,7 @@ nothing a front end draws can delay a send or a stamp.
 
 The pipe: one Unix socket pair, messages framed as a 4-byte length and a pickle.
 
-* parent -> child: ``("run", id, plan, options)`` (the plan, its tokens included, goes
+* parent -> child: ``("run", id, pickled (plan, options))`` (the plan, its tokens included, goes
   over the pipe: never on a command line or in the environment), ``("cancel", id)``.
 * child -> parent: ``("hello", pid)`` once; ``("events", id, [...])`` batches, each
   what piled up in ``FLUSH_S`` or ``MAX_BATCH`` events (a wave of 200 completions is a
@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -382,7 +383,8 @@ class ProcessRunner:
             reader, writer = await asyncio.open_unix_connection(sock=engine.sock.dup())
             self._loop, self._writer = loop, writer
             fold = self._fold.apply
-            writer.write(frame(("run", self._id, self.plan, self._options)))
+            # the plan in a pickle of its own: one the child cannot read fails this run
+            writer.write(frame(("run", self._id, dumps((self.plan, self._options)))))
             if self._cancel_requested:
                 writer.write(frame(("cancel", self._id)))
             while True:
@@ -442,6 +444,10 @@ def child_main(fd: int, parent_pid: int, pdeathsig: bool = True) -> None:
     """The engine process: serve runs over the pipe ``fd`` until it closes."""
     _die_with_parent(parent_pid, pdeathsig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if hasattr(signal, "SIGUSR1"):  # ``kill -USR1 <pid>``: its threads' stacks to its log
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1)
     from ometer_tui.core.bench.loop import run_engine
 
     run_engine(_serve(socket.socket(fileno=fd)))
@@ -494,32 +500,37 @@ async def _serve(sock: socket.socket) -> None:
 
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     writer.write(frame(("hello", os.getpid())))
-    runs: asyncio.Queue[tuple[int, BenchmarkPlan, _RunOptions]] = asyncio.Queue()
+    runs: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
     state = _ChildState(cancelled=set())
     assert state.cancelled is not None
 
     async def listen() -> None:
-        while True:
-            message = await read_message(reader)
-            if message is None:
-                os._exit(0)  # the parent is gone: nobody wants what is left
-            if message[0] == "cancel":
-                state.cancelled.add(message[1])  # type: ignore[union-attr]
-                if state.current is not None and state.current[0] == message[1]:
-                    state.current[1].cancel()
-            elif message[0] == "run":
-                runs.put_nowait((message[1], message[2], message[3]))
+        try:
+            while True:
+                message = await read_message(reader)
+                if message is None:
+                    os._exit(0)  # the parent is gone: nobody wants what is left
+                if message[0] == "cancel":
+                    state.cancelled.add(message[1])  # type: ignore[union-attr]
+                    if state.current is not None and state.current[0] == message[1]:
+                        state.current[1].cancel()
+                elif message[0] == "run":
+                    runs.put_nowait((message[1], message[2]))
+        except Exception:  # a broken pipe protocol: die loudly (the parent says how)
+            traceback.print_exc()
+            os._exit(70)
 
     listener = asyncio.ensure_future(listen())
     try:
         while True:
             try:
                 async with asyncio.timeout(IDLE_EXIT_S):
-                    run_id, plan, options = await runs.get()
+                    run_id, payload = await runs.get()
             except TimeoutError:
                 return
             batch = _Batcher(run_id, writer)
             try:
+                plan, options = _read_run(payload)
                 engine = options.engine or benchmark_engine
                 runner = engine(plan, batch.on_event, options.log_exchanges)
                 state.current = (run_id, runner)
@@ -540,6 +551,14 @@ async def _serve(sock: socket.socket) -> None:
             await writer.drain()
     finally:
         listener.cancel()
+
+
+def _read_run(payload: bytes) -> tuple[BenchmarkPlan, _RunOptions]:
+    try:
+        plan, options = pickle.loads(payload)
+    except Exception as exc:
+        raise EngineProcessError(f"the engine process could not read the plan: {exc}") from None
+    return cast(BenchmarkPlan, plan), cast(_RunOptions, options)
 
 
 def _portable(exc: BaseException) -> BaseException:
