@@ -728,7 +728,7 @@ import asyncio, json, time
 from ometer_tui.core.bench import process_runner
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
-plan = BenchmarkPlan(endpoint=Endpoint(name="stamp", url=URL, api=ApiFlavour.OPENAI),
+plan = BenchmarkPlan(endpoint=Endpoint(name="stamp", url=__URL__, api=ApiFlavour.OPENAI),
                      models=(ModelInfo(name="stamp"),), passes=1, warmup=0,
                      params=GenerationParams(max_tokens=4))
 async def first_event():
@@ -739,13 +739,13 @@ async def first_event():
     await runner.run()
     return seen[0]
 out = {"cold": [], "warm": []}
-for _ in range(N):
+for _ in range(__N__):
     process_runner.shut_down_idle()
     out["cold"].append(asyncio.run(first_event()))
     out["warm"].append(asyncio.run(first_event()))
 process_runner.shut_down_idle()
 print(json.dumps(out))
-""".replace("URL", repr(server.url)).replace("N", str(n))
+""".replace("__URL__", repr(server.url)).replace("__N__", str(n))
     server.call("/stamp/config", {"ttft_ms": TTFT_MS, "interval_ms": 20.0, "tokens": 4,
                                   "phase": "shift"})  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
