@@ -26,8 +26,9 @@ from ometer_tui.core.bench.events import (
     RunFinished,
     WorkerLoad,
 )
-from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.plan import BenchmarkPlan, combine_plans
 from ometer_tui.core.bench.process_runner import EngineProcessError, ProcessRunner, _Batcher
+from ometer_tui.core.bench.result import row_key
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
 from ometer_tui.core.load_counters import COUNTERS
 from ometer_tui.core.models import (
@@ -230,6 +231,8 @@ def test_events_are_sent_in_batches() -> None:
         for _ in range(process_runner.MAX_BATCH):
             batch.on_event(BenchmarkFinished(cancelled=False))
         assert len(writes) == 2  # a full batch goes at once
+        batch.on_event(BenchmarkStarted(models=(), total_runs=1, warmup_requests=0))
+        assert len(writes) == 3  # and the start: the screen shows the run began
 
     asyncio.run(wave())
 
@@ -304,3 +307,21 @@ async def test_a_plan_the_engine_cannot_read_fails_the_run_not_the_engine() -> N
     plan = plan_for("http://127.0.0.1:9")
     with pytest.raises(EngineProcessError, match="could not read the plan: No module named"):
         await asyncio.wait_for(ProcessRunner(plan, lambda _e: None, engine=Unreadable()).run(), 60)
+
+
+async def test_a_benchmark_of_two_endpoints_keeps_its_rows_keyed_by_endpoint(
+    demo: DemoServerThread,
+) -> None:
+    native = Endpoint(name="native", url=demo.url, api=ApiFlavour.OLLAMA, simulated=True)
+    v1 = replace(native, name="v1", api=ApiFlavour.OPENAI)
+    fast = (ModelInfo(name="demo-fast:1b"),)
+    params = GenerationParams(max_tokens=8)
+    plan = combine_plans([
+        BenchmarkPlan(endpoint=native, models=fast, passes=2, warmup=0, params=params),
+        BenchmarkPlan(endpoint=v1, models=fast, passes=3, warmup=0, params=params),
+    ])  # fmt: skip
+    result = await ProcessRunner(plan, lambda _e: None).run()
+    assert list(result.models) == [row_key("native", "demo-fast:1b"), row_key("v1", "demo-fast:1b")]
+    assert [len(mr.records) for mr in result.models.values()] == [2, 3]
+    assert [mr.endpoint for mr in result.models.values()] == ["native", "v1"]
+    assert set(result.servers) == {"native", "v1"}

@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import IO, Any, Protocol, cast
 
-from ometer_tui.core.bench.events import BenchmarkEvent
+from ometer_tui.core.bench.events import BenchmarkEvent, BenchmarkStarted
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
@@ -475,8 +475,8 @@ class _Batcher:
 
     def on_event(self, event: BenchmarkEvent) -> None:
         self.items.append(event)
-        if len(self.items) >= MAX_BATCH:
-            self.flush()
+        if len(self.items) >= MAX_BATCH or type(event) is BenchmarkStarted:
+            self.flush()  # (the start at once: the screen shows the run has begun)
         elif self.handle is None:
             self.handle = self.loop.call_later(FLUSH_S, self.flush)
 
