@@ -120,8 +120,8 @@ def telemetry_factory(settings: TelemetrySettings) -> TelemetryFactory | None:
     return at_interval
 
 
-#: The environment variable that picks where the engine runs: ``process`` (the default)
-#: or ``thread`` (the bridge's own thread, sharing the UI's interpreter).
+#: The environment variable that picks where the engine runs: ``process`` (the default on
+#: Linux and macOS) or ``thread`` (the bridge's own thread, sharing the UI's interpreter).
 ENGINE_ENV = "OMETER_TUI_ENGINE"
 
 
@@ -147,8 +147,9 @@ def process_runner_factory(
 def default_runner_factory(
     plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
 ) -> Runner:
-    """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread``."""
-    if os.environ.get(ENGINE_ENV, "").strip().lower() == "thread":
+    """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread`` (or the
+    platform has no Unix sockets to talk to it over: Windows runs it in the thread)."""
+    if os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix":
         return thread_runner_factory(plan, on_event, log_exchanges)
     return process_runner_factory(plan, on_event, log_exchanges)
 
