@@ -125,3 +125,21 @@ def test_overload_text_counts_the_others() -> None:
     assert overload_text(load(2, workers=4, lag=5.25), more=2) == (
         "the client is the bottleneck here (worker 3 lag p99 5.2 ms, 2 more)"
     )
+
+
+def test_headless_progress_warns_once_per_overloaded_worker_even_when_quiet() -> None:
+    import io
+
+    from ometer_tui.headless import _Progress
+
+    out = io.StringIO()
+    progress = _Progress(out, quiet=True)
+    progress(load(0, lag=0.9))
+    assert out.getvalue() == ""  # fine: nothing said
+    progress(load(1, lag=7.2))
+    progress(load(1, lag=8.0))  # still overloaded: said once
+    progress(load(0, lag=4.5))
+    assert out.getvalue().splitlines() == [
+        "  warning: the client is the bottleneck here (worker 2 lag p99 7.2 ms)",
+        "  warning: the client is the bottleneck here (worker 1 lag p99 4.5 ms)",
+    ]
