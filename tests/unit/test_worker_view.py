@@ -143,3 +143,11 @@ def test_headless_progress_warns_once_per_overloaded_worker_even_when_quiet() ->
         "  warning: the client is the bottleneck here (worker 2 lag p99 7.2 ms)",
         "  warning: the client is the bottleneck here (worker 1 lag p99 4.5 ms)",
     ]
+
+
+def test_after_the_end_the_summary_tells_the_layout_and_the_peak_lag() -> None:
+    board = WorkerBoard()
+    board.apply(load(0, lag=0.5), now=0.0)
+    board.apply(load(1, lag=4.4), now=0.0)
+    board.apply(load(1, lag=0.7), now=1.0)
+    assert board.summary_line() == "2 workers on 1 node · lag p99 peak 4.4 ms (worker 2)"

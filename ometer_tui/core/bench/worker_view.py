@@ -164,7 +164,10 @@ class WorkerBoard:
     def summary_phrases(self, now: float | None = None) -> list[str]:
         """The summary's phrases, most important first: the layout, the worst lag,
         requests in flight, chunks/s and CPU summed over the live workers, stale ones.
-        (A front end may drop the last ones when short of room.)"""
+        (A front end may drop the last ones when short of room.) After the end (``now``
+        ``None``): the layout and the highest lag p99 any worker reported."""
+        if now is None:
+            return [self.layout(), *self._peak_phrase()]
         rows = self.rows(now)
         live = [r.live for r in rows if r.live is not None]
         phrases = [self.layout()]
@@ -180,6 +183,13 @@ class WorkerBoard:
         if stale:
             phrases.append(f"{stale} stale" if stale < len(rows) else "no live report")
         return phrases
+
+    def _peak_phrase(self) -> list[str]:
+        if not self._seen:
+            return []
+        peak, worker = max((s.peak_lag_ms, w) for w, s in self._seen.items())
+        who = f" ({worker_label(worker)})" if self._workers > 1 else ""
+        return [f"lag p99 peak {peak:.1f} ms{who}"]
 
     def summary_line(self, now: float | None = None) -> str:
         """:meth:`summary_phrases` joined: ``2 workers on 1 node · lag p99 7.2 ms
