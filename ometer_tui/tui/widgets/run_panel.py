@@ -38,6 +38,7 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("warmup", "Warm-up", "Unmeasured requests per model before the passes"),
     ("concurrency", "Concurrency", "In-flight requests per model; empty: the default"),
     ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
+    ("workers", "Workers", "Engine processes the load is split across, 1..64; empty: auto"),
     ("max_tokens", "Max tokens", "Output token limit per request"),
     ("temperature", "Temperature", "0..2; empty: the default; 'server': send none"),
     ("top_p", "top_p", "0..1; empty: the default; 'server': send none"),
