@@ -11,7 +11,8 @@ result from the history has none).
   phrases dropped from the end when short of room.
 - Roomy: the summary and one line per worker (at most :data:`ROOMY_ROWS`, the worst
   first when there are more; ``w`` shows up to :data:`ALL_ROWS`).
-- A worker past the lag limit adds a warning line, in words (``NO_COLOR`` keeps them).
+- A worker past the lag limit adds a warning line under the summary, in words
+  (``NO_COLOR`` keeps them); on a narrow terminal it wraps rather than lose its figure.
 - Stale workers (silent for more than 3 s while running) show as stale, not as numbers;
   the strip redraws every second while the benchmark runs, so a worker going silent is
   seen without a report.
@@ -90,6 +91,28 @@ def _row_text(row: WorkerRow) -> Text:
     return text
 
 
+def _row_lines(rows: list[WorkerRow], limit: int, *, expanded: bool) -> list[Text]:
+    """Column titles and a line per worker, at most ``limit`` (the worst then: stale
+    ones, then by lag), in the workers' order."""
+    if not rows:
+        return []
+    shown = rows
+    if len(rows) > limit:
+
+        def badness(r: WorkerRow) -> float:
+            return 1e9 if r.stale else (r.live.lag_p99_ms if r.live else 0.0)
+
+        keep = {r.worker for r in sorted(rows, key=badness, reverse=True)[:limit]}
+        shown = [r for r in rows if r.worker in keep]
+    out = [Text("  " + _cells([t for t, _ in COLUMNS]), style="dim")]
+    out += [Text("  ") + _row_text(r) for r in shown]
+    if len(rows) > len(shown):
+        more = len(rows) - len(shown)
+        hint = "" if expanded else ": w shows more"
+        out.append(Text(f"  … {more} more worker{'s' if more != 1 else ''}{hint}", style="dim"))
+    return out
+
+
 class WorkersStrip(Widget, can_focus=False):
     """The workers and their load of ``session``'s benchmark (see the module)."""
 
@@ -97,6 +120,7 @@ class WorkersStrip(Widget, can_focus=False):
     WorkersStrip {
         display: none;
         height: auto;
+        max-height: 50vh;
         padding: 0 1;
     }
     WorkersStrip.-shown { display: block; }
@@ -150,32 +174,16 @@ class WorkersStrip(Widget, can_focus=False):
         head.append("Client ", style="bold")
         head.append_text(fit_phrases(phrases, max(width - head.cell_len, 0) if width else 0))
         out = [head]
-        limit = ALL_ROWS if self.expanded else ROOMY_ROWS if self.roomy else 0
-        rows = board.rows(now)
-        if running and limit and len(rows) > 0:
-            out.append(Text("  " + _cells([t for t, _ in COLUMNS]), style="dim"))
-            shown = rows
-            if len(rows) > limit:  # the worst first: stale, then by lag
-
-                def badness(r: WorkerRow) -> float:
-                    return 1e9 if r.stale else (r.live.lag_p99_ms if r.live else 0.0)
-
-                keep = {r.worker for r in sorted(rows, key=badness, reverse=True)[:limit]}
-                shown = [r for r in rows if r.worker in keep]
-            out += [Text("  ") + _row_text(r) for r in shown]
-            if len(rows) > len(shown):
-                more = len(rows) - len(shown)
-                hint = "" if self.expanded else ": w shows more"
-                out.append(Text(f"  … {more} more worker{'s' if more != 1 else ''}{hint}",
-                                style="dim"))  # fmt: skip
         warning = board.warning(now)
-        if warning is not None:
+        if warning is not None:  # under the summary: never cut off by the rows
             why = "its timings run late: fewer streams or more workers"
             if not running:
                 why = "timings of that time may be late"
-            line = fit_phrases([Phrase(Text(f"⚠ {warning}", style=WARN_STYLE)),
-                                Phrase(Text(why), 1)], width, separator=": ")  # fmt: skip
-            out.append(line)
+            out.append(fit_phrases([Phrase(Text(f"⚠ {warning}", style=WARN_STYLE)),
+                                    Phrase(Text(why), 1)], width, separator=": "))  # fmt: skip
+        limit = ALL_ROWS if self.expanded else ROOMY_ROWS if self.roomy else 0
+        if running and limit:
+            out += _row_lines(board.rows(now), limit, expanded=self.expanded)
         return out
 
     def _phrases(self, now: float | None) -> list[Phrase]:
