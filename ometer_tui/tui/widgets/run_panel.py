@@ -50,6 +50,9 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("image", "Image file", "PNG/JPEG/GIF/WebP sent to vision models"),
 )
 
+#: what an empty field means, shown in it (dim) where it is not obvious
+PLACEHOLDERS = {"workers": "auto"}
+
 #: fields filled from the defaults
 FROM_DEFAULTS = ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",
                  "temperature", "top_p", "top_k", "seed", "timeout_s")  # fmt: skip
@@ -143,7 +146,9 @@ class RunPanel(Vertical):
                            compact=True)  # fmt: skip
             for field_id, label, tooltip in RUN_FIELDS:
                 value = draft.values.get(field_id, "")
-                yield field_row(label, RunField(value, id=field_id, compact=True), tooltip)
+                hint = PLACEHOLDERS.get(field_id, "")
+                run_field = RunField(value, placeholder=hint, id=field_id, compact=True)
+                yield field_row(label, run_field, tooltip)
             yield FormCheckbox(
                 "Completions API",
                 draft.completion_api,
