@@ -131,6 +131,9 @@ async def test_compact_at_80x24_until_w_and_final_figures_after_the_end() -> Non
             ": timings of that time may be late",
         ]
         assert "in flight" not in status(app)
+        app.session.start()  # a re-run starts with no report: no strip
+        await pilot.pause()
+        assert not strip(app).display and app.session.workers.empty
 
     await run_with(test, (80, 24))
 

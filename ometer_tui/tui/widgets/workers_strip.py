@@ -140,6 +140,8 @@ class WorkersStrip(Widget, can_focus=False):
         """Every worker's line (up to :data:`ALL_ROWS`), or back to what fits."""
         self.expanded = not self.expanded
         self._update()
+        if self.session.workers.empty:
+            self.notify("No engine worker has reported its load (yet).", timeout=3)
 
     def _session_changed(self, change: SessionChanged) -> None:
         if change.workers or change.restarted or change.finished:
@@ -149,11 +151,14 @@ class WorkersStrip(Widget, can_focus=False):
         running = self.session.running
         self.set_class(not self.session.workers.empty, "-shown")
         if running and self._timer is None:  # stale workers show without a report
-            self._timer = self.set_interval(1.0, self.refresh)
+            self._timer = self.set_interval(1.0, self._tick)
         elif not running and self._timer is not None:
             self._timer.stop()
             self._timer = None
         self.refresh(layout=True)
+
+    def _tick(self) -> None:
+        self.refresh(layout=True)  # (a stale worker may take the warning's line away)
 
     # ---------------------------------------------------------------- drawing
 
