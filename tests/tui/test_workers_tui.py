@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -148,3 +149,15 @@ async def test_a_result_from_the_history_has_no_strip() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         assert not strip(app).display and strip(app).plain == ""
+
+
+async def test_no_color_still_says_the_warning_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def test(pilot: Pilot[None], app: Host) -> None:
+        await feed(pilot, app, load(0), load(1, lag=7.2))
+        await pilot.pause()
+        shown = app.export_screenshot().replace("&#160;", " ")
+        assert "⚠ the client is the bottleneck here (worker 2 lag p99 7.2 ms)" in shown
+
+    await run_with(test, (80, 24))
