@@ -216,12 +216,25 @@ def test_fit_on_a_busy_machine_gives_the_lightest_load_and_a_note() -> None:
     assert fit.capacity_chunks_per_s == 2000.0
     assert fit.note is not None and "busy" in fit.note
     assert math.isfinite(fit.per_chunk_us) and fit.per_chunk_us > 0
+    # a heavier step starved of CPU read fewer chunks than offered: still the lightest step
+    starved = [_step(2000.0, 0.12, 8.0), _step(6000.0, 0.1, 9.0), _step(863.0, 0.2, 2000.0)]
+    starved[2] = replace(starved[2], streams=120)
+    fit = fit_calibration(starved, 3.0)
+    assert fit.capacity_chunks_per_s == 2000.0
+    assert fit.note is not None and "8.0 ms (p99) already at 2,000 chunks/s" in fit.note
 
 
 def test_fit_never_below_a_load_measured_within_the_limit() -> None:
     # a steep fitted lag curve, but 12,000 chunks/s was measured at 2.9 ms
     steps = [_step(2000.0, 0.2, 1.0), _step(6000.0, 0.3, 2.0), _step(12000.0, 0.45, 2.9)]
     assert fit_calibration(steps, 3.0).capacity_chunks_per_s >= 12000.0
+
+
+def test_fit_never_above_a_load_measured_past_the_limit() -> None:
+    # noisy CPU figures make the fit see no lag growth (half a core: far past 12,000),
+    # but 12,000 chunks/s was measured at 3.1 ms
+    steps = [_step(2000.0, 0.16, 1.0), _step(6000.0, 0.28, 1.0), _step(12000.0, 0.20, 3.1)]
+    assert fit_calibration(steps, 3.0).capacity_chunks_per_s == 12000.0
 
 
 def test_fit_needs_chunks() -> None:

@@ -18,8 +18,9 @@ The fit (:func:`fit_calibration`, pure): the per-chunk cost is the slope of CPU
 against chunks/s (the intercept is the loop's idle cost); the lag is fitted as
 ``base + k * u / (1 - u)`` of the CPU busy fraction ``u`` (a single-server queue), and
 the capacity is the chunks/s at which that reaches the limit, never less than the highest
-load measured within it. When the lag did not grow over the loads measured, the capacity
-assumes half a core busy (what the README's throughput ramps held within 3 ms).
+load measured within it nor more than a load measured past it. When the lag did not grow
+over the loads measured, the capacity assumes half a core busy (what the README's
+throughput ramps held within 3 ms).
 
 :func:`load_calibration` keeps the result in the user cache folder (one small JSON,
 written atomically), keyed by machine, Python and ometer-tui version, for 30 days;
@@ -266,18 +267,25 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
                 "the loop's lag did not grow over the loads measured: the capacity "
                 f"assumes {target:.0%} of a core busy"
             )
+    # the fit interpolates between what was measured; it never contradicts it
     held = max((s.chunks_per_s for s in steps if s.fit_lag_ms <= lag_limit_ms), default=None)
-    if target is None or target <= idle:
-        capacity = min(loads) if held is None else held
+    if held is None:
+        lightest = min(steps, key=lambda s: (s.streams, s.chunks_per_s))
+        capacity = lightest.chunks_per_s
         note = (
-            f"the event loop lagged {min(lag):.1f} ms (p99) already at "
-            f"{min(loads):,.0f} chunks/s: the machine is busy, and the capacity is at most "
-            "the lightest load measured"
+            f"the event loop lagged {lightest.fit_lag_ms:.1f} ms (p99) already at "
+            f"{lightest.chunks_per_s:,.0f} chunks/s: the machine is busy, and the capacity "
+            "is at most the lightest load measured (measure again when it is quiet)"
         )
+    elif target is None or target <= idle:
+        capacity = held
     else:
-        capacity = (target - idle) / slope
-    if held is not None:
-        capacity = max(capacity, held)
+        capacity = max((target - idle) / slope, held)
+        over = [
+            s.chunks_per_s for s in steps if s.fit_lag_ms > lag_limit_ms and s.chunks_per_s > held
+        ]
+        if over:
+            capacity = min(capacity, min(over))
     return Fit(
         per_chunk_us=slope * 1e6,
         capacity_chunks_per_s=capacity,
