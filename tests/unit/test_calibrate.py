@@ -237,6 +237,19 @@ def test_fit_never_above_a_load_measured_past_the_limit() -> None:
     assert fit_calibration(steps, 3.0).capacity_chunks_per_s == 12000.0
 
 
+def test_a_load_read_short_is_not_held_however_small_its_lag() -> None:
+    # measured at load average 9: 120 streams offered 12,000 chunks/s, 8,311 were read;
+    # one 455 ms stall, steady lag 1.85 ms. The lightest load lagged 4.12 ms.
+    steps = [
+        CalibrationStep(20, 100.0, 1990.0, 12.0, 22.76, 100, 4.12),
+        CalibrationStep(120, 100.0, 8311.0, 19.0, 455.85, 100, 1.85),
+    ]
+    assert not steps[1].held(3.0)
+    fit = fit_calibration(steps, 3.0)
+    assert fit.capacity_chunks_per_s == 1990.0
+    assert fit.note is not None and "busy" in fit.note
+
+
 def test_fit_needs_chunks() -> None:
     with pytest.raises(calibrate.CalibrationError):
         fit_calibration([_step(0.0, 0.1, 1.0)], 3.0)

@@ -11,8 +11,11 @@ At each load it measures, over a window after the streams have started:
 * the chunks read per second (token chunks whose arrival stamp falls in the window),
 * the CPU time of the thread that runs the client (``time.thread_time``: the server
   and any other thread are not counted), and
-* the event-loop lag p99: how late a periodic 5 ms timer wakes (the ``WorkerLoad``
-  figure the dashboard warns on past :data:`WORKER_LAG_WARN_MS`).
+* the event-loop lag p99: how late a 10 ms timer on an absolute schedule runs (the
+  ``WorkerLoad`` figure the dashboard warns on past :data:`WORKER_LAG_WARN_MS`).
+
+A load counts as held when its lag is within the limit and the client read at least 90%
+of the chunks offered (a client or server starved of CPU reads fewer, on time or not).
 
 The fit (:func:`fit_calibration`, pure): the per-chunk cost is the slope of CPU
 against chunks/s (the intercept is the loop's idle cost); the lag is fitted as
@@ -64,9 +67,12 @@ DEFAULT_OUTPUT_TOKENS = 256
 #: when the lag did not grow over the loads measured: the CPU share assumed to be safe
 SAFE_UTILISATION = 0.5
 MAX_UTILISATION = 0.95
-#: the lag timer's period (uvloop's timers have 1 ms granularity and may fire early on
-#: shorter periods)
-LAG_PERIOD_S = 0.005
+#: a load is held only if at least this share of the chunks offered was read
+HELD_SHARE = 0.9
+#: the lag probe's period: as the WorkerLoad reports' probe (core/bench/load_report.py),
+#: a timer on an absolute schedule whose lateness is the lag (uvloop rounds a deadline to
+#: the millisecond, so an idle loop already reads up to about 1 ms)
+LAG_PERIOD_S = 0.01
 _TAIL_S = 0.2  # streams keep going this long past the window
 _SERVER = Path(__file__).with_name("calibrate_server.py")
 
@@ -81,7 +87,7 @@ class CalibrationSettings:
 
     streams: tuple[int, ...] = (20, 60, 120)
     tokens_per_s: float = 100.0
-    step_s: float = 0.8
+    step_s: float = 1.0
     settle_s: float = 0.25  # streams start; the window opens after this
     lag_limit_ms: float = LAG_LIMIT_MS
 
@@ -103,6 +109,17 @@ class CalibrationStep:
     @property
     def fit_lag_ms(self) -> float:
         return self.lag_p99_ms if self.steady_lag_ms is None else self.steady_lag_ms
+
+    @property
+    def offered_chunks_per_s(self) -> float:
+        return self.streams * self.tokens_per_s
+
+    def held(self, lag_limit_ms: float) -> bool:
+        """Within the lag limit, and at least 90% of the offered chunks were read."""
+        return (
+            self.fit_lag_ms <= lag_limit_ms
+            and self.chunks_per_s >= HELD_SHARE * self.offered_chunks_per_s
+        )
 
     @property
     def us_per_chunk(self) -> float:
@@ -268,7 +285,7 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
                 f"assumes {target:.0%} of a core busy"
             )
     # the fit interpolates between what was measured; it never contradicts it
-    held = max((s.chunks_per_s for s in steps if s.fit_lag_ms <= lag_limit_ms), default=None)
+    held = max((s.chunks_per_s for s in steps if s.held(lag_limit_ms)), default=None)
     if held is None:
         lightest = min(steps, key=lambda s: (s.streams, s.chunks_per_s))
         capacity = lightest.chunks_per_s
@@ -281,9 +298,7 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
         capacity = held
     else:
         capacity = max((target - idle) / slope, held)
-        over = [
-            s.chunks_per_s for s in steps if s.fit_lag_ms > lag_limit_ms and s.chunks_per_s > held
-        ]
+        over = [s.chunks_per_s for s in steps if not s.held(lag_limit_ms) and s.chunks_per_s > held]
         if over:
             capacity = min(capacity, min(over))
     return Fit(
@@ -356,19 +371,27 @@ class _Server:
 
 
 async def _window(settle_s: float, step_s: float) -> tuple[int, int, float, list[float]]:
-    """After ``settle_s``, for ``step_s``: (start ns, end ns, CPU s, timer lateness ms)."""
+    """After ``settle_s``, for ``step_s``: (start ns, end ns, CPU s, timer lateness ms).
+
+    The timer runs on an absolute schedule (tick ``k`` is due at ``start + k * period``)
+    and each tick's lateness is how long after its due time it ran; after a stall of
+    more than 10 periods the schedule starts again from then (one stall, one figure).
+    """
     await asyncio.sleep(settle_s)
-    period_ns = int(LAG_PERIOD_S * 1e9)
+    period_ns = round(LAG_PERIOD_S * 1e9)
     start = time.perf_counter_ns()
     cpu0 = time.thread_time()
-    end = start + int(step_s * 1e9)
+    end = start + round(step_s * 1e9)
     late: list[float] = []
+    due = start
     now = start
     while now < end:
-        await asyncio.sleep(LAG_PERIOD_S)
-        woke = time.perf_counter_ns()
-        late.append(max(0, woke - now - period_ns) / 1e6)
-        now = woke
+        due += period_ns
+        await asyncio.sleep(max(0.0, (due - time.perf_counter_ns()) / 1e9))
+        now = time.perf_counter_ns()
+        late.append(max(0, now - due) / 1e6)
+        if now - due > 10 * period_ns:
+            due = now
     return start, now, time.thread_time() - cpu0, late
 
 
