@@ -376,3 +376,48 @@ def test_the_cache_lives_in_the_user_cache_folder_unless_the_env_says(
     assert calibrate.cache_path() == tmp_path / "xdg" / "ometer-tui" / "calibration.json"
     monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "c.json"))
     assert calibrate.cache_path() == tmp_path / "c.json"
+
+
+# -- workers_for: what `run` calls with --workers unset -----------------------------------
+
+
+def test_a_small_plan_needs_no_calibration(tmp_path: Path) -> None:
+    measure, notes = _Measure(), []
+    got = calibrate.workers_for(
+        _plan(4), path=tmp_path / "c.json", measure=measure, note=notes.append
+    )
+    assert got == (1, None)  # 4 streams x 50 tok/s = 200 chunks/s
+    assert measure.calls == 0 and notes == []
+    assert calibrate.workers_for(_plan(4, workers=3), path=tmp_path / "c.json",
+                                 measure=measure) == (3, None)  # fmt: skip
+
+
+def test_a_large_plan_measures_once_says_so_then_uses_the_cache(tmp_path: Path) -> None:
+    path, measure, notes = tmp_path / "c.json", _Measure(), []
+    # 200 streams x 100 tok/s = 20,000 chunks/s on workers of 5,001: 4, capped at 2 cores
+    workers, choice = calibrate.workers_for(
+        _plan(200), cores=2, per_stream_tokens_per_s=100.0, path=path, measure=measure,
+        note=notes.append,
+    )  # fmt: skip
+    assert workers == 2 and choice is not None and choice.warning is not None
+    assert measure.calls == 1
+    assert len(notes) == 1 and "measuring what one worker holds" in notes[0]
+    again, _ = calibrate.workers_for(
+        _plan(200), cores=2, per_stream_tokens_per_s=100.0, path=path, measure=measure,
+        note=notes.append,
+    )  # fmt: skip
+    assert again == 2 and measure.calls == 1 and len(notes) == 1
+
+
+def test_a_failed_calibration_is_a_note_and_one_worker(tmp_path: Path) -> None:
+    def failing() -> Calibration:
+        raise calibrate.CalibrationError("the calibration server did not start")
+
+    notes: list[str] = []
+    got = calibrate.workers_for(
+        _plan(200), cores=2, path=tmp_path / "c.json", measure=failing, note=notes.append
+    )
+    assert got == (1, None)
+    assert notes[-1] == (
+        "the calibration failed (the calibration server did not start): 1 worker(s)"
+    )

@@ -736,3 +736,46 @@ def choose_workers(
         warning=warning,
         assumptions=notes,
     )
+
+
+#: a plan asking less than this needs no calibration: one worker (every machine measured
+#: read at least this much per worker, and fewer than one worker is not possible)
+NO_CALIBRATION_BELOW = 1_000.0
+
+
+def workers_for(
+    plan: BenchmarkPlan,
+    *,
+    cores: int | None = None,
+    per_stream_tokens_per_s: float | None = None,
+    note: Callable[[str], None] | None = None,
+    path: Path | None = None,
+    measure: Callable[[], Calibration] | None = None,
+) -> tuple[int, WorkersChoice | None]:
+    """The workers to run ``plan`` on, for ``--workers`` left unset (or set: the warning).
+
+    A plan asking less than :data:`NO_CALIBRATION_BELOW` chunks/s gets ``plan.workers``
+    or 1, with no calibration and no choice (``None``). Otherwise the cached calibration
+    is used, measured first when there is none (about 4 s; ``note`` says so, and any
+    cache problem, in one line each); a failed measurement is a note and one worker (or
+    the user's), never an error. Blocking: call it outside any running event loop.
+    """
+    asked, _, _ = asked_load(plan, per_stream_tokens_per_s)
+    given = plan.workers
+    if asked < NO_CALIBRATION_BELOW:
+        return given or 1, None
+    path = path or cache_path()
+    if note is not None and read_cached(path).calibration is None:
+        note(
+            "measuring what one worker holds on this machine (about 4 s, kept 30 days; "
+            "`ometer-tui calibrate` measures again)"
+        )
+    try:
+        cal = load_calibration(path, measure=measure or measure_calibration, note=note)
+    except CalibrationError as exc:
+        if note is not None:
+            note(f"the calibration failed ({exc}): {given or 1} worker(s)")
+        return given or 1, None
+    choice = choose_workers(plan, cal, usable_cores() if cores is None else cores,
+                            per_stream_tokens_per_s)  # fmt: skip
+    return choice.workers, choice
