@@ -89,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         doc = cal.to_json()
         doc["cache_path"] = str(path)
-        doc["cached"] = not notes
+        doc["cache_written"] = not notes
         print(json.dumps(doc, indent=1))
     else:
         print(_text(cal, display_path(path)))

@@ -107,6 +107,7 @@ def test_calibrate_json_and_it_always_measures_again(
     doc = json.loads(capsys.readouterr().out.split("\n}\n", 1)[1])
     assert doc["capacity_chunks_per_s"] == 14_321.0
     assert doc["cache_path"] == str(path)
+    assert doc["cache_written"] is True
     assert doc["steps"][0]["streams"] == 20
 
 
