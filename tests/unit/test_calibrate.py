@@ -224,6 +224,14 @@ def test_fit_on_a_busy_machine_gives_the_lightest_load_and_a_note() -> None:
     assert fit.note is not None and "8.0 ms (p99) already at 2,000 chunks/s" in fit.note
 
 
+def test_a_busy_machine_that_read_short_says_so() -> None:
+    steps = [CalibrationStep(20, 100.0, 1500.0, 12.0, 1.0, 100, 1.0)]  # 2,000 offered
+    fit = fit_calibration(steps, 3.0)
+    assert fit.capacity_chunks_per_s == 1500.0
+    assert fit.note is not None
+    assert fit.note.startswith("only 1,500 of the 2,000 chunks/s offered were read")
+
+
 def test_fit_never_below_a_load_measured_within_the_limit() -> None:
     # a steep fitted lag curve, but 12,000 chunks/s was measured at 2.9 ms
     steps = [_step(2000.0, 0.2, 1.0), _step(6000.0, 0.3, 2.0), _step(12000.0, 0.45, 2.9)]

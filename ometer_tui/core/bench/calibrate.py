@@ -289,10 +289,16 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
     if held is None:
         lightest = min(steps, key=lambda s: (s.streams, s.chunks_per_s))
         capacity = lightest.chunks_per_s
-        note = (
+        what = (
             f"the event loop lagged {lightest.fit_lag_ms:.1f} ms (p99) already at "
-            f"{lightest.chunks_per_s:,.0f} chunks/s: the machine is busy, and the capacity "
-            "is at most the lightest load measured (measure again when it is quiet)"
+            f"{lightest.chunks_per_s:,.0f} chunks/s"
+            if lightest.fit_lag_ms > lag_limit_ms
+            else f"only {lightest.chunks_per_s:,.0f} of the "
+            f"{lightest.offered_chunks_per_s:,.0f} chunks/s offered were read"
+        )
+        note = (
+            f"{what}: the machine is busy, and the capacity is at most the lightest load "
+            "measured (measure again when it is quiet)"
         )
     elif target is None or target <= idle:
         capacity = held
