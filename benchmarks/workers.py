@@ -92,18 +92,10 @@ class Server:
 
 
 def _make_runner(plan: Any, on_event: Any) -> Any:
-    """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py), or one
-    engine where the workers do not exist yet."""
-    workers = plan.workers or 1
-    try:
-        from ometer_tui import worker_args  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        if workers > 1:
-            raise SystemExit("--workers > 1 needs the engine's workers (worker_args.py)") from None
-        from ometer_tui.core.bench.runner import BenchmarkRunner
+    """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py)."""
+    from ometer_tui.worker_args import runner_factory
 
-        return BenchmarkRunner(plan, on_event)
-    return worker_args.runner_factory(workers)(plan, on_event)
+    return runner_factory(plan.workers or 1)(plan, on_event)
 
 
 class Probe:
