@@ -12,12 +12,13 @@ flavour, one token every 10 ms, phase-shifted streams, 100 tokens a request) is 
 by a child process that runs ometer-tui's engine as ``ometer-tui run --workers N
 --concurrency S --duration D`` runs it (the same plan and runner), collecting the
 ``WorkerLoad`` reports each worker sends about once a second. Per configuration it
-prints the chunks/s the server wrote in the steady part of the run (the first second
-and the last half second left out), each worker's loop-lag p99 (median of its reports;
+prints the chunks/s the server wrote in the steady part of the run (its first second
+and last half second left out), each worker's loop-lag p99 (median of its reports;
 the worst report beside it), its CPU and its resident memory. A load is *held* when
-every worker's lag p99 stays within 3 ms. Before the ``WorkerLoad`` reports exist
-(the engine without them), the child measures its own loop the same way (a 10 ms
-timer's lateness, CPU time, RSS) and says so (``source probe``).
+every worker's lag p99 stays within 3 ms. One worker is the engine on the child's loop
+with the reports the TUI's bridge adds (core/bench/load_report.py); several are engine
+processes, each reporting. Were no reports to come, the child measures its own loop the
+same way (a 10 ms timer's lateness, CPU time, RSS) and says so (``source probe``).
 
 **ramp**: measures the self-calibration (``ometer-tui calibrate``'s figures) and runs
 ``benchmarks/accuracy.py --only ramp`` (tcpdump, root), whose lag is the tool's arrival
@@ -92,10 +93,14 @@ class Server:
 
 
 def _make_runner(plan: Any, on_event: Any) -> Any:
-    """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py)."""
+    """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py); one
+    engine gets the load reports a worker process sends (as the TUI's bridge does)."""
+    from ometer_tui.core.bench.load_report import ReportingRunner
     from ometer_tui.worker_args import runner_factory
 
-    return runner_factory(plan.workers or 1)(plan, on_event)
+    workers = plan.workers or 1
+    runner = runner_factory(workers)(plan, on_event)
+    return ReportingRunner(runner, on_event) if workers <= 1 else runner
 
 
 class Probe:
@@ -215,9 +220,15 @@ def measure(server: Server, workers: int, streams: int, duration: float) -> dict
     out.unlink()
     out.parent.rmdir()
     log = server.call("/stamp/log")
-    # the steady part: past the first second (connections, warm-up) and before the last half
-    lo, hi = doc["start_ns"] + 1_000_000_000, doc["end_ns"] - 500_000_000
-    written = sum(1 for r in log["requests"] for w in r["written_ns"] if lo <= w < hi)
+    # the steady part, on the server's clock (CLOCK_MONOTONIC, shared by the processes):
+    # a second after its first chunk (connections, warm-up, workers starting) until half
+    # a second before its last
+    stamps = [w for r in log["requests"] for w in r["written_ns"]]
+    if not stamps:
+        row["error"] = "the server wrote no chunk"
+        return row
+    lo, hi = min(stamps) + 1_000_000_000, max(stamps) - 500_000_000
+    written = sum(1 for w in stamps if lo <= w < hi)
     late = sum(1 for r in log["requests"] if r["max_late_ns"] > 1_000_000)
     per_worker: dict[int, dict[str, Any]] = {}
     for rep in doc["loads"]:
