@@ -49,6 +49,7 @@ from typing import Any
 
 from ometer_tui import __version__
 from ometer_tui.core.bench.events import WORKER_LAG_WARN_MS
+from ometer_tui.core.bench.load_report import TICK_S, p99
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.workloads.lengths import Pairs
 
@@ -69,10 +70,10 @@ SAFE_UTILISATION = 0.5
 MAX_UTILISATION = 0.95
 #: a load is held only if at least this share of the chunks offered was read
 HELD_SHARE = 0.9
-#: the lag probe's period: as the WorkerLoad reports' probe (core/bench/load_report.py),
-#: a timer on an absolute schedule whose lateness is the lag (uvloop rounds a deadline to
-#: the millisecond, so an idle loop already reads up to about 1 ms)
-LAG_PERIOD_S = 0.01
+#: the lag probe's period: the WorkerLoad reports' (core/bench/load_report.py), a timer
+#: on an absolute schedule whose lateness is the lag (uvloop rounds a deadline to the
+#: millisecond, so an idle loop already reads up to about 1 ms)
+LAG_PERIOD_S = TICK_S
 _TAIL_S = 0.2  # streams keep going this long past the window
 _SERVER = Path(__file__).with_name("calibrate_server.py")
 
@@ -319,20 +320,13 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
 # -- measuring -----------------------------------------------------------------------------
 
 
-def _p99(values: Sequence[float]) -> float:
-    if not values:
-        return 0.0
-    data = sorted(values)
-    return data[max(0, math.ceil(0.99 * len(data)) - 1)]
-
-
 def _steady(late: Sequence[float]) -> float:
     """The median of the p99 of each third of ``late`` (in time order)."""
     n = len(late)
     if n < 3:
-        return _p99(late)
+        return p99(list(late))
     thirds = [late[i * n // 3 : (i + 1) * n // 3] for i in range(3)]
-    return sorted(_p99(part) for part in thirds)[1]
+    return sorted(p99(list(part)) for part in thirds)[1]
 
 
 class _Server:
@@ -439,7 +433,7 @@ async def _step(client: Any, streams: int, s: CalibrationSettings) -> Calibratio
         tokens_per_s=s.tokens_per_s,
         chunks_per_s=chunks / span_s if span_s > 0 else 0.0,
         cpu_percent=100 * cpu_s / span_s if span_s > 0 else 0.0,
-        lag_p99_ms=_p99(late),
+        lag_p99_ms=p99(late),
         lag_samples=len(late),
         steady_lag_ms=_steady(late),
     )
