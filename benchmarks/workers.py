@@ -110,6 +110,8 @@ class Probe:
         self.reports: list[dict[str, Any]] = []
 
     async def run(self) -> None:
+        from ometer_tui.core.bench.load_report import p99
+
         loop_ns = int(TICK_S * 1e9)
         late: list[float] = []
         since, cpu0 = time.perf_counter_ns(), time.process_time()
@@ -121,10 +123,8 @@ class Probe:
             if now - since >= 1_000_000_000:
                 cpu = time.process_time()
                 span = (now - since) / 1e9
-                late.sort()
                 self.reports.append({
-                    "worker": 0, "t_ns": now, "interval_s": span,
-                    "lag_p99_ms": late[max(0, -(-99 * len(late) // 100) - 1)],
+                    "worker": 0, "t_ns": now, "interval_s": span, "lag_p99_ms": p99(late),
                     "cpu_percent": 100 * (cpu - cpu0) / span, "chunks_per_s": None,
                     "rss_bytes": _rss(), "pid": os.getpid(),
                 })  # fmt: skip
