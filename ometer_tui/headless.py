@@ -261,7 +261,8 @@ def _run(
                 f"{len(plan.models)} model(s), warm-up {plan.warmup} per step",
                 file=err,
             )
-    workers = worker_args.workers_of(args, settings)  # --workers: worker_args.py
+    given = worker_args.workers_of(args, settings)  # --workers: worker_args.py
+    workers = worker_args.choose(plan, given, err, quiet=quiet)
     refusal = worker_args.check(plan, workers)
     if refusal is not None:
         raise UsageError(refusal)

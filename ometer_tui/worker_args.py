@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, TextIO
 
 from ometer_tui.arg_types import number
 from ometer_tui.core.bench.plan import MAX_WORKERS
@@ -41,10 +42,30 @@ def add_worker_arguments(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def workers_of(args: argparse.Namespace, settings: Settings) -> int:
-    """``--workers``, else the settings' ``[defaults] workers``, else 1."""
+def workers_of(args: argparse.Namespace, settings: Settings) -> int | None:
+    """``--workers``, else the settings' ``[defaults] workers``, else ``None``: chosen
+    from the load asked and this machine (:func:`choose`)."""
     given: int | None = getattr(args, "workers", None)
-    return given or settings.defaults.workers or 1
+    return given or settings.defaults.workers or None
+
+
+def choose(plan: BenchmarkPlan, given: int | None, err: TextIO, *, quiet: bool) -> int:
+    """The workers to run ``plan`` on: ``given``, or chosen from the load asked and this
+    machine (``shards.workers_to_run``). Its warning (a load past what the machine can
+    measure honestly) is printed even when ``quiet``; the choice and notes only when not."""
+    from ometer_tui.core.bench.shards import workers_to_run
+
+    def note(line: str) -> None:
+        if not quiet:
+            print(f"ometer-tui: {line}", file=err)
+
+    workers, choice = workers_to_run(replace(plan, workers=given), note)
+    if choice is not None:
+        if choice.warning:
+            print(f"ometer-tui: {choice.warning}", file=err)
+        if given is None and workers > 1:
+            note(f"chosen automatically: {choice.reason}")
+    return workers
 
 
 def check(plan: BenchmarkPlan, workers: int) -> str | None:

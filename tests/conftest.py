@@ -41,3 +41,21 @@ def _private_calibration(
     never in the user's cache folder."""
     path = tmp_path_factory.mktemp("calibration") / "calibration.json"
     monkeypatch.setenv("OMETER_TUI_CALIBRATION", str(path))
+    # a calibration as if one worker held any load: an unset --workers (automatic) stays
+    # one engine and never spends 4 s measuring in a test that does not ask for it
+    import time
+
+    from ometer_tui.core.bench.calibrate import Calibration, usable_cores, write_cached
+
+    write_cached(
+        Calibration(
+            per_chunk_us=0.001,
+            capacity_chunks_per_s=1e12,
+            cores=usable_cores(),
+            python="test",
+            measured_at=time.time(),
+            took_s=0.0,
+            note="a test's stand-in",
+        ),
+        path,
+    )

@@ -149,11 +149,16 @@ def default_runner_factory(
 ) -> Runner:
     """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread`` (or the
     platform has no Unix sockets to talk to it over: Windows runs it in the thread).
-    A plan on several workers (``plan.workers``) is split across that many engine
-    processes and merged (``shards.runner_for``); in thread mode the shards share the
-    thread's loop."""
+    A plan on several workers (``plan.workers``, or chosen by ``shards.workers_to_run``
+    when it is blank) is split across that many engine processes and merged
+    (``shards.runner_for``); in thread mode the shards share the thread's loop."""
     in_thread = os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix"
-    if plan.workers is not None and plan.workers > 1:  # the run panel's Workers
+    workers = plan.workers
+    if workers is None:  # the run panel's Workers left blank: chosen (self-calibration)
+        from ometer_tui.core.bench.shards import workers_to_run
+
+        workers, _ = workers_to_run(plan)  # on the bridge's thread, never the UI's
+    if workers > 1:
         from ometer_tui.core.bench.shards import (
             in_loop_shard_factory,
             process_shard_factory,
@@ -162,7 +167,7 @@ def default_runner_factory(
 
         shards = (in_loop_shard_factory if in_thread else process_shard_factory)(log_exchanges)
         merged = runner_for(
-            plan, on_event, workers=plan.workers, log_exchanges=log_exchanges, shard_factory=shards
+            plan, on_event, workers=workers, log_exchanges=log_exchanges, shard_factory=shards
         )
         if in_thread:  # the shards share the bridge's loop: one report for all of them
             from ometer_tui.core.bench.load_report import ReportingRunner

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ometer_tui.core.api.base import ExchangeLogged
 from ometer_tui.core.bench.events import (
@@ -68,6 +68,9 @@ from ometer_tui.core.bench.runner import (
 from ometer_tui.core.bench.shard_spec import ShardSpec
 from ometer_tui.core.bench.workloads.summary import LoadSummary, summarise_load
 from ometer_tui.core.models import ModelInfo
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.calibrate import WorkersChoice
 
 __all__ = [
     "MergedRunner",
@@ -223,6 +226,28 @@ def default_shard_factory(log_exchanges: bool = False) -> ShardFactory:
     if os.name == "posix":
         return process_shard_factory(log_exchanges)
     return in_loop_shard_factory(log_exchanges)
+
+
+def workers_to_run(
+    plan: BenchmarkPlan, note: Callable[[str], None] | None = None
+) -> tuple[int, WorkersChoice | None]:
+    """How many workers ``plan`` runs on: ``plan.workers`` when set, else chosen by
+    self-calibration (``calibrate.workers_for``: one engine for a light load, else what
+    this machine's workers hold, measured once and cached). An automatic choice that the
+    plan cannot be split into (several endpoints) falls back to one engine, with a note;
+    a number the user set is kept (``split_plan`` then says why it cannot be done).
+    Blocking (it may measure for a few seconds): call it off any running loop."""
+    from ometer_tui.core.bench.calibrate import workers_for
+
+    workers, choice = workers_for(plan, note=note)
+    if plan.workers is None and workers > 1:
+        try:
+            split_plan(plan, workers)
+        except ShardError as exc:
+            if note is not None:
+                note(f"one engine: {exc}")
+            return 1, choice
+    return workers, choice
 
 
 def runner_for(
