@@ -38,8 +38,8 @@ STEPS_LABELS: dict[str, tuple[str, str]] = {
 #: the SLO search's choices (``search`` field: "" none, ``rate``, ``concurrency``)
 SEARCHES: tuple[tuple[str, str], ...] = (
     ("none", "none"),
-    ("max rate", "rate"),
-    ("max concurrency", "concurrency"),
+    ("rate", "rate"),
+    ("concurrency", "concurrency"),
 )
 #: the field ids the section owns (kept in a run draft)
 STEPS_FIELD_IDS: tuple[str, ...] = STEPS_KEYS
@@ -101,7 +101,7 @@ class StepsSection(Vertical):
         with Collapsible(title=steps_title(texts), collapsed=not in_use(texts), id="steps"):
             yield self._field("sweep")
             yield field_row(
-                "SLO search",
+                "Search max",
                 Select(SEARCHES, value=search if search in dict(SEARCHES).values() else "none",
                        allow_blank=False, compact=True, id="search"),
                 "search: the highest rate or concurrency whose percentile meets the SLOs, "
