@@ -81,8 +81,8 @@ async def test_the_slo_search_and_a_sweeps_limits_come_from_the_steps_section(
         await pilot.press("b")
         await settle(pilot)
         shown = str(screen.query_one("#plan-errors", Static).render())
-        assert "error_budget: applies to a sweep" in shown
-        assert "early_stop: off applies to a sweep" in shown
+        assert "error_budget: applies to sweep" in shown
+        assert "early_stop: applies to sweep" in shown
         assert len(asked) == count
 
 

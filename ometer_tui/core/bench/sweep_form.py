@@ -38,8 +38,10 @@ from ometer_tui.core.bench.sweep import (
 )
 
 __all__ = [
+    "FORM_NAMES",
     "STEPS_KEYS",
     "StepsRequest",
+    "combination_problems",
     "first_start_only",
     "goes_by_steps",
     "slo_text",
@@ -193,7 +195,9 @@ def steps_from_fields(
     early = EARLY_STOP.get(text["early_stop"].lower())
     if early is None:
         problems.append(f"early_stop: expected on or off, got {text['early_stop']!r}")
-    problems += _combination_problems(text, find_max, targets, times)
+    given = {k: bool(text[k]) for k in STEPS_KEYS}
+    given["early_stop"] = text["early_stop"].lower() == "off"
+    problems += combination_problems(given, find_max, targets, times)
     if problems:
         return None, problems
     if spec is not None:
@@ -208,30 +212,49 @@ def steps_from_fields(
     return StepsRequest(job, targets, step_s or DEFAULT_STEP_DURATION_S), []
 
 
-def _combination_problems(
-    text: Mapping[str, str],
+#: How the form names what :func:`combination_problems` speaks of (the headless command
+#: names the flags instead: ``sweep_args.py``).
+FORM_NAMES: dict[str, str] = {
+    "sweep": "sweep",
+    "search": "search",
+    "search_rate": "search rate",
+    "search_any": "search",
+    "slo": "slo (ttft:500...)",
+    "repeat": "repeat",
+    "precision": "precision",
+    "step_duration": "step_duration",
+    "error_budget": "error_budget",
+    "early_stop": "early_stop",
+}
+
+
+def combination_problems(
+    given: Mapping[str, bool],
     find_max: LoadKind | None,
-    targets: SloTargets,
-    times: int,
+    slo: SloTargets,
+    repeat: int,
+    names: Mapping[str, str] = FORM_NAMES,
 ) -> list[str]:
-    """The rules of how the fields go together (the headless flags' own)."""
+    """The rules of how a series' options go together, the same for the run panel and
+    the headless flags, each problem one line in ``names``' words. ``given``: whether
+    ``sweep``, ``search``, ``precision``, ``step_duration``, ``error_budget`` and
+    ``early_stop`` (turned off) were given."""
+    n = names.__getitem__
     problems: list[str] = []
-    sweeping = bool(text["sweep"])
-    searching = bool(text["search"])
+    sweeping, searching = given.get("sweep", False), given.get("search", False)
     if searching and sweeping:
-        problems.append("search: give a sweep or a search, not both")
-    if find_max is not None and targets.empty:
-        problems.append("search: give the targets in SLOs ms (ttft:500...)")
-    if searching and times > 1:
-        problems.append("repeat: not with a search (each probe runs once)")
-    if text["precision"] and find_max is not LoadKind.RATE:
-        problems.append("precision: applies to a rate search (search: rate)")
-    if text["step_duration"] and not (sweeping or searching):
-        problems.append("step_duration: applies to a sweep or a search")
-    if text["error_budget"] and not sweeping:
-        problems.append("error_budget: applies to a sweep")
-    if text["early_stop"].lower() == "off" and not sweeping:
-        problems.append("early_stop: off applies to a sweep")
+        problems.append(f"{n('search')} and {n('sweep')}: give one, not both")
+    if searching and find_max is not None and slo.empty:
+        problems.append(f"{n('search')}: give the targets with {n('slo')}")
+    if searching and repeat > 1:
+        problems.append(f"{n('repeat')}: not with {n('search')} (each probe runs once)")
+    if given.get("precision") and find_max is not LoadKind.RATE:
+        problems.append(f"{n('precision')}: applies to {n('search_rate')}")
+    for key in ("error_budget", "early_stop"):
+        if given.get(key) and not sweeping:
+            problems.append(f"{n(key)}: applies to {n('sweep')}")
+    if given.get("step_duration") and not (sweeping or searching):
+        problems.append(f"{n('step_duration')}: applies to {n('sweep')} and {n('search_any')}")
     return problems
 
 
