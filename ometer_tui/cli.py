@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ometer_tui.workload_args import add_load_arguments
 
     add_load_arguments(run)
+    from ometer_tui.preset_args import add_preset_argument
+
+    add_preset_argument(run)
     from ometer_tui.sweep_args import add_sweep_arguments
 
     add_sweep_arguments(run)

@@ -392,10 +392,10 @@ def _overrides(args: argparse.Namespace) -> PlanOverrides:
     """The flags' overrides with the load flags (ometer_tui/workload_args.py), which the
     plan builder puts over the settings' [defaults] load keys."""
     from ometer_tui.core.bench.workloads.errors import WorkloadError
-    from ometer_tui.workload_args import options_from_args
+    from ometer_tui.preset_args import load_options
 
     try:
-        load = options_from_args(args)
+        load = load_options(args)  # the load flags over --preset's
     except WorkloadError as exc:
         raise UsageError(str(exc)) from None
     return replace(overrides_from_args(args), load=load)

@@ -164,23 +164,25 @@ def job_from_args(args: argparse.Namespace, settings: Settings) -> Job | None:
         slo = targets_from_args(args.slo, settings.slo, args.slo_percentile)
     except SloError as exc:  # checked by argparse already; the settings' are too
         raise SweepArgsError(str(exc)) from None
+    from ometer_tui.core.bench.steps import LoadKind
+    from ometer_tui.core.bench.sweep_form import combination_problems
+
     searching = _searching(args)
     flag = "--find-max-rate" if args.find_max_rate else "--find-max-concurrency"
-    if searching and args.sweep is not None:
-        raise SweepArgsError(f"{flag} and --sweep: give one, not both")
-    if searching and slo.empty:
-        raise SweepArgsError(
-            f"{flag}: give the targets with --slo NAME:MS (or the settings' [slo])"
-        )
-    if searching and args.repeat:
-        raise SweepArgsError(f"--repeat: not with {flag} (each probe runs once)")
-    if args.search_precision is not None and not args.find_max_rate:
-        raise SweepArgsError("--search-precision: applies to --find-max-rate")
-    if args.sweep is None and (args.sweep_error_budget is not None or args.no_early_stop):
-        which = "--sweep-error-budget" if args.sweep_error_budget is not None else "--no-early-stop"
-        raise SweepArgsError(f"{which}: applies to --sweep")
-    if args.step_duration is not None and args.sweep is None and not searching:
-        raise SweepArgsError("--step-duration: applies to --sweep and --find-max-*")
+    given = {
+        "sweep": args.sweep is not None,
+        "search": searching,
+        "precision": args.search_precision is not None,
+        "step_duration": args.step_duration is not None,
+        "error_budget": args.sweep_error_budget is not None,
+        "early_stop": bool(args.no_early_stop),
+    }
+    kind = None if not searching else LoadKind.RATE if args.find_max_rate else LoadKind.CONCURRENCY
+    problems = combination_problems(  # the run panel's rule too, in the flags' words
+        given, kind, slo, args.repeat or 1, {**_FLAG_NAMES, "search": flag}
+    )
+    if problems:
+        raise SweepArgsError(problems[0])
     _check_loads(args)
     if not wants_steps(args) and slo.empty:
         return None  # a single run, as before (SLOs from the flags or [slo] make it a step)
@@ -206,6 +208,20 @@ def job_from_args(args: argparse.Namespace, settings: Settings) -> Job | None:
         repeat=args.repeat or 1,
     )
     return job, slo
+
+
+#: How the flags name what ``sweep_form.combination_problems`` speaks of.
+_FLAG_NAMES = {
+    "sweep": "--sweep",
+    "search_rate": "--find-max-rate",
+    "search_any": "--find-max-*",
+    "slo": "--slo NAME:MS (or the settings' [slo])",
+    "repeat": "--repeat",
+    "precision": "--search-precision",
+    "step_duration": "--step-duration",
+    "error_budget": "--sweep-error-budget",
+    "early_stop": "--no-early-stop",
+}
 
 
 def _check_loads(args: argparse.Namespace) -> None:

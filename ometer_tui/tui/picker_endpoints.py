@@ -22,7 +22,7 @@ from ometer_tui.core.bench.plan_builder import (
     plan_defaults,
     plan_endpoint,
 )
-from ometer_tui.core.bench.sweep_form import StepsRequest, steps_from_texts
+from ometer_tui.core.bench.sweep_form import StepsRequest, steps_from_fields
 from ometer_tui.core.bench.workloads.options import key_name
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.settings import Defaults, Settings
@@ -143,14 +143,11 @@ def fresh_draft(settings: Settings, endpoint: Endpoint) -> RunDraft:
 def steps_on(
     fields: Mapping[str, str], endpoints: Sequence[Endpoint], settings: Settings
 ) -> tuple[StepsRequest | None, list[str]]:
-    """The run panel's sweep, SLOs and repeats (``None``: a plain run), or the problems,
-    each naming its field; with several endpoints a series of steps is refused (as
-    headless does)."""
-    steps, problems = steps_from_texts(
-        fields.get("sweep", ""), fields.get("slo", ""), fields.get("repeat", ""),
-        percentile=settings.slo.percentile,
-    )  # fmt: skip
-    if steps is not None and len(endpoints) > 1:
+    """The run panel's sweep, search, SLOs and repeats (``None``: a plain run without
+    SLOs), or the problems, each naming its field; with several endpoints a series of
+    steps is refused (as headless does)."""
+    steps, problems = steps_from_fields(fields, percentile=settings.slo.percentile)
+    if steps is not None and steps.series and len(endpoints) > 1:
         problems.append(f"sweep: one endpoint at a time (got {len(endpoints)})")
         return None, problems
     return steps, problems

@@ -15,10 +15,13 @@ telemetry (when the session was given a ``telemetry`` factory) reaches it the sa
 at most one snapshot per drain, the latest (``telemetry``), and once the run is over a
 final one with peaks and means built from the result's recording.
 
-Sweeps (a :class:`~ometer_tui.core.bench.sweep_form.StepsRequest`: a sweep, SLOs or
-repeats): a ``SweepRunner`` runs the plan as steps; each ``StepStarted`` and
-``StepFinished`` is kept (``step_now``, ``step_points``: model -> point per finished
-step, for the sweep chart) and published as ``steps``.
+Sweeps (a :class:`~ometer_tui.core.bench.sweep_form.StepsRequest` whose ``series`` is
+true: a sweep, the SLO search or repeats): a ``SweepRunner`` runs the plan as steps;
+each ``StepStarted`` and ``StepFinished`` is kept (``step_now``; ``step_points``: model
+-> point per finished step, for the sweep chart; ``finished_steps``, for the live step
+table, with the last step's ``step_verdict``) and published as ``steps``. A request
+with SLOs alone is a plain run: its SLOs are :attr:`BenchmarkSession.plain_slo`, which
+the results apply to each row's requests.
 
 Trends: once a result is complete (finished, cancelled, or loaded from the history) and
 the history is on, each row's baseline is looked up once, in a thread
@@ -46,7 +49,14 @@ from ometer_tui.core.bench.events import WorkerLoad
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
-from ometer_tui.core.bench.steps import StepFinished, StepPoint, StepStarted
+from ometer_tui.core.bench.slo import SloTargets
+from ometer_tui.core.bench.steps import (
+    StepFinished,
+    StepPoint,
+    StepResult,
+    StepStarted,
+    SweepRecord,
+)
 from ometer_tui.core.bench.worker_view import WorkerBoard
 from ometer_tui.core.history import SaveOutcome, save_result
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
@@ -125,6 +135,10 @@ class BenchmarkSession:
         self.clock: Callable[[], float] = time.monotonic
         #: the engine workers' latest load reports (empty: none came, or a loaded result)
         self.workers = WorkerBoard(ray=plan.ray_address is not None)
+        #: the finished steps themselves, and the last one's verdict (a probe's, or why
+        #: the sweep stops there)
+        self.finished_steps: list[StepResult] = []
+        self.step_verdict: str | None = None
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
         self._timer: Timer | None = None
@@ -173,6 +187,24 @@ class BenchmarkSession:
     @property
     def result(self) -> BenchmarkResult:
         return self.fold.result
+
+    @property
+    def series(self) -> bool:
+        """The plan runs as a series of steps (a sweep, the SLO search or repeats)."""
+        return self.steps is not None and self.steps.series
+
+    @property
+    def plain_slo(self) -> SloTargets:
+        """The SLOs of a plain run (empty: none, or a series: its steps judge them)."""
+        if self.steps is None or self.steps.series:
+            return SloTargets()
+        return self.steps.slo
+
+    def live_record(self) -> SweepRecord | None:
+        """A running series' steps so far (``None``: not a running series)."""
+        if self.steps is None or not self.steps.series or not self.running:
+            return None
+        return self.steps.live_record(self.plan, self.finished_steps)
 
     @property
     def running(self) -> bool:
@@ -238,8 +270,9 @@ class BenchmarkSession:
         self._elapsed_s = None
         self.step_now, self.step_points = None, []
         self.workers = WorkerBoard(ray=self.plan.ray_address is not None)
+        self.finished_steps, self.step_verdict = [], None
         factory = self.runner_factory
-        if self.steps is not None:
+        if self.steps is not None and self.steps.series:
             factory = steps_runner_factory(self.steps, factory)
         bridge = BenchmarkBridge(self.plan, runner_factory=factory,
                                  telemetry=self.telemetry_factory)  # fmt: skip
@@ -307,7 +340,8 @@ class BenchmarkSession:
                 self.step_now, seen = event, True
             elif isinstance(event, StepFinished):
                 self.step_points.append(dict(event.points))
-                seen = True
+                self.finished_steps.append(event.step)
+                self.step_verdict, seen = event.verdict, True
         return seen
 
     def _take_loads(self, events: tuple[object, ...]) -> bool:
@@ -343,7 +377,7 @@ class BenchmarkSession:
                 exchanges,
                 finished=True,
                 telemetry=True,
-                steps=self.steps is not None,
+                steps=self.series,
                 workers=not self.workers.empty,
             )
         )

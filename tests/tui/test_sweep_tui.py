@@ -1,7 +1,7 @@
 """Sweeps, SLOs and repeats in the dashboard (issue #12): the run panel's Steps section
 parsed with the headless flags' rules, a live concurrency sweep against the demo
-endpoint feeding the chart panel's sweep page point by point, the header naming the
-step, and the step table once it is over."""
+endpoint feeding the chart panel's sweep page and the step table point by point, the
+header naming the step, and the whole step table once it is over."""
 
 from __future__ import annotations
 
@@ -117,14 +117,18 @@ async def test_a_demo_sweep_grows_the_chart_and_ends_with_the_step_table(
         session = results.session
         panel = results.query_one(ChartPanel)
         header = results.query_one("#results-status", PhraseLine)
+        steps = results.query_one(StepsPanel)
         curve_sizes: set[int] = set()
         step_texts: set[str] = set()
+        live_rows: set[int] = set()  # the step table while the sweep runs
         for _ in range(600):
             if not session.running:
                 break
             if session.step_now is not None:
                 step_texts.add(header.plain)
             curve_sizes.update(len(c.points) for c in panel.sweeps.values())
+            if steps.mode == "live":
+                live_rows.add(len(steps.rows))
             await pilot.pause(0.05)
         await settle(pilot)
         assert not session.running and session.error is None
@@ -135,7 +139,7 @@ async def test_a_demo_sweep_grows_the_chart_and_ends_with_the_step_table(
         assert [p.offered for p in curve.points] == [1.0, 2.0, 4.0]
         assert curve.slo_ttft_s == 2.0
         assert any("step 2/3 · concurrency 2" in t for t in step_texts), step_texts
-        steps = results.query_one(StepsPanel)
+        assert live_rows & {1, 2}, live_rows  # a row per finished step, before the end
         assert steps.has_class("-on") and steps.display
         rows = steps.rows
         assert [r[1] for r in rows] == ["concurrency 1", "concurrency 2", "concurrency 4"]

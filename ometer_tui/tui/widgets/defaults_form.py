@@ -1,8 +1,10 @@
-"""The defaults form: the ``[defaults]`` every run starts from, and ``[telemetry]``.
+"""The defaults form: the ``[defaults]`` every run starts from (its load keys in the run
+panel's Load section, ``load_form.LoadSection``), and ``[telemetry]``.
 
 State flows down (:meth:`DefaultsForm.load`); the host reads :meth:`DefaultsForm.read`
 against the defaults it holds (fields the form does not show are kept), or
-:meth:`DefaultsForm.read_settings` for both tables at once.
+:meth:`DefaultsForm.read_settings` for both tables at once. Each load key is checked by
+its one rule (``workloads.options``, as when the file loads); a problem names the key.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static, TextArea
 
+from ometer_tui.core.bench.workloads.options import (
+    OPEN_LOOP_KEYS,
+    options_from_texts,
+    options_texts,
+)
 from ometer_tui.core.settings import Defaults, Settings, validate_defaults
 from ometer_tui.core.telemetry import MIN_INTERVAL_S
 from ometer_tui.core.telemetry.config import TelemetrySettings, validate_telemetry
 from ometer_tui.tui.widgets.form import FORM_CSS, FormCheckbox, field_row, parse_number
+from ometer_tui.tui.widgets.load_form import LoadSection
 
 #: (field, label, kind, may be empty, placeholder, tooltip)
 DEFAULT_FIELDS: tuple[tuple[str, str, type[int] | type[float], bool, str, str], ...] = (
@@ -71,6 +79,7 @@ class DefaultsForm(Vertical):
             yield field_row(label, field, tooltip)
         yield Label("Prompts (one per line)", classes="field-label")
         yield TextArea(id="d_prompts", compact=True, tab_behavior="focus", soft_wrap=True)
+        yield LoadSection({}, id="d_load", field=Input)  # the [defaults] load keys
         yield Static(Text("Server telemetry", style="bold"), classes="panel-title")
         yield FormCheckbox("Sample the server's metrics during runs", id="d_telemetry",
                            compact=True, tooltip="/metrics, /slots, /props, /api/ps")  # fmt: skip
@@ -86,6 +95,7 @@ class DefaultsForm(Vertical):
         for name, *_ in DEFAULT_FIELDS:
             self.query_one(f"#d_{name}", Input).value = _shown(getattr(defaults, name))
         self.query_one("#d_prompts", TextArea).text = "\n".join(defaults.prompts)
+        self.query_one(LoadSection).show(options_texts(defaults.load))
         self.query_one("#d_telemetry", FormCheckbox).value = telemetry.enabled
         self.query_one("#d_telemetry_interval", Input).value = _shown(telemetry.interval_s)
         self.show_problems([])
@@ -93,7 +103,8 @@ class DefaultsForm(Vertical):
     def state(self) -> tuple[Any, ...]:
         values: list[Any] = [w.value for w in self.query(Input)]
         enabled = self.query_one("#d_telemetry", FormCheckbox).value
-        return (*values, self.query_one("#d_prompts", TextArea).text, enabled)
+        load = tuple(sorted(self.query_one(LoadSection).texts().items()))
+        return (*values, self.query_one("#d_prompts", TextArea).text, enabled, load)
 
     def read_telemetry(self) -> tuple[TelemetrySettings | None, list[str]]:
         """The ``[telemetry]`` the form describes, or the problems (``telemetry.<key>``)."""
@@ -131,7 +142,12 @@ class DefaultsForm(Vertical):
             values[name] = value
         text = self.query_one("#d_prompts", TextArea).text
         prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
-        defaults = replace(base, prompts=prompts, **values)
+        texts = self.query_one(LoadSection).texts()
+        if texts["load_mode"] != "open":  # a closed loop: the open-loop keys are unused
+            texts.update(dict.fromkeys(OPEN_LOOP_KEYS, ""))
+        load, load_problems = options_from_texts(texts)  # each problem names its key
+        problems += load_problems
+        defaults = replace(base, prompts=prompts, load=load, **values)
         problems += validate_defaults(defaults)
         return (None if problems else defaults), problems
 

@@ -5,6 +5,10 @@ State flows down: the section is built from field texts (``LOAD_KEYS`` ids and
 hands them back with :meth:`LoadSection.texts`; the host turns them into the plan with
 the core's plan builder (``overrides_from_fields``: one rule per option, the same as the
 command line's flags). A preset fills the fields; nothing here decides a value.
+
+The settings screen's defaults form shows the same section for the ``[defaults]`` load
+keys (``field=Input``: Enter there does not start a run; :meth:`LoadSection.show` fills
+it after mount).
 """
 
 from __future__ import annotations
@@ -103,9 +107,12 @@ class LoadSection(Vertical):
     }
     """
 
-    def __init__(self, texts: Mapping[str, str], *, id: str | None = None) -> None:
+    def __init__(
+        self, texts: Mapping[str, str], *, id: str | None = None, field: type[Input] = RunField
+    ) -> None:
         super().__init__(id=id)
         self._texts = dict(texts)
+        self._field = field
 
     def compose(self) -> ComposeResult:
         texts = self._texts
@@ -127,7 +134,7 @@ class LoadSection(Vertical):
             )
             for key in LOAD_KEYS:
                 label, tip = LOAD_LABELS[key]
-                field = RunField(texts.get(key, ""), id=key, compact=True)
+                field = self._field(texts.get(key, ""), id=key, compact=True)
                 yield field_row(label, field, f"{key}: {tip}")
 
     def on_mount(self) -> None:
@@ -140,6 +147,17 @@ class LoadSection(Vertical):
         mode = self.query_one("#load_mode", Select).value
         values["load_mode"] = mode if isinstance(mode, str) else "closed"
         return values
+
+    def show(self, texts: Mapping[str, str], note: str = "") -> None:
+        """Fill the fields with ``texts`` (``LOAD_FIELD_IDS``; a missing one empty) and
+        the note under the preset."""
+        for key in LOAD_KEYS:
+            self.query_one(f"#{key}", Input).value = texts.get(key, "")
+        mode = "open" if texts.get("load_mode") == "open" else "closed"
+        self.query_one("#load_mode", Select).value = mode
+        self.query_one("#load-note", Static).update(Text(note))
+        self._open_loop_fields()
+        self._retitle()
 
     # --------------------------------------------------------------- events
     def _open_loop_fields(self) -> None:
@@ -167,10 +185,4 @@ class LoadSection(Vertical):
         preset = BY_ID.get(str(event.value))
         if preset is None:
             return
-        texts = options_texts(preset.options)
-        for key in LOAD_KEYS:
-            self.query_one(f"#{key}", Input).value = texts[key]
-        self.query_one("#load_mode", Select).value = texts["load_mode"]
-        self.query_one("#load-note", Static).update(Text(preset.description))
-        self._open_loop_fields()
-        self._retitle()
+        self.show(options_texts(preset.options), preset.description)

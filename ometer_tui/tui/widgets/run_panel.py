@@ -85,7 +85,9 @@ class RunDraft:
         values = {field_id: "" for field_id, _, _ in RUN_FIELDS}
         values.update({name: _shown(getattr(defaults, name)) for name in FROM_DEFAULTS})
         values.update(options_texts(defaults.load))  # the [defaults] load keys
-        values.update({"sweep": "", "repeat": "", "slo": slo_text(slo or SloTargets())})
+        slo = slo or SloTargets()
+        values.update({k: "" for k in STEPS_FIELD_IDS})
+        values.update(slo=slo_text(slo), percentile=f"{slo.percentile:g}", early_stop="on")
         return cls(prompts="\n".join(defaults.prompts), values=MappingProxyType(values))
 
 

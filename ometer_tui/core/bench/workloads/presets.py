@@ -7,7 +7,7 @@ fields are left as they are); every option it does not name is cleared. The READ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ometer_tui.core.bench.workloads.datasets import BUILTIN
 from ometer_tui.core.bench.workloads.lengths import Fixed, Normal
@@ -92,3 +92,22 @@ PRESETS: tuple[LoadPreset, ...] = (
 )
 
 BY_ID: dict[str, LoadPreset] = {p.id: p for p in PRESETS}
+
+
+def preset_named(name: str) -> LoadPreset:
+    """The preset ``name`` (its id, as ``--preset`` takes it); ``KeyError`` with one line
+    listing the names otherwise."""
+    preset = BY_ID.get(name.strip().lower())
+    if preset is None:
+        raise KeyError(f"unknown preset {name!r} (known: {', '.join(BY_ID)})")
+    return preset
+
+
+def under_preset(given: LoadOptions, preset: LoadPreset) -> LoadOptions:
+    """The options ``given`` (flags) over ``preset``'s: each given option wins, and what
+    is sent replaces the preset's as it replaces a default (``LoadOptions.over``). A
+    closed-loop preset stays closed unless a rate is given; the result then goes over
+    the settings' ``[defaults]`` as the flags alone would."""
+    merged = given.over(preset.options)
+    closed = given.closed_loop or (preset.options.closed_loop and given.rate is None)
+    return replace(merged, closed_loop=closed)
