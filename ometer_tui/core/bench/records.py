@@ -137,6 +137,9 @@ class RunRecord:
     dropped_params: tuple[str, ...] = ()
     #: the prompt was truncated to fit the context window (what was cut, in words)
     prompt_fit: str | None = None
+    #: what stamped the send: "kernel" (the kernel's transmit stamp of the request's
+    #: last byte) or "loop" (the write call; records from before it say so too)
+    send_clock: str = "loop"
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
