@@ -8,8 +8,11 @@
     python benchmarks/accuracy.py --only grid --modes tui tui-thread   # engine process or thread
 
 Needs tcpdump (root, loopback only) and, for the peer column, guidellm installed in its
-own venv (``--peer /tmp/guidellm-venv/bin/guidellm``; skipped when missing). Raw results
-go to ``benchmarks/out/accuracy-<time>.json``.
+own venv (``python3 -m venv /tmp/guidellm-venv && /tmp/guidellm-venv/bin/pip install
+guidellm==0.8.1``; ``--peer`` names another; skipped when missing). The peer runs every
+load ometer-tui runs, as its own equivalent (benchmarks/peer_guidellm.py: closed loop =
+its ``concurrent`` profile, open loop = its ``constant`` rate profile); the table says
+what it was asked. Raw results go to ``benchmarks/out/accuracy-<time>.json``.
 
 How a configuration runs: the stamping server (benchmarks/stamping_server.py) is pinned
 to core 1, the client to core 0; tcpdump captures the loopback traffic; the client runs
@@ -32,8 +35,9 @@ sends its next request when the last ended: the waves overlap as runs finish and
 With ``--open-loop`` it also runs them open-loop: requests sent at a fixed rate (the
 engine's request rate limit) chosen so that about ``streams`` are in flight, whatever the
 completions do; concurrency is capped at twice that. The ``clock`` column says how many
-of ometer-tui's runs were stamped by the kernel (``ACC_STAMPS=loop`` forces loop stamps,
-for an A/B of the two).
+of ometer-tui's runs were stamped by the kernel, and ``tx`` how many had the kernel's
+transmit stamp as their send time (``ACC_STAMPS=loop`` forces loop stamps, and
+``ACC_TX_STAMPS=off`` the write call's send stamp, for an A/B of each).
 
 Server telemetry (issue #13): ``--telemetry off 1 0.25`` runs every ometer-tui
 configuration once per setting, back to back (off, then sampling every 1 s, then every
@@ -70,6 +74,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from peer_guidellm import PeerFormatError, PeerLoad, parse_report, write_prompts  # noqa: E402
+from peer_guidellm import command as peer_command  # noqa: E402
+from peer_guidellm import version as peer_version  # noqa: E402
 from wire import Capture, clock_offset_ns, read_requests  # noqa: E402
 
 SERVER_CPU = 1
@@ -250,7 +257,7 @@ def child_ometer(args: argparse.Namespace) -> None:
         out.append({
             "rid": rid, "sent_ns": obs.sent_ns, "token_ns": obs.token_times_ns,
             "ttft_s": rec.ttft_s, "decode_tps": rec.decode_tps, "ok": rec.ok,
-            "clock": rec.clock,
+            "clock": rec.clock, "send_clock": getattr(rec, "send_clock", "loop"),
         })  # fmt: skip
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) + engine_cpu
     rec = result.telemetry
@@ -448,6 +455,7 @@ def _experiments() -> None:
 
     ACC_TRANSPORT=httpx puts httpx's own pool (httpcore) back under the clients.
     ACC_STAMPS=loop stamps chunks on the event loop instead of with the kernel's stamps.
+    ACC_TX_STAMPS=off keeps the write call's send stamp instead of the kernel's transmit one.
     ACC_LOOP=asyncio runs the headless engine on asyncio's own loop instead of uvloop.
     ACC_GC=off turns the garbage collector off in the child (to see what its pauses cost).
     ACC_SWITCH=<seconds> sets the thread switch interval the TUI uses while a benchmark
@@ -457,6 +465,10 @@ def _experiments() -> None:
         from ometer_tui.core.api import _transport
 
         _transport.kernel_stamps_enabled = False
+    if os.environ.get("ACC_TX_STAMPS") == "off":
+        from ometer_tui.core.api import _transport
+
+        _transport.kernel_tx_stamps_enabled = False
     switch = os.environ.get("ACC_SWITCH")
     if switch:
         from ometer_tui.tui import bench_bridge
@@ -524,47 +536,29 @@ async def _run_in_app(
 # -- the peer -----------------------------------------------------------------------------
 
 
-def run_peer(
-    exe: str, url: str, conc: int, runs: int, tokens: int, workdir: Path
-) -> dict[str, Any]:
+def run_peer(exe: str, url: str, load: PeerLoad, tokens: int, workdir: Path) -> dict[str, Any]:
+    """The peer's CLI on one load (see benchmarks/peer_guidellm.py for the mapping)."""
     data = workdir / "prompts.jsonl"
-    with data.open("w") as fh:
-        for _ in range(runs):
-            fh.write(json.dumps({"prompt": "Write one paragraph about the sea.",
-                                 "output_tokens_count": tokens}) + "\n")  # fmt: skip
+    write_prompts(data, load.requests, tokens)
     out = workdir / "guidellm.json"
-    cmd = [
-        exe, "run", "--backend", f"kind=openai_http,target={url},model=stamp",
-        "--profile", f"kind=concurrent,streams={conc}",
-        "--constraint", f"kind=max_requests,count={runs}",
-        "--data", f"kind=json_file,path={data}",
-        "--output", f"kind=json,path={out}", "--disable-console",
-    ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S,
-        preexec_fn=lambda: pin(CLIENT_CPU),
-    )  # fmt: skip
+    try:
+        proc = subprocess.run(
+            peer_command(exe, url, load, data, out), env=env, capture_output=True,
+            timeout=CHILD_TIMEOUT_S + 180, preexec_fn=lambda: pin(CLIENT_CPU),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        return {"error": f"timed out after {exc.timeout:.0f} s", "requests": []}
     wall = time.perf_counter() - t0
     if proc.returncode != 0 or not out.exists():
         return {"error": proc.stderr.decode()[-2000:], "requests": []}
-    doc = json.loads(out.read_text())
-    reqs = []
-    for r in doc["benchmarks"][0]["requests"]["successful"]:
-        text = r.get("output") or ""
-        if not text.startswith("r"):
-            continue
-        t = r["info"]["timings"]
-        itl = r.get("inter_token_latency_ms")
-        reqs.append({
-            "rid": int(text[1:7]), "ttft_s": r["time_to_first_token_ms"] / 1000,
-            "decode_tps": 1000 / itl if itl else None,
-            # wall-clock stamps (time.time()): first and last token only
-            "first_wall_ns": int(t["first_token_iteration"] * 1e9),
-            "last_wall_ns": int(t["last_token_iteration"] * 1e9),
-        })  # fmt: skip
-    return {"requests": reqs, "wall_s": wall, "offset_ns": 0}
+    try:
+        reqs = parse_report(json.loads(out.read_text()))
+    except (PeerFormatError, ValueError) as exc:
+        return {"error": f"the peer's report: {exc}", "requests": []}
+    # wall-clock stamps (time.time()), as the capture's: no offset to add
+    return {"requests": reqs, "wall_s": wall, "offset_ns": 0, "asked": load.describe()}
 
 
 # -- one configuration --------------------------------------------------------------------
@@ -608,7 +602,10 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
             else:
                 client = json.loads(out.read_text())
         else:
-            client = run_peer(opts.peer, server.url, conc, runs, tokens, work)
+            peer_load = PeerLoad(streams=conc, requests=runs,
+                                 rate_per_s=None if rpm is None else rpm / 60,
+                                 max_concurrency=streams if open_loop else None)  # fmt: skip
+            client = run_peer(opts.peer, server.url, peer_load, tokens, work)
     log = server.call("/stamp/log")
     wire = {w.rid: w for w in read_requests(pcap, server.port) if w.rid is not None}
     late = {r["id"] for r in log["requests"] if r["max_late_ns"] > LATE_NS}
@@ -657,6 +654,9 @@ def measure(server: StampServer, tool: str, mode: str, flavour: str, phase: str,
         "errors": client.get("errors"), "error": client.get("error"),
         "telemetry": telemetry_name(telemetry_s), "telemetry_polls": log.get("metrics_polls"),
         "telemetry_sources": client.get("telemetry"),
+        "kernel_send_runs": sum(1 for r in client.get("requests", [])
+                                if r.get("send_clock") == "kernel"),
+        "peer_asked": client.get("asked"),
     }  # fmt: skip
     for f in work.iterdir():
         f.unlink()
@@ -905,6 +905,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         if r.get("error"):
             mark += " ERR"
         clock = f"kernel {r.get('kernel_clock_runs', 0)}/{r['matched']}"
+        if r.get("kernel_send_runs"):
+            clock += f", tx {r['kernel_send_runs']}"
         print(f"| {r['flavour']} | {r['mode']} | {r['phase']} | {r['interval_ms']:.0f} | "
               f"{r['concurrency']} | {r.get('load', '1 wave')} | {telem_cell(r)} | "
               f"{r['runs']} | {clock} | "
@@ -913,6 +915,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{send_cells(r)} | "
               f"{fmt(d['p50'])} / {fmt(r['decode_err_abs_max_pct'])} | {mark} | "
               f"{peer_cells} |")  # fmt: skip
+    asked = {(r["concurrency"], r.get("load", "1 wave")): r["peer_asked"] for r in rows
+             if r["tool"] == "peer" and r.get("peer_asked")}  # fmt: skip
+    if asked:
+        print("\nWhat the peer was asked (guidellm's own profiles):")
+        for (conc, load), text in asked.items():
+            print(f"- {conc} streams, {load}: {text}")
     floor = [r for r in rows if r["tool"] == "bare"]
     if floor:
         print("\nThe floor: a bare asyncio protocol client (no HTTP library, no parsing):\n")
@@ -1017,7 +1025,8 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--open-loop", action="store_true",
-        help="also run each multi-wave load open-loop (fixed request rate; ometer-tui only)",
+        help="also run each multi-wave load open-loop (a fixed request rate; the peer at "
+        "its constant-rate profile)",
     )  # fmt: skip
     parser.add_argument(
         "--telemetry", nargs="*", default=["off"], metavar="off|S", type=telemetry_arg,
@@ -1085,12 +1094,15 @@ def main(argv: list[str] | None = None) -> None:
                                     doc["rows"].append(row)
                                     progress(row)
             if peer_ok:
+                doc["peer_version"] = peer_version(opts.peer)
+                print(f"peer: guidellm {doc['peer_version']} ({opts.peer})", flush=True)
                 for phase in opts.phases:
                     for interval in opts.intervals:
                         for conc in opts.concurrency:
-                            for waves in opts.waves:
+                            for waves, open_loop in loads(opts):
                                 row = measure(server, "peer", "headless", "openai", phase,
-                                              interval, conc, opts, waves=waves)  # fmt: skip
+                                              interval, conc, opts, waves=waves,
+                                              open_loop=open_loop)  # fmt: skip
                                 doc["rows"].append(row)
                                 progress(row)
             save()
@@ -1129,7 +1141,8 @@ def progress(row: dict[str, Any]) -> None:
           f"send {fmt(row['send_err_ms']['p50'])}/{fmt(row['send_err_ms']['p99'])} ms, "
           f"decode {fmt(row['decode_err_pct']['p50'])}%, n={row['matched']}/{row['runs']}, "
           f"late {row['late_requests']}, cpu {fmt(cpu_pct(row), 0)}%, "
-          f"kernel-stamped {row['kernel_clock_runs']}, telemetry {telem_cell(row)}"
+          f"kernel-stamped {row['kernel_clock_runs']} (send {row['kernel_send_runs']}), "
+          f"telemetry {telem_cell(row)}"
           + (f" ERROR {row['error'][-300:]}" if row.get("error") else ""), flush=True)  # fmt: skip
 
 

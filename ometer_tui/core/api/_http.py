@@ -82,6 +82,13 @@ def arrival_clock(response: httpx.Response) -> Callable[[], int]:
     return stamp
 
 
+def send_clock_of(response: httpx.Response) -> str:
+    """Which clock stamped the request's send: ``"kernel"`` (the kernel's transmit stamp
+    of its last byte, see ``_transport``) or ``"loop"`` (the trace at the socket write, or
+    the time before ``send()`` with another transport)."""
+    return "kernel" if response.extensions.get("send_clock") == "kernel" else "loop"
+
+
 def encode_json(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -340,6 +347,7 @@ class HttpClient:
         sent_ns = _perf()
         response = await self._http.send(request, stream=True)
         sent_ns = response.extensions.get("sent_ns") or sent_ns
+        send_clock = response.extensions.get("send_clock", "loop")
         hops = 0
         while response.is_redirect:
             target = request.url.join(response.headers["location"])
@@ -373,6 +381,8 @@ class HttpClient:
                 headers.pop("content-type", None)
             request = self._http.build_request(method, target, content=body, headers=headers)
             response = await self._http.send(request, stream=True)
+        # the final response says which clock stamped the first request's send
+        response.extensions["send_clock"] = send_clock
         return response, sent_ns
 
     @staticmethod
@@ -508,6 +518,7 @@ class HttpClient:
                 arrival = response.extensions.get("arrival")
                 if isinstance(arrival, Arrival):
                     obs.clock = arrival.clock
+                obs.send_clock = send_clock_of(response)
         if self._on_exchange is not None:
             self._log(
                 model=model,
@@ -594,7 +605,8 @@ class HttpClient:
     ) -> tuple[Any, httpx.Headers, int]:
         """A JSON request/response; raises :class:`ClientError` with a readable error.
 
-        ``timing``, when given, receives ``[sent_ns, finished_ns]``.
+        ``timing``, when given, receives ``[sent_ns, finished_ns, kernel]`` (``kernel``
+        1 when the send stamp is the kernel's transmit stamp, else 0).
         """
         if self._config_error is not None:
             raise ClientError(self._config_error)
@@ -604,10 +616,12 @@ class HttpClient:
         raw = b""
         error: RequestError | None = None
         sent_ns = _perf()  # replaced by _open's stamp when a response comes
+        kernel_sent = 0
         try:
             async with asyncio.timeout(self._total_s):
                 try:
                     response, sent_ns = await self._open(method, path, body)
+                    kernel_sent = int(send_clock_of(response) == "kernel")
                     status = response.status_code
                     headers = response.headers
                     if status >= 300:
@@ -628,7 +642,7 @@ class HttpClient:
             error = self._total_timeout_error(False)
         finished_ns = _perf()
         if timing is not None:
-            timing[:] = [sent_ns, finished_ns]
+            timing[:] = [sent_ns, finished_ns, kernel_sent]
         decoded: Any = None
         if error is None:
             try:
@@ -696,7 +710,8 @@ class HttpClient:
                         before_first_byte=False,
                     )
         if timing:
-            obs.sent_ns, obs.finished_ns = timing
+            obs.sent_ns, obs.finished_ns, kernel_sent = timing
+            obs.send_clock = "kernel" if kernel_sent else "loop"
         return obs
 
     # -- pool ---------------------------------------------------------------------------

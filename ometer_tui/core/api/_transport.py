@@ -40,6 +40,16 @@ Which clock stamps a read (``extensions["arrival"].clock``, kept per run):
   by the loop's TLS layer; no ``SO_TIMESTAMPNS``; the set-up failed; a read that came
   without a stamp).
 
+Which clock stamps the send (``extensions["send_clock"]``, kept per run): on a socket
+read with kernel stamps the protocol also asks for the kernel's software transmit stamps
+(``SO_TIMESTAMPING``, ``SOF_TIMESTAMPING_TX_SOFTWARE``, one per ``send`` call, queued
+on the socket's error queue and read with ``recvmsg(MSG_ERRQUEUE)`` when the ``epoll``
+reports it, and before the response's first read). The newest one before the response
+began is the request's last byte leaving the kernel (``"kernel"``); mapped onto
+``perf_counter_ns`` as the receive stamps are, it replaces the trace's stamp. Without
+one (the fallback above, a kernel without software transmit stamps, a stamp outside the
+request's span), the trace's stamp stays (``"loop"``).
+
 aiohttp exceptions are re-raised as the httpx exceptions httpx's own transport would
 raise for the same fault, with the original as ``__cause__``.
 """
@@ -134,9 +144,35 @@ _KERNEL_STAMP_ARCHES = ("x86_64", "i686", "i386", "aarch64", "arm", "riscv64", "
 SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", None) or (
     35 if sys.platform == "linux" and os.uname().machine.startswith(_KERNEL_STAMP_ARCHES) else None
 )
+#: Linux's ``SO_TIMESTAMPING`` (= ``SCM_TIMESTAMPING``), on the same architectures.
+SO_TIMESTAMPING: int | None = getattr(socket, "SO_TIMESTAMPING", None) or (
+    37 if SO_TIMESTAMPNS is not None else None
+)
+#: ``SOF_TIMESTAMPING_TX_SOFTWARE | SOFTWARE | OPT_ID | OPT_TSONLY``: a software stamp
+#: when each ``send`` call's last byte leaves the kernel, reported on the error queue
+#: with a byte counter and without a copy of the data.
+TX_STAMP_FLAGS = (1 << 1) | (1 << 4) | (1 << 7) | (1 << 11)
 #: ``struct timespec`` as the kernel writes it in the ancillary data.
 _TIMESPEC = struct.Struct("@ll")
-_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
+#: ``struct sock_extended_err``: errno, origin, type, code, pad, info, data.
+_EXTENDED_ERR = struct.Struct("=IBBBBII")
+#: ``SO_EE_ORIGIN_TIMESTAMPING`` and ``SCM_TSTAMP_SND`` (the stamp of the send itself)
+_ORIGIN_TIMESTAMPING = 4
+_TSTAMP_SND = 0
+#: the error queue's ``sock_extended_err`` cmsg: ``(SOL_IP, IP_RECVERR)``,
+#: ``(SOL_IPV6, IPV6_RECVERR)``
+_RECVERR = frozenset({(0, 11), (41, 25)})
+#: a read's ancillary data: the ``SO_TIMESTAMPNS`` stamp, and the three timespecs of
+#: ``SCM_TIMESTAMPING`` that a socket with transmit stamps on also gets for each read
+_ANCILLARY_BYTES = (
+    socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(3 * _TIMESPEC.size)
+    if SO_TIMESTAMPNS
+    else 0
+)
+#: an error-queue message: both stamps and the extended error with its address
+_ERRQUEUE_ANCILLARY_BYTES = 256
+#: Transmit stamps read from the error queue at most, in one go.
+MAX_TX_STAMPS_PER_READ = 64
 #: Bytes asked of one read: 64 KiB, as uvloop reads. Not asyncio's 256 KiB: Python
 #: allocates the whole size for each ``recvmsg``, and at 256 KiB that is an mmap and
 #: munmap per read (28 us against 2.7 us per small read, measured here).
@@ -152,6 +188,8 @@ _PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
 
 #: Set to False to stamp every read on the loop (A/B measurements, tests).
 kernel_stamps_enabled = True
+#: Set to False to keep the trace's send stamp (A/B measurements, tests: the fallback).
+kernel_tx_stamps_enabled = True
 
 _timestamping_holder: socket.socket | None = None
 
@@ -265,8 +303,13 @@ class ReadySockets:
             return
         for fd, mask in events:
             handler = self._handlers.get(fd)
-            if handler is not None:
-                handler._kernel_read(drain=bool(mask & _ERROR_EVENTS))
+            if handler is None:
+                continue
+            # transmit stamps waiting on the error queue report as an error: read them
+            # (else the epoll stays readable); a real error or data is read below
+            if mask & _EPOLLERR and handler._read_tx_stamps() and not mask & _DATA_EVENTS:
+                continue
+            handler._kernel_read(drain=bool(mask & _ERROR_EVENTS))
 
     def read_ready_every(self, gap_ns: int) -> None:
         """A read checkpoint on a frequent path: only if the last was ``gap_ns`` ago."""
@@ -283,7 +326,9 @@ class ReadySockets:
             epoll.close()
 
 
-_ERROR_EVENTS = getattr(select, "EPOLLERR", 0) | getattr(select, "EPOLLHUP", 0)
+_EPOLLERR = getattr(select, "EPOLLERR", 0)
+_ERROR_EVENTS = _EPOLLERR | getattr(select, "EPOLLHUP", 0)
+_DATA_EVENTS = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLHUP", 0)
 
 
 class _StampingHandler(ResponseHandler):
@@ -305,6 +350,11 @@ class _StampingHandler(ResponseHandler):
         self._ksock: socket.socket | None = None
         self._kreading = False
         self._read_error: BaseException | None = None
+        #: transmit stamps: asked for; the newest of the current request (0: none);
+        #: still taken (from the request's start until its response's first read)
+        self._tx_on = False
+        self.tx_sent_ns = 0
+        self._tx_open = False
 
     # -- stamping ------------------------------------------------------------------------
 
@@ -358,8 +408,61 @@ class _StampingHandler(ResponseHandler):
             return
         self._ksock = sock
         self.clock = "kernel"
+        if kernel_tx_stamps_enabled and SO_TIMESTAMPING is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, TX_STAMP_FLAGS)
+            except OSError:
+                pass  # no software transmit stamps here: the trace's send stamp stays
+            else:
+                self._tx_on = True
         if not (self._reading_paused or self._buffer_paused):
             self._kernel_reading(True)
+
+    # -- the kernel's transmit stamps ----------------------------------------------------
+
+    def set_response_params(self, *args: Any, **kwargs: Any) -> None:
+        """aiohttp calls this before it writes each request on the connection: from
+        here to the response's first read, transmit stamps are this request's."""
+        if self._tx_on:
+            self._read_tx_stamps()  # anything still queued is an earlier request's
+            self.tx_sent_ns = 0
+            self._tx_open = True
+        super().set_response_params(*args, **kwargs)
+
+    def _read_tx_stamps(self) -> bool:
+        """Read the socket's error queue; the newest send stamp of the request being sent
+        becomes ``tx_sent_ns``. True if anything was read."""
+        sock = self._ksock
+        if sock is None or not self._tx_on:
+            return False
+        got = False
+        for _ in range(MAX_TX_STAMPS_PER_READ):
+            try:
+                _data, ancillary, _flags, _address = sock.recvmsg(
+                    0, _ERRQUEUE_ANCILLARY_BYTES, socket.MSG_ERRQUEUE
+                )
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # no error queue here: stop asking
+                self._tx_on = False
+                break
+            now, real = _perf(), time.time_ns()  # read together, as for received data
+            got = True
+            stamp = 0
+            is_send = False
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+                    if len(value) >= _TIMESPEC.size:
+                        sec, nsec = _TIMESPEC.unpack_from(value)  # [0]: the software stamp
+                        if sec or nsec:
+                            ago = real - (sec * 1_000_000_000 + nsec)
+                            stamp = now - max(0, ago)
+                elif (level, kind) in _RECVERR and len(value) >= _EXTENDED_ERR.size:
+                    _errno, origin, _t, _c, _p, info, _key = _EXTENDED_ERR.unpack_from(value)
+                    is_send = origin == _ORIGIN_TIMESTAMPING and info == _TSTAMP_SND
+            if stamp and is_send and self._tx_open:
+                self.tx_sent_ns = stamp  # the queue is in send order: the newest is last
+        return got
 
     def _kernel_reading(self, on: bool) -> None:
         sock, ready = self._ksock, self._ready
@@ -405,6 +508,9 @@ class _StampingHandler(ResponseHandler):
                 transport.abort()
                 return
             now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
+            if self._tx_open:  # the response's first read: its request was sent before
+                self._read_tx_stamps()
+                self._tx_open = False
             if not data:  # the peer closed: as the loop's transport does on EOF
                 self._kernel_reading(False)
                 # ResponseHandler.eof_received keeps nothing open (returns None): close
@@ -567,6 +673,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         body = request.content or None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         sent = [0]
+        called_ns = _perf()
         with _mapped(request):
             response = await session.request(
                 request.method,
@@ -583,9 +690,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 trace_request_ctx=sent,
             )
         stream = _Body(response, request)
+        sent_ns, send_clock = sent[0], "loop"
+        protocol = getattr(response, "_protocol", None)
+        tx_ns = getattr(protocol, "tx_sent_ns", 0)
+        if isinstance(tx_ns, int) and called_ns <= tx_ns <= _perf():
+            sent_ns, send_clock = tx_ns, "kernel"
         extensions: dict[str, Any] = {
             "http_version": b"HTTP/1.1",
-            "sent_ns": sent[0],
+            "sent_ns": sent_ns,
+            "send_clock": send_clock,
             "arrival": stream.arrival,
         }
         if response.reason:

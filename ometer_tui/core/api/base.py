@@ -153,6 +153,9 @@ class GenerationObservation:
     #: which clock stamped the chunks: "kernel" (the socket's receive time, every read)
     #: or "loop" (when the event loop got the bytes); see api/_transport.py
     clock: str = "loop"
+    #: which clock stamped ``sent_ns``: "kernel" (the kernel's transmit stamp of the
+    #: request's last byte) or "loop" (when the write call returned)
+    send_clock: str = "loop"
     token_times_ns: list[int] = field(default_factory=list)
     token_chunks: int = 0
     #: which output came first: ``"content"``, ``"reasoning"`` or ``"tool_call"``
@@ -185,6 +188,7 @@ class GenerationObservation:
 @dataclass(slots=True)
 class EmbeddingObservation:
     sent_ns: int = 0
+    send_clock: str = "loop"  # as GenerationObservation.send_clock
     finished_ns: int | None = None
     status: int | None = None
     input_tokens: int | None = None

@@ -326,6 +326,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         dropped_params=obs.dropped_params,
         prompt_fit=obs.prompt_fit,
         itl_gaps_us=gaps,
+        send_clock=obs.send_clock,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record
@@ -378,6 +379,7 @@ def embedding_record(obs: EmbeddingObservation, ctx: RunContext) -> RunRecord:
         attempts=ctx.attempts,
         started_at_s=(_sent_at(obs.sent_ns, obs.finished_ns) - ctx.bench_start_ns) / NS,
         finished_at_s=((obs.finished_ns or _sent_at(obs.sent_ns, None)) - ctx.bench_start_ns) / NS,
+        send_clock=obs.send_clock,
     )
     record.cost_usd = cost_of(record.prompt_tokens, None, ctx.prices)
     return record

@@ -146,6 +146,9 @@ class RunRecord:
     #: them. Over :data:`MAX_KEPT_GAPS` gaps, every k-th is kept (``arrivals - 1`` says
     #: how many there were). See ``metrics.kept_gaps``.
     itl_gaps_us: array[int] | None = None
+    #: what stamped the send: "kernel" (the kernel's transmit stamp of the request's
+    #: last byte) or "loop" (the write call; records from before it say so too)
+    send_clock: str = "loop"
 
     def gaps_s(self) -> list[float]:
         """The kept inter-token gaps in seconds (empty when none were kept)."""
