@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui import api_args, sweep_args
+from ometer_tui import api_args, ray_args, sweep_args
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -75,6 +75,10 @@ def run_headless(args: argparse.Namespace) -> int:
         try:  # --sweep, --slo, --find-max-*, --repeat (sweep_args.py): checked before a start
             steps = sweep_args.job_from_args(args, settings)
         except sweep_args.SweepArgsError as exc:
+            raise UsageError(str(exc)) from None
+        try:  # --ray (ray_args.py): Ray installed, no sweep
+            ray_args.check(args, sweep=steps is not None)
+        except ray_args.RayArgsError as exc:
             raise UsageError(str(exc)) from None
         with _endpoints_for(args, settings) as endpoints:
             if steps is not None and len(endpoints) > 1:
@@ -261,17 +265,30 @@ def _run(
     progress = _Progress(err, quiet=quiet)
     # several endpoints: the first endpoint's server
     telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
-    runner: BenchmarkRunner | SweepRunner = (
-        BenchmarkRunner(plan, telemetry.tee(progress))
-        if steps is None
-        else sweep_args.make_runner(steps, plan, telemetry, args, err)
-    )
+    plan = ray_args.with_ray(args, plan)
+    runner: BenchmarkRunner | SweepRunner | ray_args.RayRunner
+    if plan.ray_address is not None:  # --ray: the engine's workers on a Ray cluster
+        try:
+            runner = ray_args.make_runner(plan, telemetry.tee(progress), err, quiet=quiet)
+        except ray_args.RayArgsError as exc:
+            raise UsageError(str(exc)) from None
+        except ray_args.RayClusterUnreachable as exc:
+            print(f"ometer-tui: {exc}", file=err)
+            return EXIT_UNREACHABLE
+    elif steps is None:
+        runner = BenchmarkRunner(plan, telemetry.tee(progress))
+    else:
+        runner = sweep_args.make_runner(steps, plan, telemetry, args, err)
     try:
         result = run_engine(telemetry.around(runner, _run_with_signals(runner)))
     except EndpointUnreachable as exc:
         print(f"ometer-tui: {exc.endpoint or endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:  # a second ctrl+c during shutdown
+        result = runner.result
+        result.cancelled = True
+    except ray_args.run_errors() as exc:  # --ray: a worker lost; its finished runs are kept
+        print(f"ometer-tui: {exc}", file=err)
         result = runner.result
         result.cancelled = True
     telemetry.report(result)
@@ -289,7 +306,9 @@ def _run(
     return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
-async def _run_with_signals(runner: BenchmarkRunner | SweepRunner) -> BenchmarkResult:
+async def _run_with_signals(
+    runner: BenchmarkRunner | SweepRunner | ray_args.RayRunner,
+) -> BenchmarkResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ometer_tui.core.telemetry.config import TelemetrySettings
     from ometer_tui.core.telemetry.recording import SourceKind, SourceState
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
+    from ometer_tui.ray_args import RayRunner
 
     EventSink = Callable[[BenchmarkEvent], None]
 
@@ -112,7 +113,9 @@ class TelemetryHook:
         return both
 
     async def around(
-        self, runner: BenchmarkRunner | SweepRunner, main: Coroutine[Any, Any, BenchmarkResult]
+        self,
+        runner: BenchmarkRunner | SweepRunner | RayRunner,
+        main: Coroutine[Any, Any, BenchmarkResult],
     ) -> BenchmarkResult:
         sampler = self.sampler
         if sampler is None:
