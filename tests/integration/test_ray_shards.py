@@ -35,6 +35,7 @@ from ometer_tui.core.bench.ray_shards import (
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+from ometer_tui.core.secrets import TokenRef
 from ometer_tui.demo.server import DemoServerThread
 
 _WHY_NOT = ray_available()
@@ -201,11 +202,16 @@ def _shape(result: BenchmarkResult) -> dict[str, Shape]:
 
 
 async def test_one_actor_gives_what_one_local_engine_gives(
-    ray_cluster: str, demo: DemoServerThread
+    ray_cluster: str, demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole plan in one Ray actor: the same runs, tokens, prompts and requests to
-    the endpoint as the engine in this process; events arrive in batches."""
+    the endpoint as the engine in this process; events arrive in batches. The token (an
+    environment variable set only here, on the driver) reaches the endpoint."""
+    monkeypatch.setenv("OMETER_RAY_TEST_TOKEN", "sk-ray-canary-5e1d")
     plan = _plan(demo)
+    plan = replace(
+        plan, endpoint=replace(plan.endpoint, token=TokenRef(env="OMETER_RAY_TEST_TOKEN"))
+    )
     local = await BenchmarkRunner(plan, lambda e: None).run()
     local_requests = demo.stats().by_path.get("/api/chat", 0)
     demo.reset()
@@ -221,6 +227,8 @@ async def test_one_actor_gives_what_one_local_engine_gives(
     runs = [e for e in events if isinstance(e, RunFinished)]
     assert len(runs) == 2 * (6 + 1)
     assert runner.result is result
+    assert demo.stats().last_headers.get("authorization") == "Bearer sk-ray-canary-5e1d"
+    assert result.plan is plan  # the driver's plan, its token still a reference
     # where it ran, and its clock against this process's (same machine: one clock)
     (where,) = placed
     assert where.node_id and where.host == socket.gethostname()

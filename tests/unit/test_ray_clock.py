@@ -3,20 +3,25 @@ the driver's time axis, and what ``--ray`` does where Ray cannot be imported."""
 
 from __future__ import annotations
 
+import pickle
 import sys
 from pathlib import Path
 
 import pytest
 
 from ometer_tui.cli import main
+from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ray_shards import (
     RAY_INSTALL_HINT,
     clock_offset,
     ray_available,
     shifted,
+    split_credentials,
 )
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.workloads.record import LoadStamp
+from ometer_tui.core.models import Endpoint, ModelInfo
+from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.exit_codes import EXIT_USAGE
 
 
@@ -71,3 +76,28 @@ def test_without_ray_the_flag_fails_in_one_line_and_the_rest_works(
     assert len(err) == 1 and "--ray" in err[0] and RAY_INSTALL_HINT in err[0]
     assert main([*args, "--max-tokens", "4", "--format", "json", "--quiet"]) == 0
     assert '"demo-fast:1b"' in capsys.readouterr().out
+
+
+def test_tokens_travel_beside_the_plan_and_come_back_in_the_actor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Secret refuses pickling: the plan crosses without its tokens (a literal and an
+    environment reference resolved here), the credentials beside it, masked in repr."""
+    monkeypatch.setenv("OMETER_RAY_UNIT_KEY", "key-from-env-4242")
+    endpoint = Endpoint(
+        name="e",
+        url="http://127.0.0.1:9",
+        token=TokenRef(value=Secret("sk-literal-canary-9876")),
+        api_key=TokenRef(env="OMETER_RAY_UNIT_KEY"),
+    )
+    plan = BenchmarkPlan(endpoint=endpoint, models=(ModelInfo(name="m"),))
+    with pytest.raises(TypeError):
+        pickle.dumps(plan)
+    bare, credentials = split_credentials(plan)
+    assert bare.endpoint.token is None and bare.endpoint.api_key is None
+    assert "canary" not in repr(credentials) and "4242" not in repr(credentials)
+    bare, credentials = pickle.loads(pickle.dumps((bare, credentials)))
+    monkeypatch.delenv("OMETER_RAY_UNIT_KEY")  # the worker's node has no such variable
+    token, key = credentials.restore(bare).endpoint.resolve_auth()
+    assert token is not None and token.reveal() == "sk-literal-canary-9876"
+    assert key is not None and key.reveal() == "key-from-env-4242"

@@ -47,6 +47,8 @@ from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.models import Endpoint
+from ometer_tui.core.secrets import Secret, TokenRef
 
 EventSink = Callable[[BenchmarkEvent], None]
 
@@ -152,6 +154,65 @@ def shifted(record: RunRecord, delta_s: float) -> RunRecord:
     )
 
 
+# -- credentials ------------------------------------------------------------------------------
+
+
+class Credentials:
+    """The endpoints' tokens, resolved on the driver, on their way to the actors.
+
+    A :class:`Secret` refuses to be pickled; the plan goes to the actors without its
+    tokens and this carries them beside it (to ``start()``, an actor call, not the
+    actor's creation arguments), to be put back in the actor. Masked in ``repr``;
+    never logged. An ``env:`` reference is resolved here, on the driver: the workers'
+    nodes need not have the variable.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[str, tuple[str | None, str | None]]) -> None:
+        self._raw = raw  # endpoint name -> (bearer token, api key)
+
+    def __repr__(self) -> str:
+        return f"Credentials({len(self._raw)} endpoint(s), masked)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Credentials, (self._raw,))
+
+    def restore(self, plan: BenchmarkPlan) -> BenchmarkPlan:
+        """``plan`` with its endpoints' tokens back (as literal secrets)."""
+        return _each_endpoint(plan, self._with_auth)
+
+    def _with_auth(self, endpoint: Endpoint) -> Endpoint:
+        token, key = self._raw.get(endpoint.name, (None, None))
+        return replace(
+            endpoint,
+            token=None if token is None else TokenRef(value=Secret(token)),
+            api_key=None if key is None else TokenRef(value=Secret(key)),
+        )
+
+
+def split_credentials(plan: BenchmarkPlan) -> tuple[BenchmarkPlan, Credentials]:
+    """(the plan without tokens, the tokens): see :class:`Credentials`. Raises
+    ``SecretResolutionError`` (naming the variable, never a value) as a local run would."""
+    raw: dict[str, tuple[str | None, str | None]] = {}
+    for part in plan.parts:
+        token, key = part.endpoint.resolve_auth()
+        raw[part.endpoint.name] = (
+            None if token is None else token.reveal(),
+            None if key is None else key.reveal(),
+        )
+
+    def bare(endpoint: Endpoint) -> Endpoint:
+        return replace(endpoint, token=None, api_key=None)
+
+    return _each_endpoint(plan, bare), Credentials(raw)
+
+
+def _each_endpoint(plan: BenchmarkPlan, change: Callable[[Endpoint], Endpoint]) -> BenchmarkPlan:
+    parts = tuple(replace(part, endpoint=change(part.endpoint)) for part in plan.endpoint_plans)
+    return replace(plan, endpoint=change(plan.endpoint), endpoint_plans=parts)
+
+
 # -- the actor --------------------------------------------------------------------------------
 
 
@@ -239,6 +300,7 @@ class ShardActor:
         self._runner: Any = None
         self._offset_ns = 0
         self._delta_s: float | None = None
+        self._bare_plan = plan
         self._ended = asyncio.Event()
 
     def where(self) -> tuple[str, str]:
@@ -250,9 +312,11 @@ class ShardActor:
     async def clock(self) -> int:
         return time.perf_counter_ns()
 
-    async def start(self, origin_ns: int | None, offset_ns: int) -> None:
+    async def start(self, origin_ns: int | None, offset_ns: int, credentials: Credentials) -> None:
         """Run the engine; ``origin_ns`` (driver's clock, or None: the engine's own start)
         is where the records' times are measured from."""
+        self._bare_plan = self._plan
+        self._plan = credentials.restore(self._plan)
         self._ended = asyncio.Event()  # on the actor's loop, where drain() waits on it
         actor_loop = asyncio.get_running_loop()
 
@@ -319,6 +383,7 @@ class ShardActor:
             delta = self._shift(origin_ns)
             for mr in result.models.values():
                 mr.records = [shifted(r, delta) for r in mr.records]
+            result.plan = self._bare_plan  # its secrets stay here (the driver has its plan)
             self._result = result
         except BaseException as exc:  # reported to the driver by drain()
             self._error = exc
@@ -381,7 +446,7 @@ def connect(address: str) -> None:
                 address=address,
                 namespace=RAY_NAMESPACE,
                 log_to_driver=False,
-                logging_level=logging.WARNING,
+                logging_level=logging.ERROR,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayUnavailable(f"cannot join the Ray cluster at {address!r}: {exc}") from None
@@ -473,10 +538,11 @@ class RayShardRunner:
         await asyncio.to_thread(connect, self._address)
         import ray
 
+        bare, credentials = split_credentials(self.plan)
         actor = (
             _actor_class()
             .options(scheduling_strategy="SPREAD", num_cpus=ACTOR_CPUS, max_concurrency=8)
-            .remote(self.plan, self._worker, self._workers, self._log_exchanges)
+            .remote(bare, self._worker, self._workers, self._log_exchanges)
         )
         with self._lock:
             self._actor = actor
@@ -487,7 +553,7 @@ class RayShardRunner:
             self.placement = Placement(self._worker, self._workers, host, node_id, offset)
             if self._on_placed is not None:
                 self._on_placed(self.placement)
-            await actor.start.remote(self._origin_ns, offset.offset_ns)
+            await actor.start.remote(self._origin_ns, offset.offset_ns, credentials)
             if self._cancel_requested:
                 actor.cancel.remote()
             while True:
@@ -510,8 +576,10 @@ class RayShardRunner:
             raise batch.error
         if batch.result is None:  # a done batch carries one or the other
             raise RuntimeError(f"Ray worker {self._worker} ended without a result")
-        self._final = batch.result
-        return batch.result
+        result = batch.result
+        result.plan = self.plan  # the driver's own (with its token references)
+        self._final = result
+        return result
 
     async def _measure_clock(self, actor: Any) -> ClockOffset:
         pings: list[tuple[int, int, int]] = []
