@@ -58,8 +58,11 @@ def check(args: argparse.Namespace, *, sweep: bool = False) -> None:
     address = getattr(args, "ray", None)
     if address is None:
         return
-    if not address.strip():
-        raise RayArgsError("--ray: give 'auto' or the cluster's address (host:port)")
+    head, sep, port = address.strip().rpartition(":")
+    if address.strip() != "auto" and not (sep and head and port.isdigit()):
+        raise RayArgsError(
+            f"--ray: expected 'auto' or the cluster head's host:port, got {address!r}"
+        )
     from ometer_tui.core.bench.ray_shards import ray_available
 
     problem = ray_available()

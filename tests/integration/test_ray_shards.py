@@ -341,3 +341,39 @@ def test_headless_run_with_ray_gives_the_local_runs(ray_cluster: str, tmp_path: 
     assert on_ray == local == [(True, 8), (False, 8), (False, 8)]
     assert f"Ray cluster at {ray_cluster}: 2 node(s)" in err
     assert "ray worker 0 of 1: node " in err and "clock offset" in err
+
+
+def test_headless_ctrl_c_cancels_the_actor_and_writes_the_runs(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """SIGINT to ``run --ray``: the actor is cancelled, the runs finished are written,
+    marked cancelled, exit code 130."""
+    cmd = [sys.executable, "-m", "ometer_tui", "run", "--demo", "--model", "demo-medium:8b"]
+    cmd += ["--passes", "200", "--warmup", "0", "--max-tokens", "16", "--format", "json"]
+    env = {**os.environ, "OMETER_TUI_CONFIG": str(tmp_path / "config.toml")}
+    proc = subprocess.Popen(
+        [*cmd, "--ray", ray_cluster],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        seen: list[str] = []
+        for line in proc.stderr:  # up to the first finished run
+            seen.append(line)
+            if "run 1/200" in line:
+                break
+        assert any("run 1/200" in line for line in seen), "".join(seen)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, "".join(seen) + err
+    data = json.loads(out)
+    assert data["cancelled"] is True
+    (model,) = data["models"]
+    assert 1 <= len(model["runs"]) < 200

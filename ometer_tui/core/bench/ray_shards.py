@@ -441,6 +441,7 @@ def connect(address: str) -> None:
     with _connect_lock:
         if ray.is_initialized():
             return
+        _probe(address)  # ray.init retries an unreachable address for minutes
         try:
             ray.init(
                 address=address,
@@ -450,6 +451,33 @@ def connect(address: str) -> None:
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayUnavailable(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+
+
+#: How long the cluster's head may take to accept a connection before it is unreachable.
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str) -> None:
+    """Fail fast (:class:`RayUnavailable`) when the head at ``address`` does not accept
+    a TCP connection; ``auto`` is first looked up as ``ray.init`` would."""
+    target = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address_or_die
+        except ImportError:  # Ray moved it: let ray.init find the cluster
+            return
+        try:
+            target = canonicalize_bootstrap_address_or_die("auto")
+        except (ConnectionError, ValueError) as exc:
+            raise RayUnavailable(f"no Ray cluster runs on this machine ({exc})") from None
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayUnavailable(f"expected 'auto' or the cluster head's host:port, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayUnavailable(f"the Ray cluster head at {target} does not answer ({exc})") from None
 
 
 def cluster_nodes(address: str) -> int:
