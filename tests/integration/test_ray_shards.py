@@ -59,9 +59,10 @@ def _free_port() -> int:
 
 def _ray_node(args: list[str], temp_dir: Path) -> subprocess.Popen[bytes]:
     """``ray start ... --block`` in a session of its own (stopped by its process group)."""
-    ray_cli = Path(sys.executable).with_name("ray")
-    cmd = [
-        str(ray_cli),
+    cmd = [  # Ray's CLI on this Python (its workers then run this Python too)
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
         "start",
         "--block",
         "--node-ip-address",
