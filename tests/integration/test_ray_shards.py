@@ -33,7 +33,7 @@ from ometer_tui.core.bench.ray_shards import (
     ray_available,
 )
 from ometer_tui.core.bench.result import BenchmarkResult
-from ometer_tui.core.bench.runner import BenchmarkRunner
+from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.secrets import TokenRef
 from ometer_tui.demo.server import DemoServerThread
@@ -378,3 +378,18 @@ def test_headless_ctrl_c_cancels_the_actor_and_writes_the_runs(
     assert data["cancelled"] is True
     (model,) = data["models"]
     assert 1 <= len(model["runs"]) < 200
+
+
+async def test_an_unreachable_endpoint_is_raised_as_one_engine_raises_it(
+    ray_cluster: str,
+) -> None:
+    """The engine's own failure in the actor crosses back as itself (exit code 3
+    headless), not as a lost worker."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = Endpoint(name="nowhere", url=f"http://127.0.0.1:{port}", api=ApiFlavour.OLLAMA)
+    plan = BenchmarkPlan(endpoint=endpoint, models=(FAST,), passes=1, warmup=0)
+    runner = RayShardRunner(plan, lambda e: None, address=ray_cluster)
+    with pytest.raises(EndpointUnreachable):
+        await runner.run()
