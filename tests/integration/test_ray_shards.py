@@ -124,9 +124,9 @@ def _alive_nodes(address: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    """A two-node Ray cluster on loopback; its address. Stopped (and the driver
-    disconnected) after the module."""
+def ray_nodes() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A two-node Ray cluster on loopback: its address, and its nodes' ``ray start``
+    processes (head first). Stopped (and the driver disconnected) after the module."""
     import ray
 
     temp_dir = Path(tempfile.mkdtemp(prefix="ometer-ray-", dir="/tmp"))  # short socket paths
@@ -162,13 +162,19 @@ def ray_cluster() -> Iterator[str]:
             time.sleep(0.5)
         else:
             pytest.fail(f"no 2-node Ray cluster after 60 s: {_log_tail(temp_dir)}")
-        yield address
+        yield address, procs
     finally:
         if ray.is_initialized():
             ray.shutdown()
         for proc in reversed(procs):
             _stop(proc)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_cluster(ray_nodes: tuple[str, list[subprocess.Popen[bytes]]]) -> str:
+    """The address of the module's two-node cluster."""
+    return ray_nodes[0]
 
 
 def _plan(demo: DemoServerThread, **changes: object) -> BenchmarkPlan:
@@ -393,3 +399,41 @@ async def test_an_unreachable_endpoint_is_raised_as_one_engine_raises_it(
     runner = RayShardRunner(plan, lambda e: None, address=ray_cluster)
     with pytest.raises(EndpointUnreachable):
         await runner.run()
+
+
+async def test_last_a_lost_node_is_an_error_naming_its_worker(
+    ray_nodes: tuple[str, list[subprocess.Popen[bytes]]], demo: DemoServerThread
+) -> None:
+    """The second node killed (SIGKILL to its processes) while its actor runs: that
+    worker's run fails with RayWorkerLost naming it within seconds; the other worker,
+    on the head, is still there to cancel. Last in the module: the cluster loses a node."""
+    import ray
+
+    address, procs = ray_nodes
+    plan = _plan(demo, models=(MEDIUM,), prompts=("one",), passes=200, concurrency=1)
+    placed: list[Placement] = []
+    both = asyncio.Event()
+
+    def on_placed(where: Placement) -> None:
+        placed.append(where)
+        if len(placed) == 2:
+            both.set()
+
+    runners = [
+        RayShardRunner(
+            plan, lambda e: None, worker=i, workers=2, address=address, on_placed=on_placed
+        )
+        for i in range(2)
+    ]
+    tasks = {i: asyncio.ensure_future(r.run()) for i, r in enumerate(runners)}
+    await asyncio.wait_for(both.wait(), 60)
+    head_node = ray.get_runtime_context().get_node_id()  # the driver joined the head
+    (remote,) = [p for p in placed if p.node_id != head_node]
+    (local,) = [p for p in placed if p.node_id == head_node]
+    os.killpg(procs[1].pid, signal.SIGKILL)
+    with pytest.raises(RayWorkerLost, match=f"Ray worker {remote.worker} of 2") as lost:
+        await asyncio.wait_for(tasks[remote.worker], 60)
+    assert lost.value.worker == remote.worker
+    runners[local.worker].cancel()
+    result = await asyncio.wait_for(tasks[local.worker], 60)
+    assert result.cancelled
