@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--timeout", type=_positive_float, metavar="S", help="whole-request timeout in seconds"
     )
+    from ometer_tui.worker_args import add_worker_arguments
+
+    add_worker_arguments(how)
     from ometer_tui.workload_args import add_load_arguments
 
     add_load_arguments(run)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui import api_args, ray_args, sweep_args
+from ometer_tui import api_args, ray_args, sweep_args, worker_args
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -27,9 +27,10 @@ from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.plan_builder import PlanOverrides, checked_plan, plan_endpoint
+from ometer_tui.core.bench.ray_shards import RayError
 from ometer_tui.core.bench.result import BenchmarkResult
-from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
-from ometer_tui.core.bench.sweep import SweepRunner
+from ometer_tui.core.bench.runner import EndpointUnreachable
+from ometer_tui.core.bench.shards import Runner, WorkerFailed
 from ometer_tui.core.discovery import default_models, discover_models
 from ometer_tui.core.export import ExportFormat
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
@@ -262,33 +263,42 @@ def _run(
                 f"{len(plan.models)} model(s), warm-up {plan.warmup} per step",
                 file=err,
             )
+    workers = worker_args.workers_of(args, settings)  # --workers: worker_args.py
+    refusal = worker_args.check(plan, workers)
+    if refusal is not None:
+        raise UsageError(refusal)
+    make = worker_args.runner_factory(workers)
+    worker_failed = False
+    split = worker_args.describe(plan, workers)
+    if split is not None and not quiet:
+        print(split, file=err)
     progress = _Progress(err, quiet=quiet)
     # several endpoints: the first endpoint's server
     telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
     plan = ray_args.with_ray(args, plan)
-    runner: BenchmarkRunner | SweepRunner | ray_args.RayRunner
-    if plan.ray_address is not None:  # --ray: the engine's workers on a Ray cluster
+    if plan.ray_address is not None:  # --ray (ray_args.py): the workers as Ray actors
         try:
-            runner = ray_args.make_runner(plan, telemetry.tee(progress), err, quiet=quiet)
+            make = ray_args.runner_factory(plan, args, settings, err, quiet=quiet)
         except ray_args.RayArgsError as exc:
             raise UsageError(str(exc)) from None
         except ray_args.RayClusterUnreachable as exc:
             print(f"ometer-tui: {exc}", file=err)
             return EXIT_UNREACHABLE
-    elif steps is None:
-        runner = BenchmarkRunner(plan, telemetry.tee(progress))
-    else:
-        runner = sweep_args.make_runner(steps, plan, telemetry, args, err)
+    runner: Runner = (
+        make(plan, telemetry.tee(progress))
+        if steps is None
+        else sweep_args.make_runner(steps, plan, telemetry, args, err, make)
+    )
     try:
         result = run_engine(telemetry.around(runner, _run_with_signals(runner)))
     except EndpointUnreachable as exc:
         print(f"ometer-tui: {exc.endpoint or endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE
-    except KeyboardInterrupt:  # a second ctrl+c during shutdown
-        result = runner.result
-        result.cancelled = True
-    except ray_args.run_errors() as exc:  # --ray: a worker lost; its finished runs are kept
-        print(f"ometer-tui: {exc}", file=err)
+    # a second ctrl+c; a worker failed (with --ray: its actor or node lost)
+    except (KeyboardInterrupt, WorkerFailed, RayError) as exc:
+        worker_failed = not isinstance(exc, KeyboardInterrupt)
+        if worker_failed:
+            print(f"ometer-tui: {exc}; finished runs are kept", file=err)
         result = runner.result
         result.cancelled = True
     telemetry.report(result)
@@ -298,6 +308,8 @@ def _run(
     # before the output: a bad --output loses nothing
     save_after_run(args, result, err, history_settings_of(settings))
     _write_output(args, result, err)
+    if worker_failed:
+        return EXIT_RUNS_FAILED
     if result.cancelled:
         return EXIT_INTERRUPTED
     if steps is not None:
@@ -306,9 +318,7 @@ def _run(
     return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
-async def _run_with_signals(
-    runner: BenchmarkRunner | SweepRunner | ray_args.RayRunner,
-) -> BenchmarkResult:
+async def _run_with_signals(runner: Runner) -> BenchmarkResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

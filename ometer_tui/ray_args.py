@@ -1,10 +1,12 @@
 """``ometer-tui run --ray auto|ADDRESS``: the engine's shards as Ray actors on a cluster.
 
 ``auto`` joins the Ray cluster running on this machine (``ray start`` was run here);
-an ADDRESS is the cluster's head, ``host:port``. The number of shards is ``--workers``
-when given, else one per alive node of the cluster. Without Ray installed the flag
-fails with one line (exit code 2) and nothing else changes; a cluster that cannot be
-joined is exit code 3, like an unreachable endpoint.
+an ADDRESS is the cluster's head, ``host:port``. The number of workers is ``--workers``
+(or ``[defaults] workers``) when given, else one per alive node of the cluster. Without
+Ray installed the flag fails with one line (exit code 2) and nothing else changes; a
+cluster that cannot be joined is exit code 3, like an unreachable endpoint; a worker
+lost mid-run is a failed worker (exit code 1, the finished runs kept), as with
+``--workers``.
 
 The engine itself is core (``core/bench/ray_shards.py``); this module is the command
 line's wiring only.
@@ -16,14 +18,11 @@ import argparse
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ometer_tui.core.bench.events import BenchmarkEvent
     from ometer_tui.core.bench.plan import BenchmarkPlan
-    from ometer_tui.core.bench.ray_shards import RayShardFactory, RayShardRunner
-
-    #: what ``make_runner`` returns (the runner's shape: run, cancel, result)
-    RayRunner = RayShardRunner
+    from ometer_tui.core.bench.runner import EventSink
+    from ometer_tui.core.bench.shards import Runner
+    from ometer_tui.core.settings import Settings
+    from ometer_tui.worker_args import MakeRunner
 
 
 class RayArgsError(ValueError):
@@ -32,14 +31,6 @@ class RayArgsError(ValueError):
 
 class RayClusterUnreachable(RuntimeError):
     """The Ray cluster cannot be joined (exit code 3)."""
-
-
-def run_errors() -> tuple[type[BaseException], ...]:
-    """What a run on Ray can end with besides the engine's own errors: a worker lost (its
-    node, its process), or the cluster gone. The runs finished so far are kept."""
-    from ometer_tui.core.bench.ray_shards import RayUnavailable, RayWorkerLost
-
-    return (RayWorkerLost, RayUnavailable)
 
 
 def add_ray_options(run: argparse.ArgumentParser) -> None:
@@ -82,66 +73,56 @@ def with_ray(args: argparse.Namespace, plan: BenchmarkPlan) -> BenchmarkPlan:
     return replace(plan, ray_address=address.strip())
 
 
-def make_runner(
+def runner_factory(
     plan: BenchmarkPlan,
-    on_event: Callable[[BenchmarkEvent], None],
+    args: argparse.Namespace,
+    settings: Settings,
     err: TextIO,
     *,
     quiet: bool = False,
-) -> RayRunner:
-    """The runner of ``plan`` on the Ray cluster at ``plan.ray_address`` (joined here:
-    :class:`RayClusterUnreachable` when it cannot be); each worker's node and clock
+) -> MakeRunner:
+    """Runners of plans on the Ray cluster at ``plan.ray_address`` (joined here:
+    :class:`RayClusterUnreachable` when it cannot be): ``--workers``, else the settings'
+    ``[defaults] workers``, else one worker per alive node; one worker is one actor
+    running the whole plan, more are the plan split and merged
+    (:class:`~ometer_tui.core.bench.shards.MergedRunner`). Each worker's node and clock
     offset go to ``err`` unless ``quiet``."""
+    from ometer_tui import worker_args
     from ometer_tui.core.bench.ray_shards import (
         Placement,
         RayUnavailable,
         cluster_nodes,
         ray_shard_factory,
     )
+    from ometer_tui.core.bench.shards import MergedRunner, worker_count
 
     address = plan.ray_address or "auto"
     try:
         nodes = cluster_nodes(address)
     except RayUnavailable as exc:
         raise RayClusterUnreachable(f"--ray: {exc}") from None
-    workers = plan.workers or max(nodes, 1)
-    if plan.workers is None and workers > 1 and not _can_merge():
-        workers = 1  # one per node needs the shard merge; one actor runs the whole plan
+    asked: int | None = getattr(args, "workers", None) or settings.defaults.workers
+    workers = asked or max(nodes, 1)
+    refusal = worker_args.check(plan, workers)
+    if refusal is not None:
+        raise RayArgsError(f"--ray: {refusal}")
 
     def placed(where: Placement) -> None:
         if not quiet:
             print(f"ometer-tui: {where.describe()}", file=err, flush=True)
 
     if not quiet:
+        n = worker_count(plan, workers) if workers > 1 else 1
         print(
-            f"ometer-tui: Ray cluster at {address}: {nodes} node(s), {workers} worker(s)",
+            f"ometer-tui: Ray cluster at {address}: {nodes} node(s), {n} worker(s)",
             file=err,
             flush=True,
         )
     factory = ray_shard_factory(address, on_placed=placed)
-    if workers == 1:
-        return factory(plan, 0, 1, on_event)
-    return _merged(plan, on_event, workers, factory)
 
+    def make(plan: BenchmarkPlan, sink: EventSink) -> Runner:
+        if workers <= 1:
+            return factory(plan, 0, 1, sink)
+        return MergedRunner(plan, sink, workers=workers, shard_factory=factory)
 
-def _can_merge() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ometer_tui.core.bench.shards") is not None
-
-
-def _merged(
-    plan: BenchmarkPlan,
-    on_event: Callable[[BenchmarkEvent], None],
-    workers: int,
-    factory: RayShardFactory,
-) -> RayRunner:
-    try:
-        from ometer_tui.core.bench.shards import MergedRunner
-    except ImportError:
-        raise RayArgsError(
-            f"--ray: {workers} workers need the shard merge (core/bench/shards.py), which "
-            "this build does not have yet; give --workers 1"
-        ) from None
-    runner: RayRunner = MergedRunner(plan, on_event, workers=workers, shard_factory=factory)
-    return runner
+    return make

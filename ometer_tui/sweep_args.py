@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ometer_tui.core.bench.sweep import SweepJob, SweepRunner, SweepSpec
     from ometer_tui.core.settings import Settings
     from ometer_tui.telemetry_args import TelemetryHook
+    from ometer_tui.worker_args import MakeRunner
 
 _count = number(int, minimum=1, inclusive=True)
 _positive = number(float, minimum=0, inclusive=False)
@@ -245,6 +246,7 @@ def make_runner(
     telemetry: TelemetryHook,
     args: argparse.Namespace,
     err: TextIO,
+    runner_factory: MakeRunner | None = None,
 ) -> SweepRunner:
     """The runner of the steps: a line per step on ``err`` (none per request), the
     engine's events to the telemetry."""
@@ -265,6 +267,7 @@ def make_runner(
         slo=slo,
         default_duration_s=args.step_duration or DEFAULT_STEP_DURATION_S,
         job=sweep_job,
+        runner_factory=runner_factory,  # --workers: each step split the same way
     )
 
 

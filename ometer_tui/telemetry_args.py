@@ -21,13 +21,11 @@ from ometer_tui.core.telemetry import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 if TYPE_CHECKING:
     from ometer_tui.core.bench.events import BenchmarkEvent
     from ometer_tui.core.bench.result import BenchmarkResult
-    from ometer_tui.core.bench.runner import BenchmarkRunner
-    from ometer_tui.core.bench.sweep import SweepRunner
+    from ometer_tui.core.bench.shards import Runner
     from ometer_tui.core.models import Endpoint
     from ometer_tui.core.telemetry.config import TelemetrySettings
     from ometer_tui.core.telemetry.recording import SourceKind, SourceState
     from ometer_tui.core.telemetry.sampler import TelemetrySampler
-    from ometer_tui.ray_args import RayRunner
 
     EventSink = Callable[[BenchmarkEvent], None]
 
@@ -113,9 +111,7 @@ class TelemetryHook:
         return both
 
     async def around(
-        self,
-        runner: BenchmarkRunner | SweepRunner | RayRunner,
-        main: Coroutine[Any, Any, BenchmarkResult],
+        self, runner: Runner, main: Coroutine[Any, Any, BenchmarkResult]
     ) -> BenchmarkResult:
         sampler = self.sampler
         if sampler is None:

@@ -306,8 +306,21 @@ def _run_value(name: str, value: object, redact: _Redactor) -> Any:
     return str(value)
 
 
+#: Optional run keys (docs/json-schema.md): written only when the record has them, and
+#: only in JSON (a list per run: not a CSV cell).
+_RUN_OPTIONAL = frozenset({"itl_gaps_us"})
+
+
 def _run_dict(record: RunRecord, redact: _Redactor) -> dict[str, Any]:
-    return {key: _run_value(name, _run_attr(record, name), redact) for name, key in _run_fields()}
+    out: dict[str, Any] = {}
+    for name, key in _run_fields():
+        if name in _RUN_OPTIONAL:
+            value = getattr(record, name)
+            if value:
+                out[key] = value.tolist()  # itl_gaps_us: whole microseconds
+            continue
+        out[key] = _run_value(name, _run_attr(record, name), redact)
+    return out
 
 
 def _ordered_models(result: BenchmarkResult) -> list[ModelResult]:
@@ -466,11 +479,12 @@ _CONTEXT_COLUMNS: tuple[str, ...] = (
 
 
 def _csv_columns() -> tuple[str, ...]:
-    run_keys = [key for name, key in _run_fields() if name != "model"]
+    run_keys = [key for name, key in _run_fields() if name != "model" and name not in _RUN_OPTIONAL]
     return (*_CONTEXT_COLUMNS, *run_keys)
 
 
-#: The CSV header, in order: context columns, then every RunRecord field.
+#: The CSV header, in order: context columns, then every RunRecord field (but the
+#: JSON-only inter-token gaps).
 CSV_COLUMNS: tuple[str, ...] = _csv_columns()
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

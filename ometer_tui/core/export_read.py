@@ -13,6 +13,7 @@ Markdown report, opening a stored result like a live one).
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -176,6 +177,8 @@ def _run(model: str, d: Mapping[str, Any]) -> RunRecord:
             value = None if not value else ServerTimings.from_mapping(value)
         elif name == "dropped_params":
             value = tuple(value or ())
+        elif name == "itl_gaps_us":
+            value = _gaps(value)
         kwargs[name] = value
     kwargs.setdefault("pass_index", 0)
     kwargs.setdefault("prompt_index", 0)
@@ -187,6 +190,19 @@ def _run(model: str, d: Mapping[str, Any]) -> RunRecord:
         if kwargs.get(name) is None:
             kwargs[name] = 0.0
     return RunRecord(model=model, **kwargs)
+
+
+def _gaps(value: object) -> array[int] | None:
+    """A run's kept inter-token gaps (whole microseconds); absent in older exports. Not
+    a list of whole numbers: ``TypeError`` (array's own check, in C)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise TypeError("itl_gaps_us is not a list")
+    try:
+        return array("i", value) if value else None
+    except OverflowError:
+        raise ValueError("itl_gaps_us holds a gap past 35 minutes") from None
 
 
 def _params(d: Mapping[str, Any]) -> GenerationParams:

@@ -31,9 +31,11 @@ from ometer_tui.core.bench.ray_shards import (
     RayShardRunner,
     RayWorkerLost,
     ray_available,
+    ray_shard_factory,
 )
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.bench.shards import MergedRunner
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.core.secrets import TokenRef
 from ometer_tui.demo.server import DemoServerThread
@@ -244,36 +246,43 @@ async def test_one_actor_gives_what_one_local_engine_gives(
     print(where.describe())
 
 
-async def test_two_actors_spread_over_two_nodes_on_one_time_axis(
+async def test_two_ray_workers_give_what_one_local_engine_gives(
     ray_cluster: str, demo: DemoServerThread
 ) -> None:
-    """Two shards at once land on the two nodes (SPREAD, one CPU each); given a shared
-    time origin, every record's times are measured from it on this process's clock."""
-    plan = _plan(demo, models=(FAST,), prompts=("one",), passes=4, concurrency=1)
+    """The plan split across 2 Ray workers and merged (MergedRunner): per model the same
+    measured runs, (pass, prompt) pairs, tokens and failures as one local engine; each
+    model's two shards ran on the two nodes; every record lies on the driver's time line
+    (measured from the merged run's start, within the run's own window)."""
+    plan = _plan(demo)
+    local = await BenchmarkRunner(plan, lambda e: None).run()
+    local_sent = demo.stats().by_path.get("/api/chat", 0)
+    assert local_sent == sum(len(mr.records) for mr in local.models.values())
+    demo.reset()
+
     placed: list[Placement] = []
-    origin = time.perf_counter_ns()
-    runners = [
-        RayShardRunner(
-            plan,
-            lambda e: None,
-            worker=i,
-            workers=2,
-            address=ray_cluster,
-            time_origin_ns=origin,
-            on_placed=placed.append,
-        )
-        for i in range(2)
-    ]
-    results = await asyncio.gather(*(r.run() for r in runners))
-    after_s = (time.perf_counter_ns() - origin) / 1e9
-    assert len({p.node_id for p in placed}) == 2
-    assert sorted(p.worker for p in placed) == [0, 1]
-    for result in results:
-        records = result.models[FAST.name].records
-        assert len(records) == 5
-        for r in records:  # within the driver's window, to the offset's uncertainty
-            assert 0.0 < r.started_at_s <= r.finished_at_s < after_s
-    assert demo.stats().by_path.get("/api/chat", 0) == 2 * 5
+    before = time.perf_counter_ns()
+    merged = MergedRunner(
+        plan,
+        lambda e: None,
+        workers=2,
+        shard_factory=ray_shard_factory(ray_cluster, on_placed=placed.append),
+    )
+    result = await merged.run()
+    window_s = (time.perf_counter_ns() - before) / 1e9
+    assert not result.cancelled
+    assert _shape(result) == _shape(local)
+    assert all(mr.summary is not None for mr in result.models.values())
+    # every request the records name was sent, and nothing else (warm-up: one per shard)
+    assert demo.stats().by_path.get("/api/chat", 0) == sum(
+        len(mr.records) for mr in result.models.values()
+    )
+    assert len(placed) == 4  # a set of 2 workers per model (parallel_models 1)
+    for first, second in (placed[0:2], placed[2:4]):
+        assert {first.worker, second.worker} == {0, 1}
+        assert first.node_id != second.node_id
+    for mr in result.models.values():
+        for r in mr.records:
+            assert 0.0 < r.started_at_s <= r.finished_at_s < window_s
 
 
 async def test_cancel_stops_the_actor_and_keeps_finished_runs(
@@ -334,20 +343,23 @@ def test_headless_run_with_ray_gives_the_local_runs(ray_cluster: str, tmp_path: 
     """``ometer-tui run --demo --ray ADDRESS``: the same runs and tokens as without
     ``--ray``, and stderr says where each worker ran and its clock offset."""
     args = [sys.executable, "-m", "ometer_tui", "run", "--demo", "--model", "demo-fast:1b"]
-    args += ["--passes", "2", "--warmup", "1", "--max-tokens", "8", "--format", "json"]
+    args += ["--passes", "3", "--warmup", "1", "--max-tokens", "8", "--concurrency", "2"]
+    args += ["--format", "json"]
     env = {**os.environ, "OMETER_TUI_CONFIG": str(tmp_path / "config.toml")}
 
     def runs(extra: list[str]) -> tuple[list[tuple[bool, int]], str]:
         done = subprocess.run([*args, *extra], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
         (model,) = json.loads(done.stdout)["models"]
-        return [(r["warmup"], r["output_tokens"]) for r in model["runs"]], done.stderr
+        measured = [r for r in model["runs"] if not r["warmup"]]
+        return sorted((r["pass"], r["output_tokens"]) for r in measured), done.stderr
 
     local, _ = runs([])
-    on_ray, err = runs(["--ray", ray_cluster])
-    assert on_ray == local == [(True, 8), (False, 8), (False, 8)]
-    assert f"Ray cluster at {ray_cluster}: 2 node(s)" in err
-    assert "ray worker 0 of 1: node " in err and "clock offset" in err
+    on_ray, err = runs(["--ray", ray_cluster])  # one worker per node: 2
+    assert on_ray == local == [(1, 8), (2, 8), (3, 8)]
+    assert f"Ray cluster at {ray_cluster}: 2 node(s), 2 worker(s)" in err
+    assert "ray worker 0 of 2: node " in err and "ray worker 1 of 2: node " in err
+    assert "clock offset" in err
 
 
 def test_headless_ctrl_c_cancels_the_actor_and_writes_the_runs(

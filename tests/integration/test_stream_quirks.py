@@ -65,6 +65,9 @@ async def test_bursty_server_reads_its_sustained_rate(
     assert r.itl_p50_s == pytest.approx(0.0, abs=1e-6)
     assert r.itl_p99_s is not None and 0.08 < r.itl_p99_s < 0.4
     assert r.itl_mean_s == pytest.approx(7 * 0.160 / 63, rel=0.1)
+    # the kept gaps: one per read after the first, a burst apart, never a zero
+    assert r.itl_gaps_us is not None and len(r.itl_gaps_us) == 7
+    assert all(80_000 < g < 400_000 for g in r.itl_gaps_us)
     assert r.first_output == "content"
 
 

@@ -3,7 +3,9 @@ NO_COLOR, the update budget during a live demo run, and snapshots at 120x36 and 
 
 from __future__ import annotations
 
+import random
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Sparkline, Static
 
 from ometer_tui.core.bench.fold import ResultFold
+from ometer_tui.core.bench.gaps import itl_histogram
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.series import CurvePoint, sweep_curve
@@ -24,7 +27,8 @@ from ometer_tui.tui.screens.run_detail import RunDetailScreen
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
 from ometer_tui.tui.widgets import chart_panel
 from ometer_tui.tui.widgets.chart import Chart, Figure, Line
-from ometer_tui.tui.widgets.chart_detail import DetailCharts
+from ometer_tui.tui.widgets.chart_detail import DetailCharts, run_label
+from ometer_tui.tui.widgets.chart_figures import histogram_figure
 from ometer_tui.tui.widgets.chart_panel import ChartPanel
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
 from tests.history_samples import synthetic_result
@@ -39,6 +43,16 @@ def chart_result() -> BenchmarkResult:
     telemetry recording: nothing measured, nothing random between runs of the test."""
     result = synthetic_result(runs=40, models=("llama3:8b", "qwen3:4b"), error_every=7)
     result.telemetry = fixed_recording()
+    rng = random.Random(5)  # each ok run's gaps around its mean, a stall now and then
+    for mr in result.models.values():
+        for r in mr.records:
+            if r.ok and r.itl_mean_s is not None and r.output_tokens:
+                mean_us = r.itl_mean_s * 1e6
+                gaps = [
+                    round(mean_us * rng.uniform(0.7, 1.3) * (6 if rng.random() < 0.004 else 1))
+                    for _ in range(r.output_tokens - 1)
+                ]
+                r.itl_gaps_us, r.arrivals = array("i", gaps), len(gaps) + 1
     return result
 
 
@@ -181,11 +195,25 @@ async def test_model_detail_histograms_and_per_run_sparklines() -> None:
         ttft = charts.query_one("#dc-ttft", Chart).figure
         assert ttft is not None and "n=35" in ttft.title  # 40 runs, 5 failed
         itl = charts.query_one("#dc-itl", Chart).figure
-        assert itl is not None and "mean per run" in itl.title
-        spark = charts.query_one("#dc-mean", Sparkline)
-        assert len(list(spark.data or [])) == 40  # one cell per measured run
-        label = str(charts.query_one("#dc-mean-label", Static).render())
-        assert label.startswith("ITL mean per run ") and "ms" in label
+        records = result.models["llama3:8b"].records
+        gaps = sum(len(r.itl_gaps_us or ()) for r in records if r.ok and not r.warmup)
+        assert gaps > 35 * 50  # every gap of the 35 ok measured runs, not one per run
+        assert itl is not None and itl.title.startswith(f"ITL, every gap (ms) · n={gaps} gaps")
+        p99 = charts.query_one("#dc-p99", Sparkline)
+        assert len(list(p99.data or [])) == 40  # one cell per measured run
+        label = str(charts.query_one("#dc-p99-label", Static).render())
+        assert label.startswith("ITL p99 per run ") and "ms" in label
+        # the first sparkline: the highlighted run's own gaps, following the cursor
+        spark = charts.query_one("#dc-run", Sparkline)
+        for _ in range(3):
+            rec = app.screen.runs.highlighted_record()
+            assert rec is not None and rec.itl_gaps_us is not None
+            assert list(spark.data or []) == [g / 1000 for g in rec.itl_gaps_us]
+            kind = "warm-up" if rec.warmup else f"p{rec.pass_index}·{rec.prompt_index + 1}"
+            label = str(charts.query_one("#dc-run-label", Static).render())
+            assert label.startswith(f"gaps {kind} ({len(rec.itl_gaps_us)}) ")
+            await pilot.press("down")
+            await pilot.pause()
         await pilot.press("c")
         await pilot.pause()
         assert not charts.display and app.screen.query_one("#detail-bottom").display
@@ -297,6 +325,14 @@ def test_model_detail_histograms_snapshot(snap_compare: SnapCompare) -> None:
         lambda app: RunDetailScreen(BenchmarkSession.of_result(app, result), "llama3:8b")
     )
     assert snap_compare(app, terminal_size=(120, 36), run_before=open_charts)
+
+
+def test_a_result_without_kept_gaps_shows_each_runs_mean_and_says_so() -> None:
+    records = synthetic_result(runs=10, models=("m",)).models["m"].records
+    figure = histogram_figure(itl_histogram(records), title="ITL")
+    assert "n=10 ·" in figure.title and "one mean gap per run" in figure.title
+    measured = records[1]
+    assert run_label(measured, []).plain == (f"gaps p1·{measured.prompt_index + 1} – not kept")
 
 
 async def test_a_title_wider_than_its_chart_is_cut_not_dropped() -> None:

@@ -1,5 +1,6 @@
-"""The Ray path without a cluster: the clock-offset estimate, the shift of a record onto
-the driver's time axis, and what ``--ray`` does where Ray cannot be imported."""
+"""The Ray path without a cluster: the clock-offset estimate, a shard's shared times
+moved onto a worker's clock, the tokens' crossing, and what ``--ray`` does where Ray
+cannot be imported."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ray_shards import (
     RAY_INSTALL_HINT,
     clock_offset,
+    on_worker_clock,
     ray_available,
-    shifted,
     split_credentials,
 )
-from ometer_tui.core.bench.records import RunRecord
-from ometer_tui.core.bench.workloads.record import LoadStamp
+from ometer_tui.core.bench.shards import split_plan
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.core.secrets import Secret, TokenRef
 from ometer_tui.exit_codes import EXIT_USAGE
@@ -42,25 +42,20 @@ def test_the_shortest_round_trip_sets_the_offset_and_its_uncertainty() -> None:
         clock_offset([(10, 0, 5)])
 
 
-def test_a_shift_moves_a_run_on_the_time_axis_not_its_durations() -> None:
-    rec = RunRecord(
-        model="m",
-        pass_index=1,
-        prompt_index=0,
-        warmup=False,
-        ok=True,
-        ttft_s=0.1,
-        e2e_s=0.5,
-        started_at_s=2.0,
-        finished_at_s=2.5,
-        load=LoadStamp(conversation=0, intended_at_s=1.9, schedule_lag_s=0.1),
-    )
-    moved = shifted(rec, 0.25)
-    assert (moved.started_at_s, moved.finished_at_s) == (2.25, 2.75)
-    assert moved.load is not None and moved.load.intended_at_s == pytest.approx(2.15)
-    assert moved.load.schedule_lag_s == 0.1 and moved.ttft_s == 0.1 and moved.e2e_s == 0.5
-    assert rec.started_at_s == 2.0  # the original is untouched
-    assert shifted(rec, 0.0) is rec
+def test_a_shards_shared_times_move_onto_the_workers_clock() -> None:
+    """The shard's origin and start (driver's clock) read ``offset`` more on the worker;
+    a plan that is no shard, or a shard without shared times, is left as it is."""
+    endpoint = Endpoint(name="e", url="http://127.0.0.1:9")
+    plan = BenchmarkPlan(endpoint=endpoint, models=(ModelInfo(name="m"),), concurrency=2)
+    assert on_worker_clock(plan, 5_000) is plan
+    shard = split_plan(plan, 2, origin_ns=1_000_000, start_ns=3_000_000)[1]
+    assert shard.shard is not None
+    moved = on_worker_clock(shard, -250_000)
+    assert moved.shard is not None
+    assert (moved.shard.origin_ns, moved.shard.start_ns) == (750_000, 2_750_000)
+    assert (moved.shard.index, moved.shard.count) == (shard.shard.index, shard.shard.count)
+    unset = split_plan(plan, 2)[0]
+    assert on_worker_clock(unset, 5_000) is unset
 
 
 def test_without_ray_the_flag_fails_in_one_line_and_the_rest_works(

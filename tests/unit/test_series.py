@@ -19,8 +19,6 @@ from ometer_tui.core.bench.series import (
     errors_series,
     histogram,
     in_flight_series,
-    itl_histogram,
-    itl_sequence,
     nice_step,
     output_tps_series,
     run_series,
@@ -173,7 +171,7 @@ def test_histogram_keeps_the_far_tail_apart() -> None:
     assert histogram(values, bins=10, tail_q=None).above == 0
 
 
-def test_ttft_and_itl_histograms_use_ok_measured_runs() -> None:
+def test_ttft_histogram_uses_ok_measured_runs() -> None:
     records = [
         rec(0, 1, ttft=0.2, itl=0.01),
         rec(0, 1, ttft=0.4, itl=0.03),
@@ -181,22 +179,6 @@ def test_ttft_and_itl_histograms_use_ok_measured_runs() -> None:
         rec(0, 1, ttft=9.0, warmup=True, itl=9.0),
     ]
     assert ttft_histogram(records).n == 2
-    itl = itl_histogram(records)
-    assert itl.n == 2 and itl.name == "ITL mean per run"
-    assert itl_histogram(records, "itl_p99_s").n == 0
-
-
-def test_itl_sequence_in_plan_order() -> None:
-    records = [
-        rec(0, 1, index=2, itl=0.03, itl_p99=0.05),
-        rec(0, 1, index=0, itl=0.01, itl_p99=0.02),
-        rec(0, 1, index=1, ok=False, itl=0.5),
-        rec(0, 1, warmup=True, itl=1.0),
-    ]
-    seq = itl_sequence(records)
-    assert seq.mean_s == (0.01, None, 0.03)
-    assert seq.p99_s == (0.02, None, 0.05)
-    assert seq.runs == 3
 
 
 def test_sweep_curve_orders_points_and_keeps_arrival() -> None:

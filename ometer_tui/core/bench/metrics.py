@@ -9,6 +9,7 @@ import itertools
 import math
 import statistics
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from ometer_tui.core.api.base import (
 )
 from ometer_tui.core.bench.plan import Prices
 from ometer_tui.core.bench.records import (
+    MAX_KEPT_GAPS,
     MIN_N_FOR_PERCENTILES,
     ModelSummary,
     RunRecord,
@@ -150,6 +152,30 @@ def arrivals(times_ns: Sequence[int]) -> tuple[list[int], list[int]]:
     return stamps, counts
 
 
+#: The largest gap a 4-byte integer holds (about 35.8 minutes, in microseconds).
+_GAP_US_MAX = 2**31 - 1
+
+
+def kept_gaps(times_ns: Sequence[int], cap: int = MAX_KEPT_GAPS) -> array[int] | None:
+    """The run's inter-token gaps to keep, in whole microseconds: the differences between
+    consecutive *arrivals* (reads that carried token chunks; see :func:`arrivals`).
+
+    The chunks one read completed share its stamp: the time between them was not
+    measured, so they add no gap (a zero would be a fake one). For a server that streams
+    token by token these are the gaps between consecutive chunks. ``None`` below 2
+    arrivals. Over ``cap`` gaps, every k-th (k = ceil(gaps / cap)) is kept, in order.
+    """
+    stamps, _ = arrivals(times_ns)
+    if len(stamps) < 2:
+        return None
+    gaps = [round((b - a) / 1000) for a, b in itertools.pairwise(stamps)]
+    if len(gaps) > cap:
+        gaps = gaps[:: math.ceil(len(gaps) / cap)]
+    if max(gaps) > _GAP_US_MAX or min(gaps) < -_GAP_US_MAX:  # a 36-minute gap: held at the limit
+        gaps = [min(max(g, -_GAP_US_MAX), _GAP_US_MAX) for g in gaps]
+    return array("i", gaps)
+
+
 def stream_shape(
     times_ns: Sequence[int], tokens: int | None
 ) -> tuple[int, float | None, float | None, bool]:
@@ -228,6 +254,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
     itl_mean, itl_p50, itl_p99 = (
         (None, None, None) if buffered else _gaps_summary(obs.token_times_ns)
     )
+    gaps = None if buffered else kept_gaps(obs.token_times_ns)
 
     timings = ServerTimings.from_mapping(obs.server_timings)
     server_decode_tps = prefill_tps = load_s = None
@@ -298,6 +325,7 @@ def generation_record(obs: GenerationObservation, ctx: RunContext) -> RunRecord:
         not_streamed=obs.not_streamed,
         dropped_params=obs.dropped_params,
         prompt_fit=obs.prompt_fit,
+        itl_gaps_us=gaps,
     )
     record.cost_usd = cost_of(record.prompt_tokens, record.output_tokens, ctx.prices)
     return record

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
+from ometer_tui.core.bench.shard_spec import ShardSpec
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
 
@@ -74,6 +75,9 @@ class BenchmarkPlan:
     workers: int | None = None
     #: run the workers as Ray actors on this cluster (``--ray auto|ADDRESS``); None: local
     ray_address: str | None = None
+    #: one worker's part of a plan split across workers (core/bench/shards.py): which
+    #: share of the work it sends and the time origin they share; None: the whole plan
+    shard: ShardSpec | None = None
 
     @property
     def runs_per_model(self) -> int:
@@ -141,6 +145,8 @@ class BenchmarkPlan:
             problems += self.load.validate()
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             problems.append(f"workers: must be 1..{MAX_WORKERS} (got {self.workers})")
+        if self.shard is not None:
+            problems += self.shard.validate()
         return problems
 
 

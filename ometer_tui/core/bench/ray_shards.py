@@ -14,10 +14,12 @@ Clocks: the actor times its requests on its own monotonic clock (per-request fig
 are exact). To put its runs on the driver's time axis, the driver measures the offset
 between the clocks at start, NTP-like (:func:`clock_offset`): several pings of
 (driver t0, actor clock, driver t1), the one with the shortest round trip kept; offset =
-actor - (t0 + t1) / 2, uncertainty = (t1 - t0) / 2. Given a time origin on the driver's
-clock (the shards' shared origin), every record's ``started_at_s`` / ``finished_at_s``
-(and a load's ``intended_at_s``) is then measured from that origin. Drift of the clocks
-over a run is not corrected (README "Past one machine: Ray").
+actor - (t0 + t1) / 2, uncertainty = (t1 - t0) / 2. A shard's shared time origin and
+start (``ShardSpec.origin_ns`` / ``start_ns``, on the driver's clock) are moved by that
+offset onto the actor's clock (:func:`on_worker_clock`), so every record's
+``started_at_s`` / ``finished_at_s`` (and a load's intended send times) lands on the
+driver's time line. Drift of the clocks over a run is not corrected (README "Past one
+machine: Ray").
 
 Ray is imported only inside functions: this module imports without Ray installed, and
 :func:`ray_available` says why Ray cannot be used.
@@ -45,7 +47,6 @@ from ometer_tui.core.bench.events import (
 )
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.models import Endpoint
 from ometer_tui.core.secrets import Secret, TokenRef
@@ -68,8 +69,6 @@ ACTOR_CPUS = 1.0
 #: The namespace of the actors (so ``ray list actors`` shows whose they are).
 RAY_NAMESPACE = "ometer-tui"
 
-NS = 1_000_000_000
-
 
 def ray_available() -> str | None:
     """``None`` when Ray can be imported, else one line saying why and how to get it."""
@@ -82,11 +81,15 @@ def ray_available() -> str | None:
     return None
 
 
-class RayUnavailable(RuntimeError):
+class RayError(RuntimeError):
+    """A run on Ray failed for Ray's reasons (not the engine's): see the subclasses."""
+
+
+class RayUnavailable(RayError):
     """Ray is not installed or the cluster cannot be reached."""
 
 
-class RayWorkerLost(RuntimeError):
+class RayWorkerLost(RayError):
     """A shard's Ray actor died (its node was lost, it was killed, it crashed)."""
 
     def __init__(self, worker: int, workers: int, node: str | None, reason: str) -> None:
@@ -138,20 +141,16 @@ def clock_offset(pings: Iterable[tuple[int, int, int]]) -> ClockOffset:
     )
 
 
-def shifted(record: RunRecord, delta_s: float) -> RunRecord:
-    """``record`` with its times on the benchmark's axis moved by ``delta_s`` (its
-    durations, TTFT, latencies, are untouched: they are measured on one clock)."""
-    if delta_s == 0.0:
-        return record
-    load = record.load
-    if load is not None and load.intended_at_s is not None:
-        load = replace(load, intended_at_s=load.intended_at_s + delta_s)
-    return replace(
-        record,
-        started_at_s=record.started_at_s + delta_s,
-        finished_at_s=record.finished_at_s + delta_s,
-        load=load,
-    )
+def on_worker_clock(plan: BenchmarkPlan, offset_ns: int) -> BenchmarkPlan:
+    """``plan`` with its shard's shared origin and start (on the driver's clock) moved
+    onto a worker's clock that reads ``offset_ns`` more; a plan that is no shard, or
+    whose shard has neither, is returned as it is."""
+    shard = plan.shard
+    if shard is None or (shard.origin_ns is None and shard.start_ns is None):
+        return plan
+    origin = None if shard.origin_ns is None else shard.origin_ns + offset_ns
+    start = None if shard.start_ns is None else shard.start_ns + offset_ns
+    return replace(plan, shard=replace(shard, origin_ns=origin, start_ns=start))
 
 
 # -- credentials ------------------------------------------------------------------------------
@@ -298,8 +297,6 @@ class ShardActor:
         self._error: BaseException | None = None
         self._cancel = threading.Event()
         self._runner: Any = None
-        self._offset_ns = 0
-        self._delta_s: float | None = None
         self._bare_plan = plan
         self._ended = asyncio.Event()
 
@@ -312,11 +309,11 @@ class ShardActor:
     async def clock(self) -> int:
         return time.perf_counter_ns()
 
-    async def start(self, origin_ns: int | None, offset_ns: int, credentials: Credentials) -> None:
-        """Run the engine; ``origin_ns`` (driver's clock, or None: the engine's own start)
-        is where the records' times are measured from."""
+    async def start(self, offset_ns: int, credentials: Credentials) -> None:
+        """Run the engine, the shard's shared times moved onto this actor's clock (it
+        reads ``offset_ns`` more than the driver's)."""
         self._bare_plan = self._plan
-        self._plan = credentials.restore(self._plan)
+        self._plan = on_worker_clock(credentials.restore(self._plan), offset_ns)
         self._ended = asyncio.Event()  # on the actor's loop, where drain() waits on it
         actor_loop = asyncio.get_running_loop()
 
@@ -324,10 +321,7 @@ class ShardActor:
             actor_loop.call_soon_threadsafe(self._ended.set)
 
         thread = threading.Thread(
-            target=self._engine,
-            args=(origin_ns, offset_ns, ended),
-            name="ometer-shard",
-            daemon=True,
+            target=self._engine, args=(ended,), name="ometer-shard", daemon=True
         )
         thread.start()
 
@@ -351,7 +345,7 @@ class ShardActor:
 
     # -- in the engine's thread -------------------------------------------------------------
 
-    def _engine(self, origin_ns: int | None, offset_ns: int, ended: Callable[[], None]) -> None:
+    def _engine(self, ended: Callable[[], None]) -> None:
         from ometer_tui.core.bench.loop import run_engine
         from ometer_tui.core.bench.runner import BenchmarkRunner
 
@@ -359,13 +353,10 @@ class ShardActor:
 
         def sink(event: BenchmarkEvent) -> None:
             meter.count(event)
-            if isinstance(event, RunFinished):
-                event = replace(event, record=shifted(event.record, self._shift(origin_ns)))
             self._events.append(event)
 
         runner = BenchmarkRunner(self._plan, sink, log_exchanges=self._log_exchanges)
         self._runner = runner
-        self._offset_ns = offset_ns
         if self._cancel.is_set():
             runner.cancel()
 
@@ -380,9 +371,6 @@ class ShardActor:
 
         try:
             result = run_engine(main())
-            delta = self._shift(origin_ns)
-            for mr in result.models.values():
-                mr.records = [shifted(r, delta) for r in mr.records]
             result.plan = self._bare_plan  # its secrets stay here (the driver has its plan)
             self._result = result
         except BaseException as exc:  # reported to the driver by drain()
@@ -390,16 +378,6 @@ class ShardActor:
         finally:
             self._done.set()
             ended()
-
-    def _shift(self, origin_ns: int | None) -> float:
-        """Seconds to add to the engine's times to measure them from ``origin_ns``."""
-        if origin_ns is None:
-            return 0.0
-        if self._delta_s is None:
-            # the engine's own origin, on this actor's clock, set when it started
-            engine_origin: int = self._runner._bench_start_ns
-            self._delta_s = (engine_origin - self._offset_ns - origin_ns) / NS
-        return self._delta_s
 
 
 def _picklable(exc: BaseException | None) -> BaseException | None:
@@ -510,9 +488,10 @@ class RayShardRunner:
     """One shard of a plan run by a Ray actor, with the runner's shape (``run``,
     ``cancel`` from any thread, ``result``, ``cancel_requested``).
 
-    ``time_origin_ns``: the shards' shared origin on the driver's monotonic clock; the
-    records' times are measured from it (see the module doc). ``None``: from the
-    engine's own start, as one local engine does. ``on_placed`` hears where the actor
+    A shard's shared origin and start (``plan.shard``, on the driver's clock) are moved
+    onto the actor's clock by the offset measured at start (see the module doc); a plan
+    that is no shard times its records from the engine's own start, as one engine
+    does. ``on_placed`` hears where the actor
     runs and its clock offset, once measured (on the driver's loop).
     """
 
@@ -525,14 +504,12 @@ class RayShardRunner:
         workers: int = 1,
         address: str = "auto",
         log_exchanges: bool = False,
-        time_origin_ns: int | None = None,
         on_placed: Callable[[Placement], None] | None = None,
     ) -> None:
         self.plan = plan
         self._on_event = on_event
         self._worker, self._workers, self._address = worker, workers, address
         self._log_exchanges = log_exchanges
-        self._origin_ns = time_origin_ns
         self._on_placed = on_placed
         self._fold = ResultFold(plan)
         self._final: BenchmarkResult | None = None
@@ -581,7 +558,7 @@ class RayShardRunner:
             self.placement = Placement(self._worker, self._workers, host, node_id, offset)
             if self._on_placed is not None:
                 self._on_placed(self.placement)
-            await actor.start.remote(self._origin_ns, offset.offset_ns, credentials)
+            await actor.start.remote(offset.offset_ns, credentials)
             if self._cancel_requested:
                 actor.cancel.remote()
             while True:
@@ -637,7 +614,6 @@ class RayShardFactory:
         self.on_placed = on_placed
         self.log_exchanges = log_exchanges
         self.runners: list[RayShardRunner] = []
-        self._origin_ns = time.perf_counter_ns()
 
     def __call__(
         self, plan: BenchmarkPlan, worker: int, workers: int, sink: EventSink
@@ -649,7 +625,6 @@ class RayShardFactory:
             workers=workers,
             address=self.address,
             log_exchanges=self.log_exchanges,
-            time_origin_ns=self._origin_ns,
             on_placed=self.on_placed,
         )
         self.runners.append(runner)

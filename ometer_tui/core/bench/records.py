@@ -5,6 +5,7 @@ Definitions follow ../shared/design/metrics.md. Times are seconds (floats).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -79,7 +80,8 @@ class ServerTimings:
 
 @dataclass(slots=True)
 class RunRecord:
-    """One request ("run"). Kept small: no per-chunk lists, text only if asked for."""
+    """One request ("run"). Kept small: no per-chunk lists (the inter-token gaps as one
+    packed array of 4-byte integers), text only if asked for."""
 
     model: str
     pass_index: int  # 1-based; warm-up runs have pass_index 0
@@ -137,9 +139,32 @@ class RunRecord:
     dropped_params: tuple[str, ...] = ()
     #: the prompt was truncated to fit the context window (what was cut, in words)
     prompt_fit: str | None = None
+    #: every inter-token gap of the run, in whole microseconds (``array('i')``, 4 bytes
+    #: a gap): the gaps between consecutive *arrivals* (reads that carried token chunks;
+    #: chunks of one read have no measured gap of their own). ``None`` when the run has
+    #: fewer than 2 arrivals, is buffered, or comes from an export that did not keep
+    #: them. Over :data:`MAX_KEPT_GAPS` gaps, every k-th is kept (``arrivals - 1`` says
+    #: how many there were). See ``metrics.kept_gaps``.
+    itl_gaps_us: array[int] | None = None
+
+    def gaps_s(self) -> list[float]:
+        """The kept inter-token gaps in seconds (empty when none were kept)."""
+        gaps = self.itl_gaps_us
+        return [] if gaps is None else [g / 1e6 for g in gaps]
+
+    @property
+    def gaps_sampled(self) -> bool:
+        """More gaps were measured than kept (a long answer: every k-th is kept)."""
+        gaps = self.itl_gaps_us
+        return gaps is not None and self.arrivals is not None and len(gaps) < self.arrivals - 1
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ServerTimings) if f.name != "extra")
+
+#: A run keeps at most this many inter-token gaps (8 KiB): a longer answer keeps every
+#: k-th gap (k = ceil(gaps / MAX_KEPT_GAPS)), still true gaps in their order, so
+#: 10,000 runs stay under 85 MB whatever their length.
+MAX_KEPT_GAPS = 2048
 
 
 #: p90 and p99 need at least this many values; below, a summary shows the median and

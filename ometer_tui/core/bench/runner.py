@@ -187,7 +187,9 @@ class BenchmarkRunner:
                 await asyncio.shield(client.aclose())
 
     def _started(self, event: BenchmarkStarted) -> None:
-        self._bench_start_ns = time.perf_counter_ns()
+        shard = self.plan.shard  # a worker of several: their shared time origin
+        origin = None if shard is None else shard.origin_ns
+        self._bench_start_ns = time.perf_counter_ns() if origin is None else origin
         self._result.started_at = datetime.now(UTC)
         for part in self._parts:  # one clock for every endpoint's records
             part._bench_start_ns = self._bench_start_ns
@@ -285,11 +287,11 @@ class BenchmarkRunner:
         return GuardedClient(client, endpoint, self.plan.models)  # context fit, sanitization
 
     def _runs_per_model(self) -> int:
-        """Measured runs per model: the plan's, or what the load expects (0: unknown)."""
-        load = self.plan.load
-        if load is None:
-            return self.plan.runs_per_model
-        return load.expected_requests() or 0
+        """Measured runs per model: the plan's, or what the load expects (0: unknown);
+        a worker of several: its share of them."""
+        whole = planned_runs_per_model(self.plan)
+        shard = self.plan.shard
+        return whole if shard is None else shard.share(whole)
 
     def _streams_per_model(self) -> int:
         """Requests one model may have in flight at once."""
@@ -342,7 +344,7 @@ class BenchmarkRunner:
             return
         plan = self.plan
         entry = self._result.models[self._key(model.name)]
-        total = plan.runs_per_model
+        total = self._runs_per_model()
         n_prompts = len(plan.prompts)
         # Cancel may be asked from another thread a moment before the task is cancelled:
         # from then on no request starts, and a model cut short is left for _finish to
@@ -358,11 +360,10 @@ class BenchmarkRunner:
                 entry.records.append(record)
                 self._emit(RunFinished(record=record, model_done=0, model_total=total))
         self._set_phase(entry, ModelPhase.RUNNING)
-        jobs = deque(
-            (pass_index, prompt_index)
-            for pass_index in range(1, plan.passes + 1)
-            for prompt_index in range(n_prompts)
-        )
+        shard = plan.shard  # a worker of several sends its share of the jobs
+        every = ((p, q) for p in range(1, plan.passes + 1) for q in range(n_prompts))
+        jobs = deque(job for j, job in enumerate(every) if shard is None or shard.owns(j))
+        total = len(jobs)
         done = 0
 
         async def worker() -> None:
@@ -563,6 +564,14 @@ class BenchmarkRunner:
             backend["system_fingerprint"] = fingerprint
 
 
+def planned_runs_per_model(plan: BenchmarkPlan) -> int:
+    """Measured runs per model of the whole plan: passes x prompts, or what its load
+    expects (0: unknown, e.g. a closed loop for a duration)."""
+    if plan.load is None:
+        return plan.runs_per_model
+    return plan.load.expected_requests() or 0
+
+
 def _seconds(value: float) -> str:
     """A wait for a message: whole seconds from 10 s, one decimal below."""
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
@@ -613,14 +622,18 @@ class _LoadRun:
         self.model = model
         self.spec = spec
         self.entry = runner.result.models[runner._key(model.name)]
-        self.tracker = StopTracker(spec.stop)
+        self.shard = shard = runner.plan.shard
+        stop = spec.stop  # a worker of several stops after its share of --requests
+        if shard is not None and stop.max_requests is not None:
+            stop = replace(stop, max_requests=shard.share(stop.max_requests))
+        self.tracker = StopTracker(stop)
         self.prepared: PreparedLoad | None = None
         self.start_ns = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.done = 0
         self.conversations = 0
-        self.total = spec.expected_requests() or 0
+        self.total = runner._runs_per_model()
         #: why sending stopped, said when it stopped (not re-judged at summary time)
         self.stop_reason: str | None = None
         self.slots = (
@@ -685,11 +698,22 @@ class _LoadRun:
                 runner._emit(RunFinished(record=record, model_done=0, model_total=self.total))
         runner._set_phase(entry, ModelPhase.RUNNING)
         self.start_ns = time.perf_counter_ns()
+        start_at = None if self.shard is None else self.shard.start_ns
+        if start_at is not None:  # the workers' shared start (ShardSpec.start_ns)
+            if start_at > self.start_ns:
+                await asyncio.sleep((start_at - self.start_ns) / 1e9)
+            self.start_ns = start_at
         async with asyncio.TaskGroup() as group:
             if self.spec.arrival is not None:
                 await self._open_loop(group)
             else:
-                for start_s in worker_start_times(plan.concurrency, self.spec.ramp_up_s):
+                ramp = self.spec.ramp_up_s
+                starts = (
+                    worker_start_times(plan.concurrency, ramp)
+                    if self.shard is None
+                    else self.shard.stream_starts(ramp)
+                )
+                for start_s in starts:
                     group.create_task(self._closed_worker(start_s))
         if runner.cancel_requested:
             return
@@ -705,7 +729,10 @@ class _LoadRun:
         times = arrival_times(self.spec.arrival, self.spec.seed, self.spec.ramp_up_s)
         start = self.start_ns
         perf = time.perf_counter_ns
-        for offset in times:
+        shard = self.shard
+        for k, offset in enumerate(times):  # arrival k opens conversation k
+            if shard is not None and not shard.owns(k):
+                continue  # another worker's arrival
             due = start + round(offset * 1e9)
             if self._stopped(offset):
                 return
@@ -716,16 +743,16 @@ class _LoadRun:
                 await asyncio.sleep(0)
             if self.runner.cancel_requested:
                 return
-            n = self.conversations
             self.conversations += 1
             self.tracker.on_sent()
-            group.create_task(self._conversation(n, due))
+            group.create_task(self._conversation(k, due))
 
     async def _closed_worker(self, start_s: float) -> None:
         if start_s > 0:
             await asyncio.sleep(start_s)
         while not self._stopped():
-            n = self.conversations
+            j = self.conversations
+            n = j if self.shard is None else self.shard.global_index(j)
             self.conversations += 1
             self.tracker.on_sent()
             await self._conversation(n, None)

@@ -1,4 +1,5 @@
-"""Chart data from run records: time series, histograms, per-run sequences, sweep curves.
+"""Chart data from run records: time series, histograms, sweep curves (inter-token gaps:
+:mod:`ometer_tui.core.bench.gaps`).
 
 Pure functions over :class:`~ometer_tui.core.bench.records.RunRecord` (no UI, no clock):
 the dashboard's live charts and the HTML report draw the same figures.
@@ -396,13 +397,17 @@ class SeriesBuilder:
 class Histogram:
     """Counts of values in bins: ``counts[i]`` in ``[edges[i], edges[i+1])`` (the last
     bin closed). ``above``: values past ``edges[-1]`` (the far tail, left out of the
-    bins so it does not squash them); ``n`` counts every value."""
+    bins so it does not squash them); ``n`` counts every value. ``of``: what a value
+    is (``runs``, or ``gaps`` for every inter-token gap); ``note``: what a reader must
+    know about the values (some left out, a fallback), or empty."""
 
     name: str
     unit: str
     edges: tuple[float, ...]
     counts: tuple[int, ...]
     above: int = 0
+    of: str = "runs"
+    note: str = ""
 
     @property
     def n(self) -> int:
@@ -500,43 +505,6 @@ def ttft_histogram(records: Iterable[RunRecord], bins: int | None = None) -> His
     """TTFT of the ok measured runs (``bins``: default :func:`auto_bins`)."""
     values = _ok_values(records, "ttft_s")
     return histogram(values, name="TTFT", unit="s", bins=bins or auto_bins(len(values)))
-
-
-ItlFigure = Literal["itl_mean_s", "itl_p50_s", "itl_p99_s"]
-
-
-def itl_histogram(
-    records: Iterable[RunRecord], figure: ItlFigure = "itl_mean_s", bins: int | None = None
-) -> Histogram:
-    """Inter-token gaps of the ok measured runs, one value per run (``figure``: its
-    mean, p50 or p99 gap; records keep each run's gap summary, not every gap)."""
-    label = {"itl_mean_s": "ITL mean", "itl_p50_s": "ITL p50", "itl_p99_s": "ITL p99"}[figure]
-    values = _ok_values(records, figure)
-    return histogram(values, name=f"{label} per run", unit="s", bins=bins or auto_bins(len(values)))
-
-
-@dataclass(frozen=True, slots=True)
-class ItlSequence:
-    """Per measured run in plan order (pass, then prompt): its mean and p99 gap
-    (``None``: failed, or too few chunks for a gap). For sparklines."""
-
-    mean_s: tuple[float | None, ...]
-    p99_s: tuple[float | None, ...]
-
-    @property
-    def runs(self) -> int:
-        return len(self.mean_s)
-
-
-def itl_sequence(records: Iterable[RunRecord]) -> ItlSequence:
-    """Each measured run's inter-token gaps (mean, p99) in plan order."""
-    runs = sorted(
-        (r for r in records if not r.warmup), key=lambda r: (r.pass_index, r.prompt_index)
-    )
-    return ItlSequence(
-        tuple(r.itl_mean_s if r.ok else None for r in runs),
-        tuple(r.itl_p99_s if r.ok else None for r in runs),
-    )
 
 
 # --------------------------------------------------------------------------- sweep curve

@@ -60,6 +60,7 @@ from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.repeat import mean_ci
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
 from ometer_tui.core.bench.runner import BenchmarkRunner, EndpointUnreachable
+from ometer_tui.core.bench.shards import Runner
 from ometer_tui.core.bench.slo import SloTargets, percentile_check
 from ometer_tui.core.bench.slo import slo_figures as compute_slo_figures
 from ometer_tui.core.bench.steps import (
@@ -264,7 +265,7 @@ class SweepRunner:
         slo: SloTargets | None = None,
         default_duration_s: float = DEFAULT_STEP_DURATION_S,
         job: SweepJob | None = None,
-        runner_factory: Callable[[BenchmarkPlan, Callable[[BenchmarkEvent], None]], BenchmarkRunner]
+        runner_factory: Callable[[BenchmarkPlan, Callable[[BenchmarkEvent], None]], Runner]
         | None = None,
     ) -> None:
         self.plan = plan
@@ -273,7 +274,7 @@ class SweepRunner:
         self.default_duration_s = default_duration_s
         self.job = job or SweepJob()
         self._factory = runner_factory or (lambda p, sink: BenchmarkRunner(p, sink))
-        self._runner: BenchmarkRunner | None = None
+        self._runner: Runner | None = None
         self._cancelled = False
         self._start_ns = 0
         self._started_at = datetime.now(UTC)

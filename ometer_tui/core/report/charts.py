@@ -14,12 +14,12 @@ from html import escape
 from statistics import median
 from typing import Any
 
+from ometer_tui.core.bench.gaps import itl_histogram
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.series import (
     Histogram,
     RunSeries,
     TimeSeries,
-    itl_histogram,
     run_series,
     ttft_histogram,
 )
@@ -110,9 +110,10 @@ def _hist_chart(
     scale = scale_for(hist.unit, hist.edges[-1])
     width = (hist.edges[1] - hist.edges[0]) * scale.factor
     bars = [(scale(e), float(c)) for e, c in zip(hist.edges, hist.counts, strict=False)]
-    values_note = f"{hist.above} above {scale.text(hist.edges[-1])} not drawn" if hist.above else ""
+    notes = [f"{hist.above} above {scale.text(hist.edges[-1])} not drawn"] if hist.above else []
+    values_note = "; ".join([*notes, *([hist.note] if hist.note else [])])
     desc = (
-        f"Histogram of {what}: {hist.n} runs in {len(hist.counts)} bins of "
+        f"Histogram of {what}: {hist.n} {hist.of} in {len(hist.counts)} bins of "
         f"{width:.3g} {scale.unit} from {scale.text(hist.edges[0])} to "
         f"{scale.text(hist.edges[-1])}; the fullest bin holds {max(hist.counts)}."
         + (f" {values_note}." if values_note else "")
@@ -122,7 +123,7 @@ def _hist_chart(
         desc=desc,
         series=(Series(model.name, bars, kind="bars", width=width, colour=model.colour),),
         x_label=f"{what} ({scale.unit})",
-        y_label="runs",
+        y_label=hist.of,
         x_format=_tick,
         y_format=_tick,
         x_range=(scale(hist.edges[0]), scale(hist.edges[-1])),
@@ -135,13 +136,14 @@ def _hist_chart(
 
 
 def distribution_section(models: Sequence[ModelRecords]) -> str:
-    """Per model, the TTFT histogram and the inter-token-gap histogram (each run's mean
-    gap), side by side."""
+    """Per model, the TTFT histogram (one value per run) and the histogram of every
+    inter-token gap of its runs, side by side."""
     parts = [
         '<section id="distributions"><h2>Distributions per model</h2>',
         '<p class="note">Measured ok runs only (warm-up excluded). Inter-token gaps: '
-        "each run's mean gap between token chunks (the records keep each run's gap "
-        "summary, not every gap).</p>",
+        "every gap between reads that carried tokens, of every run (chunks that came in "
+        "one read have no gap of their own); a result saved before gaps were kept has "
+        "each run's mean gap instead, and says so.</p>",
         '<div class="models">',
     ]
     for m in models:
@@ -153,7 +155,7 @@ def distribution_section(models: Sequence[ModelRecords]) -> str:
         parts.append('<div class="grid">')
         for hist, title, what in (
             (ttft_histogram(m.records), f"TTFT, {m.name}", "TTFT"),
-            (itl_histogram(m.records), f"Inter-token gap, {m.name}", "mean inter-token gap"),
+            _itl(m),
         ):
             chart, note = _hist_chart(hist, title, what, m)
             if chart is None:
@@ -163,6 +165,14 @@ def distribution_section(models: Sequence[ModelRecords]) -> str:
         parts.append("</div></div>")
     parts.append("</div></section>")
     return "".join(parts)
+
+
+def _itl(m: ModelRecords) -> tuple[Histogram, str, str]:
+    """The gap histogram, its title and what its values are: every gap, or (no run
+    kept its gaps: an older result) each run's mean gap, which its note says."""
+    hist = itl_histogram(m.records)
+    what = "inter-token gap" if hist.of == "gaps" else "mean inter-token gap"
+    return hist, f"Inter-token gap, {m.name}", what
 
 
 # --------------------------------------------------------------------- time series

@@ -10,6 +10,7 @@ Layout (every key optional)::
     concurrency = 1
     parallel_models = 1
     timeout_s = 120.0          # whole-request timeout; absent: each endpoint's [timeouts]
+    workers = 2                # `run`: engine workers the load is split across (--workers)
     prompts = ["Write one paragraph about the sea."]
     top_p = 0.9                # absent: not sent
     top_k = 40

@@ -43,6 +43,8 @@ class Defaults:
     top_k: int | None = None
     seed: int | None = None
     load: LoadOptions = field(default_factory=LoadOptions)
+    #: engine workers a headless run splits its load across (``--workers``); None: one
+    workers: int | None = None
 
     def for_endpoint(self, endpoint: Endpoint) -> Defaults:
         """These defaults with the endpoint's own overrides applied."""

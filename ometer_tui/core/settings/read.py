@@ -121,7 +121,7 @@ def _read_defaults(table: Mapping[str, Any], problems: list[str], warnings: list
     r = _Reader(table, "defaults.", problems, warnings)
     base = Defaults()
     kwargs: dict[str, Any] = {}
-    for name in ("passes", "warmup", "max_tokens", "concurrency", "parallel_models"):
+    for name in ("passes", "warmup", "max_tokens", "concurrency", "parallel_models", "workers"):
         value = r.int_(name)
         if value is not None:
             kwargs[name] = value

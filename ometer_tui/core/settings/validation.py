@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from ometer_tui.core.api.custom_profile import endpoint_profile_problems
-from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
+from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS, MAX_WORKERS
 from ometer_tui.core.bench.workloads.options import check_option, options_values
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.secrets import TokenRef, strip_url_credentials
@@ -176,6 +176,7 @@ def validate_defaults(defaults: Defaults) -> list[str]:
         problems, "parallel_models", defaults.parallel_models, low=1, high=MAX_PARALLEL_MODELS
     )
     _check_range(problems, "timeout_s", defaults.timeout_s, low=0.0, low_open=True)
+    _check_range(problems, "workers", defaults.workers, low=1, high=MAX_WORKERS)
     _check_range(problems, "top_p", defaults.top_p, low=0.0, high=1.0)
     _check_range(problems, "top_k", defaults.top_k, low=1)
     if not defaults.prompts or not any(p.strip() for p in defaults.prompts):

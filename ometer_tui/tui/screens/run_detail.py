@@ -224,6 +224,7 @@ class RunDetailScreen(Screen[None]):
         self._show_record(self.runs.highlighted_record())
 
     def _show_record(self, rec: RunRecord | None) -> None:
+        self.charts.select(rec)  # the charts' sparkline of this run's own gaps
         text_widget = self.query_one("#detail-text", Static)
         timings_widget = self.query_one("#detail-timings", Static)
         if rec is None:

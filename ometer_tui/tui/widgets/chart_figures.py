@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ometer_tui.core.bench.gaps import ItlSequence
 from ometer_tui.core.bench.series import (
     Histogram,
-    ItlSequence,
     RunSeries,
     SweepCurve,
     TelemetryPoints,
@@ -109,14 +109,17 @@ def sweep_figures(curve: SweepCurve) -> tuple[Figure, Figure]:
 
 
 def histogram_figure(h: Histogram, *, title: str, scale: float = MS, unit: str = "ms") -> Figure:
-    """Bars per bin; the title says n and how many values lie past the last bin."""
+    """Bars per bin; the title says n (of what, when not runs), how many values lie past
+    the last bin, and the histogram's own note (values left out, a fallback)."""
     if not h.counts:
         return Figure(title, empty="no ok runs yet")
     xs = tuple(c * scale for c in h.centers())
-    note = f" · n={h.n}"
+    note = f" · n={h.n}" + ("" if h.of == "runs" else f" {h.of}")
     if h.above:
         note += f" · {h.above} above {h.edges[-1] * scale:.4g} {unit}"
-    line = Line("runs", xs, tuple(float(c) for c in h.counts), bars=True)
+    if h.note:
+        note += f" · {h.note}"
+    line = Line(h.of, xs, tuple(float(c) for c in h.counts), bars=True)
     return Figure(f"{title} ({unit}){note}", (line,), x_unit=unit, y_counts=True)
 
 
