@@ -77,8 +77,8 @@ def run_headless(args: argparse.Namespace) -> int:
             steps = sweep_args.job_from_args(args, settings)
         except sweep_args.SweepArgsError as exc:
             raise UsageError(str(exc)) from None
-        try:  # --ray (ray_args.py): Ray installed, no sweep
-            ray_args.check(args, sweep=steps is not None)
+        try:  # --ray (ray_args.py): a valid address, Ray installed
+            ray_args.check(args)
         except ray_args.RayArgsError as exc:
             raise UsageError(str(exc)) from None
         with _endpoints_for(args, settings) as endpoints:

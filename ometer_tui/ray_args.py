@@ -44,8 +44,8 @@ def add_ray_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def check(args: argparse.Namespace, *, sweep: bool = False) -> None:
-    """Before anything runs: ``--ray`` needs Ray, and a plain benchmark (not a sweep)."""
+def check(args: argparse.Namespace) -> None:
+    """Before anything runs: ``--ray`` is ``auto`` or ``host:port``, and Ray imports."""
     address = getattr(args, "ray", None)
     if address is None:
         return
@@ -59,8 +59,6 @@ def check(args: argparse.Namespace, *, sweep: bool = False) -> None:
     problem = ray_available()
     if problem is not None:
         raise RayArgsError(f"--ray: {problem}")
-    if sweep:
-        raise RayArgsError("--ray: a sweep, a search or --repeat runs on this machine only")
 
 
 def with_ray(args: argparse.Namespace, plan: BenchmarkPlan) -> BenchmarkPlan:

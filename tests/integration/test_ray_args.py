@@ -43,10 +43,3 @@ def test_a_head_that_does_not_answer_is_unreachable_at_once(
     assert time.monotonic() - started < 60  # not ray.init's minutes of retries
     err = capsys.readouterr().err
     assert f"the Ray cluster head at 127.0.0.1:{port} does not answer" in err
-
-
-def test_a_sweep_does_not_run_on_ray(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*QUICK, "--sweep", "concurrency=1,2", "--ray", "auto"]) == EXIT_USAGE
-    assert "--ray: a sweep, a search or --repeat runs on this machine only" in (
-        capsys.readouterr().err
-    )

@@ -413,6 +413,21 @@ async def test_an_unreachable_endpoint_is_raised_as_one_engine_raises_it(
         await runner.run()
 
 
+def test_headless_sweep_runs_each_step_on_ray(ray_cluster: str, tmp_path: Path) -> None:
+    """``run --sweep concurrency=1,2 --ray``: every step's requests are made by Ray
+    workers (the second step split over two), the step table as without Ray."""
+    cmd = [sys.executable, "-m", "ometer_tui", "run", "--demo", "--model", "demo-fast:1b"]
+    cmd += ["--warmup", "0", "--max-tokens", "4", "--sweep", "concurrency=1,2"]
+    cmd += ["--requests", "6", "--format", "json", "--ray", ray_cluster]
+    env = {**os.environ, "OMETER_TUI_CONFIG": str(tmp_path / "config.toml")}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [s["load"]["value"] for s in doc["steps"]] == [1, 2]
+    assert "ray worker 0 of 1: node " in done.stderr  # step 0: one stream, one worker
+    assert "ray worker 1 of 2: node " in done.stderr  # step 1: split over two
+
+
 async def test_last_a_lost_node_is_an_error_naming_its_worker(
     ray_nodes: tuple[str, list[subprocess.Popen[bytes]]], demo: DemoServerThread
 ) -> None:
