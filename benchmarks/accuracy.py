@@ -5,6 +5,7 @@
     python benchmarks/accuracy.py --only grid --phases shift --intervals 20 \
         --concurrency 100 200 --waves 4 --open-loop   # several waves, and open-loop load
     python benchmarks/accuracy.py --only grid --modes tui tui-charts   # charts open or not
+    python benchmarks/accuracy.py --only grid --modes tui tui-thread   # engine process or thread
 
 Needs tcpdump (root, loopback only) and, for the peer column, guidellm installed in its
 own venv (``--peer /tmp/guidellm-venv/bin/guidellm``; skipped when missing). Raw results
@@ -62,6 +63,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -82,6 +84,10 @@ MODES = ("headless", "tui")
 #: the app with the results screen's chart panel open (``c``) while it runs; not in the
 #: default grid: ask for it with ``--modes tui tui-charts``
 CHART_MODE = "tui-charts"
+#: the app with the engine on the bridge's thread (``OMETER_TUI_ENGINE=thread``), as
+#: before the engine had its own process; ``tui`` and ``tui-charts`` run it as the app
+#: does by default, in an engine process (core/bench/process_runner.py)
+THREAD_MODE = "tui-thread"
 LATE_NS = 1_000_000
 CHILD_TIMEOUT_S = 120
 
@@ -147,7 +153,6 @@ def child_ometer(args: argparse.Namespace) -> None:
     """Runs in a fresh process pinned to the client core; writes stamps as JSON."""
     pin(CLIENT_CPU)
     from ometer_tui.core.api import open_client
-    from ometer_tui.core.api.base import ApiClient, GenerationObservation, GenerationRequest
     from ometer_tui.core.bench.loop import run_engine
     from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit, RetryPolicy
     from ometer_tui.core.bench.runner import BenchmarkRunner
@@ -166,23 +171,7 @@ def child_ometer(args: argparse.Namespace) -> None:
         retry=RetryPolicy(max_retries=0),
         rate_limit=RateLimit(requests_per_minute=args.rpm),
     )
-    observations: list[GenerationObservation] = []
-
-    class Recording:
-        """Delegates to the real client; keeps each observation (per-chunk stamps)."""
-
-        def __init__(self, inner: ApiClient) -> None:
-            self.inner = inner
-            self.flavour = inner.flavour
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
-
-        async def generate(self, request: GenerationRequest) -> GenerationObservation:
-            obs = await self.inner.generate(request)
-            observations.append(obs)
-            return obs
-
+    observations: list[Any] = []
     interval = args.telemetry_interval
 
     def make_sampler(plan_: BenchmarkPlan, on_sample: Any) -> Any:
@@ -198,8 +187,21 @@ def child_ometer(args: argparse.Namespace) -> None:
             on_exchange=on_event if log_exchanges else None,
         )
         return BenchmarkRunner(
-            plan, on_event, client=Recording(client), log_exchanges=log_exchanges
+            plan, on_event, client=Recording(client, observations), log_exchanges=log_exchanges
         )
+
+    engine_out = Path(args.out).with_suffix(".engine.json")
+
+    def make_process_runner(on_event: Any, log_exchanges: bool) -> Any:
+        """The app's engine process, its client recording as ``make_runner``'s does."""
+        import functools
+
+        import accuracy  # this file as a module: __main__ means another file over there
+
+        from ometer_tui.core.bench.process_runner import ProcessRunner
+
+        engine = functools.partial(accuracy.recording_engine, str(engine_out))
+        return ProcessRunner(plan, on_event, log_exchanges=log_exchanges, engine=engine)
 
     _experiments()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -217,11 +219,22 @@ def child_ometer(args: argparse.Namespace) -> None:
         result = asyncio.run(main) if asyncio_loop else run_engine(main)
     else:  # the app's session runs the sampler beside the engine, as the dashboard does
         factory = make_sampler if interval else None
-        result = asyncio.run(
-            _run_in_app(plan, make_runner, factory, charts=args.mode == CHART_MODE)
+        in_thread = args.mode == THREAD_MODE
+        # the engine process imports this file as ``accuracy`` (its recording_engine)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p
         )
+        result = asyncio.run(
+            _run_in_app(plan, make_runner if in_thread else make_process_runner, factory,
+                        charts=args.mode == CHART_MODE)
+        )  # fmt: skip
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    engine_cpu = 0.0
+    if engine_out.exists():  # the engine process's stamps and CPU time
+        saved = json.loads(engine_out.read_text())
+        observations.extend(SimpleNamespace(**o) for o in saved["observations"])
+        engine_cpu = saved["cpu_s"]
     records = {}
     for record in result.models["stamp"].records:
         if record.text and record.text.startswith("r") and not record.warmup:
@@ -239,7 +252,7 @@ def child_ometer(args: argparse.Namespace) -> None:
             "ttft_s": rec.ttft_s, "decode_tps": rec.decode_tps, "ok": rec.ok,
             "clock": rec.clock,
         })  # fmt: skip
-    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) + engine_cpu
     rec = result.telemetry
     telemetry = None if rec is None else {
         s.kind.value: {"available": s.available, "samples": s.samples, "reason": s.reason}
@@ -250,6 +263,74 @@ def child_ometer(args: argparse.Namespace) -> None:
         "errors": sum(1 for r in result.models["stamp"].records if not r.ok),
         "telemetry": telemetry,
     }))  # fmt: skip
+
+
+class Recording:
+    """Delegates to the real client; keeps each observation (per-chunk stamps)."""
+
+    def __init__(self, inner: Any, observations: list[Any]) -> None:
+        self.inner = inner
+        self.flavour = inner.flavour
+        self.observations = observations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def generate(self, request: Any) -> Any:
+        obs = await self.inner.generate(request)
+        self.observations.append(obs)
+        return obs
+
+
+class _SavingRunner:
+    """The engine process's runner: at its end, its stamps and CPU time go to ``out``."""
+
+    def __init__(self, inner: Any, observations: list[Any], out: str) -> None:
+        self.inner = inner
+        self.observations = observations
+        self.out = out
+
+    @property
+    def result(self) -> Any:
+        return self.inner.result
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    async def run(self) -> Any:
+        try:
+            return await self.inner.run()
+        finally:
+            self.save()  # after the run: nothing is timed any more
+
+    def save(self) -> None:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        Path(self.out).write_text(json.dumps({
+            "cpu_s": ru.ru_utime + ru.ru_stime,
+            "observations": [{"text": o.text[:8], "sent_ns": o.sent_ns,
+                              "token_times_ns": o.token_times_ns}
+                             for o in self.observations if o.text.startswith("r")],
+        }))  # fmt: skip
+
+
+def recording_engine(out: str, plan: Any, on_event: Any, log_exchanges: bool) -> Any:
+    """``ProcessRunner(engine=...)``: built in the app's engine process, the engine with a
+    recording client, as ``child_ometer`` builds it in its own process."""
+    from ometer_tui.core.api import open_client
+    from ometer_tui.core.bench.runner import BenchmarkRunner
+
+    _experiments()
+    observations: list[Any] = []
+    client = open_client(
+        plan.endpoint,
+        flavour=plan.endpoint.api,
+        max_connections=plan.concurrency * plan.parallel_models,
+        on_exchange=on_event if log_exchanges else None,
+    )
+    runner = BenchmarkRunner(
+        plan, on_event, client=Recording(client, observations), log_exchanges=log_exchanges
+    )
+    return _SavingRunner(runner, observations, out)
 
 
 def child_bare(args: argparse.Namespace) -> None:
@@ -635,7 +716,45 @@ def startup(server: StampServer) -> dict[str, Any]:
     if times:
         res["first_screen_s"] = {"median": statistics.median(times), "min": min(times),
                                  "max": max(times), "n": len(times)}  # fmt: skip
+    res["engine_start_s"] = engine_startup(server)
     return res
+
+
+def engine_startup(server: StampServer, n: int = 5) -> dict[str, Any]:
+    """The app's engine process: from ``ProcessRunner.run()`` to its first event, started
+    cold (a new process) and warm (the idle engine a previous run left)."""
+    code = r"""
+import asyncio, json, time
+from ometer_tui.core.bench import process_runner
+from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+plan = BenchmarkPlan(endpoint=Endpoint(name="stamp", url=__URL__, api=ApiFlavour.OPENAI),
+                     models=(ModelInfo(name="stamp"),), passes=1, warmup=0,
+                     params=GenerationParams(max_tokens=4))
+async def first_event():
+    seen = []
+    t0 = time.perf_counter()
+    runner = process_runner.ProcessRunner(
+        plan, lambda e: seen.append(time.perf_counter() - t0) if not seen else None)
+    await runner.run()
+    return seen[0]
+out = {"cold": [], "warm": []}
+for _ in range(__N__):
+    process_runner.shut_down_idle()
+    out["cold"].append(asyncio.run(first_event()))
+    out["warm"].append(asyncio.run(first_event()))
+process_runner.shut_down_idle()
+print(json.dumps(out))
+""".replace("__URL__", repr(server.url)).replace("__N__", str(n))
+    server.call("/stamp/config", {"ttft_ms": TTFT_MS, "interval_ms": 20.0, "tokens": 4,
+                                  "phase": "shift"})  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=HERE.parent)  # fmt: skip
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    got = json.loads(proc.stdout)
+    return {kind: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+            for kind, v in got.items()}  # fmt: skip
 
 
 def memory(counts: Sequence[int] = (10_000, 100_000)) -> dict[str, Any]:
@@ -863,7 +982,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ometer-tui timing accuracy vs the wire")
     sub = parser.add_subparsers(dest="cmd")
     child = sub.add_parser("child")
-    child.add_argument("--mode", choices=(*MODES, CHART_MODE, "bare"), required=True)
+    child.add_argument("--mode", choices=(*MODES, CHART_MODE, THREAD_MODE, "bare"),
+                       required=True)  # fmt: skip
     child.add_argument("--flavour", choices=FLAVOURS, required=True)
     child.add_argument("--url", required=True)
     child.add_argument("--conc", type=int, required=True)

@@ -296,8 +296,11 @@ class OmeterApp(App[None]):
             )
 
     def on_unmount(self) -> None:
+        from ometer_tui.tui.bench_bridge import shut_down_engines
+
         if self.session is not None:
             self.session.close()
+        shut_down_engines()
         with self._demo_lock:
             self._closed = True
         self._exit_stack.close()

@@ -1,19 +1,22 @@
 """Runs a benchmark off the UI's event loop and hands its events to the UI in batches.
 
-Why a thread with its own event loop: the engine stamps chunk arrivals with the
-monotonic clock on the loop that reads the sockets. If that loop also repainted the
-screen, a repaint would delay the stamps. So the runner gets a loop of its own (the
-engine's loop, core/bench/loop.py) in a worker thread, and its ``on_event`` only appends to a deque
-(thread-safe, O(1)); the UI drains the deque on a timer a few times per second.
+The engine runs in a process of its own by default (``ProcessRunner``,
+core/bench/process_runner.py): its own interpreter, so nothing the UI draws can delay a
+send or a stamp (README "How accurate is it", "The engine in its own process"). The
+bridge still awaits the runner on a loop of its own in a worker thread: there the
+process runner reads the engine's coalesced event batches and its ``on_event`` only
+appends to a deque (thread-safe, O(1)); the UI drains the deque on a timer a few times
+per second.
 
-Both threads share one interpreter lock. A thread whose socket became readable waits
-for the lock until the holder reaches the switch interval (5 ms by default), and every
-such wait would land on a stamp; while a benchmark runs the interval is cut to
-``ENGINE_SWITCH_INTERVAL_S`` and restored after (measured by benchmarks/accuracy.py,
-README "How accurate is it").
+``OMETER_TUI_ENGINE=thread`` (read when a runner is made) runs the engine on that
+thread's loop instead, as before: both threads then share one interpreter lock. A thread
+whose socket became readable waits for the lock until the holder reaches the switch
+interval (5 ms by default), and every such wait would land on a stamp; while a
+benchmark runs the interval is cut to ``ENGINE_SWITCH_INTERVAL_S`` and restored after.
+Either way the engine reports its load (``WorkerLoad``) about once a second.
 
-Server telemetry (``telemetry``, per the settings' ``[telemetry]``) runs on the engine's
-loop too, beside the runner (``TelemetrySampler.during``, as headless does); after each
+Server telemetry (``telemetry``, per the settings' ``[telemetry]``) runs on the bridge's
+loop, beside the runner (``TelemetrySampler.during``, as headless does); after each
 poll its ``on_sample`` leaves an immutable snapshot in one slot, overwriting any the UI
 has not taken yet, so however often it samples the UI gets at most one per drain.
 """
@@ -21,6 +24,7 @@ has not taken yet, so however often it samples the UI gets at most one per drain
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from collections import deque
@@ -116,12 +120,46 @@ def telemetry_factory(settings: TelemetrySettings) -> TelemetryFactory | None:
     return at_interval
 
 
+#: The environment variable that picks where the engine runs: ``process`` (the default on
+#: Linux and macOS) or ``thread`` (the bridge's own thread, sharing the UI's interpreter).
+ENGINE_ENV = "OMETER_TUI_ENGINE"
+
+
+def thread_runner_factory(
+    plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
+) -> Runner:
+    """The engine on the bridge's thread, reporting its load beside its events."""
+    from ometer_tui.core.bench.load_report import ReportingRunner
+    from ometer_tui.core.bench.runner import BenchmarkRunner
+
+    return ReportingRunner(BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges), on_event)
+
+
+def process_runner_factory(
+    plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
+) -> Runner:
+    """The engine in a process of its own (it reports its load from there)."""
+    from ometer_tui.core.bench.process_runner import ProcessRunner
+
+    return ProcessRunner(plan, on_event, log_exchanges=log_exchanges)
+
+
 def default_runner_factory(
     plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
 ) -> Runner:
-    from ometer_tui.core.bench.runner import BenchmarkRunner
+    """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread`` (or the
+    platform has no Unix sockets to talk to it over: Windows runs it in the thread)."""
+    if os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix":
+        return thread_runner_factory(plan, on_event, log_exchanges)
+    return process_runner_factory(plan, on_event, log_exchanges)
 
-    return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+
+def shut_down_engines() -> None:
+    """The app goes away: let the idle engine processes go (a running one ends with
+    its run, which the session cancels)."""
+    engines = sys.modules.get("ometer_tui.core.bench.process_runner")
+    if engines is not None:  # (never imported: no engine was ever started)
+        engines.shut_down_idle()
 
 
 def steps_runner_factory(steps: StepsRequest, inner: RunnerFactory) -> RunnerFactory:

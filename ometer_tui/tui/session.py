@@ -7,7 +7,8 @@ exchanges for the debug log, whether it runs, and the way to cancel it. Screens 
 it through its :attr:`BenchmarkSession.changed` signal; none of them reads another
 screen's attributes or polls.
 
-The engine runs in a thread worker on a loop of its own (``bench_bridge``); its events
+The engine runs in a process of its own, awaited by a thread worker on a loop of its
+own (``bench_bridge``; ``OMETER_TUI_ENGINE=thread`` runs it on that loop); its events
 are drained and folded a few times a second on the UI's loop, and one
 :class:`SessionChanged` is published per batch that changed something. Server
 telemetry (when the session was given a ``telemetry`` factory) reaches it the same way:

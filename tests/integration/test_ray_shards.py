@@ -309,9 +309,12 @@ async def test_cancel_stops_the_actor_and_keeps_finished_runs(
     assert result.cancelled and runner.cancel_requested
     done = [r for r in result.models[MEDIUM.name].records if not r.warmup]
     assert 0 < len(done) < 200
-    load = next(e for e in events if isinstance(e, WorkerLoad))
+    loads = [e for e in events if isinstance(e, WorkerLoad)]
+    load = loads[0]
     assert load.node == socket.gethostname() and load.workers == 1 and load.worker == 0
+    assert load.pid != os.getpid()  # measured in the actor's process
     assert load.interval_s > 0.5 and load.cpu_percent >= 0.0
+    assert any(e.chunks_per_s > 0 for e in loads)  # the actor's engine's chunks counted
 
 
 async def test_a_killed_actor_is_an_error_naming_the_worker(

@@ -26,6 +26,7 @@ from ometer_tui.core.api._http import HttpClient, TokenSink, arrival_clock
 from ometer_tui.core.api.base import ErrorKind, RequestError
 from ometer_tui.core.api.errors import short
 from ometer_tui.core.api.stream import DONE, StreamTooLarge
+from ometer_tui.core.load_counters import COUNTERS
 
 Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
@@ -112,9 +113,11 @@ async def consume(
     head = b""
     max_bytes, max_tokens = client.max_stream_bytes, client.max_token_chunks
     arrived = arrival_clock(response)
+    counters = COUNTERS
     try:
         async for chunk in response.aiter_bytes():
             now = arrived()
+            counters.chunks += 1
             if obs.first_byte_ns is None:
                 obs.first_byte_ns = now
                 head = chunk[:200]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
 import socket
 import threading
@@ -42,8 +41,6 @@ from typing import Any
 
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
-    RunFinished,
-    WorkerLoad,
 )
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
@@ -60,10 +57,6 @@ RAY_INSTALL_HINT = "pip install 'ometer-tui[ray]'"
 DRAIN_INTERVAL_S = 0.1
 #: Pings of the clock-offset measurement (the shortest round trip is kept).
 CLOCK_PINGS = 9
-#: How often an actor reports its load (``WorkerLoad``).
-LOAD_INTERVAL_S = 1.0
-#: The period of the timer whose lateness is the actor's event-loop lag.
-LAG_TICK_S = 0.01
 #: CPUs an actor asks of its node: one engine per core.
 ACTOR_CPUS = 1.0
 #: The namespace of the actors (so ``ray list actors`` shows whose they are).
@@ -225,62 +218,6 @@ class Batch:
     error: BaseException | None = None
 
 
-class _LoadMeter:
-    """A minimal in-actor load report (``WorkerLoad``): chunks read (counted from the
-    finished runs' ``arrivals``), the process's CPU, the loop's lag (a periodic timer's
-    lateness), requests in flight (not known here: reported as 0)."""
-
-    def __init__(self, worker: int, workers: int, emit: EventSink) -> None:
-        self._worker, self._workers, self._emit = worker, workers, emit
-        self._chunks = 0
-        self._lags_ms: list[float] = []
-        self._node = socket.gethostname()
-
-    def count(self, event: BenchmarkEvent) -> None:
-        if isinstance(event, RunFinished) and event.record.arrivals:
-            self._chunks += event.record.arrivals
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_t, last_cpu = loop.time(), time.process_time()
-        next_report = last_t + LOAD_INTERVAL_S
-        while True:
-            due = loop.time() + LAG_TICK_S
-            await asyncio.sleep(LAG_TICK_S)
-            now = loop.time()
-            self._lags_ms.append(max(0.0, now - due) * 1e3)
-            if now < next_report:
-                continue
-            cpu = time.process_time()
-            interval = max(now - last_t, 1e-9)
-            lags = sorted(self._lags_ms)
-            p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0
-            self._emit(
-                WorkerLoad(
-                    worker=self._worker,
-                    workers=self._workers,
-                    node=self._node,
-                    pid=os.getpid(),
-                    interval_s=interval,
-                    chunks_per_s=self._chunks / interval,
-                    cpu_percent=100.0 * (cpu - last_cpu) / interval,
-                    lag_p99_ms=p99,
-                    in_flight=0,
-                    rss_bytes=_rss_bytes(),
-                )
-            )
-            self._chunks, self._lags_ms = 0, []
-            last_t, last_cpu, next_report = now, cpu, now + LOAD_INTERVAL_S
-
-
-def _rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 class ShardActor:
     """The body of a shard's Ray actor (made a Ray actor by :func:`_actor_class`).
 
@@ -346,28 +283,19 @@ class ShardActor:
     # -- in the engine's thread -------------------------------------------------------------
 
     def _engine(self, ended: Callable[[], None]) -> None:
+        from ometer_tui.core.bench.load_report import reporting
         from ometer_tui.core.bench.loop import run_engine
         from ometer_tui.core.bench.runner import BenchmarkRunner
 
-        meter = _LoadMeter(self._worker, self._workers, self._events.append)
-
-        def sink(event: BenchmarkEvent) -> None:
-            meter.count(event)
-            self._events.append(event)
-
-        runner = BenchmarkRunner(self._plan, sink, log_exchanges=self._log_exchanges)
+        runner = BenchmarkRunner(self._plan, self._events.append, log_exchanges=self._log_exchanges)
         self._runner = runner
         if self._cancel.is_set():
             runner.cancel()
 
-        async def main() -> BenchmarkResult:
-            task = asyncio.ensure_future(meter.run())
-            try:
-                return await runner.run()
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        async def main() -> BenchmarkResult:  # with a WorkerLoad a second (load_report.py)
+            return await reporting(
+                runner.run(), self._events.append, worker=self._worker, workers=self._workers
+            )
 
         try:
             result = run_engine(main())

@@ -56,6 +56,7 @@ from ometer_tui.core.bench.workloads.source import (
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.bench.workloads.stop import StopTracker
 from ometer_tui.core.bench.workloads.summary import LoadSummary, summarise_load
+from ometer_tui.core.load_counters import COUNTERS
 from ometer_tui.core.models import GenerationParams, ModelInfo, Workload
 
 EventSink = Callable[[BenchmarkEvent], None]
@@ -447,12 +448,17 @@ class BenchmarkRunner:
             queue_s += await self._limiter.acquire(estimate)
             if attempts == 1:
                 deadline = time.monotonic() + plan.endpoint.timeouts.total_s
-            if workload is Workload.EMBEDDING:
-                emb = await client.embed(model.name, [prompt])
-                error: RequestError | None = emb.error
-            else:
-                gen = await client.generate(request)
-                error = gen.error
+            COUNTERS.in_flight += 1
+            try:
+                if workload is Workload.EMBEDDING:
+                    emb = await client.embed(model.name, [prompt])
+                    error: RequestError | None = emb.error
+                else:
+                    gen = await client.generate(request)
+                    error = gen.error
+            finally:
+                COUNTERS.in_flight -= 1
+            if workload is not Workload.EMBEDDING:
                 self._note_backend(model.name, gen.response_headers, gen.system_fingerprint)
             if error is not None and error.retryable and attempts <= plan.retry.max_retries:
                 wait, refusal = self._retry_wait(error, attempts, deadline - time.monotonic())
