@@ -1,4 +1,5 @@
-"""Command line: the TUI (default), ``run`` (headless benchmark), ``demo-server``.
+"""Command line: the TUI (default), ``run`` (headless benchmark), ``calibrate``,
+``demo-server``.
 
 Imports stay lazy so ``--help`` and ``--version`` answer without loading Textual or httpx.
 """
@@ -208,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,  # stop when standard input closes (the parent is gone)
     )
     history_cli.add_commands(sub)
+    from ometer_tui.calibrate_cli import add_calibrate_command
+
+    add_calibrate_command(sub)
     return parser
 
 
@@ -230,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ometer_tui.history_cli import main as history_main
 
         return history_main(args)
+    if args.command == "calibrate":
+        from ometer_tui.calibrate_cli import main as calibrate_main
+
+        return calibrate_main(args)
     if args.command == "demo-server":
         return _demo_server(args.host, args.port, exit_with_parent=args.exit_with_parent)
     return _tui(args)

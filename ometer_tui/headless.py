@@ -8,6 +8,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from ometer_tui.core.bench.events import (
     ModelFinished,
     RunFinished,
     RunRetrying,
+    WorkerLoad,
 )
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
@@ -31,6 +33,7 @@ from ometer_tui.core.bench.ray_shards import RayError
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import EndpointUnreachable
 from ometer_tui.core.bench.shards import Runner, WorkerFailed
+from ometer_tui.core.bench.worker_view import WorkerBoard, overload_text
 from ometer_tui.core.discovery import default_models, discover_models
 from ometer_tui.core.export import ExportFormat
 from ometer_tui.core.inputs import InputFileError, read_image, read_prompts_file
@@ -454,15 +457,21 @@ def _write_output(args: argparse.Namespace, result: BenchmarkResult, err: TextIO
 
 
 class _Progress:
-    """Progress lines on stderr, one per finished run and per finished model."""
+    """Progress lines on stderr, one per finished run and per finished model; and,
+    even when quiet, a warning the first time a worker's lag p99 passes the limit."""
 
     def __init__(self, stream: TextIO, *, quiet: bool) -> None:
         self.stream = stream
         self.quiet = quiet
         self.total = 0
         self.finished = 0
+        self.workers = WorkerBoard()
 
     def __call__(self, event: BenchmarkEvent) -> None:
+        if isinstance(event, WorkerLoad):
+            if self.workers.apply(event, time.monotonic()):  # once per worker
+                print(f"  warning: {overload_text(event)}", file=self.stream, flush=True)
+            return
         if isinstance(event, BenchmarkStarted):
             self.total = event.total_runs
             return

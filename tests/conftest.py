@@ -31,3 +31,13 @@ def _private_history(
     own, never to the user's."""
     path = tmp_path_factory.mktemp("history") / "history.sqlite3"
     monkeypatch.setenv("OMETER_TUI_HISTORY", str(path))
+
+
+@pytest.fixture(autouse=True)
+def _private_calibration(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and its subprocesses) caches self-calibration in a file of its own,
+    never in the user's cache folder."""
+    path = tmp_path_factory.mktemp("calibration") / "calibration.json"
+    monkeypatch.setenv("OMETER_TUI_CALIBRATION", str(path))

@@ -148,8 +148,28 @@ def default_runner_factory(
     plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
 ) -> Runner:
     """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread`` (or the
-    platform has no Unix sockets to talk to it over: Windows runs it in the thread)."""
-    if os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix":
+    platform has no Unix sockets to talk to it over: Windows runs it in the thread).
+    A plan on several workers (``plan.workers``) is split across that many engine
+    processes and merged (``shards.runner_for``); in thread mode the shards share the
+    thread's loop."""
+    in_thread = os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix"
+    if plan.workers is not None and plan.workers > 1:  # the run panel's Workers
+        from ometer_tui.core.bench.shards import (
+            in_loop_shard_factory,
+            process_shard_factory,
+            runner_for,
+        )
+
+        shards = (in_loop_shard_factory if in_thread else process_shard_factory)(log_exchanges)
+        merged = runner_for(
+            plan, on_event, workers=plan.workers, log_exchanges=log_exchanges, shard_factory=shards
+        )
+        if in_thread:  # the shards share the bridge's loop: one report for all of them
+            from ometer_tui.core.bench.load_report import ReportingRunner
+
+            return ReportingRunner(merged, on_event)
+        return merged
+    if in_thread:
         return thread_runner_factory(plan, on_event, log_exchanges)
     return process_runner_factory(plan, on_event, log_exchanges)
 

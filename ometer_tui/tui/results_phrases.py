@@ -1,5 +1,6 @@
 """What the results screen's header says about a session: its state, the requests done,
-the elapsed time, the overall rate, and where the result was kept."""
+the requests in flight (the engine workers' reports), the elapsed time, the overall
+rate, and where the result was kept."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def header_phrases(session: BenchmarkSession, *, show_clock: bool = True) -> lis
     if session.step_now is not None and session.running:
         repeat = session.steps.job.repeat if session.steps is not None else 1
         phrases.append(Phrase(Text(step_phrase(session.step_now, repeat), style="bold"), 1))
+    if session.running and (flight := session.workers.in_flight(session.clock())) is not None:
+        phrases.append(Phrase(Text(f"{flight} in flight"), 1))
     if session.error and not session.running:
         phrases.append(Phrase(Text(session.error, style="red"), 1))
     elapsed = session.elapsed_s if show_clock else None

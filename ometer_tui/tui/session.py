@@ -23,12 +23,17 @@ step, for the sweep chart) and published as ``steps``.
 Trends: once a result is complete (finished, cancelled, or loaded from the history) and
 the history is on, each row's baseline is looked up once, in a thread
 (:func:`~ometer_tui.core.trends.find_trends`), and published as ``trends``.
+
+Workers: every engine worker's load reports (``WorkerLoad``) are kept in ``workers``, a
+core :class:`~ometer_tui.core.bench.worker_view.WorkerBoard` (latest per worker, stale
+ones, the warning), stamped with the session's ``clock``; published as ``workers``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,10 +42,12 @@ from textual.dom import DOMNode
 from textual.signal import Signal
 from textual.timer import Timer
 
+from ometer_tui.core.bench.events import WorkerLoad
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.steps import StepFinished, StepPoint, StepStarted
+from ometer_tui.core.bench.worker_view import WorkerBoard
 from ometer_tui.core.history import SaveOutcome, save_result
 from ometer_tui.core.telemetry.live import TelemetrySnapshot, snapshot
 from ometer_tui.core.trends import Trend, find_trends
@@ -60,7 +67,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class SessionChanged:
     """What changed in the session: rows of ``models``, the header, new exchanges,
-    server ``telemetry``, the ``trends`` against the history; a fresh start
+    server ``telemetry``, the ``trends`` against the history, the ``workers``' load
+    reports; a fresh start
     (``restarted``: everything shown is stale) or the end (``finished``)."""
 
     models: frozenset[str] = frozenset()
@@ -71,6 +79,7 @@ class SessionChanged:
     telemetry: bool = False
     trends: bool = False
     steps: bool = False
+    workers: bool = False
 
 
 class BenchmarkSession:
@@ -112,6 +121,10 @@ class BenchmarkSession:
         self.step_now: StepStarted | None = None
         #: each finished step's points (model -> point), in the order they finished
         self.step_points: list[dict[str, StepPoint]] = []
+        #: the monotonic clock the workers' reports are stamped and judged stale with
+        self.clock: Callable[[], float] = time.monotonic
+        #: the engine workers' latest load reports (empty: none came, or a loaded result)
+        self.workers = WorkerBoard(ray=plan.ray_address is not None)
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
         self._timer: Timer | None = None
@@ -224,6 +237,7 @@ class BenchmarkSession:
         self._started_mono = time.monotonic()
         self._elapsed_s = None
         self.step_now, self.step_points = None, []
+        self.workers = WorkerBoard(ray=self.plan.ray_address is not None)
         factory = self.runner_factory
         if self.steps is not None:
             factory = steps_runner_factory(self.steps, factory)
@@ -265,6 +279,7 @@ class BenchmarkSession:
         finished = bridge.finished  # read before draining: no event can follow it
         events = bridge.drain()
         steps = self._take_steps(events)
+        loads = self._take_loads(events)
         change = self.fold.apply(events)  # (the fold passes over the step events)
         if finished:
             self._finish(bridge, change.exchanges)
@@ -272,7 +287,7 @@ class BenchmarkSession:
         telemetry = bridge.take_telemetry()
         if telemetry is not None:
             self.telemetry = telemetry
-        if not change.empty or telemetry is not None or steps:
+        if not change.empty or telemetry is not None or steps or loads:
             self.changed.publish(
                 SessionChanged(
                     frozenset(change.models),
@@ -280,6 +295,7 @@ class BenchmarkSession:
                     change.exchanges,
                     telemetry=telemetry is not None,
                     steps=steps,
+                    workers=loads,
                 )
             )
 
@@ -293,6 +309,14 @@ class BenchmarkSession:
                 self.step_points.append(dict(event.points))
                 seen = True
         return seen
+
+    def _take_loads(self, events: tuple[object, ...]) -> bool:
+        """Keep the workers' load reports of a batch; whether there were any."""
+        loads = [event for event in events if isinstance(event, WorkerLoad)]
+        now = self.clock()
+        for event in loads:
+            self.workers.apply(event, now)
+        return bool(loads)
 
     def _finish(self, bridge: BenchmarkBridge, exchanges: int) -> None:
         if self._timer is not None:
@@ -320,6 +344,7 @@ class BenchmarkSession:
                 finished=True,
                 telemetry=True,
                 steps=self.steps is not None,
+                workers=not self.workers.empty,
             )
         )
 

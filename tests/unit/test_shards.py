@@ -22,6 +22,7 @@ from ometer_tui.core.bench.events import (
     RunFinished,
 )
 from ometer_tui.core.bench.fold import ResultFold
+from ometer_tui.core.bench.load_report import ReportingRunner
 from ometer_tui.core.bench.metrics import summarise
 from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
 from ometer_tui.core.bench.result import BenchmarkResult
@@ -393,7 +394,9 @@ async def test_a_failing_worker_cancels_the_others_and_is_named() -> None:
 
 def test_runner_for_is_one_engine_for_one_worker_and_a_merge_above() -> None:
     plan = plan_of()
-    assert type(runner_for(plan, lambda e: None, workers=1)) is BenchmarkRunner
+    one = runner_for(plan, lambda e: None, workers=1)
+    # one engine, wrapped to report its load (WorkerLoad) as every worker does
+    assert isinstance(one, ReportingRunner) and type(one.inner) is BenchmarkRunner
     merged = runner_for(plan, lambda e: None, workers=2, shard_factory=fake_shards())  # type: ignore[arg-type]
     assert isinstance(merged, MergedRunner)
 

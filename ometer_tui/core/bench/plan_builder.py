@@ -122,6 +122,9 @@ class PlanOverrides:
     #: ``load`` is the whole load (the run panel shows the defaults' load keys in its
     #: fields, so an emptied field means "none"); else it falls back on the defaults'
     load_complete: bool = False
+    #: engine workers to split the load across (``--workers``, the run panel's Workers);
+    #: ``None``: chosen automatically
+    workers: int | None = None
 
 
 def plan_defaults(defaults: Defaults, endpoint: Endpoint) -> Defaults:
@@ -248,6 +251,7 @@ def build_plan(
         prices=o.prices,
         completion_api=bool(o.completion_api),
         load=load,
+        workers=o.workers,
     )
 
 
@@ -318,6 +322,7 @@ NUMBER_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
     "rpm": (float, "rpm"),
     "tpm": (float, "tpm"),
     "timeout_s": (float, "timeout_s"),
+    "workers": (int, "workers"),
 }
 
 

@@ -35,8 +35,7 @@ counted across workers; one ``BenchmarkFinished``. Records share one time origin
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -84,9 +83,6 @@ __all__ = [
     "split_plan",
     "worker_count",
 ]
-
-#: h1's engine-in-a-process runner (same shape as BenchmarkRunner), when installed
-PROCESS_RUNNER_MODULE = "ometer_tui.core.bench.process_runner"
 
 
 class Runner(Protocol):
@@ -209,22 +205,22 @@ def in_loop_shard_factory(log_exchanges: bool = False) -> ShardFactory:
 
 
 def process_shard_factory(log_exchanges: bool = False) -> ShardFactory:
-    """Every shard an engine in its own process (``process_runner.ProcessRunner``)."""
-    module: Any = importlib.import_module(PROCESS_RUNNER_MODULE)
+    """Every shard an engine in its own process (``process_runner.ProcessRunner``),
+    reporting its load as worker ``worker`` of ``workers``."""
+    from ometer_tui.core.bench.process_runner import ProcessRunner
 
     def make(plan: BenchmarkPlan, worker: int, workers: int, sink: EventSink) -> Runner:
-        runner: Runner = module.ProcessRunner(
+        return ProcessRunner(
             plan, sink, log_exchanges=log_exchanges, worker=worker, workers=workers
         )
-        return runner
 
     return make
 
 
 def default_shard_factory(log_exchanges: bool = False) -> ShardFactory:
-    """The shards ``--workers`` runs: one engine process each where the process runner
-    is installed, else (until it is) every shard on the current loop."""
-    if importlib.util.find_spec(PROCESS_RUNNER_MODULE) is not None:
+    """The shards ``--workers`` runs: one engine process each (POSIX: the process runner
+    talks over Unix sockets), else every shard on the current loop."""
+    if os.name == "posix":
         return process_shard_factory(log_exchanges)
     return in_loop_shard_factory(log_exchanges)
 
@@ -240,9 +236,13 @@ def runner_for(
 ) -> Runner:
     """The runner of ``plan`` on ``workers`` workers: one engine for 1, else the plan
     split and merged, its shards made by ``shard_factory`` (default:
-    :func:`default_shard_factory`). The TUI's and the headless command's one rule."""
+    :func:`default_shard_factory`). The TUI's and the headless command's one rule.
+    One engine reports its load (``WorkerLoad``) from its own loop; each worker does."""
     if workers <= 1:
-        return BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+        from ometer_tui.core.bench.load_report import ReportingRunner
+
+        engine = BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+        return ReportingRunner(engine, on_event)
     return MergedRunner(
         plan,
         on_event,

@@ -31,11 +31,12 @@ from ometer_tui.tui.widgets.results_header import ResultsHeader
 from ometer_tui.tui.widgets.results_table import ResultsTable
 from ometer_tui.tui.widgets.steps_panel import StepsPanel
 from ometer_tui.tui.widgets.telemetry_panel import TelemetryPanel
+from ometer_tui.tui.widgets.workers_strip import WORKER_BINDINGS, WorkerKeys, WorkersStrip
 
 Sort = tuple[str | None, bool]
 
 
-class ResultsScreen(ChartKeys, Screen[None]):
+class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
     """Shows ``session`` (running or finished); ``sort`` is the sort to start with."""
 
     HELP_TITLE = "Results"
@@ -66,6 +67,7 @@ class ResultsScreen(ChartKeys, Screen[None]):
         Binding("enter", "open_detail", "Runs", show=True, id="results.detail",
                 tooltip="Every run of the highlighted model"),
         *CHART_BINDINGS,
+        *WORKER_BINDINGS,
     ]  # fmt: skip
 
     def __init__(
@@ -87,6 +89,7 @@ class ResultsScreen(ChartKeys, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield ResultsHeader(self.session.plan, id="results-header")
+        yield WorkersStrip(self.session, id="results-workers")
         yield ResultsTable(self.session.plan, sort=self._sort, id="results-table")
         yield ChartPanel(self.session, id="results-charts")
         yield StepsPanel(self.session, id="results-steps")
@@ -119,11 +122,11 @@ class ResultsScreen(ChartKeys, Screen[None]):
         session = self.session
         if change.models or change.restarted or change.finished or change.trends:
             self.table.show(session.result, session.fold.progress, session.trends)
-        if change.header or change.restarted or change.finished:
+        if change.header or change.restarted or change.finished or change.workers:
             self._render_header()
         if change.telemetry or change.restarted:
             self.query_one(TelemetryPanel).show(session.telemetry)
-        running = session.running and self._show_clock
+        running = session.running  # (each second: the clock, stale workers' in flight)
         if running and self._clock is None:
             self._clock = self.set_interval(1.0, self._render_header)
         elif not running and self._clock is not None:

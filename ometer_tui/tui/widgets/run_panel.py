@@ -38,6 +38,7 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("warmup", "Warm-up", "Unmeasured requests per model before the passes"),
     ("concurrency", "Concurrency", "In-flight requests per model; empty: the default"),
     ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
+    ("workers", "Workers", "Engine processes the load is split across, 1..64; empty: auto"),
     ("max_tokens", "Max tokens", "Output token limit per request"),
     ("temperature", "Temperature", "0..2; empty: the default; 'server': send none"),
     ("top_p", "top_p", "0..1; empty: the default; 'server': send none"),
@@ -48,6 +49,9 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("tpm", "Tokens/min", "Tokens-per-minute limit; empty: unlimited"),
     ("image", "Image file", "PNG/JPEG/GIF/WebP sent to vision models"),
 )
+
+#: what an empty field means, shown in it (dim) where it is not obvious
+PLACEHOLDERS = {"workers": "auto"}
 
 #: fields filled from the defaults
 FROM_DEFAULTS = ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",
@@ -142,7 +146,9 @@ class RunPanel(Vertical):
                            compact=True)  # fmt: skip
             for field_id, label, tooltip in RUN_FIELDS:
                 value = draft.values.get(field_id, "")
-                yield field_row(label, RunField(value, id=field_id, compact=True), tooltip)
+                hint = PLACEHOLDERS.get(field_id, "")
+                run_field = RunField(value, placeholder=hint, id=field_id, compact=True)
+                yield field_row(label, run_field, tooltip)
             yield FormCheckbox(
                 "Completions API",
                 draft.completion_api,
