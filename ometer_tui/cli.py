@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ometer_tui.telemetry_args import add_telemetry_options
 
     add_telemetry_options(run)
+    from ometer_tui.ray_args import add_ray_options
+
+    add_ray_options(run)
 
     demo = sub.add_parser("demo-server", help="serve the simulated demo endpoint")
     demo.add_argument("--host", default="127.0.0.1")

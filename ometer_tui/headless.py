@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ometer_tui import api_args, sweep_args, worker_args
+from ometer_tui import api_args, ray_args, sweep_args, worker_args
 from ometer_tui.core.api.base import ClientError, ErrorKind
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -29,6 +29,7 @@ from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.metrics import stream_note, summary_stream_note
 from ometer_tui.core.bench.plan import BenchmarkPlan, Prices
 from ometer_tui.core.bench.plan_builder import PlanOverrides, checked_plan, plan_endpoint
+from ometer_tui.core.bench.ray_shards import RayError
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.runner import EndpointUnreachable
 from ometer_tui.core.bench.shards import Runner, WorkerFailed
@@ -78,6 +79,10 @@ def run_headless(args: argparse.Namespace) -> int:
         try:  # --sweep, --slo, --find-max-*, --repeat (sweep_args.py): checked before a start
             steps = sweep_args.job_from_args(args, settings)
         except sweep_args.SweepArgsError as exc:
+            raise UsageError(str(exc)) from None
+        try:  # --ray (ray_args.py): a valid address, Ray installed
+            ray_args.check(args)
+        except ray_args.RayArgsError as exc:
             raise UsageError(str(exc)) from None
         with _endpoints_for(args, settings) as endpoints:
             if steps is not None and len(endpoints) > 1:
@@ -274,6 +279,15 @@ def _run(
     progress = _Progress(err, quiet=quiet)
     # several endpoints: the first endpoint's server
     telemetry = TelemetryHook(args, endpoint, err, settings.telemetry)
+    plan = ray_args.with_ray(args, plan)
+    if plan.ray_address is not None:  # --ray (ray_args.py): the workers as Ray actors
+        try:
+            make = ray_args.runner_factory(plan, args, settings, err, quiet=quiet)
+        except ray_args.RayArgsError as exc:
+            raise UsageError(str(exc)) from None
+        except ray_args.RayClusterUnreachable as exc:
+            print(f"ometer-tui: {exc}", file=err)
+            return EXIT_UNREACHABLE
     runner: Runner = (
         make(plan, telemetry.tee(progress))
         if steps is None
@@ -284,8 +298,9 @@ def _run(
     except EndpointUnreachable as exc:
         print(f"ometer-tui: {exc.endpoint or endpoint.name}: {exc}", file=err)
         return EXIT_UNREACHABLE
-    except (KeyboardInterrupt, WorkerFailed) as exc:  # a second ctrl+c; a worker failed
-        worker_failed = isinstance(exc, WorkerFailed)
+    # a second ctrl+c; a worker failed (with --ray: its actor or node lost)
+    except (KeyboardInterrupt, WorkerFailed, RayError) as exc:
+        worker_failed = not isinstance(exc, KeyboardInterrupt)
         if worker_failed:
             print(f"ometer-tui: {exc}; finished runs are kept", file=err)
         result = runner.result
