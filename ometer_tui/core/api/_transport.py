@@ -133,9 +133,12 @@ def _mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
         raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc
 
 
-#: Arrival marks kept per connection; a reader that far behind loses the oldest ones
-#: (its chunks are then stamped when read, as without marks).
+#: Arrival marks kept per response; for a reader that far behind, the newest two are
+#: merged (the newer stamp for both: what the kernel does for a read that came late).
 MAX_ARRIVAL_MARKS = 4096
+#: Responses of one connection whose marks the protocol keeps for their bodies to claim
+#: (a body claims its own when its headers come back, long before the next response).
+MAX_MARKED_RESPONSES = 4
 
 #: Linux's ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``; Python's socket module does not name
 #: it). 35 on the common architectures; others (alpha, mips, parisc, sparc) use other
@@ -334,9 +337,15 @@ _DATA_EVENTS = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLHUP", 0)
 class _StampingHandler(ResponseHandler):
     """aiohttp's response protocol, noting when each read's bytes arrived.
 
-    A mark is (payload stream, its byte count after this data, stamp, kernel?), for the
-    response being read before and after the data was parsed (one data can end one
-    response and hold the whole of the next on a kept-alive connection).
+    A mark is (the payload's byte count after this data, stamp, kernel?), kept in a queue
+    of the response's own (:meth:`marks_for`) for the response being read before and
+    after the data was parsed (one data can end one response and hold the whole of the
+    next on a kept-alive connection). Per response, not per connection: aiohttp hands
+    the connection back to the pool as soon as a body's last byte is parsed, which under
+    load is often before the body's reader has read a byte of it; the next request on
+    the connection must not take the unread body's marks, and that body must still find
+    them (before, it looked them up through the connection it no longer had, and was
+    stamped when read: seconds late, ``loop``).
 
     On a plain TCP connection (Linux) the protocol reads the socket itself with kernel
     stamps (see the module's docstring); ``clock`` says which clock stamps its reads.
@@ -345,7 +354,9 @@ class _StampingHandler(ResponseHandler):
     def __init__(self, loop: asyncio.AbstractEventLoop, ready: ReadySockets | None = None) -> None:
         super().__init__(loop=loop)
         self._ready = ready
-        self.arrival_marks: deque[tuple[object, int, int, bool]] = deque(maxlen=MAX_ARRIVAL_MARKS)
+        self._marks: dict[object, deque[tuple[int, int, bool]]] = {}
+        #: the stamp and clock of the last read that carried bytes
+        self._last_read: tuple[int, bool] = (0, False)
         self.clock = "loop"
         self._ksock: socket.socket | None = None
         self._kreading = False
@@ -365,11 +376,40 @@ class _StampingHandler(ResponseHandler):
         before = self._payload
         super().data_received(data)
         after = self._payload
-        marks = self.arrival_marks
+        if data:
+            self._last_read = (now, kernel)
+        elif self._last_read[0]:
+            # aiohttp resuming its parser (``data_received(b"")``, at every read of a
+            # body): any bytes it parses now came with the last read, not now
+            now, kernel = self._last_read
         if before is not None:
-            marks.append((before, before.total_bytes, now, kernel))
+            self._mark(before, now, kernel)
         if after is not None and after is not before:
-            marks.append((after, after.total_bytes, now, kernel))
+            self._mark(after, now, kernel)
+
+    def marks_for(self, payload: object) -> deque[tuple[int, int, bool]]:
+        """The arrival marks of the response whose body is ``payload``: the body's reader
+        claims them once, with the response (see the class's docstring)."""
+        marks = self._marks.get(payload)
+        if marks is None:
+            marks = self._marks[payload] = deque()
+            while len(self._marks) > MAX_MARKED_RESPONSES:
+                del self._marks[next(iter(self._marks))]  # the oldest response's
+        return marks
+
+    def _mark(self, payload: Any, now: int, kernel: bool) -> None:
+        total = payload.total_bytes
+        if not total:
+            return
+        marks = self.marks_for(payload)
+        if marks:
+            last_total, _ns, last_kernel = marks[-1]
+            if last_total >= total:
+                return  # no new bytes for this response
+            if len(marks) >= MAX_ARRIVAL_MARKS:  # a reader that far behind: merge
+                marks[-1] = (total, now, kernel and last_kernel)
+                return
+        marks.append((total, now, kernel))
 
     # -- reading the socket with kernel stamps -------------------------------------------
 
@@ -572,28 +612,26 @@ class _Body(httpx.AsyncByteStream):
     (or, with no mark for them, to now) and counts which clock stamped it.
     """
 
-    __slots__ = ("_request", "_response", "arrival")
+    __slots__ = ("_marks", "_ready", "_request", "_response", "arrival")
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
         self._request = request
         self.arrival = Arrival()
-
-    def _marks(self) -> deque[tuple[object, int, int, bool]] | None:
-        connection = self._response.connection
-        protocol = connection.protocol if connection is not None else None
-        return getattr(protocol, "arrival_marks", None)
-
-    def _ready(self) -> ReadySockets | None:
-        connection = self._response.connection
-        protocol = connection.protocol if connection is not None else None
-        ready = getattr(protocol, "_ready", None)
-        return ready if isinstance(ready, ReadySockets) else None
+        # claimed now, from the protocol itself: the response may have handed its
+        # connection back already (its whole body parsed), and ``response.connection``
+        # is then None (see _StampingHandler)
+        protocol = getattr(response, "_protocol", None)
+        self._marks: deque[tuple[int, int, bool]] | None = None
+        self._ready: ReadySockets | None = None
+        if isinstance(protocol, _StampingHandler):
+            self._marks = protocol.marks_for(response.content)
+            self._ready = protocol._ready
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
-        marks = self._marks()
-        ready = self._ready()
+        marks = self._marks
+        ready = self._ready
         arrival = self.arrival
         consumed = 0  # payload bytes yielded so far
         with _mapped(self._request, reading=True):
@@ -607,9 +645,9 @@ class _Body(httpx.AsyncByteStream):
                 while consumed < end:
                     stamp, kernel, boundary = 0, False, end
                     while marks:
-                        payload, total, ns, kernel = marks[0]
-                        if payload is not content or total <= consumed:
-                            marks.popleft()  # another response's, or already yielded
+                        total, ns, kernel = marks[0]
+                        if total <= consumed:
+                            marks.popleft()  # already yielded
                             continue
                         stamp, boundary = ns, min(total, end)
                         break
