@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ometer_tui.core.bench.events import WorkerLoad
-from ometer_tui.core.bench.worker_view import WorkerBoard, overload_text
+from ometer_tui.core.bench.worker_view import WorkerBoard, overload_advice, overload_text
 
 
 def load(
@@ -151,3 +151,18 @@ def test_after_the_end_the_summary_tells_the_layout_and_the_peak_lag() -> None:
     board.apply(load(1, lag=4.4), now=0.0)
     board.apply(load(1, lag=0.7), now=1.0)
     assert board.summary_line() == "2 workers on 1 node · lag p99 peak 4.4 ms (worker 2)"
+
+
+def test_a_worker_lagging_at_low_cpu_says_the_machine_is_busy_not_the_client() -> None:
+    """A loop late while its worker uses 2% CPU is other processes' doing: the warning
+    says so, and its advice is not "more workers" (that would not help)."""
+    board = WorkerBoard()
+    board.apply(load(0, workers=1, lag=4.0, cpu=2.0, chunks=49.0), 1.0)
+    assert (
+        board.warning(1.5) == "the machine is busy: worker 1 runs late (lag p99 4.0 ms at 2% CPU)"
+    )
+    assert board.advice(1.5) == "its timings may run late: other processes hold the cores"
+    board.apply(load(0, workers=1, lag=4.0, cpu=95.0), 2.0)
+    assert board.warning(2.5) == "the client is the bottleneck here (worker 1 lag p99 4.0 ms)"
+    assert board.advice(2.5) == "its timings run late: fewer streams or more workers"
+    assert board.advice(2.5) == overload_advice(load(0, lag=4.0, cpu=95.0))

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 from ometer_tui.core.bench.events import WORKER_LAG_WARN_MS, WorkerLoad
 
-__all__ = ["STALE_AFTER_S", "WorkerBoard", "WorkerRow", "overload_text", "worker_label"]
+__all__ = [
+    "BUSY_CPU_PERCENT",
+    "STALE_AFTER_S",
+    "WorkerBoard",
+    "WorkerRow",
+    "machine_busy",
+    "overload_advice",
+    "overload_text",
+    "worker_label",
+]
 
 #: A worker silent for longer than this (seconds) while the benchmark runs is stale.
 STALE_AFTER_S = 3.0
@@ -28,14 +37,38 @@ def worker_label(worker: int) -> str:
     return f"worker {worker + 1}"
 
 
+#: A worker lagging while it uses less CPU than this (% of one core) is not overloaded by
+#: the benchmark: other processes hold the cores, and more workers would not help.
+BUSY_CPU_PERCENT = 50.0
+
+
+def machine_busy(report: WorkerLoad) -> bool:
+    """The worker's loop lags while the worker itself is mostly idle: the machine is
+    busy with something else (the advice differs: more workers would not help)."""
+    return report.cpu_percent < BUSY_CPU_PERCENT
+
+
 def overload_text(report: WorkerLoad, *, more: int = 0) -> str:
     """``the client is the bottleneck here (worker 2 lag p99 7.2 ms)`` (``more``: other
-    workers past the limit too)."""
+    workers past the limit too); a worker lagging at low CPU: ``the machine is busy:
+    worker 1 runs late (lag p99 4.0 ms at 2% CPU)``."""
     others = f", {more} more" if more else ""
+    if machine_busy(report):
+        return (
+            f"the machine is busy: {worker_label(report.worker)} runs late (lag p99 "
+            f"{report.lag_p99_ms:.1f} ms at {report.cpu_percent:.0f}% CPU{others})"
+        )
     return (
         f"the client is the bottleneck here ({worker_label(report.worker)} lag p99 "
         f"{report.lag_p99_ms:.1f} ms{others})"
     )
+
+
+def overload_advice(report: WorkerLoad) -> str:
+    """What to do about :func:`overload_text`'s warning, in a few words."""
+    if machine_busy(report):
+        return "its timings may run late: other processes hold the cores"
+    return "its timings run late: fewer streams or more workers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +228,13 @@ class WorkerBoard:
         """:meth:`summary_phrases` joined: ``2 workers on 1 node · lag p99 7.2 ms
         (worker 2) · 37 in flight · 12,345 chunks/s · CPU 182%``."""
         return " · ".join(self.summary_phrases(now))
+
+    def advice(self, now: float) -> str | None:
+        """While it runs: what to do about :meth:`warning` (``None``: no warning)."""
+        over = [r.live for r in self.rows(now) if r.overloaded and r.live is not None]
+        if not over:
+            return None
+        return overload_advice(max(over, key=lambda report: report.lag_p99_ms))
 
     def warning(self, now: float | None = None) -> str | None:
         """While it runs (``now`` given): ``the client is the bottleneck here (worker 2

@@ -181,9 +181,9 @@ class WorkersStrip(Widget, can_focus=False):
         out = [head]
         warning = board.warning(now)
         if warning is not None:  # under the summary: never cut off by the rows
-            why = "its timings run late: fewer streams or more workers"
-            if not running:
-                why = "timings of that time may be late"
+            why = (board.advice(now) if now is not None else None) or (
+                "timings of that time may be late"
+            )
             out.append(fit_phrases([Phrase(Text(f"⚠ {warning}", style=WARN_STYLE)),
                                     Phrase(Text(why), 1)], width, separator=": "))  # fmt: skip
         limit = ALL_ROWS if self.expanded else ROOMY_ROWS if self.roomy else 0
