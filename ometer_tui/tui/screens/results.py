@@ -136,7 +136,7 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
     def _render_header(self) -> None:
         fold = self.session.fold
         phrases = header_phrases(self.session, show_clock=self._show_clock)
-        self.query_one(ResultsHeader).show(fold.requests_done, fold.requests_total, phrases)
+        self.query_one(ResultsHeader).show(*fold.counts(), phrases)
 
     @on(ResultsTable.LegendChanged)
     def _legend_changed(self, event: ResultsTable.LegendChanged) -> None:
