@@ -23,6 +23,7 @@ from ometer_tui.tui import bench_bridge
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.results_header import PhraseLine
+from ometer_tui.tui.widgets.workers_strip import WorkersStrip
 from tests.tui.conftest import AppFactory, Settle
 from tests.tui.test_model_picker import SIZE, FakeResults, open_picker
 from tests.tui.test_session import until
@@ -148,6 +149,7 @@ async def test_the_automatic_workers_choice_is_told_on_the_results_screen(
         await pilot.pause()
         assert app.session.error is None
         told = _told(app)
+        strip = app.screen.query_one(WorkersStrip).plain
     cores = usable_cores()
     chosen = [m for m, severity in told if m.startswith("chosen automatically")]
     assert chosen == [
@@ -160,3 +162,4 @@ async def test_the_automatic_workers_choice_is_told_on_the_results_screen(
         "warning",
     ) in told
     assert len(app.session.result.models["demo-fast:1b"].records) == 20  # all of them ran
+    assert f"⚠ this asks ~1,000 chunks/s; this machine holds ~{cores * 100:,} within" in strip
