@@ -181,23 +181,20 @@ def default_runner_factory(
 
 
 def chosen_workers(plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None]) -> int:
-    """The workers chosen for ``plan`` (``shards.workers_to_run``: self-calibration),
-    its lines told to the UI as :class:`EngineNotice` events, as headless prints them
-    (``worker_args.choose``): the calibration being measured, the choice when it is
-    more than one worker, and the warning when the load asked is past what this machine
-    measures honestly. Blocking (a first calibration takes about 4 s)."""
-    from ometer_tui.core.bench.shards import workers_to_run
+    """The workers chosen for ``plan`` (self-calibration), its lines told to the UI as
+    :class:`EngineNotice` events (``shards.workers_told``, the lines headless prints):
+    the calibration being measured, the choice when it is more than one worker, and the
+    warning when the load asked is past what this machine measures honestly. Blocking
+    (a first calibration takes about 4 s)."""
+    from ometer_tui.core.bench.shards import workers_told
 
     def note(line: str) -> None:
         on_event(EngineNotice(line))
 
-    workers, choice = workers_to_run(plan, note)
-    if choice is not None:
-        if choice.warning:
-            on_event(EngineNotice(choice.warning, warning=True))
-        if workers > 1:
-            note(f"chosen automatically: {choice.reason}")
-    return workers
+    def warn(line: str) -> None:
+        on_event(EngineNotice(line, warning=True))
+
+    return workers_told(plan, note, warn)
 
 
 def ray_runner_factory(
