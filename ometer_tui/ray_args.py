@@ -49,13 +49,11 @@ def check(args: argparse.Namespace) -> None:
     address = getattr(args, "ray", None)
     if address is None:
         return
-    head, sep, port = address.strip().rpartition(":")
-    if address.strip() != "auto" and not (sep and head and port.isdigit()):
-        raise RayArgsError(
-            f"--ray: expected 'auto' or the cluster head's host:port, got {address!r}"
-        )
-    from ometer_tui.core.bench.ray_shards import ray_available
+    from ometer_tui.core.bench.ray_shards import ray_address_problem, ray_available
 
+    problem = ray_address_problem(address)
+    if problem is not None:
+        raise RayArgsError(f"--ray: {problem}")
     problem = ray_available()
     if problem is not None:
         raise RayArgsError(f"--ray: {problem}")
@@ -89,10 +87,12 @@ def runner_factory(
     from ometer_tui.core.bench.ray_shards import (
         Placement,
         RayUnavailable,
+        cluster_line,
         cluster_nodes,
+        ray_runner_for,
         ray_shard_factory,
+        ray_workers,
     )
-    from ometer_tui.core.bench.shards import MergedRunner, worker_count
 
     address = plan.ray_address or "auto"
     try:
@@ -100,7 +100,7 @@ def runner_factory(
     except RayUnavailable as exc:
         raise RayClusterUnreachable(f"--ray: {exc}") from None
     asked: int | None = getattr(args, "workers", None) or settings.defaults.workers
-    workers = asked or max(nodes, 1)
+    workers = ray_workers(asked, nodes)
     refusal = worker_args.check(plan, workers)
     if refusal is not None:
         raise RayArgsError(f"--ray: {refusal}")
@@ -110,17 +110,10 @@ def runner_factory(
             print(f"ometer-tui: {where.describe()}", file=err, flush=True)
 
     if not quiet:
-        n = worker_count(plan, workers) if workers > 1 else 1
-        print(
-            f"ometer-tui: Ray cluster at {address}: {nodes} node(s), {n} worker(s)",
-            file=err,
-            flush=True,
-        )
+        print(f"ometer-tui: {cluster_line(plan, address, nodes, workers)}", file=err, flush=True)
     factory = ray_shard_factory(address, on_placed=placed)
 
     def make(plan: BenchmarkPlan, sink: EventSink) -> Runner:
-        if workers <= 1:
-            return factory(plan, 0, 1, sink)
-        return MergedRunner(plan, sink, workers=workers, shard_factory=factory)
+        return ray_runner_for(plan, sink, workers=workers, factory=factory)
 
     return make

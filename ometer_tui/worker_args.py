@@ -53,19 +53,16 @@ def choose(plan: BenchmarkPlan, given: int | None, err: TextIO, *, quiet: bool) 
     """The workers to run ``plan`` on: ``given``, or chosen from the load asked and this
     machine (``shards.workers_to_run``). Its warning (a load past what the machine can
     measure honestly) is printed even when ``quiet``; the choice and notes only when not."""
-    from ometer_tui.core.bench.shards import workers_to_run
+    from ometer_tui.core.bench.shards import workers_told
 
     def note(line: str) -> None:
         if not quiet:
             print(f"ometer-tui: {line}", file=err)
 
-    workers, choice = workers_to_run(replace(plan, workers=given), note)
-    if choice is not None:
-        if choice.warning:
-            print(f"ometer-tui: {choice.warning}", file=err)
-        if given is None and workers > 1:
-            note(f"chosen automatically: {choice.reason}")
-    return workers
+    def warn(line: str) -> None:
+        print(f"ometer-tui: {line}", file=err)
+
+    return workers_told(replace(plan, workers=given), note, warn)
 
 
 def check(plan: BenchmarkPlan, workers: int) -> str | None:

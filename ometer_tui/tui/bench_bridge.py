@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, cast
 
-from ometer_tui.core.bench.events import BenchmarkEvent
+from ometer_tui.core.bench.events import BenchmarkEvent, EngineNotice
 from ometer_tui.core.bench.loop import run_engine
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
@@ -150,14 +150,15 @@ def default_runner_factory(
     """Per ``OMETER_TUI_ENGINE``: the process runner unless it says ``thread`` (or the
     platform has no Unix sockets to talk to it over: Windows runs it in the thread).
     A plan on several workers (``plan.workers``, or chosen by ``shards.workers_to_run``
-    when it is blank) is split across that many engine processes and merged
-    (``shards.runner_for``); in thread mode the shards share the thread's loop."""
+    when it is blank: :func:`chosen_workers`) is split across that many engine processes
+    and merged (``shards.runner_for``); in thread mode the shards share the thread's
+    loop. A plan with a Ray address runs on that cluster (:func:`ray_runner_factory`)."""
+    if plan.ray_address is not None:
+        return ray_runner_factory(plan, on_event, log_exchanges)
     in_thread = os.environ.get(ENGINE_ENV, "").strip().lower() == "thread" or os.name != "posix"
     workers = plan.workers
     if workers is None:  # the run panel's Workers left blank: chosen (self-calibration)
-        from ometer_tui.core.bench.shards import workers_to_run
-
-        workers, _ = workers_to_run(plan)  # on the bridge's thread, never the UI's
+        workers = chosen_workers(plan, on_event)  # on the bridge's thread, never the UI's
     if workers > 1:
         from ometer_tui.core.bench.shards import (
             in_loop_shard_factory,
@@ -177,6 +178,55 @@ def default_runner_factory(
     if in_thread:
         return thread_runner_factory(plan, on_event, log_exchanges)
     return process_runner_factory(plan, on_event, log_exchanges)
+
+
+def chosen_workers(plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None]) -> int:
+    """The workers chosen for ``plan`` (self-calibration), its lines told to the UI as
+    :class:`EngineNotice` events (``shards.workers_told``, the lines headless prints):
+    the calibration being measured, the choice when it is more than one worker, and the
+    warning when the load asked is past what this machine measures honestly. Blocking
+    (a first calibration takes about 4 s)."""
+    from ometer_tui.core.bench.shards import workers_told
+
+    def note(line: str) -> None:
+        on_event(EngineNotice(line))
+
+    def warn(line: str) -> None:
+        on_event(EngineNotice(line, warning=True))
+
+    return workers_told(plan, note, warn)
+
+
+def ray_runner_factory(
+    plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
+) -> Runner:
+    """The plan's workers as Ray actors on the cluster at ``plan.ray_address``, joined
+    here (blocking, on the bridge's thread): ``plan.workers``, else one per alive node
+    (``ray_shards.ray_workers``, headless ``--ray``'s rule). The cluster's layout and
+    where each actor runs are told as :class:`EngineNotice` events. Without Ray, or
+    when the cluster cannot be joined, it raises ``RayUnavailable`` (one line: the run
+    fails at its start, on the results screen)."""
+    from ometer_tui.core.bench.ray_shards import (
+        Placement,
+        RayShardFactory,
+        cluster_line,
+        cluster_nodes,
+        ray_runner_for,
+        ray_workers,
+    )
+
+    address = plan.ray_address or "auto"
+    nodes = cluster_nodes(address)  # RayUnavailable: no Ray, or no cluster there
+    workers = ray_workers(plan.workers, nodes)
+    on_event(EngineNotice(cluster_line(plan, address, nodes, workers)))
+
+    def placed(where: Placement) -> None:
+        on_event(EngineNotice(where.describe()))
+
+    factory = RayShardFactory(address, on_placed=placed, log_exchanges=log_exchanges)
+    return ray_runner_for(
+        plan, on_event, workers=workers, factory=factory, log_exchanges=log_exchanges
+    )
 
 
 def shut_down_engines() -> None:

@@ -12,7 +12,10 @@ from ometer_tui.tui.widgets.results_header import Phrase
 
 
 def state_text(session: BenchmarkSession) -> Text:
-    """``running 12/40 requests``, ``done``, ``cancelled``... (coloured)."""
+    """``running 12/40 requests``, ``done 40/40 requests``, ``cancelled``... (coloured):
+    the fold's :meth:`~ometer_tui.core.bench.fold.ResultFold.counts` (a running series:
+    ``running 12/40 requests in this step``; a run for a duration: ``running 43
+    requests``; a finished series: ``done 181 requests``, every step's)."""
     fold = session.fold
     if session.stopping:
         state = Text("stopping…", style="bold yellow")
@@ -26,7 +29,10 @@ def state_text(session: BenchmarkSession) -> Text:
         state = Text("done", style="bold green")
     else:
         state = Text("ready", style="dim")
-    state.append(f" {fold.requests_done}/{fold.requests_total} requests", style="")
+    done, total = fold.counts()
+    counted = f" {done}" if total is None else f" {done}/{total}"
+    step = " in this step" if session.running and session.series else ""
+    state.append(f"{counted} requests{step}", style="")
     return state
 
 

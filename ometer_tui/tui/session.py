@@ -45,7 +45,7 @@ from textual.dom import DOMNode
 from textual.signal import Signal
 from textual.timer import Timer
 
-from ometer_tui.core.bench.events import WorkerLoad
+from ometer_tui.core.bench.events import EngineNotice, WorkerLoad
 from ometer_tui.core.bench.fold import ResultFold
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
@@ -90,6 +90,9 @@ class SessionChanged:
     trends: bool = False
     steps: bool = False
     workers: bool = False
+    #: lines about how the benchmark is run that came with this change (each text once
+    #: per run): the workers chosen, a calibration, where Ray placed its workers
+    notices: tuple[EngineNotice, ...] = ()
 
 
 class BenchmarkSession:
@@ -139,6 +142,8 @@ class BenchmarkSession:
         #: the sweep stops there)
         self.finished_steps: list[StepResult] = []
         self.step_verdict: str | None = None
+        #: the engine's notices of this run, each text once (``EngineNotice``)
+        self.notices: list[EngineNotice] = []
         self.changed: Signal[SessionChanged] = Signal(owner, "benchmark-session")
         self._bridge: BenchmarkBridge | None = None
         self._timer: Timer | None = None
@@ -271,6 +276,7 @@ class BenchmarkSession:
         self.step_now, self.step_points = None, []
         self.workers = WorkerBoard(ray=self.plan.ray_address is not None)
         self.finished_steps, self.step_verdict = [], None
+        self.notices = []
         factory = self.runner_factory
         if self.steps is not None and self.steps.series:
             factory = steps_runner_factory(self.steps, factory)
@@ -313,14 +319,15 @@ class BenchmarkSession:
         events = bridge.drain()
         steps = self._take_steps(events)
         loads = self._take_loads(events)
+        notices = self._take_notices(events)
         change = self.fold.apply(events)  # (the fold passes over the step events)
         if finished:
-            self._finish(bridge, change.exchanges)
+            self._finish(bridge, change.exchanges, notices)
             return
         telemetry = bridge.take_telemetry()
         if telemetry is not None:
             self.telemetry = telemetry
-        if not change.empty or telemetry is not None or steps or loads:
+        if not change.empty or telemetry is not None or steps or loads or notices:
             self.changed.publish(
                 SessionChanged(
                     frozenset(change.models),
@@ -329,6 +336,7 @@ class BenchmarkSession:
                     telemetry=telemetry is not None,
                     steps=steps,
                     workers=loads,
+                    notices=notices,
                 )
             )
 
@@ -352,7 +360,21 @@ class BenchmarkSession:
             self.workers.apply(event, now)
         return bool(loads)
 
-    def _finish(self, bridge: BenchmarkBridge, exchanges: int) -> None:
+    def _take_notices(self, events: tuple[object, ...]) -> tuple[EngineNotice, ...]:
+        """The engine's notices of a batch not seen in this run yet (a series of steps
+        chooses its workers per step: the same line is told once)."""
+        seen = {notice.text for notice in self.notices}
+        new: list[EngineNotice] = []
+        for event in events:
+            if isinstance(event, EngineNotice) and event.text not in seen:
+                seen.add(event.text)
+                new.append(event)
+        self.notices += new
+        return tuple(new)
+
+    def _finish(
+        self, bridge: BenchmarkBridge, exchanges: int, notices: tuple[EngineNotice, ...] = ()
+    ) -> None:
         if self._timer is not None:
             self._timer.stop()
         self._timer = None
@@ -379,6 +401,7 @@ class BenchmarkSession:
                 telemetry=True,
                 steps=self.series,
                 workers=not self.workers.empty,
+                notices=notices,
             )
         )
 

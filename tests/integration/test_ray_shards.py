@@ -431,6 +431,45 @@ def test_headless_sweep_runs_each_step_on_ray(ray_cluster: str, tmp_path: Path) 
     assert "ray worker 1 of 2: node " in done.stderr  # step 1: split over two
 
 
+async def test_the_dashboard_runs_a_plan_on_the_cluster(
+    ray_cluster: str, demo: DemoServerThread
+) -> None:
+    """The run panel's Ray field set (``plan.ray_address``), Workers blank: the results
+    screen's session runs one worker per node as Ray actors (the bridge's default
+    runner factory), the same runs as one local engine; the cluster's layout and each
+    actor's node are told on the screen, and the workers strip says "(ray)"."""
+    from textual.app import App
+
+    from ometer_tui.tui.screens.results import ResultsScreen
+    from ometer_tui.tui.session import BenchmarkSession
+    from ometer_tui.tui.widgets.workers_strip import WorkersStrip
+
+    plan = _plan(demo)
+    local = await BenchmarkRunner(plan, lambda e: None).run()
+    demo.reset()
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.session = BenchmarkSession(self, replace(plan, ray_address=ray_cluster))
+            self.session.start()
+            self.push_screen(ResultsScreen(self.session, show_clock=False))
+
+    app = Host()
+    async with app.run_test(size=(120, 36)) as pilot:
+        deadline = time.monotonic() + 90
+        while app.session.running:
+            assert time.monotonic() < deadline, "the run on Ray did not end"
+            await pilot.pause(0.1)
+        await pilot.pause()
+        assert app.session.error is None
+        assert _shape(app.session.result) == _shape(local)
+        told = [n.message for n in app._notifications]
+        strip = app.screen.query_one(WorkersStrip).plain
+    assert f"Ray cluster at {ray_cluster}: 2 node(s), 2 worker(s)" in told
+    assert sum(1 for m in told if m.startswith("ray worker ")) == 2 * len(plan.models)
+    assert strip.startswith("Client 2 workers on ") and "(ray)" in strip.splitlines()[0]
+
+
 async def test_last_a_lost_node_is_an_error_naming_its_worker(
     ray_nodes: tuple[str, list[subprocess.Popen[bytes]]], demo: DemoServerThread
 ) -> None:

@@ -243,3 +243,21 @@ def test_each_step_of_a_series_adds_its_requests_to_the_total() -> None:
     assert fold.requests_total == 5
     fold.apply([RunFinished(rec("a", 2), 1, 3)])
     assert (fold.requests_done, fold.requests_total) == (3, 5)
+
+
+def test_counts_are_the_current_steps_and_none_when_not_planned() -> None:
+    """What the progress counts: the current start's requests against what it planned;
+    nothing to count against for a run for a duration (it plans only its warm-ups) or
+    past an open loop's estimate; a finished series: every step's requests."""
+    fold = ResultFold(PLAN)
+    assert fold.counts() == (0, planned_requests(PLAN))
+    fold.apply([BenchmarkStarted(models=(A,), total_runs=2, warmup_requests=0)])
+    fold.apply([RunFinished(rec("a", 0), 1, 2)])
+    assert fold.counts() == (1, 2)
+    fold.apply([RunFinished(rec("a", 1), 2, 2), RunFinished(rec("a", 2), 3, 2)])
+    assert fold.counts() == (3, None)  # past the estimate: no wrong total
+    fold.apply([BenchmarkStarted(models=(A,), total_runs=1, warmup_requests=1)])  # a duration
+    fold.apply([RunFinished(rec("a", i), i, 0) for i in range(5)])
+    assert fold.counts() == (5, None)  # not "5/1", nor "8/4"
+    fold.finish(None, error="stopped")
+    assert fold.series and fold.counts() == (8, None)  # every step's

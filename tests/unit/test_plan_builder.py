@@ -279,3 +279,19 @@ def test_panel_load_problems_name_the_fields_and_build_no_plan() -> None:
     # no load field set: the plain closed loop, as before
     plan, problems = _panel_load_plan(start, DEFAULTS, ENDPOINT)
     assert problems == [] and plan is not None and plan.load is None
+
+
+def test_the_ray_field_is_checked_by_the_ray_flags_rule() -> None:
+    """The run panel's Ray field: blank is this machine, ``auto`` or ``host:port`` reach
+    the plan (``BenchmarkPlan.ray_address``), anything else is one line naming it."""
+    from ometer_tui.core.bench.plan_builder import build_plan, overrides_from_fields
+    from ometer_tui.core.settings import Defaults
+
+    endpoint = Endpoint(name="e", url="http://127.0.0.1:1")
+    for text, address in (("", None), (" auto ", "auto"), ("10.0.0.5:6379", "10.0.0.5:6379")):
+        overrides, problems = overrides_from_fields({"ray": text})
+        assert problems == [] and overrides.ray_address == address
+        plan = build_plan(Defaults(), endpoint, [ModelInfo("m")], overrides)
+        assert plan.ray_address == address
+    _, problems = overrides_from_fields({"ray": "head"})
+    assert problems == ["ray: expected 'auto' or the cluster head's host:port, got 'head'"]

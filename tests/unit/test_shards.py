@@ -5,6 +5,7 @@ merged events and result are one engine's, with shards whose client answers on t
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import time
 from collections import Counter
 from dataclasses import replace
@@ -423,3 +424,43 @@ async def test_a_shared_start_lines_the_workers_timetables_up_to_the_ns() -> Non
     for k, stamp in stamps.items():
         assert stamp.intended_at_s is not None
         assert stamp.intended_at_s - zero == pytest.approx(offsets[k], abs=2e-9)
+
+
+def test_workers_told_says_the_choice_and_the_warning(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one wording of the automatic choice, for headless (stderr) and the dashboard
+    (notices): the choice as a note, the calibration's warning as a warning; a number
+    the user set is no news (only its warning)."""
+    import io
+
+    from ometer_tui import worker_args
+    from ometer_tui.core.bench.calibrate import Calibration, write_cached
+    from ometer_tui.core.bench.shards import workers_told
+
+    cache = tmp_path / "calibration.json"
+    write_cached(
+        Calibration(per_chunk_us=100.0, capacity_chunks_per_s=100.0, cores=1, python="t",
+                    measured_at=time.time(), took_s=0.0),
+        cache,
+    )  # fmt: skip
+    monkeypatch.setenv("OMETER_TUI_CALIBRATION", str(cache))
+    monkeypatch.setattr("ometer_tui.core.bench.calibrate.usable_cores", lambda: 2)
+    plan = plan_of(models=(A,), concurrency=20)  # 20 streams x 50 tokens/s asked
+    notes: list[str] = []
+    warnings: list[str] = []
+    assert workers_told(plan, notes.append, warnings.append) == 2
+    assert notes == [
+        "chosen automatically: 2 workers: ~1,000 chunks/s asked, one worker holds ~100 "
+        "within 3 ms of lag (capped at the cores: 2)"
+    ]
+    assert warnings == [
+        "this asks ~1,000 chunks/s; this machine holds ~200 within 3 ms of lag: numbers "
+        "past that are the client's limit, not the server's"
+    ]
+    err = io.StringIO()
+    assert worker_args.choose(plan, 2, err, quiet=True) == 2
+    assert err.getvalue() == (
+        "ometer-tui: this asks ~1,000 chunks/s; this machine holds ~200 within 3 ms of lag: "
+        "numbers past that are the client's limit, not the server's\n"
+    )

@@ -100,6 +100,18 @@ class WorkerLoad:
         return self.lag_p99_ms > WORKER_LAG_WARN_MS
 
 
+@dataclass(frozen=True, slots=True)
+class EngineNotice:
+    """A line the user should read about how the benchmark is run (not a measurement):
+    the workers chosen automatically and why, a calibration being measured, where Ray
+    placed a worker. ``warning``: the numbers may not be trusted as they are (e.g. the
+    load asked is past what this machine can measure). Headless prints these lines
+    itself; the dashboard gets them as events; the fold ignores them."""
+
+    text: str
+    warning: bool = False
+
+
 BenchmarkEvent = (
     BenchmarkStarted
     | ModelPhaseChanged
@@ -108,5 +120,6 @@ BenchmarkEvent = (
     | ModelFinished
     | BenchmarkFinished
     | WorkerLoad
+    | EngineNotice
     | ExchangeLogged
 )

@@ -108,6 +108,11 @@ class ResultFold:
         self.progress: dict[str, Progress] = {}
         self.requests_done = 0
         self.requests_total = planned_requests(plan)
+        #: requests done since the engine's latest start (a series: the current step's)
+        self.step_done = 0
+        #: what that start planned (``None``: not known beforehand: see :meth:`counts`)
+        self.step_total: int | None = self.requests_total
+        self._starts = 0
         self.exchanges: deque[ExchangeLogged] = deque(maxlen=max_exchanges)
         self.exchange_count = 0
         #: the engine failed before or while running (its message), see :meth:`finish`
@@ -122,6 +127,7 @@ class ResultFold:
         fold.result = result
         fold.requests_done = sum(len(m.records) for m in result.models.values())
         fold.requests_total = max(fold.requests_done, 1)
+        fold.step_done, fold.step_total = fold.requests_done, fold.requests_total
         fold.finished = True
         return fold
 
@@ -153,6 +159,11 @@ class ResultFold:
             before = self.requests_done if self._started else 0
             self.requests_total = before + max(event.total_runs, 1)
             self._started = True
+            self._starts += 1
+            # a run for a duration plans no measured runs (only its warm-ups): how many
+            # it makes is not known beforehand
+            known = event.total_runs > event.warmup_requests
+            self.step_done, self.step_total = 0, event.total_runs if known else None
             change.header = True
         elif isinstance(event, ModelPhaseChanged):
             key = row_key(event.endpoint, event.model)
@@ -167,6 +178,7 @@ class ResultFold:
                 mr.records.append(event.record)
             self.progress[key] = Progress(event.model_done, event.model_total)
             self.requests_done += 1
+            self.step_done += 1
             change.models.add(key)
             change.header = True
         elif isinstance(event, ModelFinished):
@@ -211,6 +223,24 @@ class ResultFold:
                     mr.phase = left
 
     # ------------------------------------------------------------------ figures
+
+    @property
+    def series(self) -> bool:
+        """The engine started more than once (a series of steps: one start per step)."""
+        return self._starts > 1
+
+    def counts(self) -> tuple[int, int | None]:
+        """The requests a progress display counts, done and planned (``None``: not
+        known). While it runs: the current start's (a series: the current step's)
+        against what it planned; not known for a run for a duration, nor once more
+        were done than an open loop's estimate. Once a series is over: every step's
+        requests, with nothing planned left to count against."""
+        if self.finished and self.series:
+            return self.requests_done, None
+        total = self.step_total
+        if total is not None and self.step_done > total:
+            total = None
+        return self.step_done, total
 
     def aggregate_tps(self) -> float | None:
         return aggregate_output_tps(self.result)

@@ -125,6 +125,9 @@ class PlanOverrides:
     #: engine workers to split the load across (``--workers``, the run panel's Workers);
     #: ``None``: chosen automatically
     workers: int | None = None
+    #: the Ray cluster to run the workers on (``--ray``, the run panel's Ray field):
+    #: ``auto`` or the head's ``host:port``; ``None``: this machine
+    ray_address: str | None = None
 
 
 def plan_defaults(defaults: Defaults, endpoint: Endpoint) -> Defaults:
@@ -252,6 +255,7 @@ def build_plan(
         completion_api=bool(o.completion_api),
         load=load,
         workers=o.workers,
+        ray_address=o.ray_address,
     )
 
 
@@ -331,8 +335,9 @@ def overrides_from_fields(
 ) -> tuple[PlanOverrides, list[str]]:
     """Overrides from a run panel's text fields, and the problems (each naming its field).
 
-    Keys (all optional): ``prompts`` (one prompt per line), ``prompts_file``, ``image``
-    and the number fields of :data:`NUMBER_FIELDS`. An empty (or blank) field is "not
+    Keys (all optional): ``prompts`` (one prompt per line), ``prompts_file``, ``image``,
+    ``ray`` (blank: this machine; ``auto`` or ``host:port``: a Ray cluster) and the
+    number fields of :data:`NUMBER_FIELDS`. An empty (or blank) field is "not
     given". In a generation field (:data:`NOT_SENDABLE`) the word ``server`` means "send
     none". Files named by ``prompts_file`` and ``image`` are read here.
 
@@ -367,6 +372,15 @@ def overrides_from_fields(
         )
         if lines:
             values["prompts"] = lines
+    ray = fields.get("ray", "").strip()
+    if ray:
+        from ometer_tui.core.bench.ray_shards import ray_address_problem
+
+        problem = ray_address_problem(ray)
+        if problem is None:
+            values["ray_address"] = ray
+        else:
+            problems.append(f"ray: {problem}")
     image = fields.get("image", "").strip()
     if image:
         try:

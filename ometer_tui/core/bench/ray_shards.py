@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
@@ -47,6 +47,9 @@ from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.models import Endpoint
 from ometer_tui.core.secrets import Secret, TokenRef
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.shards import Runner
 
 EventSink = Callable[[BenchmarkEvent], None]
 
@@ -72,6 +75,33 @@ def ray_available() -> str | None:
     except Exception as exc:  # a broken install: say so rather than crash
         return f"Ray cannot be imported ({type(exc).__name__}: {exc}); try: {RAY_INSTALL_HINT}"
     return None
+
+
+def ray_address_problem(address: str) -> str | None:
+    """Why ``address`` is not a Ray cluster address (one line, without the option's
+    name: each front end names its own), or ``None``: ``auto`` (the cluster started on
+    this machine) or the head's ``host:port``. The one rule of ``--ray`` and the run
+    panel's Ray field."""
+    text = address.strip()
+    head, sep, port = text.rpartition(":")
+    if text == "auto" or (sep and head and port.isdigit()):
+        return None
+    return f"expected 'auto' or the cluster head's host:port, got {address!r}"
+
+
+def ray_workers(given: int | None, nodes: int) -> int:
+    """The workers of a run on a Ray cluster of ``nodes`` alive nodes: ``given`` (the
+    user's number), else one per node."""
+    return given or max(nodes, 1)
+
+
+def cluster_line(plan: BenchmarkPlan, address: str, nodes: int, workers: int) -> str:
+    """``Ray cluster at auto: 2 node(s), 2 worker(s)`` (the workers ``plan`` can be
+    split into, of ``workers``)."""
+    from ometer_tui.core.bench.shards import worker_count
+
+    n = worker_count(plan, workers) if workers > 1 else 1
+    return f"Ray cluster at {address}: {nodes} node(s), {n} worker(s)"
 
 
 class RayError(RuntimeError):
@@ -568,3 +598,24 @@ def ray_shard_factory(
 ) -> RayShardFactory:
     """A ``ShardFactory`` running each shard as a Ray actor on the cluster at ``address``."""
     return RayShardFactory(address, on_placed=on_placed)
+
+
+def ray_runner_for(
+    plan: BenchmarkPlan,
+    on_event: EventSink,
+    *,
+    workers: int,
+    factory: RayShardFactory,
+    log_exchanges: bool = False,
+) -> Runner:
+    """The runner of ``plan`` on ``workers`` Ray actors made by ``factory``: one actor
+    running the whole plan, or the plan split and merged
+    (:class:`~ometer_tui.core.bench.shards.MergedRunner`). Headless and the dashboard
+    both make their Ray runners here."""
+    if workers <= 1:
+        return factory(plan, 0, 1, on_event)
+    from ometer_tui.core.bench.shards import MergedRunner
+
+    return MergedRunner(
+        plan, on_event, workers=workers, shard_factory=factory, log_exchanges=log_exchanges
+    )

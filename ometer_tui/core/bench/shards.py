@@ -250,6 +250,23 @@ def workers_to_run(
     return workers, choice
 
 
+def workers_told(
+    plan: BenchmarkPlan, note: Callable[[str], None], warn: Callable[[str], None]
+) -> int:
+    """:func:`workers_to_run`, saying what a user should read: ``note`` hears the
+    calibration's notes and, when the choice is more than one worker and automatic,
+    ``chosen automatically: <why>``; ``warn`` hears the warning that the load asked is
+    past what the workers hold within the lag limit. Headless prints these lines and the
+    dashboard notifies them: the one wording of both."""
+    workers, choice = workers_to_run(plan, note)
+    if choice is not None:
+        if choice.warning:
+            warn(choice.warning)
+        if plan.workers is None and workers > 1:
+            note(f"chosen automatically: {choice.reason}")
+    return workers
+
+
 def runner_for(
     plan: BenchmarkPlan,
     on_event: EventSink,

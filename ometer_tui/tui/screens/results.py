@@ -114,6 +114,10 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
 
     def _session_changed(self, change: SessionChanged) -> None:
         self._show_change(change)
+        for notice in change.notices:  # how it runs: the workers chosen, Ray's placement
+            warn = notice.warning
+            self.notify(notice.text, title="Workers", markup=False, timeout=15 if warn else 8,
+                        severity="warning" if warn else "information")  # fmt: skip
         if change.finished and self.session.error:
             self.notify(self.session.error, title="Benchmark failed", severity="error",
                         timeout=10, markup=False)  # fmt: skip
@@ -136,7 +140,7 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
     def _render_header(self) -> None:
         fold = self.session.fold
         phrases = header_phrases(self.session, show_clock=self._show_clock)
-        self.query_one(ResultsHeader).show(fold.requests_done, fold.requests_total, phrases)
+        self.query_one(ResultsHeader).show(*fold.counts(), phrases)
 
     @on(ResultsTable.LegendChanged)
     def _legend_changed(self, event: ResultsTable.LegendChanged) -> None:

@@ -132,7 +132,7 @@ class ResultsHeader(Vertical):
     def __init__(self, plan: BenchmarkPlan, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._plan = plan
-        self._state: tuple[int, int, list[Phrase]] = (0, 1, [])
+        self._state: tuple[int, int | None, list[Phrase]] = (0, 1, [])
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -143,9 +143,10 @@ class ResultsHeader(Vertical):
             yield ProgressBar(total=1, show_eta=False, id="results-progress")
             yield PhraseLine(id="results-status")
 
-    def show(self, done: int, total: int, status: Sequence[Phrase]) -> None:
-        """The progress (requests done of total) and the status phrases."""
-        self._state = (done, max(total, 1), list(status))
+    def show(self, done: int, total: int | None, status: Sequence[Phrase]) -> None:
+        """The progress (requests done of total; ``None``: not known, no bar) and the
+        status phrases."""
+        self._state = (done, total, list(status))
         self._apply()
 
     def on_mount(self) -> None:
@@ -154,7 +155,8 @@ class ResultsHeader(Vertical):
     def _apply(self) -> None:
         # (before its children are mounted the state waits for on_mount)
         done, total, status = self._state
-        for bar in self.query(ProgressBar):
-            bar.update(total=total, progress=done)
+        for bar in self.query(ProgressBar):  # (no total: no bar, rather than a wrong one)
+            bar.display = total is not None
+            bar.update(total=max(total or 1, 1), progress=done)
         for line in self.query("#results-status").results(PhraseLine):
             line.set_phrases(status)

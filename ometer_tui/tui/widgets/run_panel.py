@@ -39,6 +39,7 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("concurrency", "Concurrency", "In-flight requests per model; empty: the default"),
     ("parallel_models", "Models ∥", "Models benchmarked at the same time"),
     ("workers", "Workers", "Engine processes the load is split across, 1..64; empty: auto"),
+    ("ray", "Ray", "Workers as Ray actors: 'auto' (a cluster here) or host:port; empty: local"),
     ("max_tokens", "Max tokens", "Output token limit per request"),
     ("temperature", "Temperature", "0..2; empty: the default; 'server': send none"),
     ("top_p", "top_p", "0..1; empty: the default; 'server': send none"),
@@ -51,7 +52,7 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 #: what an empty field means, shown in it (dim) where it is not obvious
-PLACEHOLDERS = {"workers": "auto"}
+PLACEHOLDERS = {"workers": "auto", "ray": "local"}
 
 #: fields filled from the defaults
 FROM_DEFAULTS = ("passes", "warmup", "concurrency", "parallel_models", "max_tokens",

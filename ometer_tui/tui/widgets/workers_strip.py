@@ -13,6 +13,9 @@ result from the history has none).
   first when there are more; ``w`` shows up to :data:`ALL_ROWS`).
 - A worker past the lag limit adds a warning line under the summary, in words
   (``NO_COLOR`` keeps them); on a narrow terminal it wraps rather than lose its figure.
+- The engine's warnings about the run (``EngineNotice.warning``: the calibration's
+  "this asks ~N chunks/s; this machine holds ~M ...") stay under the summary, shown
+  even before any report came.
 - Stale workers (silent for more than 3 s while running) show as stale, not as numbers;
   the strip redraws every second while the benchmark runs, so a worker going silent is
   seen without a report.
@@ -144,12 +147,17 @@ class WorkersStrip(Widget, can_focus=False):
             self.notify("No engine worker has reported its load (yet).", timeout=3)
 
     def _session_changed(self, change: SessionChanged) -> None:
-        if change.workers or change.restarted or change.finished:
+        if change.workers or change.restarted or change.finished or change.notices:
             self._update()
+
+    def _warnings(self) -> list[str]:
+        """The engine's warnings about this run (the calibration's: a load past what
+        this machine measures honestly); they stay while the result is shown."""
+        return [notice.text for notice in self.session.notices if notice.warning]
 
     def _update(self) -> None:
         running = self.session.running
-        self.set_class(not self.session.workers.empty, "-shown")
+        self.set_class(not self.session.workers.empty or bool(self._warnings()), "-shown")
         if running and self._timer is None:  # stale workers show without a report
             self._timer = self.set_interval(1.0, self._tick)
         elif not running and self._timer is not None:
@@ -170,8 +178,9 @@ class WorkersStrip(Widget, can_focus=False):
     def lines(self, width: int = 0) -> list[Text]:
         """The lines the strip shows (``width`` 0: no phrase dropped)."""
         board = self.session.workers
+        told = [Text(f"⚠ {text}", style=WARN_STYLE) for text in self._warnings()]
         if board.empty:
-            return []
+            return told
         running = self.session.running
         now = self.session.clock() if running else None
         phrases = self._phrases(now)
@@ -186,6 +195,7 @@ class WorkersStrip(Widget, can_focus=False):
             )
             out.append(fit_phrases([Phrase(Text(f"⚠ {warning}", style=WARN_STYLE)),
                                     Phrase(Text(why), 1)], width, separator=": "))  # fmt: skip
+        out += told
         limit = ALL_ROWS if self.expanded else ROOMY_ROWS if self.roomy else 0
         if running and limit:
             out += _row_lines(board.rows(now), limit, expanded=self.expanded)
