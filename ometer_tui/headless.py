@@ -458,8 +458,10 @@ def _write_output(args: argparse.Namespace, result: BenchmarkResult, err: TextIO
 
 
 class _Progress:
-    """Progress lines on stderr, one per finished run and per finished model; and,
-    even when quiet, a warning the first time a worker's lag p99 passes the limit."""
+    """Progress lines on stderr, one per finished run and per finished model, and a
+    warning the first time a worker's lag p99 passes the limit; none when quiet (a
+    busy machine lags now and then, and ``--quiet`` promises a silent stderr but for
+    errors)."""
 
     def __init__(self, stream: TextIO, *, quiet: bool) -> None:
         self.stream = stream
@@ -470,7 +472,8 @@ class _Progress:
 
     def __call__(self, event: BenchmarkEvent) -> None:
         if isinstance(event, WorkerLoad):
-            if self.workers.apply(event, time.monotonic()):  # once per worker
+            said = self.workers.apply(event, time.monotonic())  # once per worker
+            if said and not self.quiet:
                 print(f"  warning: {overload_text(event)}", file=self.stream, flush=True)
             return
         if isinstance(event, BenchmarkStarted):

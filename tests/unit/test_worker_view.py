@@ -127,13 +127,13 @@ def test_overload_text_counts_the_others() -> None:
     )
 
 
-def test_headless_progress_warns_once_per_overloaded_worker_even_when_quiet() -> None:
+def test_headless_progress_warns_once_per_overloaded_worker_and_not_when_quiet() -> None:
     import io
 
     from ometer_tui.headless import _Progress
 
     out = io.StringIO()
-    progress = _Progress(out, quiet=True)
+    progress = _Progress(out, quiet=False)
     progress(load(0, lag=0.9))
     assert out.getvalue() == ""  # fine: nothing said
     progress(load(1, lag=7.2))
@@ -143,6 +143,10 @@ def test_headless_progress_warns_once_per_overloaded_worker_even_when_quiet() ->
         "  warning: the client is the bottleneck here (worker 2 lag p99 7.2 ms)",
         "  warning: the client is the bottleneck here (worker 1 lag p99 4.5 ms)",
     ]
+    quiet = io.StringIO()
+    progress = _Progress(quiet, quiet=True)
+    progress(load(1, lag=7.2))
+    assert quiet.getvalue() == ""  # --quiet: errors only
 
 
 def test_after_the_end_the_summary_tells_the_layout_and_the_peak_lag() -> None:
