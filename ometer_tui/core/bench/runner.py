@@ -36,6 +36,7 @@ from ometer_tui.core.bench.events import (
     RunRetrying,
 )
 from ometer_tui.core.bench.fold import planned_rows
+from ometer_tui.core.bench.gc_policy import engine_gc
 from ometer_tui.core.bench.metrics import (
     RunContext,
     embedding_record,
@@ -167,6 +168,10 @@ class BenchmarkRunner:
         if problems:
             raise ValueError("; ".join(problems))
         self._loop = asyncio.get_running_loop()
+        with engine_gc():
+            return await self._run()
+
+    async def _run(self) -> BenchmarkResult:
         if self.plan.multi_endpoint:
             return await self._run_endpoints()
         client = self._client or await self._open_client()
