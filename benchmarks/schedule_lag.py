@@ -8,12 +8,16 @@ p99, p99.9 and max, and the load average before and after (the machine may be sh
 The target (issue #11): p99 <= 1 ms at 200 requests/s for 60 s.
 
 The lag is split in two: the timetable's own wake-up (from the intended time to the
-request's task starting: the engine's sleep and the event loop's other work) and the
+request's conversation starting: the engine's sleep and the event loop's other work) and the
 client's send path (task start to the bytes handed to the socket: payload, httpx's pool,
-the write), so a regression shows where it is.
+the write), so a regression shows where it is. The cyclic garbage collector's pauses
+during the run are timed (``gc.callbacks``) by generation, with the late sends (over
+1 ms) that had a pause inside their lag; ``--gc default`` runs without the engine's
+collector policy (``core/bench/gc_policy.py``) for an A/B.
 
     python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
     python benchmarks/schedule_lag.py --seconds 5     # a smoke run
+    python benchmarks/schedule_lag.py --seconds 20 --gc default   # without the GC policy
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ def main() -> int:
     ms = [x * 1e3 for x in lags]
     if ms:
         print(f"  schedule lag ms (intended -> sent):  {_quantiles(ms)}")
-        print(f"    of which wake-up (-> task start):  {_quantiles(WAKE_MS)}")
+        print(f"    of which wake-up (-> conversation start):  {_quantiles(WAKE_MS)}")
         print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
         _print_gc(records, runner._bench_start_ns, started_ns=round(started * 1e9))
     print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")

@@ -2,16 +2,20 @@
 
 CPython's full (generation 2) collection scans every tracked object the process holds:
 the imported libraries, and during a benchmark every record kept so far. Measured by
-``benchmarks/schedule_lag.py`` (200 requests/s, 20 s): three full collections of 53-75 ms
-each, every one of them a burst of late sends. While a benchmark runs, :func:`engine_gc`
+``benchmarks/schedule_lag.py`` (200 requests/s, 20 s, on the shared machine): three full
+collections of 47-80 ms each, every one a burst of late sends, and generation-1
+collections of 3-14 ms. While a benchmark runs, :func:`engine_gc`
 
 * collects once and freezes what is alive (``gc.freeze``: the libraries and the set-up
-  move to the permanent generation, which no collection scans), and
+  move to the permanent generation, which no collection scans),
 * raises the generation-2 threshold to :data:`RUN_GEN2_THRESHOLD`, so a full collection
-  waits for that many generation-1 collections instead of 10 (about one an hour at
-  200 requests/s; young collections, which cost what is young, run as before).
+  waits for that many generation-1 collections instead of 10 (at 200 requests/s, one in
+  about 20 minutes), and
+* lowers the generation-1 threshold to :data:`RUN_GEN1_THRESHOLD`: a generation-1
+  collection scans the survivors of the young collections since the last one (mostly
+  the records just finished), so coming more often it pauses for less, for the same work.
 
-On the way out (the end, an error or a cancellation) the threshold is put back and the
+On the way out (the end, an error or a cancellation) the thresholds are put back and the
 frozen objects are returned to the collector (``gc.unfreeze``). Cyclic garbage that
 outlived two young collections waits for the next full collection instead of being
 freed mid-run; objects freed by reference counting (nearly all) are freed as before.
@@ -29,9 +33,7 @@ from contextlib import contextmanager
 
 #: A full collection waits for this many generation-1 collections while a run lasts.
 RUN_GEN2_THRESHOLD = 5_000
-#: ... and a generation-1 collection comes after every this many generation-0 ones (not
-#: 10): its pause is the size of what it scans (the last few young collections'
-#: survivors: the records just finished), so more often means shorter, for the same work
+#: A generation-1 collection comes after this many generation-0 ones (Python's: 10).
 RUN_GEN1_THRESHOLD = 2
 #: False leaves the collector as Python set it (``benchmarks/schedule_lag.py --gc default``)
 ENABLED = True
