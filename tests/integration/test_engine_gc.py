@@ -66,6 +66,36 @@ def test_nested_runs_share_one_policy_the_outermost_restores() -> None:
     assert state() == before
 
 
+def test_runs_in_two_threads_share_one_policy() -> None:
+    """Engines in threads of one process: the last to finish puts the collector back."""
+    import threading
+
+    before = state()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[State] = []
+
+    def first() -> None:
+        with engine_gc():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with engine_gc():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(state())  # the first run has ended; this one still holds
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(seen) == 1 and during_run(seen[0])
+    assert state() == before
+
+
 def test_disabled_leaves_the_collector_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gc_policy, "ENABLED", False)
     before = state()

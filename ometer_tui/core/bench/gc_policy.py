@@ -28,6 +28,7 @@ concurrent runs in one process share one policy (the outermost sets and restores
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +39,7 @@ RUN_GEN1_THRESHOLD = 2
 #: False leaves the collector as Python set it (``benchmarks/schedule_lag.py --gc default``)
 ENABLED = True
 
+_lock = threading.Lock()  # engines may run in threads of one process
 _depth = 0
 _saved: tuple[int, int, int] | None = None
 
@@ -49,22 +51,24 @@ def engine_gc() -> Iterator[None]:
     if not ENABLED:
         yield
         return
-    if _depth == 0:
-        gc.collect()
-        gc.freeze()
-        threshold = gc.get_threshold()
-        _saved = (threshold[0], threshold[1], threshold[2])
-        gc.set_threshold(
-            threshold[0],
-            min(threshold[1], RUN_GEN1_THRESHOLD),
-            max(threshold[2], RUN_GEN2_THRESHOLD),
-        )
-    _depth += 1
+    with _lock:
+        if _depth == 0:
+            gc.collect()
+            gc.freeze()
+            threshold = gc.get_threshold()
+            _saved = (threshold[0], threshold[1], threshold[2])
+            gc.set_threshold(
+                threshold[0],
+                min(threshold[1], RUN_GEN1_THRESHOLD),
+                max(threshold[2], RUN_GEN2_THRESHOLD),
+            )
+        _depth += 1
     try:
         yield
     finally:
-        _depth -= 1
-        if _depth == 0 and _saved is not None:
-            gc.set_threshold(*_saved)
-            _saved = None
-            gc.unfreeze()
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _saved is not None:
+                gc.set_threshold(*_saved)
+                _saved = None
+                gc.unfreeze()
