@@ -8,17 +8,23 @@ p99, p99.9 and max, and the load average before and after (the machine may be sh
 The target (issue #11): p99 <= 1 ms at 200 requests/s for 60 s.
 
 The lag is split in two: the timetable's own wake-up (from the intended time to the
-request's task starting: the engine's sleep and the event loop's other work) and the
+request's conversation starting: the engine's sleep and the event loop's other work) and the
 client's send path (task start to the bytes handed to the socket: payload, httpx's pool,
-the write), so a regression shows where it is.
+the write), so a regression shows where it is. The cyclic garbage collector's pauses
+during the run are timed (``gc.callbacks``) by generation, with the late sends (over
+1 ms) that had a pause inside their lag; ``--gc default`` runs without the engine's
+collector policy (``core/bench/gc_policy.py``) for an A/B.
 
     python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
     python benchmarks/schedule_lag.py --seconds 5     # a smoke run
+    python benchmarks/schedule_lag.py --seconds 20 --gc default   # without the GC policy
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import gc
 import os
 import sys
 import time
@@ -26,10 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ometer_tui.core.bench import gc_policy
 from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.loop import engine_loop_factory, run_engine
 from ometer_tui.core.bench.metrics import percentile
 from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
+from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.runner import BenchmarkRunner, _LoadRun
 from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
 from ometer_tui.core.bench.workloads.spec import LoadSpec
@@ -40,6 +48,17 @@ from ometer_tui.demo.process import demo_process
 
 #: intended send time -> the request's task starting, ms (the timetable's own lag)
 WAKE_MS: list[float] = []
+#: the cyclic garbage collector's pauses: (generation, start ns, end ns)
+GC_PAUSES: list[tuple[int, int, int]] = []
+_gc_started = [0]
+
+
+def _time_gc(phase: str, info: dict[str, int]) -> None:
+    now = time.perf_counter_ns()
+    if phase == "start":
+        _gc_started[0] = now
+    else:
+        GC_PAUSES.append((info["generation"], _gc_started[0], now))
 
 
 def _watch_wake_up() -> None:
@@ -63,6 +82,37 @@ def _quantiles(values: list[float]) -> str:
     )
 
 
+def _print_gc(records: list[RunRecord], bench_start_ns: int, started_ns: int) -> None:
+    """The collector's pauses during the run by generation, and the late sends they explain."""
+    pauses = [p for p in GC_PAUSES if p[1] >= started_ns]
+    for gen in (0, 1, 2):
+        took = sorted((end - start) / 1e6 for g, start, end in pauses if g == gen)
+        if took:
+            print(
+                f"  gc gen {gen}: {len(took)} pauses, total {sum(took):.1f} ms, "
+                f"p50 {percentile(took, 50):.3f}  p99 {percentile(took, 99):.3f}  "
+                f"max {took[-1]:.3f} ms"
+            )
+    late = [
+        (
+            bench_start_ns + round(r.load.intended_at_s * 1e9),
+            bench_start_ns + round(r.started_at_s * 1e9),
+        )
+        for r in records
+        if r.load is not None
+        and r.load.intended_at_s is not None
+        and r.load.schedule_lag_s is not None
+        and r.load.schedule_lag_s > 1e-3
+    ]
+    starts = sorted((start, end) for _, start, end in pauses)
+    hit = 0
+    for due, sent in late:
+        i = bisect.bisect_right(starts, (sent, sent))
+        if any(s < sent and e > due for s, e in starts[max(0, i - 50) : i]):
+            hit += 1
+    print(f"  late sends (> 1 ms) with a gc pause inside their lag: {hit} of {len(late)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -70,13 +120,22 @@ def main() -> int:
     parser.add_argument("--arrival", choices=("poisson", "constant", "gamma"), default="poisson")
     parser.add_argument("--max-tokens", type=int, default=4)
     parser.add_argument("--api", choices=("openai", "ollama"), default="openai")
+    parser.add_argument(
+        "--gc",
+        choices=("engine", "default"),
+        default="engine",
+        help="engine: the engine's collector policy (core/bench/gc_policy.py); "
+        "default: Python's own (for an A/B)",
+    )
     args = parser.parse_args()
+    gc_policy.ENABLED = args.gc == "engine"
     load = LoadSpec(
         arrival=ArrivalSpec(args.rate, ArrivalKind(args.arrival)),
         stop=StopConditions(duration_s=args.seconds),
         seed=1,
     )
     _watch_wake_up()
+    gc.callbacks.append(_time_gc)
     before = os.getloadavg()
     with demo_process() as server:
         plan = BenchmarkPlan(
@@ -92,7 +151,8 @@ def main() -> int:
         )
         events: list[BenchmarkEvent] = []
         started = time.perf_counter()
-        result = run_engine(BenchmarkRunner(plan, events.append).run())
+        runner = BenchmarkRunner(plan, events.append)
+        result = run_engine(runner.run())
         took = time.perf_counter() - started
     after = os.getloadavg()
     records = [r for r in result.models["demo-fast:1b"].records if not r.warmup]
@@ -107,7 +167,7 @@ def main() -> int:
     print(
         f"schedule lag: {args.arrival} arrivals at {args.rate:g}/s for {args.seconds:g} s, "
         f"demo endpoint ({args.api}) in its own process, {args.max_tokens}-token answers, "
-        f"engine on {loop}, {os.cpu_count()} CPUs"
+        f"engine on {loop}, {os.cpu_count()} CPUs, gc {args.gc}"
     )
     print(
         f"  requests {len(records)} ({errors} errors), "
@@ -118,8 +178,9 @@ def main() -> int:
     ms = [x * 1e3 for x in lags]
     if ms:
         print(f"  schedule lag ms (intended -> sent):  {_quantiles(ms)}")
-        print(f"    of which wake-up (-> task start):  {_quantiles(WAKE_MS)}")
+        print(f"    of which wake-up (-> conversation start):  {_quantiles(WAKE_MS)}")
         print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
+        _print_gc(records, runner._bench_start_ns, started_ns=round(started * 1e9))
     print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")
     return 0
 

@@ -36,6 +36,7 @@ from ometer_tui.core.bench.events import (
     RunRetrying,
 )
 from ometer_tui.core.bench.fold import planned_rows
+from ometer_tui.core.bench.gc_policy import engine_gc
 from ometer_tui.core.bench.metrics import (
     RunContext,
     embedding_record,
@@ -167,6 +168,10 @@ class BenchmarkRunner:
         if problems:
             raise ValueError("; ".join(problems))
         self._loop = asyncio.get_running_loop()
+        with engine_gc():
+            return await self._run()
+
+    async def _run(self) -> BenchmarkResult:
         if self.plan.multi_endpoint:
             return await self._run_endpoints()
         client = self._client or await self._open_client()
@@ -745,13 +750,23 @@ class _LoadRun:
             delay = due - perf()
             if delay > SPIN_WINDOW_NS:
                 await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
-            while perf() < due:  # noqa: ASYNC110 (a deadline, not an event: see SPIN_WINDOW_NS)
-                await asyncio.sleep(0)
             if self.runner.cancel_requested:
                 return
             self.conversations += 1
             self.tracker.on_sent()
-            group.create_task(self._conversation(k, due))
+            # the request's own task waits out the last of the window: at the deadline
+            # it sends at once, not one loop iteration later (a new task's first step)
+            group.create_task(self._send_at(k, due))
+
+    async def _send_at(self, n: int, due: int) -> None:
+        """Conversation ``n``, started at ``due`` (``perf_counter_ns``): yields to the
+        loop until then (see SPIN_WINDOW_NS)."""
+        perf = time.perf_counter_ns
+        while perf() < due:  # noqa: ASYNC110 (a deadline, not an event: see SPIN_WINDOW_NS)
+            await asyncio.sleep(0)
+        if self.runner.cancel_requested:
+            return
+        await self._conversation(n, due)
 
     async def _closed_worker(self, start_s: float) -> None:
         if start_s > 0:
