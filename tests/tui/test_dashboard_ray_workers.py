@@ -105,6 +105,13 @@ class Host(App[None]):
     def __init__(self, plan: BenchmarkPlan) -> None:
         super().__init__()
         self.plan = plan
+        #: every notification shown, kept (a toast expires after a few seconds, and a
+        #: run on a loaded machine can outlast it)
+        self.told: list[tuple[str, str]] = []
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.told.append((message, str(kwargs.get("severity", "information"))))
+        super().notify(message, *args, **kwargs)
 
     def on_mount(self) -> None:
         self.session = BenchmarkSession(self, self.plan)  # the default runner factory
@@ -112,8 +119,8 @@ class Host(App[None]):
         self.push_screen(ResultsScreen(self.session, show_clock=False))
 
 
-def _told(app: App[None]) -> list[tuple[str, str]]:
-    return [(n.message, n.severity) for n in app._notifications]
+def _told(app: Host) -> list[tuple[str, str]]:
+    return app.told
 
 
 async def test_without_ray_the_run_fails_at_start_in_one_line(

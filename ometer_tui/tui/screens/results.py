@@ -104,7 +104,9 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
     def on_mount(self) -> None:
         self.session.changed.subscribe(self, self._session_changed)
         self.table.focus()
-        self._show_change(SessionChanged(restarted=True, header=True))
+        # notices told before this screen listened (the engine starts with the session)
+        told = tuple(self.session.notices)
+        self._session_changed(SessionChanged(restarted=True, header=True, notices=told))
 
     def on_unmount(self) -> None:
         # nobody can see it any more: never leave an engine thread running behind
