@@ -128,11 +128,11 @@ ENGINE_ENV = "OMETER_TUI_ENGINE"
 def thread_runner_factory(
     plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], None], log_exchanges: bool
 ) -> Runner:
-    """The engine on the bridge's thread, reporting its load beside its events."""
-    from ometer_tui.core.bench.load_report import ReportingRunner
-    from ometer_tui.core.bench.runner import BenchmarkRunner
+    """The engine on the bridge's thread, reporting its load beside its events (one
+    engine as ``shards.runner_for`` makes it, headless's rule too)."""
+    from ometer_tui.core.bench.shards import runner_for
 
-    return ReportingRunner(BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges), on_event)
+    return runner_for(plan, on_event, workers=1, log_exchanges=log_exchanges)
 
 
 def process_runner_factory(
