@@ -123,11 +123,15 @@ def triple(values: Sequence[float]) -> dict[str, float | None]:
 
 
 class StampServer:
-    def __init__(self) -> None:
+    """benchmarks/stamping_server.py in its own process (``args``: its options; ``cpu``:
+    the core it is pinned to, ``None`` for none). benchmarks/workers.py starts it too."""
+
+    def __init__(self, args: Sequence[str] = (), cpu: int | None = SERVER_CPU) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="stamp-"))
         ready = self.dir / "port"
+        pin = [] if cpu is None else ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "stamping_server.py"), "--cpu", str(SERVER_CPU),
+            [sys.executable, str(HERE / "stamping_server.py"), *pin, *args,
              "--ready-file", str(ready), "--max-seconds", "3600"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -142,7 +146,7 @@ class StampServer:
     def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method="POST" if data else "GET")
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=60) as resp:
             return json.loads(resp.read())
 
     def stop(self) -> None:

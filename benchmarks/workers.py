@@ -41,12 +41,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from accuracy import StampServer  # noqa: E402 (beside this script)
 
 LAG_LIMIT_MS = 3.0
 INTERVAL_MS = 10.0  # 100 tokens/s per stream
@@ -58,35 +59,15 @@ TICK_S = 0.01  # the fallback probe's timer (as core/bench/load_report.py)
 # -- the server ----------------------------------------------------------------------------
 
 
-class Server:
+class Server(StampServer):
+    """The stamping server at this benchmark's token rate, not pinned to a core."""
+
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="workers-"))
-        ready = self.dir / "port"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "stamping_server.py"), "--ready-file", str(ready),
-             "--interval-ms", f"{INTERVAL_MS:g}", "--tokens", str(TOKENS),
-             "--ttft-ms", f"{TTFT_MS:g}", "--max-seconds", "3600"],
-            stdout=subprocess.DEVNULL,
+        super().__init__(
+            ["--interval-ms", f"{INTERVAL_MS:g}", "--tokens", str(TOKENS),
+             "--ttft-ms", f"{TTFT_MS:g}"],
+            cpu=None,
         )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("stamping server did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{int(ready.read_text())}"
-
-    def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method="POST" if data else "GET")
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 # -- the child: the engine as `ometer-tui run --workers N` runs it --------------------------
@@ -95,12 +76,9 @@ class Server:
 def _make_runner(plan: Any, on_event: Any) -> Any:
     """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py); one
     engine gets the load reports a worker process sends (as the TUI's bridge does)."""
-    from ometer_tui.core.bench.load_report import ReportingRunner
     from ometer_tui.worker_args import runner_factory
 
-    workers = plan.workers or 1
-    runner = runner_factory(workers)(plan, on_event)
-    return ReportingRunner(runner, on_event) if workers <= 1 else runner
+    return runner_factory(plan.workers or 1)(plan, on_event)
 
 
 class Probe:
