@@ -4,6 +4,8 @@
     python benchmarks/workers.py --quick                # 1 worker, two small loads
     python benchmarks/workers.py --workers 1 2 --loads 50 100 200 300 --duration 5
     python benchmarks/workers.py --only ramp            # the calibration vs the measured ramp
+    python benchmarks/workers.py --only workers --workers 1 --calibration --engine-process
+                                                        # calibration said X, engine held Y
 
 Two parts (``--only workers`` / ``--only ramp``; both by default):
 
@@ -19,6 +21,14 @@ every worker's lag p99 stays within 3 ms. One worker is the engine on the child'
 with the reports the TUI's bridge adds (core/bench/load_report.py); several are engine
 processes, each reporting. Were no reports to come, the child measures its own loop the
 same way (a 10 ms timer's lateness, CPU time, RSS) and says so (``source probe``).
+``--engine-process`` runs one worker as an engine process too (``ProcessRunner``, as the
+dashboard and the self-calibration run it: events pickled over the pipe) rather than
+on the child's own loop as ``ometer-tui run --workers 1`` does.
+
+``--calibration`` first measures the self-calibration (``ometer-tui calibrate``'s
+measurement: the engine in its own process against its own loopback server; not
+cached) and prints its capacity beside what the engine held here: *calibration said X,
+engine held Y* per number of workers (X times the workers for several).
 
 **ramp**: measures the self-calibration (``ometer-tui calibrate``'s figures) and runs
 ``benchmarks/accuracy.py --only ramp`` (tcpdump, root), whose lag is the tool's arrival
@@ -73,9 +83,14 @@ class Server(StampServer):
 # -- the child: the engine as `ometer-tui run --workers N` runs it --------------------------
 
 
-def _make_runner(plan: Any, on_event: Any) -> Any:
+def _make_runner(plan: Any, on_event: Any, engine_process: bool = False) -> Any:
     """The runner `ometer-tui run --workers N` makes for ``plan`` (worker_args.py); one
-    engine gets the load reports a worker process sends (as the TUI's bridge does)."""
+    engine gets the load reports a worker process sends (as the TUI's bridge does).
+    ``engine_process``: one worker is an engine process (as the dashboard runs it)."""
+    if engine_process and (plan.workers or 1) == 1:
+        from ometer_tui.core.bench.process_runner import ProcessRunner
+
+        return ProcessRunner(plan, on_event)
     from ometer_tui.worker_args import runner_factory
 
     return runner_factory(plan.workers or 1)(plan, on_event)
@@ -149,7 +164,7 @@ def child(args: argparse.Namespace) -> None:
             })  # fmt: skip
 
     probe = Probe()
-    runner = _make_runner(plan, on_event)
+    runner = _make_runner(plan, on_event, args.engine_process)
 
     async def main() -> Any:
         task = asyncio.create_task(probe.run())
@@ -180,17 +195,20 @@ def _median(values: list[float]) -> float | None:
     return data[mid] if len(data) % 2 else (data[mid - 1] + data[mid]) / 2
 
 
-def measure(server: Server, workers: int, streams: int, duration: float) -> dict[str, Any]:
+def measure(
+    server: Server, workers: int, streams: int, duration: float, engine_process: bool = False
+) -> dict[str, Any]:
     server.call("/stamp/config", {"ttft_ms": TTFT_MS, "interval_ms": INTERVAL_MS,
                                   "tokens": TOKENS, "phase": "shift"})  # fmt: skip
     server.call("/stamp/reset", {})
     out = Path(tempfile.mkdtemp(prefix="workers-child-")) / "child.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--url", server.url,
            "--workers", str(workers), "--streams", str(streams), "--duration", f"{duration:g}",
-           "--out", str(out)]  # fmt: skip
+           "--out", str(out)] + (["--engine-process"] if engine_process else [])  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, timeout=duration * 4 + 60)
     row: dict[str, Any] = {"workers": workers, "streams": streams, "duration_s": duration,
-                           "offered_chunks_per_s": streams * 1000 / INTERVAL_MS}  # fmt: skip
+                           "offered_chunks_per_s": streams * 1000 / INTERVAL_MS,
+                           "engine_process": engine_process or workers > 1}  # fmt: skip
     if proc.returncode != 0 or not out.exists():
         row["error"] = proc.stderr.decode()[-2000:]
         return row
@@ -287,6 +305,50 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"RSS per worker up to {fmt(max(rss), 0) if rss else '-'} MB")  # fmt: skip
 
 
+def held_by(rows: list[dict[str, Any]], workers: int) -> tuple[float | None, float | None]:
+    """(the heaviest load held, the lightest load not held) for ``workers``, chunks/s."""
+    mine = [r for r in rows if r["workers"] == workers and r.get("chunks_per_s")]
+    held = [r["chunks_per_s"] for r in mine if r.get("held")]
+    over = [r["chunks_per_s"] for r in mine if not r.get("held")]
+    return (max(held) if held else None), (min(over) if over else None)
+
+
+def print_against_calibration(rows: list[dict[str, Any]], cal: dict[str, Any]) -> None:
+    """*calibration said X, engine held Y*, per number of workers."""
+    from ometer_tui.core.bench.calibrate import about
+
+    per_worker = cal["capacity_chunks_per_s"]
+    print("\nthe calibration against what the engine held (lag p99 <= 3 ms, every worker):")
+    for n in sorted({r["workers"] for r in rows}):
+        held, over = held_by(rows, n)
+        said = per_worker * n
+        times = f" ({n} x ~{about(per_worker)})" if n > 1 else ""
+        ratio = f"; said/held {said / held:.2f}" if held else ""
+        past = f", first past it {fmt(over, 0)}" if over else ""
+        print(f"  {n} worker{'s' if n != 1 else ''}: calibration said ~{about(said)} chunks/s"
+              f"{times}, engine held {fmt(held, 0) if held else 'no load measured'}"
+              f"{past}{ratio}", flush=True)  # fmt: skip
+
+
+def calibration() -> dict[str, Any]:
+    """The self-calibration measured now (not cached), its steps printed."""
+    from ometer_tui.core.bench.calibrate import about, measure_calibration
+
+    load = os.getloadavg()
+    print(f"self-calibration (ometer-tui calibrate's measurement; load average {load[0]:.2f}):",
+          flush=True)  # fmt: skip
+    cal = measure_calibration()
+    for step in cal.steps:
+        print(f"  {step.streams:4d} streams x {step.tokens_per_s:g} tok/s: "
+              f"{step.chunks_per_s:,.0f} chunks/s, engine CPU {step.cpu_percent:.0f}%, "
+              f"lag p99 {step.lag_p99_ms:.2f} ms (start {fmt(step.start_lag_ms, 2)}), "
+              f"{step.runs} runs", flush=True)  # fmt: skip
+    print(f"  -> {cal.per_chunk_us:.1f} us per chunk; one worker holds ~"
+          f"{about(cal.capacity_chunks_per_s)} chunks/s within 3 ms (measured in "
+          f"{cal.took_s:.1f} s)" + (f" ({cal.note})" if cal.note else ""), flush=True)  # fmt: skip
+    return cal.to_json()
+
+
 # -- the calibration against the measured ramp --------------------------------------------
 
 _RAMP_LINE = re.compile(
@@ -295,17 +357,9 @@ _RAMP_LINE = re.compile(
 
 
 def ramp_comparison(streams: list[int]) -> dict[str, Any]:
-    from ometer_tui.core.bench.calibrate import about, measure_calibration
+    from ometer_tui.core.bench.calibrate import about
 
-    print("self-calibration (ometer-tui calibrate):", flush=True)
-    cal = measure_calibration()
-    for step in cal.steps:
-        print(f"  {step.streams:4d} streams x {step.tokens_per_s:g} tok/s: "
-              f"{step.chunks_per_s:,.0f} chunks/s, CPU {step.cpu_percent:.0f}%, loop lag p99 "
-              f"{step.lag_p99_ms:.2f} ms (steady {step.fit_lag_ms:.2f})", flush=True)  # fmt: skip
-    print(f"  -> {cal.per_chunk_us:.1f} us per chunk; one worker holds ~"
-          f"{about(cal.capacity_chunks_per_s)} chunks/s within 3 ms"
-          + (f" ({cal.note})" if cal.note else ""), flush=True)  # fmt: skip
+    cal = calibration()
     print("measured ramp (benchmarks/accuracy.py --only ramp: lag = arrival stamp - packet "
           "time on the wire):", flush=True)  # fmt: skip
     cmd = [sys.executable, str(HERE / "accuracy.py"), "--only", "ramp", "--no-peer",
@@ -322,7 +376,7 @@ def ramp_comparison(streams: list[int]) -> dict[str, Any]:
                          "lag_p99_ms": lag, "cpu_percent": cpu})  # fmt: skip
     if not ramp:
         print(f"  the ramp gave no rows: {proc.stderr[-1500:]}", flush=True)
-    capacity = cal.capacity_chunks_per_s
+    capacity = cal["capacity_chunks_per_s"]
     print(f"\n| ramp streams x 100 tok/s | chunks/s | wire lag p99 ms | client CPU % | "
           f"within the calibration (~{about(capacity)} chunks/s) |")  # fmt: skip
     print("|---|---|---|---|---|")
@@ -336,7 +390,7 @@ def ramp_comparison(streams: list[int]) -> dict[str, Any]:
     print(f"\ncalibration: ~{about(capacity)} chunks/s per worker; ramp: highest within 3 ms "
           f"{fmt(max(held), 0) if held else '-'} chunks/s, first past 3 ms "
           f"{fmt(first_over, 0) if first_over else '- (none)'}", flush=True)  # fmt: skip
-    return {"calibration": cal.to_json(), "ramp": ramp}
+    return {"calibration": cal, "ramp": ramp}
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -353,6 +407,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="accuracy.py's ramp: streams at 100 tokens/s each")  # fmt: skip
     parser.add_argument("--only", choices=("workers", "ramp"), nargs="*")
     parser.add_argument("--quick", action="store_true", help="1 worker, 20 and 50 streams, 3 s")
+    parser.add_argument("--calibration", action="store_true",
+                        help="measure the self-calibration first and print its capacity "
+                        "beside the chunks/s the engine held")  # fmt: skip
+    parser.add_argument("--engine-process", action="store_true",
+                        help="one worker as an engine process (ProcessRunner, as the "
+                        "dashboard and the calibration run it), not on the child's "
+                        "loop")  # fmt: skip
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -372,19 +433,26 @@ def main(argv: list[str] | None = None) -> None:
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"workers-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if "workers" in parts and opts.calibration:
+        doc["calibration"] = calibration()
+        print(flush=True)
     if "workers" in parts:
-        print(f"workers (OpenAI SSE, {INTERVAL_MS:g} ms/token, phase-shifted, {TOKENS} tokens a "
-              f"request, closed loop, {opts.duration:g} s a load):", flush=True)  # fmt: skip
+        mode = " (one worker: an engine process)" if opts.engine_process else ""
+        print(f"workers{mode} (OpenAI SSE, {INTERVAL_MS:g} ms/token, phase-shifted, "
+              f"{TOKENS} tokens a request, closed loop, {opts.duration:g} s a load):",
+              flush=True)  # fmt: skip
         server = Server()
         try:
             for n in opts.workers:
                 for streams in opts.loads:
-                    row = measure(server, n, streams, opts.duration)
+                    row = measure(server, n, streams, opts.duration, opts.engine_process)
                     doc["rows"].append(row)
                     print_row(row)
         finally:
             server.stop()
         print_table(doc["rows"])
+        if "calibration" in doc:
+            print_against_calibration(doc["rows"], doc["calibration"])
     if "ramp" in parts:
         print(flush=True)
         doc["ramp"] = ramp_comparison(opts.ramp)

@@ -21,11 +21,12 @@ def add_calibrate_command(sub: Any) -> None:
     """The ``calibrate`` subcommand on the top-level subparsers ``sub``."""
     cmd = sub.add_parser(
         "calibrate",
-        help="measure how many chunks/s one engine worker reads here within 3 ms of lag",
-        description="Measure this machine's per-chunk cost of ometer-tui's client and the "
-        "chunks/s one engine worker holds with event-loop lag p99 <= 3 ms (a few seconds, "
-        "against a loopback server of its own). The result is cached for 30 days; `run` "
-        "uses it to choose --workers.",
+        help="measure how many chunks/s one engine worker holds here within 3 ms of lag",
+        description="Run the engine, as one worker of --workers runs it (its own process), "
+        "against a loopback server of its own at a few rising loads (about 7 s) and measure "
+        "the chunks/s it holds with its event-loop lag p99 <= 3 ms (its own load reports, "
+        "the dashboard's figure) and its CPU per chunk. The result is cached for 30 days; "
+        "`run` uses it to choose --workers.",
     )
     cmd.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -36,16 +37,22 @@ def _text(cal: Any, path: str) -> str:
     lines = [
         f"ometer-tui calibrate: measured in {cal.took_s:.1f} s; {cal.cores} "
         f"core{'s' if cal.cores != 1 else ''}, {cal.python}, ometer-tui {cal.version}",
+        "the engine in a worker process of its own, closed loop against a loopback server, "
+        f"{cal.tokens_per_request} tokens a request; its own load reports:",
         "",
-        f"  {'load':<26} {'chunks/s':>9} {'CPU':>6} {'lag p99':>9} {'steady':>9}",
+        f"  {'load':<26} {'chunks/s':>9} {'CPU':>6} {'lag p99':>9} {'start':>9} {'runs':>5}",
     ]
     for step in cal.steps:
         load = f"{step.streams} streams x {step.tokens_per_s:g} tok/s"
+        start = "-" if step.start_lag_ms is None else f"{step.start_lag_ms:.2f} ms"
         lines.append(
             f"  {load:<26} {step.chunks_per_s:>9,.0f} {step.cpu_percent:>5.0f}% "
-            f"{step.lag_p99_ms:>6.2f} ms {step.fit_lag_ms:>6.2f} ms"
+            f"{step.lag_p99_ms:>6.2f} ms {start:>9} {step.runs:>5}"
         )
-    lines.append("  (steady: the median of the p99 of each third of the window; the fit uses it)")
+    lines.append(
+        "  (CPU: the engine's process; lag p99: its WorkerLoad figure, the dashboard's; "
+        "start: its first second, left out)"
+    )
     limit = f"{cal.lag_limit_ms:g} ms"
     streams = ", ".join(
         f"~{cal.streams_at(rate):,} streams x {rate:g} tokens/s" for rate in _STREAM_RATES
@@ -53,8 +60,9 @@ def _text(cal: Any, path: str) -> str:
     total = cal.capacity_chunks_per_s * cal.cores
     lines += [
         "",
-        f"per-chunk cost:   {cal.per_chunk_us:.1f} us of CPU (the loop's own: "
-        f"{cal.idle_cpu_percent:.0f}% of a core)",
+        f"per-chunk cost:   {cal.per_chunk_us:.1f} us of the engine's CPU (idle: "
+        f"{cal.idle_cpu_percent:.0f}% of a core); lag {cal.base_lag_ms:.2f} ms + "
+        f"{cal.lag_ms_per_kchunk:.2f} ms per 1,000 chunks/s",
         f"one worker holds: ~{about(cal.capacity_chunks_per_s)} chunks/s within {limit} of "
         f"event-loop lag ({streams})",
         f"this machine:     ~{about(total)} chunks/s with {cal.cores} workers",

@@ -185,7 +185,7 @@ def chosen_workers(plan: BenchmarkPlan, on_event: Callable[[BenchmarkEvent], Non
     :class:`EngineNotice` events (``shards.workers_told``, the lines headless prints):
     the calibration being measured, the choice when it is more than one worker, and the
     warning when the load asked is past what this machine measures honestly. Blocking
-    (a first calibration takes about 4 s)."""
+    (a first calibration takes about 7 s)."""
     from ometer_tui.core.bench.shards import workers_told
 
     def note(line: str) -> None:

@@ -1,7 +1,8 @@
-"""Self-calibration for real: a short measurement over loopback, and ``ometer-tui calibrate``.
+"""Self-calibration for real: a short measurement of the engine over loopback, and
+``ometer-tui calibrate``.
 
-Structure and sanity only (cost > 0, a finite positive capacity): never a speed threshold,
-the machine may be loaded.
+Structure and sanity only (cost > 0, a finite positive capacity, counts that agree):
+never a speed threshold, the machine may be loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ometer_tui import cli
-from ometer_tui.core.bench import calibrate
+from ometer_tui.core.bench import calibrate, process_runner
 from ometer_tui.core.bench.calibrate import Calibration, CalibrationSettings, CalibrationStep
 
 
@@ -36,27 +37,65 @@ def _calibration_servers() -> list[int]:
     return found
 
 
-def test_a_short_real_calibration() -> None:
-    settings = CalibrationSettings(streams=(4, 16), step_s=0.3, settle_s=0.15)
+def test_calibrate_json_drives_the_whole_engine_for_real(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ometer-tui calibrate --json`, measuring for real (small loads): every step is a
+    run of the engine in an engine process of its own, its records and events counted,
+    its chunks/s the engine's own reports, which agree with the runs' token counts."""
+    path = tmp_path / "calibration.json"
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(path))
+    real = calibrate.measure_calibration
+    settings = CalibrationSettings(streams=(2, 5), tokens_per_request=50)
+    monkeypatch.setattr(calibrate, "measure_calibration", lambda: real(settings))
+    before = set(process_runner.idle_engine_pids())
     t0 = time.monotonic()
-    cal = calibrate.measure_calibration(settings)
-    assert time.monotonic() - t0 < 30  # a hang guard, not a speed figure
-    assert 1 <= len(cal.steps) <= 2
+    try:
+        assert cli.main(["calibrate", "--json"]) == 0
+        engines = set(process_runner.idle_engine_pids()) - before
+    finally:
+        process_runner.shut_down_idle()
+    assert time.monotonic() - t0 < 60  # a hang guard, not a speed figure
+    doc = json.loads(capsys.readouterr().out)
+    cal = Calibration.from_json(doc)
+    assert doc["cache_written"] is True and calibrate.read_cached(path).calibration == cal
+    # the engine ran in a process of its own, kept warm for the run that follows
+    assert len(engines) == 1 and os.getpid() not in engines
+    assert [s.streams for s in cal.steps] == [2, 5]  # two loads: both measured
+    assert cal.tokens_per_request == 50
     for step in cal.steps:
-        assert step.chunks_per_s > 0
-        assert step.cpu_percent > 0
-        assert step.lag_samples > 10
-        assert step.lag_p99_ms >= 0
-    assert cal.steps[0].streams == 4
+        assert step.reports == 1 and step.start_lag_ms is not None
+        assert step.runs >= step.streams  # 50 tokens at 100/s: a run ends every 0.5 s
+        assert step.tokens == 50 * step.runs  # the server's usage: 50 a run
+        # started, phases, a record per run, finished, and the engine's two load reports
+        assert step.events >= step.runs + 4
+        assert step.chunks_per_s > 0 and step.cpu_percent > 0 and step.lag_p99_ms >= 0
+        # what the engine's reports counted against what its records hold: every token
+        # of a finished run was read (but those read after the last report, <= 0.1 s of
+        # the load), and the runs cut short at the stop read fewer than a whole run each
+        assert step.read_chunks >= step.tokens - 0.2 * step.offered_chunks_per_s - 10
+        assert step.read_chunks <= step.tokens + step.streams * (50 + 3)
+        assert step.chunks_per_s <= step.read_chunks  # the steady second is part of it
     assert cal.per_chunk_us > 0 and math.isfinite(cal.per_chunk_us)
     assert cal.capacity_chunks_per_s > 0 and math.isfinite(cal.capacity_chunks_per_s)
     assert cal.cores >= 1
     assert cal.python.startswith(("CPython", "PyPy"))
     assert cal.took_s > 0
     assert abs(cal.measured_at - time.time()) < 60
-    assert Calibration.from_json(json.loads(json.dumps(cal.to_json()))) == cal
     if Path("/proc/self/stat").exists():
         assert _calibration_servers() == []  # the server process is gone
+
+
+def test_a_calibration_against_no_engine_is_an_error_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An engine that cannot reach the server: a CalibrationError naming it."""
+    monkeypatch.setattr(calibrate._Server, "url", property(lambda self: "http://127.0.0.1:9"))
+    try:
+        with pytest.raises(calibrate.CalibrationError, match="engine"):
+            calibrate.measure_calibration(CalibrationSettings(streams=(1,)))
+    finally:
+        process_runner.shut_down_idle()
 
 
 def _fake() -> Calibration:

@@ -21,6 +21,7 @@ from ometer_tui.core.bench.calibrate import (
     read_cached,
     write_cached,
 )
+from ometer_tui.core.bench.events import WorkerLoad
 from ometer_tui.core.bench.plan import BenchmarkPlan, combine_plans
 from ometer_tui.core.bench.workloads.arrivals import ArrivalSpec
 from ometer_tui.core.bench.workloads.lengths import Fixed
@@ -37,7 +38,22 @@ def _cal(capacity: float = 10_000.0, **changes: object) -> Calibration:
         python="CPython 3.11.7",
         measured_at=time.time(),
         took_s=4.0,
-        steps=(CalibrationStep(20, 100.0, 2000.0, 16.0, 1.2, 150, 1.1),),
+        steps=(
+            CalibrationStep(
+                20,
+                100.0,
+                2000.0,
+                16.0,
+                1.2,
+                reports=1,
+                worst_lag_ms=1.2,
+                start_lag_ms=9.5,
+                runs=40,
+                tokens=4000,
+                events=47,
+                read_chunks=3990,
+            ),
+        ),
         machine="test",
     )
     return replace(cal, **changes)  # type: ignore[arg-type]
@@ -186,28 +202,44 @@ def test_figures_are_rounded_to_two_significant_digits() -> None:
 
 
 def _step(load: float, cpu: float, lag: float) -> CalibrationStep:
-    return CalibrationStep(int(load / 100), 100.0, load, cpu * 100, lag, 150, lag)
+    return CalibrationStep(int(load / 100), 100.0, load, cpu * 100, lag)
 
 
-def test_fit_cost_is_the_slope_and_capacity_where_lag_reaches_the_limit() -> None:
-    # CPU = 10% + 30 us per chunk; lag = 1 + 2 u/(1-u) ms: reaches 3 ms at u = 0.5
-    steps = []
-    for load in (2000.0, 6000.0, 12000.0):
-        u = 0.1 + 30e-6 * load
-        steps.append(_step(load, u, 1 + 2 * u / (1 - u)))
+def test_fit_cost_is_the_slope_and_capacity_where_the_lag_line_reaches_the_limit() -> None:
+    # CPU = 7% + 60 us per chunk; lag = 0.5 ms + 2 ms per 1,000 chunks/s: 3 ms at 1,250
+    steps = [_step(load, 0.07 + 60e-6 * load, 0.5 + 2e-3 * load) for load in (1e3, 2e3, 4e3)]
     fit = fit_calibration(steps, 3.0)
-    assert fit.per_chunk_us == pytest.approx(30.0)
-    assert fit.idle_cpu_percent == pytest.approx(10.0)
-    assert fit.base_lag_ms == pytest.approx(1.0)
-    assert fit.capacity_chunks_per_s == pytest.approx((0.5 - 0.1) / 30e-6)
+    assert fit.per_chunk_us == pytest.approx(60.0)
+    assert fit.idle_cpu_percent == pytest.approx(7.0)
+    assert fit.base_lag_ms == pytest.approx(0.5)
+    assert fit.lag_ms_per_kchunk == pytest.approx(2.0)
+    assert fit.capacity_chunks_per_s == pytest.approx(1250.0)
     assert fit.note is None
 
 
-def test_fit_without_lag_growth_assumes_half_a_core_and_says_so() -> None:
-    steps = [_step(load, 0.1 + 30e-6 * load, 1.0) for load in (2000.0, 6000.0)]
+def test_the_lag_grows_with_the_load_while_the_cpu_is_far_from_busy() -> None:
+    # measured on the quiet 2-core machine (load average 0.04): the whole engine lagged
+    # 9.7 ms at a third of a core. Where the lag line reaches 3 ms, between the loads.
+    steps = [_step(1010.0, 0.121, 2.64), _step(2508.0, 0.226, 4.29), _step(4940.0, 0.34, 9.69)]
     fit = fit_calibration(steps, 3.0)
-    assert fit.capacity_chunks_per_s == pytest.approx((0.5 - 0.1) / 30e-6)
-    assert fit.note is not None and "50% of a core" in fit.note
+    assert 1010.0 < fit.capacity_chunks_per_s < 2508.0
+    assert fit.note is None
+
+
+def test_fit_without_lag_growth_is_the_heaviest_load_held_and_says_so() -> None:
+    # the old fit assumed half a core busy here (~7,000 chunks/s): never measured
+    steps = [_step(load, 0.07 + 60e-6 * load, 1.0) for load in (1e3, 2e3, 4e3)]
+    fit = fit_calibration(steps, 3.0)
+    assert fit.capacity_chunks_per_s == 4000.0
+    assert fit.note is not None and "did not grow" in fit.note
+
+
+def test_fit_extrapolates_to_twice_the_heaviest_load_at_most() -> None:
+    # a lag line reaching 3 ms at 20,000 chunks/s, from loads of 1,000 and 2,000
+    steps = [_step(load, 0.07 + 60e-6 * load, 1.0 + 0.1e-3 * load) for load in (1e3, 2e3)]
+    fit = fit_calibration(steps, 3.0)
+    assert fit.capacity_chunks_per_s == pytest.approx(4000.0)
+    assert fit.note is not None and "2x the heaviest" in fit.note
 
 
 def test_fit_on_a_busy_machine_gives_the_lightest_load_and_a_note() -> None:
@@ -225,7 +257,7 @@ def test_fit_on_a_busy_machine_gives_the_lightest_load_and_a_note() -> None:
 
 
 def test_a_busy_machine_that_read_short_says_so() -> None:
-    steps = [CalibrationStep(20, 100.0, 1500.0, 12.0, 1.0, 100, 1.0)]  # 2,000 offered
+    steps = [CalibrationStep(20, 100.0, 1500.0, 12.0, 1.0)]  # 2,000 offered
     fit = fit_calibration(steps, 3.0)
     assert fit.capacity_chunks_per_s == 1500.0
     assert fit.note is not None
@@ -233,24 +265,23 @@ def test_a_busy_machine_that_read_short_says_so() -> None:
 
 
 def test_fit_never_below_a_load_measured_within_the_limit() -> None:
-    # a steep fitted lag curve, but 12,000 chunks/s was measured at 2.9 ms
-    steps = [_step(2000.0, 0.2, 1.0), _step(6000.0, 0.3, 2.0), _step(12000.0, 0.45, 2.9)]
-    assert fit_calibration(steps, 3.0).capacity_chunks_per_s >= 12000.0
+    # a steep fitted lag line, but 4,000 chunks/s was measured at 2.9 ms
+    steps = [_step(1000.0, 0.12, 0.5), _step(2000.0, 0.2, 2.8), _step(4000.0, 0.3, 2.9)]
+    assert fit_calibration(steps, 3.0).capacity_chunks_per_s >= 4000.0
 
 
 def test_fit_never_above_a_load_measured_past_the_limit() -> None:
-    # noisy CPU figures make the fit see no lag growth (half a core: far past 12,000),
-    # but 12,000 chunks/s was measured at 3.1 ms
-    steps = [_step(2000.0, 0.16, 1.0), _step(6000.0, 0.28, 1.0), _step(12000.0, 0.20, 3.1)]
-    assert fit_calibration(steps, 3.0).capacity_chunks_per_s == 12000.0
+    # a noisy lighter load makes the line reach 3 ms late, but 4,000 was measured at 3.1 ms
+    steps = [_step(1000.0, 0.12, 2.9), _step(2000.0, 0.2, 0.5), _step(4000.0, 0.3, 3.1)]
+    assert fit_calibration(steps, 3.0).capacity_chunks_per_s == 4000.0
 
 
 def test_a_load_read_short_is_not_held_however_small_its_lag() -> None:
-    # measured at load average 9: 120 streams offered 12,000 chunks/s, 8,311 were read;
-    # one 455 ms stall, steady lag 1.85 ms. The lightest load lagged 4.12 ms.
+    # measured at load average 9: 120 streams offered 12,000 chunks/s, 8,311 were read
+    # at 1.85 ms; the lightest load lagged 4.12 ms
     steps = [
-        CalibrationStep(20, 100.0, 1990.0, 12.0, 22.76, 100, 4.12),
-        CalibrationStep(120, 100.0, 8311.0, 19.0, 455.85, 100, 1.85),
+        CalibrationStep(20, 100.0, 1990.0, 12.0, 4.12),
+        CalibrationStep(120, 100.0, 8311.0, 19.0, 1.85),
     ]
     assert not steps[1].held(3.0)
     fit = fit_calibration(steps, 3.0)
@@ -263,10 +294,42 @@ def test_fit_needs_chunks() -> None:
         fit_calibration([_step(0.0, 0.1, 1.0)], 3.0)
 
 
-def test_the_steady_lag_ignores_one_stall() -> None:
-    late = [0.2] * 30 + [40.0] + [0.2] * 29 + [0.3] * 30  # 90 samples, one 40 ms stall
-    assert calibrate.p99(late) == 40.0
-    assert calibrate._steady(late) == 0.3  # the thirds' p99: 0.2, 40, 0.3
+# -- a step's figures from the engine's reports ----------------------------------------------
+
+
+def _report(interval: float, chunks: float, cpu: float, lag: float) -> WorkerLoad:
+    return WorkerLoad(
+        worker=0, workers=1, node="n", pid=1, interval_s=interval,
+        chunks_per_s=chunks, cpu_percent=cpu, lag_p99_ms=lag, in_flight=20,
+    )  # fmt: skip
+
+
+def test_a_step_leaves_out_the_start_and_reads_the_engine_s_own_reports() -> None:
+    loads = [
+        _report(1.0, 700.0, 30.0, 25.0),  # connections, streams starting
+        _report(1.0, 2000.0, 20.0, 2.0),
+        _report(0.5, 1900.0, 26.0, 5.0),
+        _report(0.15, 400.0, 50.0, 40.0),  # the stop: too short to count
+    ]
+    step = calibrate.step_figures(20, 100.0, loads, settle_reports=1, steady_reports=3)
+    assert step.streams == 20 and step.offered_chunks_per_s == 2000.0
+    assert step.reports == 2
+    assert step.chunks_per_s == pytest.approx((2000.0 + 0.5 * 1900.0) / 1.5)
+    assert step.cpu_percent == pytest.approx((20.0 + 0.5 * 26.0) / 1.5)
+    assert step.lag_p99_ms == pytest.approx(3.5)  # the median of 2.0 and 5.0
+    assert step.worst_lag_ms == 5.0
+    assert step.start_lag_ms == 25.0
+    assert step.read_chunks == (700 + 2000 + 950 + 60)  # every report, the start too
+    one = calibrate.step_figures(20, 100.0, loads, settle_reports=1, steady_reports=1)
+    assert one.reports == 1 and one.lag_p99_ms == 2.0 and one.chunks_per_s == 2000.0
+
+
+def test_an_engine_that_stalled_past_its_reports_is_read_from_its_last() -> None:
+    step = calibrate.step_figures(20, 100.0, [_report(2.1, 900.0, 40.0, 300.0)], 1, 1)
+    assert step.lag_p99_ms == 300.0 and step.reports == 1
+    assert not step.held(3.0)
+    with pytest.raises(calibrate.CalibrationError, match="no load report"):
+        calibrate.step_figures(20, 100.0, [], 1, 1)
 
 
 # -- the cache -------------------------------------------------------------------------------
@@ -338,8 +401,9 @@ def test_an_expired_cache_is_measured_again_with_one_line(tmp_path: Path) -> Non
     [
         "{not json",
         "[]",
-        '{"format": 1, "key": {}, "calibration": {"per_chunk_us": "x"}}',
-        '{"format": 1, "key": {}, "calibration": {"per_chunk_us": 1.0}}',
+        '{"format": 2, "key": {}, "calibration": {"per_chunk_us": "x"}}',
+        '{"format": 2, "key": {}, "calibration": {"per_chunk_us": 1.0}}',
+        '{"format": 2, "key": {}, "calibration": {"per_chunk_us": 1.0, "steps": [1]}}',
         "",
     ],
 )
@@ -351,6 +415,20 @@ def test_a_corrupt_cache_is_measured_again_never_a_crash(tmp_path: Path, content
     assert measure.calls == 1 and cal.capacity_chunks_per_s == 5001.0
     assert len(notes) == 1 and "corrupt" in notes[0] and "measuring again" in notes[0]
     assert read_cached(path).calibration == cal  # replaced by a good one
+
+
+def test_a_cache_of_the_read_path_alone_is_measured_again(tmp_path: Path) -> None:
+    """Format 1 timed the client's read path alone (~4x what the engine holds): a
+    well-formed one is still measured again, never read as the engine's figure."""
+    path = tmp_path / "calibration.json"
+    write_cached(_cal(capacity=12_000.0), path)
+    doc = json.loads(path.read_text())
+    doc["format"] = 1
+    path.write_text(json.dumps(doc))
+    measure, notes = _Measure(), []
+    cal = load_calibration(path, measure=measure, note=notes.append)
+    assert measure.calls == 1 and cal.capacity_chunks_per_s == 5001.0
+    assert len(notes) == 1 and "older kind" in notes[0] and "measuring again" in notes[0]
 
 
 def test_a_cache_from_another_machine_or_version_is_not_used(tmp_path: Path) -> None:

@@ -1,29 +1,35 @@
-"""Self-calibration: what one engine worker can read on this machine within 3 ms of lag.
+"""Self-calibration: what one engine worker holds on this machine within 3 ms of lag.
 
 :func:`measure_calibration` starts a small loopback server in its own process
-(:mod:`.calibrate_server`: OpenAI-style SSE, every stream one token per 10 ms) and reads
-it with ometer-tui's real client path, the one the engine uses (``open_client`` ->
-``generate`` -> ``generation_record``, kernel receive stamps where the platform has
-them), at a few rising loads (20, 60 and 120 streams by default, 2,000-12,000 chunks/s) for
-about a second each.
-At each load it measures, over a window after the streams have started:
+(:mod:`.calibrate_server`: OpenAI-style SSE, every stream one token per 10 ms) and runs
+the whole engine against it as one worker of ``--workers`` runs: a closed-loop
+:class:`~ometer_tui.core.bench.runner.BenchmarkRunner` in an engine process of its own
+(:class:`~ometer_tui.core.bench.process_runner.ProcessRunner`: the engine's records and
+events, pickled in batches over the pipe, and its ``WorkerLoad`` reports from the
+child's loop), at a few rising loads (10, 20 and 40 streams by default, 1,000-4,000
+chunks/s, 100 tokens a request), each for two report intervals: the first report covers
+the start (connections, streams starting) and is left out, the second is the step's
+figure. From the engine's own reports, at each load:
 
-* the chunks read per second (token chunks whose arrival stamp falls in the window),
-* the CPU time of the thread that runs the client (``time.thread_time``: the server
-  and any other thread are not counted), and
-* the event-loop lag p99: how late a 10 ms timer on an absolute schedule runs (the
-  ``WorkerLoad`` figure the dashboard warns on past :data:`WORKER_LAG_WARN_MS`).
+* the chunks the engine read per second,
+* the CPU of the engine's process (the calibrating process, the server and anything
+  else are not counted), and
+* the engine's event-loop lag p99: the ``WorkerLoad`` figure the dashboard warns on past
+  :data:`WORKER_LAG_WARN_MS` and ``benchmarks/workers.py`` calls held.
 
-A load counts as held when its lag is within the limit and the client read at least 90%
-of the chunks offered (a client or server starved of CPU reads fewer, on time or not).
+Why a process of its own: every worker of several is one (``shards.default_shard_factory``)
+and so is the dashboard's engine; the caller (a CLI, the TUI's thread) stays out of the
+figures. (``ometer-tui run`` with one worker runs the engine on its own loop instead,
+beside its progress lines: not measured apart.)
 
-The fit (:func:`fit_calibration`, pure): the per-chunk cost is the slope of CPU
-against chunks/s (the intercept is the loop's idle cost); the lag is fitted as
-``base + k * u / (1 - u)`` of the CPU busy fraction ``u`` (a single-server queue), and
-the capacity is the chunks/s at which that reaches the limit, never less than the highest
-load measured within it nor more than a load measured past it. When the lag did not grow
-over the loads measured, the capacity assumes half a core busy (what the README's
-throughput ramps held within 3 ms).
+A load counts as held when its lag is within the limit and the engine read at least 90%
+of the chunks offered (an engine or server starved of CPU reads fewer, on time or not).
+
+The fit (:func:`fit_calibration`, pure): the per-chunk cost is the slope of the
+engine's CPU against chunks/s (the intercept is its idle cost); the lag is fitted as a
+line in chunks/s and the capacity is where it reaches the limit, never less than the
+heaviest load measured within it, nor more than a load measured past it or twice the
+heaviest load measured.
 
 :func:`load_calibration` keeps the result in the user cache folder (one small JSON,
 written atomically), keyed by machine, Python and ometer-tui version, for 30 days;
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -43,15 +50,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ometer_tui import __version__
-from ometer_tui.core.bench.events import WORKER_LAG_WARN_MS
-from ometer_tui.core.bench.load_report import TICK_S, p99
+from ometer_tui.core.bench.events import WORKER_LAG_WARN_MS, WorkerLoad
+from ometer_tui.core.bench.load_report import REPORT_INTERVAL_S
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.workloads.lengths import Pairs
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.result import BenchmarkResult
 
 #: the lag a worker may show and still be trusted to the millisecond
 LAG_LIMIT_MS = WORKER_LAG_WARN_MS
@@ -60,21 +70,19 @@ CACHE_MAX_AGE_S = 30 * 86_400
 CACHE_FILE = "calibration.json"
 #: a path for the cached calibration instead of the user cache folder's (tests use it)
 CACHE_ENV = "OMETER_TUI_CALIBRATION"
-CACHE_FORMAT = 1
+#: 2: the whole engine measured (1 timed the client's read path alone: not reused)
+CACHE_FORMAT = 2
 #: closed loop without a probe figure: the tokens/s one stream is expected to bring
 DEFAULT_STREAM_TOKENS_PER_S = 50.0
 #: open loop without an output length (nor max_tokens): tokens expected per answer
 DEFAULT_OUTPUT_TOKENS = 256
-#: when the lag did not grow over the loads measured: the CPU share assumed to be safe
-SAFE_UTILISATION = 0.5
-MAX_UTILISATION = 0.95
+#: the fitted capacity is never more than this times the heaviest load measured
+EXTRAPOLATE_AT_MOST = 2.0
 #: a load is held only if at least this share of the chunks offered was read
 HELD_SHARE = 0.9
-#: the lag probe's period: the WorkerLoad reports' (core/bench/load_report.py), a timer
-#: on an absolute schedule whose lateness is the lag (uvloop rounds a deadline to the
-#: millisecond, so an idle loop already reads up to about 1 ms)
-LAG_PERIOD_S = TICK_S
-_TAIL_S = 0.2  # streams keep going this long past the window
+#: a step's engine stops this long after its last report is due (a report closes on the
+#: first 10 ms tick past its second; a last partial report needs 0.2 s, so none is sent)
+_STOP_MARGIN_S = 0.1
 _SERVER = Path(__file__).with_name("calibrate_server.py")
 
 
@@ -84,32 +92,36 @@ class CalibrationError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CalibrationSettings:
-    """How to measure: ``streams`` at each step, each at ``tokens_per_s``."""
+    """How to measure: the engine at ``streams`` streams at each step, each stream
+    ``tokens_per_s`` in requests of ``tokens_per_request``; a step lasts
+    ``settle_reports + steady_reports`` load reports (one a second)."""
 
-    streams: tuple[int, ...] = (20, 60, 120)
+    streams: tuple[int, ...] = (10, 20, 40)
     tokens_per_s: float = 100.0
-    step_s: float = 1.0
-    settle_s: float = 0.25  # streams start; the window opens after this
+    tokens_per_request: int = 100
+    settle_reports: int = 1  # the start of a step: left out
+    steady_reports: int = 1  # the step's figures
     lag_limit_ms: float = LAG_LIMIT_MS
 
 
 @dataclass(frozen=True, slots=True)
 class CalibrationStep:
-    """One load measured."""
+    """One load measured: the engine's own ``WorkerLoad`` figures."""
 
     streams: int
     tokens_per_s: float  # per stream, as served
-    chunks_per_s: float  # read in the window
-    cpu_percent: float  # the client thread's CPU over the window (100 = one core)
-    lag_p99_ms: float  # over the whole window (what a WorkerLoad report would show)
-    lag_samples: int
-    #: the median of the window's thirds' p99: the lag the load sustains, which one
-    #: stall of another process on a shared machine does not move (the fit uses it)
-    steady_lag_ms: float | None = None
-
-    @property
-    def fit_lag_ms(self) -> float:
-        return self.lag_p99_ms if self.steady_lag_ms is None else self.steady_lag_ms
+    chunks_per_s: float  # the engine read, over its steady reports
+    cpu_percent: float  # the engine process's CPU over them (100 = one core)
+    #: the engine's event-loop lag p99 (the median of its steady reports'): the figure
+    #: the dashboard warns on, and the one the fit uses
+    lag_p99_ms: float
+    reports: int = 1  # steady WorkerLoad reports behind the figures
+    worst_lag_ms: float | None = None  # the highest of them
+    start_lag_ms: float | None = None  # the left-out first report(s): the start
+    runs: int = 0  # runs the engine finished in the step (its RunFinished records)
+    tokens: int = 0  # their output tokens
+    events: int = 0  # events the engine process sent in the step
+    read_chunks: int = 0  # chunks the engine read over the whole step (all its reports)
 
     @property
     def offered_chunks_per_s(self) -> float:
@@ -118,7 +130,7 @@ class CalibrationStep:
     def held(self, lag_limit_ms: float) -> bool:
         """Within the lag limit, and at least 90% of the offered chunks were read."""
         return (
-            self.fit_lag_ms <= lag_limit_ms
+            self.lag_p99_ms <= lag_limit_ms
             and self.chunks_per_s >= HELD_SHARE * self.offered_chunks_per_s
         )
 
@@ -140,9 +152,11 @@ class Calibration:
     measured_at: float  # epoch seconds (only to age the cache)
     took_s: float
     lag_limit_ms: float = LAG_LIMIT_MS
-    idle_cpu_percent: float = 0.0  # the fit's intercept: the loop's own cost
+    idle_cpu_percent: float = 0.0  # the fit's intercept: the engine's idle cost
     base_lag_ms: float = 0.0  # the fit's lag at no load
+    lag_ms_per_kchunk: float = 0.0  # the fit's lag growth per 1,000 chunks/s
     tokens_per_s: float = 100.0  # per stream, in the measurement
+    tokens_per_request: int = 100  # in the measurement
     steps: tuple[CalibrationStep, ...] = ()
     machine: str = ""
     version: str = __version__
@@ -163,20 +177,7 @@ class Calibration:
         if not isinstance(doc, dict):
             raise ValueError("not an object")
         try:
-            steps = tuple(
-                CalibrationStep(
-                    streams=int(s["streams"]),
-                    tokens_per_s=float(s["tokens_per_s"]),
-                    chunks_per_s=float(s["chunks_per_s"]),
-                    cpu_percent=float(s["cpu_percent"]),
-                    lag_p99_ms=float(s["lag_p99_ms"]),
-                    lag_samples=int(s["lag_samples"]),
-                    steady_lag_ms=(
-                        None if s.get("steady_lag_ms") is None else float(s["steady_lag_ms"])
-                    ),
-                )
-                for s in doc.get("steps", [])
-            )
+            steps = tuple(_step_from_json(s) for s in doc.get("steps", []))
             cal = cls(
                 per_chunk_us=float(doc["per_chunk_us"]),
                 capacity_chunks_per_s=float(doc["capacity_chunks_per_s"]),
@@ -187,13 +188,15 @@ class Calibration:
                 lag_limit_ms=float(doc.get("lag_limit_ms", LAG_LIMIT_MS)),
                 idle_cpu_percent=float(doc.get("idle_cpu_percent", 0.0)),
                 base_lag_ms=float(doc.get("base_lag_ms", 0.0)),
+                lag_ms_per_kchunk=float(doc.get("lag_ms_per_kchunk", 0.0)),
                 tokens_per_s=float(doc.get("tokens_per_s", 100.0)),
+                tokens_per_request=int(doc.get("tokens_per_request", 100)),
                 steps=steps,
                 machine=str(doc.get("machine", "")),
                 version=str(doc.get("version", "")),
                 note=None if doc.get("note") is None else str(doc["note"]),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or wrong field: {exc}") from None
         if not (cal.per_chunk_us > 0 and math.isfinite(cal.per_chunk_us)):
             raise ValueError("per_chunk_us is not a positive number")
@@ -202,6 +205,27 @@ class Calibration:
         if cal.cores < 1:
             raise ValueError("cores is not positive")
         return cal
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _step_from_json(s: Any) -> CalibrationStep:
+    return CalibrationStep(
+        streams=int(s["streams"]),
+        tokens_per_s=float(s["tokens_per_s"]),
+        chunks_per_s=float(s["chunks_per_s"]),
+        cpu_percent=float(s["cpu_percent"]),
+        lag_p99_ms=float(s["lag_p99_ms"]),
+        reports=int(s.get("reports", 1)),
+        worst_lag_ms=_optional(s.get("worst_lag_ms")),
+        start_lag_ms=_optional(s.get("start_lag_ms")),
+        runs=int(s.get("runs", 0)),
+        tokens=int(s.get("tokens", 0)),
+        events=int(s.get("events", 0)),
+        read_chunks=int(s.get("read_chunks", 0)),
+    )
 
 
 # -- the machine ----------------------------------------------------------------------------
@@ -247,12 +271,22 @@ class Fit:
     per_chunk_us: float
     capacity_chunks_per_s: float
     idle_cpu_percent: float
-    base_lag_ms: float
+    base_lag_ms: float  # the lag line at no load
+    lag_ms_per_kchunk: float  # and its growth, per 1,000 chunks/s
     note: str | None
 
 
 def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_LIMIT_MS) -> Fit:
-    """Per-chunk cost and capacity from the steps measured (see the module's docstring)."""
+    """Per-chunk cost and capacity from the steps measured (pure).
+
+    The per-chunk cost is the slope of the engine's CPU against chunks/s. The lag is
+    fitted as a line in chunks/s (the whole engine's lag grows with the load long before
+    its CPU is busy: at a third of a core it is already several times the limit; its
+    stalls are the runs that end and start together, more of them the more streams),
+    and the capacity is where that line reaches ``lag_limit_ms``, never below the
+    heaviest load measured within the limit, never above a heavier load measured past
+    it, and never more than :data:`EXTRAPOLATE_AT_MOST` times the heaviest load measured.
+    """
     steps = [s for s in steps if s.chunks_per_s > 0]
     if not steps:
         raise CalibrationError("no chunks were read: nothing to fit")
@@ -265,68 +299,46 @@ def fit_calibration(steps: Sequence[CalibrationStep], lag_limit_ms: float = LAG_
         idle, slope = 0.0, sum(busy) / sum(loads)
     if slope <= 0:
         raise CalibrationError("no CPU time was measured: nothing to fit")
-    util = [min(u, MAX_UTILISATION) for u in busy]
-    pressure = [u / (1 - u) for u in util]
-    lag = [s.fit_lag_ms for s in steps]
-    lag_line = _line(pressure, lag)
+    lag_line = _line(loads, [s.lag_p99_ms for s in steps])
+    base, growth = (min(s.lag_p99_ms for s in steps), 0.0) if lag_line is None else lag_line
+    fitted = (lag_limit_ms - base) / growth if growth > 0 and base < lag_limit_ms else None
     note: str | None = None
-    if lag_line is not None and lag_line[1] > 0:
-        base, k = max(0.0, lag_line[0]), lag_line[1]
-        if base >= lag_limit_ms:
-            target = None
-        else:
-            x = (lag_limit_ms - base) / k
-            target = min(MAX_UTILISATION, x / (1 + x))
-    else:
-        base = min(lag)
-        target = None if base >= lag_limit_ms else max(SAFE_UTILISATION, max(util))
-        if target is not None:
-            note = (
-                "the loop's lag did not grow over the loads measured: the capacity "
-                f"assumes {target:.0%} of a core busy"
-            )
-    # the fit interpolates between what was measured; it never contradicts it
     held = max((s.chunks_per_s for s in steps if s.held(lag_limit_ms)), default=None)
     if held is None:
         lightest = min(steps, key=lambda s: (s.streams, s.chunks_per_s))
         capacity = lightest.chunks_per_s
         what = (
-            f"the event loop lagged {lightest.fit_lag_ms:.1f} ms (p99) already at "
+            f"the engine's event loop lagged {lightest.lag_p99_ms:.1f} ms (p99) already at "
             f"{lightest.chunks_per_s:,.0f} chunks/s"
-            if lightest.fit_lag_ms > lag_limit_ms
+            if lightest.lag_p99_ms > lag_limit_ms
             else f"only {lightest.chunks_per_s:,.0f} of the "
             f"{lightest.offered_chunks_per_s:,.0f} chunks/s offered were read"
         )
         note = (
-            f"{what}: the machine is busy, and the capacity is at most the lightest load "
-            "measured (measure again when it is quiet)"
+            f"{what}: the capacity is at most the lightest load measured (on a busy "
+            "machine, measure again when it is quiet)"
         )
-    elif target is None or target <= idle:
-        capacity = held
     else:
-        capacity = max((target - idle) / slope, held)
         over = [s.chunks_per_s for s in steps if not s.held(lag_limit_ms) and s.chunks_per_s > held]
-        if over:
-            capacity = min(capacity, min(over))
+        ceiling = min(over) if over else EXTRAPOLATE_AT_MOST * max(loads)
+        capacity = held if fitted is None else min(max(fitted, held), ceiling)
+        if not over and (fitted is None or fitted > ceiling):
+            note = "every load measured was held within the limit: the capacity is " + (
+                "the heaviest of them (the lag did not grow with the load)"
+                if fitted is None
+                else f"{EXTRAPOLATE_AT_MOST:g}x the heaviest of them, no more"
+            )
     return Fit(
         per_chunk_us=slope * 1e6,
         capacity_chunks_per_s=capacity,
         idle_cpu_percent=idle * 100,
-        base_lag_ms=base,
+        base_lag_ms=max(0.0, base),
+        lag_ms_per_kchunk=growth * 1000,
         note=note,
     )
 
 
 # -- measuring -----------------------------------------------------------------------------
-
-
-def _steady(late: Sequence[float]) -> float:
-    """The median of the p99 of each third of ``late`` (in time order)."""
-    n = len(late)
-    if n < 3:
-        return p99(list(late))
-    thirds = [late[i * n // 3 : (i + 1) * n // 3] for i in range(3)]
-    return sorted(p99(list(part)) for part in thirds)[1]
 
 
 class _Server:
@@ -370,107 +382,180 @@ class _Server:
             self.proc.stdout.close()
 
 
-async def _window(settle_s: float, step_s: float) -> tuple[int, int, float, list[float]]:
-    """After ``settle_s``, for ``step_s``: (start ns, end ns, CPU s, timer lateness ms).
+class _TimedRun:
+    """The engine (``inner``, a :class:`BenchmarkRunner`) cancelled ``stop_after_s`` after
+    it starts, in the engine process: a step ends once its load reports are in, without
+    the requests in flight running to their end, and the run still ends cleanly, so the
+    engine process is kept for the next step (``ProcessRunner`` lets go of one whose
+    owner cancelled)."""
 
-    The timer runs on an absolute schedule (tick ``k`` is due at ``start + k * period``)
-    and each tick's lateness is how long after its due time it ran; after a stall of
-    more than 10 periods the schedule starts again from then (one stall, one figure).
-    """
-    await asyncio.sleep(settle_s)
-    period_ns = round(LAG_PERIOD_S * 1e9)
-    start = time.perf_counter_ns()
-    cpu0 = time.thread_time()
-    end = start + round(step_s * 1e9)
-    late: list[float] = []
-    due = start
-    now = start
-    while now < end:
-        due += period_ns
-        await asyncio.sleep(max(0.0, (due - time.perf_counter_ns()) / 1e9))
-        now = time.perf_counter_ns()
-        late.append(max(0, now - due) / 1e6)
-        if now - due > 10 * period_ns:
-            due = now
-    return start, now, time.thread_time() - cpu0, late
+    def __init__(self, inner: Any, stop_after_s: float) -> None:
+        self.inner = inner
+        self.stop_after_s = stop_after_s
+
+    @property
+    def result(self) -> BenchmarkResult:
+        result: BenchmarkResult = self.inner.result
+        return result
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    async def run(self) -> BenchmarkResult:
+        task = asyncio.ensure_future(self.inner.run())
+        done, _ = await asyncio.wait({task}, timeout=self.stop_after_s)
+        if not done:
+            self.inner.cancel()
+        result: BenchmarkResult = await task
+        return result
 
 
-async def _step(client: Any, streams: int, s: CalibrationSettings) -> CalibrationStep:
-    from ometer_tui.core.api.base import GenerationRequest
-    from ometer_tui.core.bench.metrics import RunContext, generation_record
-    from ometer_tui.core.models import GenerationParams
+def timed_engine(
+    stop_after_s: float, plan: BenchmarkPlan, on_event: Callable[[Any], None], log_exchanges: bool
+) -> _TimedRun:
+    """The engine process's runner for one step (``ProcessRunner(engine=partial(
+    timed_engine, s))``): the plan's ``BenchmarkRunner``, stopped after ``s`` seconds."""
+    from ometer_tui.core.bench.runner import BenchmarkRunner
 
-    tokens = math.ceil(s.tokens_per_s * (s.settle_s + s.step_s + _TAIL_S))
-    request = GenerationRequest(
-        model="calibration", prompt="calibrate", params=GenerationParams(max_tokens=tokens)
-    )
-    bench_start = time.perf_counter_ns()
+    engine = BenchmarkRunner(plan, on_event, log_exchanges=log_exchanges)
+    return _TimedRun(engine, stop_after_s)
 
-    async def one() -> list[int]:
-        obs = await client.generate(request)
-        if obs.error is not None:
-            raise CalibrationError(f"a calibration stream failed: {obs.error}")
-        generation_record(  # the engine's per-run work on the chunks' stamps
-            obs,
-            RunContext(
-                model="calibration", pass_index=1, prompt_index=0, warmup=False,
-                attempts=1, queue_s=0.0, bench_start_ns=bench_start,
-            ),
-        )  # fmt: skip
-        stamps: list[int] = obs.token_times_ns
-        return stamps
 
-    window = asyncio.create_task(_window(s.settle_s, s.step_s))
-    try:
-        stamp_lists = await asyncio.gather(*(one() for _ in range(streams)))
-        start, end, cpu_s, late = await window
-    finally:
-        window.cancel()
-    chunks = sum(1 for stamps in stamp_lists for t in stamps if start <= t < end)
-    span_s = (end - start) / 1e9
+class _StepSink:
+    """The events of one step, as the engine process sent them: counted, and its
+    ``WorkerLoad`` reports kept (what headless or the dashboard would be told)."""
+
+    def __init__(self) -> None:
+        self.loads: list[WorkerLoad] = []
+        self.events = 0
+        self.runs = 0
+        self.failed = 0
+        self.tokens = 0
+        self.error: str | None = None
+
+    def __call__(self, event: Any) -> None:
+        from ometer_tui.core.bench.events import RunFinished
+
+        self.events += 1
+        if isinstance(event, WorkerLoad):
+            self.loads.append(event)
+        elif isinstance(event, RunFinished) and not event.record.warmup:
+            record = event.record
+            if record.ok:
+                self.runs += 1
+                self.tokens += record.output_tokens or 0
+            else:
+                self.failed += 1
+                self.error = self.error or record.error
+
+
+def step_figures(
+    streams: int,
+    tokens_per_s: float,
+    loads: Sequence[WorkerLoad],
+    settle_reports: int,
+    steady_reports: int,
+) -> CalibrationStep:
+    """One step's figures from the engine's ``WorkerLoad`` reports, in the order sent
+    (pure): the first ``settle_reports`` cover the start (connections, streams
+    starting) and are left out; the next ``steady_reports`` (at least half a report
+    interval each) give chunks/s and CPU (weighted by their intervals) and the lag p99
+    (their median: the figure the dashboard warns on). Raises :class:`CalibrationError`
+    when the engine sent no report."""
+    if not loads:
+        raise CalibrationError("the engine sent no load report")
+    start, rest = loads[:settle_reports], loads[settle_reports:]
+    steady = [r for r in rest if r.interval_s >= 0.5 * REPORT_INTERVAL_S][:steady_reports]
+    if not steady:  # the engine stalled past its reports: the last one it sent
+        steady = [loads[-1]]
+    span = sum(r.interval_s for r in steady)
+    lags = sorted(r.lag_p99_ms for r in steady)
+    mid = len(lags) // 2
+    lag = lags[mid] if len(lags) % 2 else (lags[mid - 1] + lags[mid]) / 2
     return CalibrationStep(
         streams=streams,
-        tokens_per_s=s.tokens_per_s,
-        chunks_per_s=chunks / span_s if span_s > 0 else 0.0,
-        cpu_percent=100 * cpu_s / span_s if span_s > 0 else 0.0,
-        lag_p99_ms=p99(late),
-        lag_samples=len(late),
-        steady_lag_ms=_steady(late),
+        tokens_per_s=tokens_per_s,
+        chunks_per_s=sum(r.chunks_per_s * r.interval_s for r in steady) / span,
+        cpu_percent=sum(r.cpu_percent * r.interval_s for r in steady) / span,
+        lag_p99_ms=lag,
+        reports=len(steady),
+        worst_lag_ms=lags[-1],
+        start_lag_ms=max((r.lag_p99_ms for r in start), default=None),
+        read_chunks=round(sum(r.chunks_per_s * r.interval_s for r in loads)),
     )
+
+
+def _step_plan(url: str, streams: int, s: CalibrationSettings, run_s: float) -> BenchmarkPlan:
+    from ometer_tui.core.bench.plan import RetryPolicy
+    from ometer_tui.core.bench.workloads.spec import LoadSpec
+    from ometer_tui.core.bench.workloads.stop import StopConditions
+    from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
+
+    return BenchmarkPlan(
+        endpoint=Endpoint(name="calibration", url=url, api=ApiFlavour.OPENAI),
+        models=(ModelInfo(name="calibration"),),
+        prompts=("calibrate",),
+        passes=1,
+        warmup=0,  # the settling report covers the start; the engine stops by itself
+        concurrency=streams,
+        params=GenerationParams(max_tokens=s.tokens_per_request),
+        retry=RetryPolicy(max_retries=0),
+        load=LoadSpec(stop=StopConditions(duration_s=run_s + 30.0)),  # a backstop only
+        workers=1,
+    )
+
+
+async def _step(url: str, streams: int, s: CalibrationSettings) -> CalibrationStep:
+    """One load: the engine in its own process (``ProcessRunner``, as a worker runs it)
+    for ``settle_reports + steady_reports`` report intervals, then stopped."""
+    from ometer_tui.core.bench.process_runner import EngineProcessError, ProcessRunner
+
+    reports = s.settle_reports + s.steady_reports
+    run_s = reports * REPORT_INTERVAL_S + _STOP_MARGIN_S
+    sink = _StepSink()
+    runner = ProcessRunner(
+        _step_plan(url, streams, s, run_s), sink, engine=functools.partial(timed_engine, run_s)
+    )
+    try:
+        await runner.run()
+    except (EngineProcessError, OSError) as exc:
+        raise CalibrationError(f"the engine process failed: {exc}") from None
+    except Exception as exc:  # the engine's own error (an unreachable server, ...)
+        raise CalibrationError(f"the engine failed: {type(exc).__name__}: {exc}") from None
+    if sink.runs == 0 and sink.failed:
+        raise CalibrationError(f"the calibration streams failed: {sink.error}")
+    step = step_figures(streams, s.tokens_per_s, sink.loads, s.settle_reports, s.steady_reports)
+    return replace(step, runs=sink.runs, tokens=sink.tokens, events=sink.events)
 
 
 async def _measure_steps(url: str, s: CalibrationSettings) -> list[CalibrationStep]:
-    from ometer_tui.core.api import open_client
-    from ometer_tui.core.models import ApiFlavour, Endpoint
-
-    endpoint = Endpoint(name="calibration", url=url, api=ApiFlavour.OPENAI)
-    top = max(s.streams)
-    client = open_client(endpoint, flavour=ApiFlavour.OPENAI, max_connections=top)
     steps: list[CalibrationStep] = []
-    try:
-        await client.warm_pool(top)
-        warm = CalibrationSettings(
-            streams=(min(s.streams),), tokens_per_s=s.tokens_per_s, step_s=0.05, settle_s=0.05
-        )
-        await _step(client, min(s.streams), warm)  # first-use costs out of the figures
-        for streams in sorted(s.streams):
-            step = await _step(client, streams, s)
-            steps.append(step)
-            if step.fit_lag_ms > 3 * s.lag_limit_ms and len(steps) >= 2:
-                break  # well past the limit: a higher load adds nothing to the fit
-    finally:
-        await client.aclose()
+    for streams in sorted(s.streams):
+        step = await _step(url, streams, s)
+        steps.append(step)
+        if not step.held(s.lag_limit_ms) and len(steps) >= 2:
+            break  # past the limit: a heavier load adds nothing to the fit
     return steps
 
 
 def measure_calibration(settings: CalibrationSettings | None = None) -> Calibration:
-    """Measure this machine now (a few seconds). Blocking: call it outside any running
+    """Measure this machine now (about 7 s). Blocking: call it outside any running
     event loop (a worker thread in the TUI). Raises :class:`CalibrationError`."""
     from ometer_tui.core.bench.loop import run_engine
 
     s = settings or CalibrationSettings()
-    if not s.streams or min(s.streams) < 1 or s.tokens_per_s <= 0 or s.step_s <= 0:
-        raise ValueError("calibration settings: streams >= 1, tokens/s and step > 0")
+    if (
+        not s.streams
+        or min(s.streams) < 1
+        or s.tokens_per_s <= 0
+        or s.tokens_per_request < 1
+        or s.settle_reports < 0
+        or s.steady_reports < 1
+    ):
+        raise ValueError(
+            "calibration settings: streams >= 1, tokens/s > 0, tokens a request >= 1, "
+            "settle reports >= 0, steady reports >= 1"
+        )
     t0 = time.perf_counter()
     server = _Server(1000.0 / s.tokens_per_s)
     try:
@@ -489,7 +574,9 @@ def measure_calibration(settings: CalibrationSettings | None = None) -> Calibrat
         lag_limit_ms=s.lag_limit_ms,
         idle_cpu_percent=fit.idle_cpu_percent,
         base_lag_ms=fit.base_lag_ms,
+        lag_ms_per_kchunk=fit.lag_ms_per_kchunk,
         tokens_per_s=s.tokens_per_s,
+        tokens_per_request=s.tokens_per_request,
         steps=tuple(steps),
         machine=key["machine"],
         version=key["version"],
@@ -536,6 +623,12 @@ def read_cached(path: Path | None = None, *, now: float | None = None) -> CacheR
         return CacheRead(None, f"the cached calibration {path} is unreadable ({exc})")
     try:
         doc = json.loads(text)
+        if isinstance(doc, dict) and doc.get("format") == 1:
+            return CacheRead(
+                None,
+                "the cached calibration is an older kind (it timed the client's read path "
+                "alone, not the whole engine)",
+            )
         if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
             raise ValueError("unknown format")
         cal = Calibration.from_json(doc.get("calibration"))
@@ -738,8 +831,9 @@ def choose_workers(
     )
 
 
-#: a plan asking less than this needs no calibration: one worker (every machine measured
-#: read at least this much per worker, and fewer than one worker is not possible)
+#: a plan asking less than this needs no calibration: one worker (the calibration's
+#: lightest load, 10 streams x 100 tokens/s: it never says a worker holds less than it
+#: read there, and fewer than one worker is not possible)
 NO_CALIBRATION_BELOW = 1_000.0
 
 
@@ -756,7 +850,7 @@ def workers_for(
 
     A plan asking less than :data:`NO_CALIBRATION_BELOW` chunks/s gets ``plan.workers``
     or 1, with no calibration and no choice (``None``). Otherwise the cached calibration
-    is used, measured first when there is none (about 4 s; ``note`` says so, and any
+    is used, measured first when there is none (about 7 s; ``note`` says so, and any
     cache problem, in one line each); a failed measurement is a note and one worker (or
     the user's), never an error. Blocking: call it outside any running event loop.
     """
@@ -767,7 +861,7 @@ def workers_for(
     path = path or cache_path()
     if note is not None and read_cached(path).calibration is None:
         note(
-            "measuring what one worker holds on this machine (about 4 s, kept 30 days; "
+            "measuring what one worker holds on this machine (about 7 s, kept 30 days; "
             "`ometer-tui calibrate` measures again)"
         )
     try:
