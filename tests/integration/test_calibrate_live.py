@@ -86,6 +86,20 @@ def test_calibrate_json_drives_the_whole_engine_for_real(
         assert _calibration_servers() == []  # the server process is gone
 
 
+def test_where_workers_are_not_processes_the_engine_runs_on_the_calibrating_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without engine processes (``shards.default_shard_factory`` off POSIX), the same
+    engine and reports, on the calibrating loop: no engine process is started."""
+    monkeypatch.setattr(calibrate, "ENGINE_PROCESS", False)
+    before = set(process_runner.idle_engine_pids())
+    cal = calibrate.measure_calibration(CalibrationSettings(streams=(3,), tokens_per_request=50))
+    assert set(process_runner.idle_engine_pids()) == before
+    (step,) = cal.steps
+    assert step.reports == 1 and step.runs >= 3 and step.tokens == 50 * step.runs
+    assert step.events >= step.runs + 4 and step.read_chunks > 0
+
+
 def test_a_calibration_against_no_engine_is_an_error_not_a_hang(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

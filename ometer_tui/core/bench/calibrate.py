@@ -84,6 +84,9 @@ HELD_SHARE = 0.9
 #: first 10 ms tick past its second; a last partial report needs 0.2 s, so none is sent)
 _STOP_MARGIN_S = 0.1
 _SERVER = Path(__file__).with_name("calibrate_server.py")
+#: the engine measured in a process of its own, as ``--workers`` runs each worker where
+#: it can (``shards.default_shard_factory``: POSIX); else on the calibrating loop
+ENGINE_PROCESS = os.name == "posix"
 
 
 class CalibrationError(Exception):
@@ -506,15 +509,21 @@ def _step_plan(url: str, streams: int, s: CalibrationSettings, run_s: float) -> 
 
 
 async def _step(url: str, streams: int, s: CalibrationSettings) -> CalibrationStep:
-    """One load: the engine in its own process (``ProcessRunner``, as a worker runs it)
-    for ``settle_reports + steady_reports`` report intervals, then stopped."""
+    """One load: the engine as a worker runs it (its own process where workers are
+    processes, :data:`ENGINE_PROCESS`; else on this loop, reporting its load, as
+    ``shards.default_shard_factory`` falls back) for ``settle_reports + steady_reports``
+    report intervals, then stopped."""
+    from ometer_tui.core.bench.load_report import ReportingRunner
     from ometer_tui.core.bench.process_runner import EngineProcessError, ProcessRunner
 
     reports = s.settle_reports + s.steady_reports
     run_s = reports * REPORT_INTERVAL_S + _STOP_MARGIN_S
+    plan = _step_plan(url, streams, s, run_s)
     sink = _StepSink()
-    runner = ProcessRunner(
-        _step_plan(url, streams, s, run_s), sink, engine=functools.partial(timed_engine, run_s)
+    runner: ProcessRunner | ReportingRunner = (
+        ProcessRunner(plan, sink, engine=functools.partial(timed_engine, run_s))
+        if ENGINE_PROCESS
+        else ReportingRunner(timed_engine(run_s, plan, sink, False), sink)
     )
     try:
         await runner.run()
