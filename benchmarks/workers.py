@@ -356,10 +356,11 @@ _RAMP_LINE = re.compile(
 )
 
 
-def ramp_comparison(streams: list[int]) -> dict[str, Any]:
+def ramp_comparison(streams: list[int], cal: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The calibration (``cal``, else measured now) among accuracy.py's ramp rows."""
     from ometer_tui.core.bench.calibrate import about
 
-    cal = calibration()
+    cal = cal or calibration()
     print("measured ramp (benchmarks/accuracy.py --only ramp: lag = arrival stamp - packet "
           "time on the wire):", flush=True)  # fmt: skip
     cmd = [sys.executable, str(HERE / "accuracy.py"), "--only", "ramp", "--no-peer",
@@ -455,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
             print_against_calibration(doc["rows"], doc["calibration"])
     if "ramp" in parts:
         print(flush=True)
-        doc["ramp"] = ramp_comparison(opts.ramp)
+        doc["ramp"] = ramp_comparison(opts.ramp, doc.get("calibration"))
     doc["load_after"] = os.getloadavg()
     path.write_text(json.dumps(doc, indent=1))
     la = doc["load_after"]
