@@ -71,10 +71,11 @@ def test_calibrate_json_drives_the_whole_engine_for_real(
         assert step.events >= step.runs + 4
         assert step.chunks_per_s > 0 and step.cpu_percent > 0 and step.lag_p99_ms >= 0
         # what the engine's reports counted against what its records hold: every token
-        # of a finished run was read (but those read after the last report, <= 0.1 s of
-        # the load), and the runs cut short at the stop read fewer than a whole run each
-        assert step.read_chunks >= step.tokens - 0.2 * step.offered_chunks_per_s - 10
-        assert step.read_chunks <= step.tokens + step.streams * (50 + 3)
+        # of a finished run was read (but those read after the last report: less than
+        # 0.2 s of the load, else a last report is sent), and each run, finished or cut
+        # short at the stop, is at most its 50 tokens and a few reads of its own
+        assert step.read_chunks >= step.tokens - 0.3 * step.offered_chunks_per_s - 10
+        assert step.read_chunks <= (step.runs + step.streams) * (50 + 3)
         assert step.chunks_per_s <= step.read_chunks  # the steady second is part of it
     assert cal.per_chunk_us > 0 and math.isfinite(cal.per_chunk_us)
     assert cal.capacity_chunks_per_s > 0 and math.isfinite(cal.capacity_chunks_per_s)
