@@ -106,7 +106,11 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
         self.table.focus()
         # notices told before this screen listened (the engine starts with the session)
         told = tuple(self.session.notices)
-        self._session_changed(SessionChanged(restarted=True, header=True, notices=told))
+        # a benchmark that failed before this screen listened (Ray missing...) says so too
+        failed = not self.session.running and self.session.error is not None
+        self._session_changed(
+            SessionChanged(restarted=True, header=True, notices=told, finished=failed)
+        )
 
     def on_unmount(self) -> None:
         # nobody can see it any more: never leave an engine thread running behind
