@@ -1,0 +1,87 @@
+"""What start-up imports (README targets: the first drawn screen <= 0.8 s, ``ometer-tui run
+--help`` <= 0.3 s).
+
+``--help`` and the app's first frame must not load the HTTP stack, the engine, the demo
+server or the telemetry poller: together they were ~0.4 s of imports (aiohttp's connector
+alone ~70 ms, its ssl). Each check runs in a fresh interpreter and reads ``sys.modules``;
+none times anything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+#: never imported for ``--help`` nor before the app's first frame, and why
+HEAVY: dict[str, str] = {
+    "aiohttp": "the HTTP transport (~100 ms; its connector imports ssl)",
+    "httpx": "the HTTP client (~60 ms)",
+    "httpcore": "httpx's connection layer (imports trio when installed)",
+    "ometer_tui.core.api.clients": "opening clients: brings every flavour's client",
+    "ometer_tui.core.api._http": "the clients' HTTP layer (httpx)",
+    "ometer_tui.core.api._transport": "the aiohttp transport",
+    "uvloop": "the engine's event loop",
+    "ometer_tui.core.bench.runner": "the engine: loaded when a benchmark starts",
+    "ometer_tui.core.bench.shards": "the engine's workers",
+    "ometer_tui.core.bench.process_runner": "the engine's process",
+    "ometer_tui.core.bench.sweep": "sweeps: the engine's runner",
+    "ometer_tui.core.bench.calibrate": "self-calibration: runs the engine",
+    "ometer_tui.tui.bench_bridge": "the app's side of the engine",
+    "ometer_tui.demo.server": "the demo endpoint runs in its own process",
+    "ometer_tui.demo.llm_api": "the demo's LLM API (prometheus_client)",
+    "prometheus_client": "the demo's and the telemetry's metrics format",
+    "ometer_tui.core.telemetry.sampler": "the telemetry poller",
+    "ometer_tui.core.telemetry.server_info": "asked after the first frame (httpx)",
+    "ray": "the optional Ray cluster",
+}
+#: also never imported for ``--help``: only the dashboard needs them
+UI: dict[str, str] = {
+    "textual": "the dashboard's toolkit (~70 ms)",
+    "rich": "textual's renderer",
+    "asyncio": "nothing runs for --help (~20 ms)",
+    "ometer_tui.tui": "the dashboard",
+}
+
+
+def _modules(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object on its last line."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _loaded(found: dict[str, Any], forbidden: dict[str, str]) -> dict[str, str]:
+    modules = found["modules"]
+    assert isinstance(modules, list)
+    return {m: why for m, why in forbidden.items() if m in modules}
+
+
+def test_importing_the_api_package_loads_no_client() -> None:
+    """``core.api`` names load on first use: its light modules (the parsers' choices,
+    the plan's types) come without httpx and aiohttp."""
+    code = r"""
+import json, sys
+import ometer_tui.core.api
+from ometer_tui.core.api.base import ErrorKind
+from ometer_tui.core.api.custom_profile import BUILTIN_PROFILES
+from ometer_tui.core.api.guard import TRUNCATE_MODES
+from ometer_tui.core.bench.plan import BenchmarkPlan
+before = sorted(sys.modules)
+from ometer_tui.core.api import ClientError, open_client
+print(json.dumps({"modules": before, "after": sorted(sys.modules),
+                  "same": ClientError is sys.modules["ometer_tui.core.api.base"].ClientError}))
+"""
+    found = _modules(code)
+    assert _loaded(found, HEAVY) == {}
+    assert {"ometer_tui.core.api.clients", "aiohttp", "httpx"} <= set(found["after"])
+    assert found["same"] is True
