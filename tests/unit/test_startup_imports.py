@@ -14,6 +14,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 #: never imported for ``--help`` nor before the app's first frame, and why
 HEAVY: dict[str, str] = {
     "aiohttp": "the HTTP transport (~100 ms; its connector imports ssl)",
@@ -64,6 +66,39 @@ def _loaded(found: dict[str, Any], forbidden: dict[str, str]) -> dict[str, str]:
     modules = found["modules"]
     assert isinstance(modules, list)
     return {m: why for m, why in forbidden.items() if m in modules}
+
+
+_HELP = r"""
+import contextlib, io, json, sys
+from ometer_tui.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "text": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["run", "--help"],
+        ["history", "--help"],
+        ["compare", "--help"],
+        ["calibrate", "--help"],
+        ["demo-server", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_help_imports_neither_the_http_stack_nor_the_engine_nor_the_ui(argv: list[str]) -> None:
+    found = _modules(_HELP, *argv)
+    assert found["code"] == 0
+    assert "ometer-tui" in str(found["text"])  # the help (or version) was printed
+    assert _loaded(found, HEAVY | UI) == {}
 
 
 def test_importing_the_api_package_loads_no_client() -> None:
