@@ -10,8 +10,11 @@ none times anything.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +102,51 @@ def test_help_imports_neither_the_http_stack_nor_the_engine_nor_the_ui(argv: lis
     assert found["code"] == 0
     assert "ometer-tui" in str(found["text"])  # the help (or version) was printed
     assert _loaded(found, HEAVY | UI) == {}
+
+
+_FIRST_FRAME = r"""
+import json, sys
+from pathlib import Path
+from ometer_tui.cli import build_parser
+args = build_parser().parse_args(sys.argv[1:])  # as cli.main does before the app
+from ometer_tui.tui.app import OmeterApp
+
+seen = {}
+
+def on_ready(self) -> None:  # Textual: the first frame has been displayed
+    seen.update(screen=type(self.screen).__name__, modules=sorted(sys.modules))
+    self.exit()
+
+OmeterApp.on_ready = on_ready  # (a subclass here would have no file for its CSS path)
+app = OmeterApp(config_path=Path(args.config), demo=args.demo)
+app.run(headless=True, size=(120, 36))
+print(json.dumps(seen))
+"""
+
+
+def _refused_url() -> str:
+    """A loopback URL nothing listens on (a check after the first frame is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["saved-endpoint", "demo"])
+def test_the_first_frame_imports_neither_the_http_stack_nor_the_engine(
+    tmp_path: Path, demo: bool
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[endpoints]]\nname = "stamp"\nurl = "{_refused_url()}"\napi = "ollama"\n')
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.update(
+        {f"XDG_{kind}_HOME": str(tmp_path / kind.lower()) for kind in ("CONFIG", "DATA", "STATE")}
+    )
+    args = ["--config", str(config), *(["--demo"] if demo else [])]
+    found = _modules(_FIRST_FRAME, *args, env=env)
+    assert found["screen"] == "EndpointsScreen"
+    assert "textual" in found["modules"]
+    assert _loaded(found, HEAVY) == {}
 
 
 def test_importing_the_api_package_loads_no_client() -> None:
