@@ -19,20 +19,25 @@ from typing import Any
 
 import pytest
 
-#: never imported for ``--help`` nor before the app's first frame, and why
-HEAVY: dict[str, str] = {
+#: the API clients and their HTTP stack
+HTTP: dict[str, str] = {
     "aiohttp": "the HTTP transport (~100 ms; its connector imports ssl)",
     "httpx": "the HTTP client (~60 ms)",
     "httpcore": "httpx's connection layer (imports trio when installed)",
     "ometer_tui.core.api.clients": "opening clients: brings every flavour's client",
     "ometer_tui.core.api._http": "the clients' HTTP layer (httpx)",
     "ometer_tui.core.api._transport": "the aiohttp transport",
+}
+#: never imported for ``--help`` nor before the app's first frame, and why
+HEAVY: dict[str, str] = HTTP | {
     "uvloop": "the engine's event loop",
     "ometer_tui.core.bench.runner": "the engine: loaded when a benchmark starts",
     "ometer_tui.core.bench.shards": "the engine's workers",
     "ometer_tui.core.bench.process_runner": "the engine's process",
     "ometer_tui.core.bench.sweep": "sweeps: the engine's runner",
     "ometer_tui.core.bench.calibrate": "self-calibration: runs the engine",
+    "ometer_tui.core.bench.plan": "a run's plan: built once endpoints and models are picked",
+    "ometer_tui.core.bench.result": "a run's result (its events and records)",
     "ometer_tui.tui.bench_bridge": "the app's side of the engine",
     "ometer_tui.demo.server": "the demo endpoint runs in its own process",
     "ometer_tui.demo.llm_api": "the demo's LLM API (prometheus_client)",
@@ -165,6 +170,6 @@ print(json.dumps({"modules": before, "after": sorted(sys.modules),
                   "same": ClientError is sys.modules["ometer_tui.core.api.base"].ClientError}))
 """
     found = _modules(code)
-    assert _loaded(found, HEAVY) == {}
+    assert _loaded(found, HTTP) == {}
     assert {"ometer_tui.core.api.clients", "aiohttp", "httpx"} <= set(found["after"])
     assert found["same"] is True
