@@ -40,6 +40,8 @@ HEAVY: dict[str, str] = HTTP | {
     "ometer_tui.core.bench.result": "a run's result (its events and records)",
     "ometer_tui.tui.bench_bridge": "the app's side of the engine",
     "ometer_tui.demo.server": "the demo endpoint runs in its own process",
+    "ometer_tui.demo.process": "that process starts once the first frame is drawn (its "
+    "start on the other core slowed the first screen ~0.2 s)",
     "ometer_tui.demo.llm_api": "the demo's LLM API (prometheus_client)",
     "prometheus_client": "the demo's and the telemetry's metrics format",
     "ometer_tui.core.telemetry.sampler": "the telemetry poller",
@@ -48,7 +50,7 @@ HEAVY: dict[str, str] = HTTP | {
 }
 #: also never imported for ``--help``: only the dashboard needs them
 UI: dict[str, str] = {
-    "textual": "the dashboard's toolkit (~70 ms)",
+    "textual": "the dashboard's toolkit (~0.1-0.2 s)",
     "rich": "textual's renderer",
     "asyncio": "nothing runs for --help (~20 ms)",
     "ometer_tui.tui": "the dashboard",
