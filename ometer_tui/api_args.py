@@ -16,14 +16,21 @@ import argparse
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ometer_tui.core.api.custom_profile import BUILTIN_PROFILES, profile_from_table
-from ometer_tui.core.api.guard import TRUNCATE_MODES
+# What the parser needs (the choices) is light; the models and the demo server's module
+# (prometheus_client) load when the flags are applied.
+from ometer_tui.core.api.custom_profile import (
+    BUILTIN_PROFILES,
+    TRUNCATE_CHOICES,  # guard.TRUNCATE_MODES, without the guard's imports
+    profile_from_table,
+)
 from ometer_tui.core.api_profile import CustomProfile
-from ometer_tui.core.bench.records import RunRecord
-from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.secrets import Secret, TokenRef
-from ometer_tui.demo.llm_api import DEMO_API_KEY
+
+if TYPE_CHECKING:
+    from ometer_tui.core.bench.records import RunRecord
+    from ometer_tui.core.models import Endpoint
 
 NATIVE = ("ollama", "openai")
 API_CHOICES: tuple[str, ...] = (*NATIVE, "custom", *sorted(BUILTIN_PROFILES))
@@ -73,7 +80,7 @@ def add_api_options(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--truncate",
-        choices=TRUNCATE_MODES,
+        choices=TRUNCATE_CHOICES,
         help="cut a prompt longer than the context window to fit (default: refuse it)",
     )
 
@@ -96,6 +103,8 @@ def read_profile_file(path: Path) -> dict[str, object]:
 
 def endpoint_changes(args: argparse.Namespace, endpoint: Endpoint) -> dict[str, object]:
     """The changes the flags make to ``endpoint``; raises :class:`ApiArgsError`."""
+    from ometer_tui.core.models import ApiFlavour
+
     api: str | None = getattr(args, "api", None)
     profile_file: str | None = getattr(args, "profile", None)
     changes: dict[str, object] = {}
@@ -142,6 +151,8 @@ def run_notes(record: RunRecord) -> str:
 def demo_endpoint(args: argparse.Namespace, demo: Endpoint) -> Endpoint:
     """``run --demo --api llm-api`` (or ``tgi``): the demo serves those shapes too; the
     LLM API's demo key is filled in. Raises :class:`ApiArgsError`."""
+    from ometer_tui.demo.llm_api import DEMO_API_KEY
+
     changes = endpoint_changes(args, demo)
     custom = changes.get("custom")
     if isinstance(custom, CustomProfile) and custom.token_header:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.plan_builder import PlanOverrides, checked_plans
-from ometer_tui.core.discovery import default_models
-from ometer_tui.core.models import Endpoint, ModelInfo
-from ometer_tui.core.selection import AmbiguousModelName, select_models
-from ometer_tui.core.settings import Defaults
+if TYPE_CHECKING:  # the core loads when a run is planned, not for `run --help`
+    from ometer_tui.core.bench.plan import BenchmarkPlan
+    from ometer_tui.core.bench.plan_builder import PlanOverrides
+    from ometer_tui.core.models import Endpoint, ModelInfo
+    from ometer_tui.core.settings import Defaults
 
 __all__ = [
     "EndpointChoiceError",
@@ -123,6 +122,8 @@ def select_per_endpoint(
     every endpoint that serves it. Raises :class:`EndpointChoiceError` (one line naming
     the model and the endpoints) for a pattern no endpoint serves, or that is ambiguous
     on one of them."""
+    from ometer_tui.core.selection import AmbiguousModelName, select_models
+
     picked: list[list[ModelInfo]] = []
     unmatched_everywhere = set(patterns)
     for endpoint, models in zip(endpoints, available, strict=True):
@@ -156,6 +157,9 @@ def plan_for_endpoints(
     models) on every endpoint that serves it, each endpoint's plan from its own
     defaults (the one plan builder). An endpoint that serves none is skipped, said on
     ``err``. Raises :class:`EndpointChoiceError`."""
+    from ometer_tui.core.bench.plan_builder import checked_plans
+    from ometer_tui.core.discovery import default_models
+
     if args.model:
         picked = select_per_endpoint(args.model, endpoints, availables)
     else:

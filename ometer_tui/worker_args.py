@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 from ometer_tui.arg_types import number
-from ometer_tui.core.bench.plan import MAX_WORKERS
+from ometer_tui.core.bench.limits import MAX_WORKERS
 
 if TYPE_CHECKING:
     from ometer_tui.core.bench.plan import BenchmarkPlan

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ometer_tui.core.bench.plan import BenchmarkPlan
-from ometer_tui.core.bench.result import BenchmarkResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported with the app: its first screen needs neither
+    from ometer_tui.core.bench.plan import BenchmarkPlan
+    from ometer_tui.core.bench.result import BenchmarkResult
     from ometer_tui.core.bench.sweep_form import StepsRequest
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ometer_tui.core.atomic import write_atomic
-from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS
-from ometer_tui.tui.widgets.run_panel import RUN_FIELDS, RunDraft
+
+if TYPE_CHECKING:  # the run panel (and the sweep's engine modules) load when a draft is
+    # read, not with the app: the first screen does not need them
+    from ometer_tui.tui.widgets.run_panel import RunDraft
 
 STATE_FILE = "last-plans.json"
 VERSION = 1
@@ -36,6 +38,9 @@ def _draft_to_json(draft: RunDraft) -> dict[str, Any]:
 
 
 def _draft_from_json(data: object) -> RunDraft | None:
+    from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS
+    from ometer_tui.tui.widgets.run_panel import RUN_FIELDS, RunDraft
+
     if not isinstance(data, dict):
         return None
     known = {field_id for field_id, _, _ in RUN_FIELDS} | set(LOAD_FIELD_IDS)

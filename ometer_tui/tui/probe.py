@@ -1,9 +1,10 @@
 """Reachability checks for the endpoints screen, off the UI's import path.
 
-``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import) is imported in a thread so
-the UI keeps drawing meanwhile. Always through ``import_module``: while another probe's
-thread is still importing it, ``sys.modules`` already holds the half-initialised module,
-and only the import lock waits for it to finish.
+The clients of ``ometer_tui.core.api`` (httpx, aiohttp: ~0.2-0.4 s to import; the package
+itself is light and loads them on first use) are imported in a thread so the UI keeps
+drawing meanwhile. Always through ``import_module``: while another probe's thread is
+still importing them, ``sys.modules`` already holds the half-initialised module, and
+only the import lock waits for it to finish.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Probed(Message):
 async def probe_endpoint(endpoint: Endpoint) -> tuple[ServerInfo | None, str | None]:
     """``(info, None)`` when ``endpoint`` answers, else ``(None, why)`` (a config error or
     a bug is reported the same way: shown on the row, never raised)."""
-    api = await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api")
+    await asyncio.to_thread(importlib.import_module, "ometer_tui.core.api.clients")
+    api = importlib.import_module("ometer_tui.core.api")  # light; probe is loaded now
     try:
         return await api.probe(endpoint), None
     except api.ClientError as exc:

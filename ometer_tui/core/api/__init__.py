@@ -3,27 +3,36 @@
 * :func:`open_client` makes the client for an endpoint (sync; nothing is sent yet).
 * :func:`detect_flavour` asks the server which API it speaks.
 * :func:`probe` detects when needed and returns what the server says about itself.
+
+Importing the package imports none of its modules: each name below loads its module on
+first use (:data:`_LAZY`). So a light module of it (``base``, ``custom_profile``,
+``guard``) can be imported alone, and ``--help``, the argument parsers and the TUI's
+first screen do not pay for the clients, and with them httpx and aiohttp (~0.2-0.4 s;
+see ``tests/unit/test_startup_imports.py``).
 """
 
 from __future__ import annotations
 
-from ometer_tui.core.api._http import ExchangeSink
-from ometer_tui.core.api.base import (
-    ApiClient,
-    ClientError,
-    EmbeddingObservation,
-    ErrorKind,
-    ExchangeLogged,
-    GenerationObservation,
-    GenerationRequest,
-    ImageInput,
-    RequestError,
-)
-from ometer_tui.core.api.custom import CustomClient
-from ometer_tui.core.api.guard import GuardedClient
-from ometer_tui.core.api.ollama import OllamaClient
-from ometer_tui.core.api.openai import OpenAIClient
-from ometer_tui.core.models import ApiFlavour, Endpoint, ServerInfo
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ometer_tui.core.api.base import (
+        ApiClient,
+        ClientError,
+        EmbeddingObservation,
+        ErrorKind,
+        ExchangeLogged,
+        GenerationObservation,
+        GenerationRequest,
+        ImageInput,
+        RequestError,
+    )
+    from ometer_tui.core.api.clients import detect_flavour, open_client, probe
+    from ometer_tui.core.api.custom import CustomClient
+    from ometer_tui.core.api.guard import GuardedClient
+    from ometer_tui.core.api.ollama import OllamaClient
+    from ometer_tui.core.api.openai import OpenAIClient
 
 __all__ = [
     "ApiClient",
@@ -44,87 +53,33 @@ __all__ = [
     "probe",
 ]
 
-
-def open_client(
-    endpoint: Endpoint,
-    *,
-    flavour: ApiFlavour | None = None,
-    max_connections: int = 64,
-    on_exchange: ExchangeSink | None = None,
-) -> ApiClient:
-    """The client for ``endpoint`` in ``flavour`` (default: ``endpoint.api``).
-
-    Raises ``ValueError`` when neither names a flavour (detect it first with
-    :func:`detect_flavour`). A token that cannot be resolved, or that would go over
-    plain http to another host, does not raise here: every request then fails with a
-    CONFIG error naming the setting.
-    """
-    chosen = flavour or endpoint.api
-    if chosen is None:
-        raise ValueError(
-            f'endpoint {endpoint.name!r} has no API flavour: set api = "ollama" or '
-            f'"openai", or detect it with detect_flavour()'
-        )
-    if chosen is ApiFlavour.CUSTOM:
-        return CustomClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)
-    if chosen is ApiFlavour.OLLAMA:
-        return OllamaClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)
-    return OpenAIClient(endpoint, max_connections=max_connections, on_exchange=on_exchange)
+_BASE = "ometer_tui.core.api.base"
+#: every name of the package, loaded on first use, and the module each comes from
+_LAZY = {
+    "ApiClient": _BASE,
+    "ClientError": _BASE,
+    "EmbeddingObservation": _BASE,
+    "ErrorKind": _BASE,
+    "ExchangeLogged": _BASE,
+    "GenerationObservation": _BASE,
+    "GenerationRequest": _BASE,
+    "ImageInput": _BASE,
+    "RequestError": _BASE,
+    "CustomClient": "ometer_tui.core.api.custom",
+    "GuardedClient": "ometer_tui.core.api.guard",
+    "OllamaClient": "ometer_tui.core.api.ollama",
+    "OpenAIClient": "ometer_tui.core.api.openai",
+    "detect_flavour": "ometer_tui.core.api.clients",
+    "open_client": "ometer_tui.core.api.clients",
+    "probe": "ometer_tui.core.api.clients",
+}
 
 
-def _why(error: ClientError) -> str:
-    return str(error.error)
-
-
-async def detect_flavour(endpoint: Endpoint) -> ApiFlavour:
-    """Which API the server speaks: Ollama when ``/api/version`` and ``/api/tags`` both
-    answer, else OpenAI when ``/v1/models`` does; raises :class:`ClientError` otherwise.
-    """
-    client = OllamaClient(endpoint, max_connections=2)
-    try:
-        ollama_reason: str
-        try:
-            version, _, _ = await client.request_json("GET", "/api/version")
-            tags, _, _ = await client.request_json("GET", "/api/tags")
-        except ClientError as err:
-            if err.error.kind in (ErrorKind.CONNECT, ErrorKind.CONFIG, ErrorKind.TIMEOUT):
-                raise
-            ollama_reason = _why(err)
-        else:
-            if isinstance(version, dict) and isinstance(tags, dict) and "models" in tags:
-                return ApiFlavour.OLLAMA
-            ollama_reason = "unexpected answer"
-        try:
-            models, _, _ = await client.request_json("GET", "/v1/models")
-        except ClientError as err:
-            openai_reason = _why(err)
-        else:
-            if isinstance(models, dict) and isinstance(models.get("data"), list):
-                return ApiFlavour.OPENAI
-            openai_reason = "unexpected answer"
-        hint = ""
-        if "401" in openai_reason or "403" in openai_reason:
-            hint = "; check the endpoint's token / api_key"
-        raise ClientError(
-            RequestError(
-                ErrorKind.PROTOCOL,
-                f"could not tell which API {endpoint.display_url} speaks: Ollama "
-                f"(/api/version, /api/tags): {ollama_reason}; OpenAI (/v1/models): "
-                f"{openai_reason}{hint}",
-            )
-        )
-    finally:
-        await client.aclose()
-
-
-async def probe(endpoint: Endpoint, *, flavour: ApiFlavour | None = None) -> ServerInfo:
-    """Detect the flavour when needed, then ask the server about itself.
-
-    Raises :class:`ClientError`.
-    """
-    chosen = flavour or endpoint.api or await detect_flavour(endpoint)
-    client = open_client(endpoint, flavour=chosen, max_connections=4)
-    try:
-        return await client.server_info()
-    finally:
-        await client.aclose()
+def __getattr__(name: str) -> object:
+    """A name of :data:`_LAZY`, imported now and kept (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -7,16 +7,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ometer_tui.core.api.base import ImageInput
+from ometer_tui.core.bench.limits import MAX_CONCURRENCY as MAX_CONCURRENCY
+from ometer_tui.core.bench.limits import MAX_PARALLEL_MODELS as MAX_PARALLEL_MODELS
+from ometer_tui.core.bench.limits import MAX_WORKERS as MAX_WORKERS
 from ometer_tui.core.bench.shard_spec import ShardSpec
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.models import Endpoint, GenerationParams, ModelInfo
-
-#: The one home of the plan's limits: ``BenchmarkPlan.validate`` and the settings'
-#: validation (``[defaults]``, ``[endpoints.defaults]``) both read them.
-MAX_CONCURRENCY = 4096
-MAX_PARALLEL_MODELS = 64
-#: ``--workers``: engine processes on this machine (or Ray actors) a benchmark may use
-MAX_WORKERS = 64
 
 
 @dataclass(frozen=True, slots=True)

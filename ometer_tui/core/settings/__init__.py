@@ -54,7 +54,7 @@ from ``ometer_tui.core.settings``: the names below are its public interface.
 
 from __future__ import annotations
 
-from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
+from ometer_tui.core.bench.limits import MAX_CONCURRENCY, MAX_PARALLEL_MODELS
 from ometer_tui.core.settings.model import (
     DEFAULT_PROMPTS,
     SERVER_DEFAULT,

@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from ometer_tui.core.api.custom_profile import endpoint_profile_problems
-from ometer_tui.core.bench.plan import MAX_CONCURRENCY, MAX_PARALLEL_MODELS, MAX_WORKERS
+from ometer_tui.core.bench.limits import MAX_CONCURRENCY, MAX_PARALLEL_MODELS, MAX_WORKERS
 from ometer_tui.core.bench.workloads.options import check_option, options_values
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.secrets import TokenRef, strip_url_credentials

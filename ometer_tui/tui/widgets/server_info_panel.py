@@ -172,6 +172,9 @@ class ServerInfoPanel(Static):
 
     @work(group="server-info", exclusive=True, exit_on_error=False)
     async def _ask(self, endpoint: Endpoint, key: Key) -> None:
+        # after the frame being drawn: on the first screen, the thread's import of httpx
+        # would compete with drawing it (tests/unit/test_startup_imports.py)
+        await self.wait_for_refresh()
         try:  # httpx is imported off the UI thread, as the reachability checks do
             module = await asyncio.to_thread(
                 importlib.import_module, "ometer_tui.core.telemetry.server_info"
