@@ -7,17 +7,21 @@ the lag is actual - intended. Printed: requests, offered and achieved rate, lag 
 p99, p99.9 and max, and the load average before and after (the machine may be shared).
 The target (issue #11): p99 <= 1 ms at 200 requests/s for 60 s.
 
-The lag is split in two: the timetable's own wake-up (from the intended time to the
-request's conversation starting: the engine's sleep and the event loop's other work) and the
-client's send path (task start to the bytes handed to the socket: payload, httpx's pool,
-the write), so a regression shows where it is. The cyclic garbage collector's pauses
-during the run are timed (``gc.callbacks``) by generation, with the late sends (over
-1 ms) that had a pause inside their lag; ``--gc default`` runs without the engine's
-collector policy (``core/bench/gc_policy.py``) for an A/B.
+Each request is started ahead of its time and its bytes are held until then
+(``core/api/send_at.py``, ``_held_send.py``); the figures split the lag so a regression
+shows where it is: how the requests were sent (held and sent by the pool's thread, or
+waited for in the loop), how early each request's bytes were ready (its slack: a
+negative one was built too late), and how late the send thread was against the
+deadline. The cyclic garbage collector's pauses during the run are timed
+(``gc.callbacks``) by generation, with the late sends (over 1 ms) that had a pause
+inside their lag. A/B switches: ``--hold off`` waits for each send time in the loop
+instead of holding the bytes for the thread; ``--policy off`` leaves the collector and
+the switch interval alone while the open loop runs (``core/bench/open_loop_policy.py``);
+``--gc default`` also turns off the engine's collector policy (``gc_policy.py``).
 
     python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
     python benchmarks/schedule_lag.py --seconds 5     # a smoke run
-    python benchmarks/schedule_lag.py --seconds 20 --gc default   # without the GC policy
+    python benchmarks/schedule_lag.py --seconds 20 --hold off --policy off   # A/B
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ometer_tui.core.bench import gc_policy
+from ometer_tui.core.api import _held_send, _transport
+from ometer_tui.core.bench import gc_policy, open_loop_policy
 from ometer_tui.core.bench.events import BenchmarkEvent
 from ometer_tui.core.bench.loop import engine_loop_factory, run_engine
 from ometer_tui.core.bench.metrics import percentile
 from ometer_tui.core.bench.plan import BenchmarkPlan, RetryPolicy
 from ometer_tui.core.bench.records import RunRecord
-from ometer_tui.core.bench.runner import BenchmarkRunner, _LoadRun
+from ometer_tui.core.bench.runner import BenchmarkRunner
 from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.bench.workloads.stop import StopConditions
@@ -46,8 +51,12 @@ from ometer_tui.core.bench.workloads.summary import LoadSummary
 from ometer_tui.core.models import ApiFlavour, Endpoint, GenerationParams, ModelInfo
 from ometer_tui.demo.process import demo_process
 
-#: intended send time -> the request's task starting, ms (the timetable's own lag)
-WAKE_MS: list[float] = []
+#: held requests: their send time minus when their bytes were ready, ms (the slack)
+SLACK_MS: list[float] = []
+#: the send thread: its send minus the send time, ms
+THREAD_LATE_MS: list[float] = []
+#: requests with a send time: held for the thread, or waited for in the loop
+HOLDS = {"held": 0, "loop": 0}
 #: the cyclic garbage collector's pauses: (generation, start ns, end ns)
 GC_PAUSES: list[tuple[int, int, int]] = []
 _gc_started = [0]
@@ -61,16 +70,38 @@ def _time_gc(phase: str, info: dict[str, int]) -> None:
         GC_PAUSES.append((info["generation"], _gc_started[0], now))
 
 
-def _watch_wake_up() -> None:
-    """Record when each open-loop request's task starts, against its intended time."""
-    original = _LoadRun._conversation
+def _watch_sends() -> None:
+    """Count how requests were sent, and time the slack and the send thread."""
+    release = _held_send.HeldTransport.release
+    hold = _transport._StampingHandler.hold
+    send = _held_send._Job.send
+    submit = _held_send.SendThread.submit
+    dues: dict[int, int] = {}
 
-    async def conversation(self: _LoadRun, n: int, intended_ns: int | None) -> None:
-        if intended_ns is not None:
-            WAKE_MS.append((time.perf_counter_ns() - intended_ns) / 1e6)
-        await original(self, n, intended_ns)
+    def timed_release(self: _held_send.HeldTransport, at_once: bool = False) -> None:
+        if not self._released:
+            SLACK_MS.append((self._due - time.perf_counter_ns()) / 1e6)
+        release(self, at_once)
 
-    _LoadRun._conversation = conversation  # type: ignore[method-assign]
+    def counted_hold(self: _transport._StampingHandler, due_ns: int, sender: object) -> bool:
+        held = hold(self, due_ns, sender)  # type: ignore[arg-type]
+        HOLDS["held" if held else "loop"] += 1
+        return held
+
+    def noted_submit(self: _held_send.SendThread, due_ns: int, job: _held_send._Job) -> None:
+        dues[id(job)] = due_ns
+        submit(self, due_ns, job)
+
+    def timed_send(self: _held_send._Job) -> None:
+        due = dues.pop(id(self), None)
+        if due is not None:
+            THREAD_LATE_MS.append((time.perf_counter_ns() - due) / 1e6)
+        send(self)
+
+    _held_send.HeldTransport.release = timed_release  # type: ignore[method-assign]
+    _transport._StampingHandler.hold = counted_hold  # type: ignore[method-assign]
+    _held_send.SendThread.submit = noted_submit  # type: ignore[method-assign]
+    _held_send._Job.send = timed_send  # type: ignore[method-assign]
 
 
 def _quantiles(values: list[float]) -> str:
@@ -125,16 +156,31 @@ def main() -> int:
         choices=("engine", "default"),
         default="engine",
         help="engine: the engine's collector policy (core/bench/gc_policy.py); "
-        "default: Python's own (for an A/B)",
+        "default: Python's own (for an A/B; implies --policy off)",
+    )
+    parser.add_argument(
+        "--hold",
+        choices=("on", "off"),
+        default="on",
+        help="on: requests' bytes held for the send thread; off: the loop waits (A/B)",
+    )
+    parser.add_argument(
+        "--policy",
+        choices=("on", "off"),
+        default="on",
+        help="on: collections in the timetable's gaps and a short switch interval while "
+        "the open loop runs (core/bench/open_loop_policy.py); off: neither (A/B)",
     )
     args = parser.parse_args()
     gc_policy.ENABLED = args.gc == "engine"
+    open_loop_policy.ENABLED = args.policy == "on" and args.gc == "engine"
+    _transport.held_sends_enabled = args.hold == "on"
     load = LoadSpec(
         arrival=ArrivalSpec(args.rate, ArrivalKind(args.arrival)),
         stop=StopConditions(duration_s=args.seconds),
         seed=1,
     )
-    _watch_wake_up()
+    _watch_sends()
     gc.callbacks.append(_time_gc)
     before = os.getloadavg()
     with demo_process() as server:
@@ -167,7 +213,8 @@ def main() -> int:
     print(
         f"schedule lag: {args.arrival} arrivals at {args.rate:g}/s for {args.seconds:g} s, "
         f"demo endpoint ({args.api}) in its own process, {args.max_tokens}-token answers, "
-        f"engine on {loop}, {os.cpu_count()} CPUs, gc {args.gc}"
+        f"engine on {loop}, {os.cpu_count()} CPUs, gc {args.gc}, hold {args.hold}, "
+        f"policy {'on' if open_loop_policy.ENABLED else 'off'}"
     )
     print(
         f"  requests {len(records)} ({errors} errors), "
@@ -178,7 +225,17 @@ def main() -> int:
     ms = [x * 1e3 for x in lags]
     if ms:
         print(f"  schedule lag ms (intended -> sent):  {_quantiles(ms)}")
-        print(f"    of which wake-up (-> conversation start):  {_quantiles(WAKE_MS)}")
+        print(
+            f"  sends: {HOLDS['held']} held for the thread, {HOLDS['loop']} waited for in "
+            f"the loop, {sum(1 for r in records if r.send_clock == 'kernel')} of "
+            f"{len(records)} stamped by the kernel"
+        )
+        if SLACK_MS:
+            late = sum(1 for x in SLACK_MS if x < 0)
+            print(f"    bytes ready before the send time, ms:  {_quantiles(SLACK_MS)}")
+            print(f"    ready only after it: {late}")
+        if THREAD_LATE_MS:
+            print(f"    send thread after the send time, ms:  {_quantiles(THREAD_LATE_MS)}")
         print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
         _print_gc(records, runner._bench_start_ns, started_ns=round(started * 1e9))
     print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")

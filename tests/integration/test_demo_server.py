@@ -28,7 +28,8 @@ def no_server_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.WARNING)
     yield
     noisy = [
-        r for r in caplog.records
+        r
+        for r in caplog.records
         if r.levelno >= logging.WARNING and r.name.startswith(("asyncio", "ometer_tui"))
     ]
     assert noisy == []
@@ -52,8 +53,9 @@ async def stream_lines(
     """Non-empty lines with their arrival time (seconds after the request was sent)."""
     sent = time.perf_counter()
     async with client.stream("POST", path, json=payload) as response:
-        lines = [(time.perf_counter() - sent, line) async for line in response.aiter_lines()
-                 if line]
+        lines = [
+            (time.perf_counter() - sent, line) async for line in response.aiter_lines() if line
+        ]
     return response, lines
 
 
@@ -99,14 +101,19 @@ async def test_ollama_discovery_shapes(client: httpx.AsyncClient) -> None:
     assert fast["model"] == "demo-fast:1b" and fast["size"] == 807_000_000
     assert fast["modified_at"] == "2026-11-20T10:00:00Z" and len(fast["digest"]) == 64
     assert fast["details"] == {
-        "parent_model": "", "format": "gguf", "family": "demo", "families": ["demo"],
-        "parameter_size": "1.2B", "quantization_level": "Q4_K_M",
+        "parent_model": "",
+        "format": "gguf",
+        "family": "demo",
+        "families": ["demo"],
+        "parameter_size": "1.2B",
+        "quantization_level": "Q4_K_M",
     }
 
     show = (await client.post("/api/show", json={"model": "demo-think:7b"})).json()
     assert show["capabilities"] == ["completion", "thinking"]
     assert show["model_info"] == {
-        "general.architecture": "demo", "general.parameter_count": 7_600_000_000,
+        "general.architecture": "demo",
+        "general.parameter_count": 7_600_000_000,
         "demo.context_length": 131072,
     }
     assert {"modelfile", "parameters", "template", "details", "modified_at"} <= set(show)
@@ -115,8 +122,9 @@ async def test_ollama_discovery_shapes(client: httpx.AsyncClient) -> None:
     assert by_name["model_info"]["bert.context_length"] == 512
 
     assert (await client.get("/api/ps")).json() == {"models": []}
-    await client.post("/api/chat", json=chat("demo-fast:1b", stream=False,
-                                             options={"num_predict": 1}))
+    await client.post(
+        "/api/chat", json=chat("demo-fast:1b", stream=False, options={"num_predict": 1})
+    )
     loaded = (await client.get("/api/ps")).json()["models"]
     assert [m["name"] for m in loaded] == ["demo-fast:1b"]
     assert loaded[0]["size_vram"] == 0 and loaded[0]["expires_at"].endswith("Z")
@@ -165,7 +173,8 @@ async def test_ollama_chat_stream_keeps_schedule_and_reports_cold_load(
 async def test_openai_sse_stream_with_reasoning_and_usage(client: httpx.AsyncClient) -> None:
     model = BY_NAME["demo-think:7b"]  # 16 reasoning + 24 visible, ttft 0.05, interval 0.01
     response, lines = await stream_lines(
-        client, "/v1/chat/completions",
+        client,
+        "/v1/chat/completions",
         chat(model.name, stream=True, stream_options={"include_usage": True}),
     )
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -181,8 +190,12 @@ async def test_openai_sse_stream_with_reasoning_and_usage(client: httpx.AsyncCli
     assert all(set(d) == {"reasoning_content"} for d in deltas[:16])
     assert all(set(d) == {"content"} for d in deltas[16:])
     assert_schedule([t for t, _ in events[1:41]], model.ttft_s, model.interval_s)
-    assert finish["choices"][0] == {"index": 0, "delta": {}, "logprobs": None,
-                                    "finish_reason": "stop"}
+    assert finish["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "stop",
+    }
     assert usage["choices"] == []
     assert usage["usage"]["completion_tokens"] == 40
     assert usage["usage"]["prompt_tokens"] == 9 and usage["usage"]["total_tokens"] == 49
@@ -213,7 +226,8 @@ async def test_sse_framing_is_one_http_chunk_per_event_and_keep_alive_holds(
             body = json.dumps(payload).encode()
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             head = await reader.readuntil(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -245,7 +259,8 @@ async def read_chunks(reader: asyncio.StreamReader) -> list[bytes]:
 
 async def test_ollama_generate_thinking_then_response(client: httpx.AsyncClient) -> None:
     _, lines = await stream_lines(
-        client, "/api/generate",
+        client,
+        "/api/generate",
         {"model": "demo-think:7b", "prompt": PROMPT, "options": {"num_predict": 20}},
     )
     objects = [json.loads(line) for _, line in lines]
@@ -254,10 +269,18 @@ async def test_ollama_generate_thinking_then_response(client: httpx.AsyncClient)
     assert all("thinking" not in o and o["response"] for o in objects[16:20])
     assert objects[-1]["eval_count"] == 20 and objects[-1]["done_reason"] == "length"
 
-    no_think = (await client.post("/api/generate", json={
-        "model": "demo-think:7b", "prompt": PROMPT, "think": False, "stream": False,
-        "options": {"num_predict": 3},
-    })).json()
+    no_think = (
+        await client.post(
+            "/api/generate",
+            json={
+                "model": "demo-think:7b",
+                "prompt": PROMPT,
+                "think": False,
+                "stream": False,
+                "options": {"num_predict": 3},
+            },
+        )
+    ).json()
     assert "thinking" not in no_think and no_think["response"] == "The sea keeps "
 
 
@@ -267,28 +290,44 @@ async def test_non_streamed_answers(client: httpx.AsyncClient) -> None:
     assert ollama["message"]["thinking"].split() == list(WORDS[:16])
     assert len(ollama["message"]["content"].split()) == 24 and ollama["eval_count"] == 40
 
-    openai = (await client.post("/v1/chat/completions", json=chat("demo-fast:1b", max_tokens=7)))
+    openai = await client.post("/v1/chat/completions", json=chat("demo-fast:1b", max_tokens=7))
     body = openai.json()
     assert openai.headers["content-length"] == str(len(openai.content))
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"] == {"role": "assistant",
-                                             "content": "".join(w + " " for w in WORDS[:7])}
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "".join(w + " " for w in WORDS[:7]),
+    }
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"] == {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}
 
-    completion = (await client.post("/v1/completions", json={
-        "model": "demo-fast:1b", "prompt": "Once upon", "max_tokens": 2,
-    })).json()
+    completion = (
+        await client.post(
+            "/v1/completions",
+            json={
+                "model": "demo-fast:1b",
+                "prompt": "Once upon",
+                "max_tokens": 2,
+            },
+        )
+    ).json()
     assert completion["object"] == "text_completion"
     assert completion["choices"][0]["text"] == "The sea "
     assert completion["usage"]["prompt_tokens"] == 6
 
 
 async def test_openai_completions_stream(client: httpx.AsyncClient) -> None:
-    _, lines = await stream_lines(client, "/v1/completions", {
-        "model": "demo-fast:1b", "prompt": "Once upon", "max_tokens": 3, "stream": True,
-        "stream_options": {"include_usage": True},
-    })
+    _, lines = await stream_lines(
+        client,
+        "/v1/completions",
+        {
+            "model": "demo-fast:1b",
+            "prompt": "Once upon",
+            "max_tokens": 3,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     events = sse_payloads(lines)
     chunks = [json.loads(p) for _, p in events[:-1]]
     assert [c["choices"][0]["text"] for c in chunks[:3]] == ["The ", "sea ", "keeps "]
@@ -300,53 +339,95 @@ async def test_openai_completions_stream(client: httpx.AsyncClient) -> None:
 
 
 async def test_vision_reports_images_received(client: httpx.AsyncClient) -> None:
-    ollama = (await client.post("/api/chat", json={
-        "model": "demo-vision:4b", "stream": False, "options": {"num_predict": 8},
-        "messages": [{"role": "user", "content": "What is this?", "images": [IMAGE_B64]}],
-    })).json()
+    ollama = (
+        await client.post(
+            "/api/chat",
+            json={
+                "model": "demo-vision:4b",
+                "stream": False,
+                "options": {"num_predict": 8},
+                "messages": [{"role": "user", "content": "What is this?", "images": [IMAGE_B64]}],
+            },
+        )
+    ).json()
     assert ollama["message"]["content"].startswith("I see 1 image (68 bytes). ")
     assert ollama["eval_count"] == 8
 
-    _, lines = await stream_lines(client, "/v1/chat/completions", {
-        "model": "demo-vision:4b", "stream": True, "max_tokens": 8,
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "What are these?"},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
-        ]}],
-    })
+    _, lines = await stream_lines(
+        client,
+        "/v1/chat/completions",
+        {
+            "model": "demo-vision:4b",
+            "stream": True,
+            "max_tokens": 8,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What are these?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"},
+                        },
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"},
+                        },
+                    ],
+                }
+            ],
+        },
+    )
     chunks = [json.loads(p) for _, p in sse_payloads(lines)[1:-2]]
     words = [c["choices"][0]["delta"]["content"] for c in chunks]
     assert words[:6] == ["I ", "see ", "2 ", "images ", "(136 ", "bytes). "]
 
 
 async def test_bad_images_are_refused(client: httpx.AsyncClient) -> None:
-    not_base64 = await client.post("/api/chat", json={
-        "model": "demo-vision:4b",
-        "messages": [{"role": "user", "content": "x", "images": ["not base64!!"]}],
-    })
+    not_base64 = await client.post(
+        "/api/chat",
+        json={
+            "model": "demo-vision:4b",
+            "messages": [{"role": "user", "content": "x", "images": ["not base64!!"]}],
+        },
+    )
     assert not_base64.status_code == 400 and "base64" in not_base64.json()["error"]
-    not_vision = await client.post("/api/chat", json={
-        "model": "demo-fast:1b",
-        "messages": [{"role": "user", "content": "x", "images": [IMAGE_B64]}],
-    })
+    not_vision = await client.post(
+        "/api/chat",
+        json={
+            "model": "demo-fast:1b",
+            "messages": [{"role": "user", "content": "x", "images": [IMAGE_B64]}],
+        },
+    )
     assert not_vision.status_code == 400
     assert not_vision.json() == {"error": '"demo-fast:1b" does not support images'}
 
 
 async def test_embeddings_both_flavours(client: httpx.AsyncClient) -> None:
-    ollama = (await client.post("/api/embed", json={
-        "model": "demo-embed:335m", "input": ["the sea", "keeps its own time"],
-    })).json()
+    ollama = (
+        await client.post(
+            "/api/embed",
+            json={
+                "model": "demo-embed:335m",
+                "input": ["the sea", "keeps its own time"],
+            },
+        )
+    ).json()
     assert ollama["model"] == "demo-embed:335m"
     assert [len(v) for v in ollama["embeddings"]] == [1024, 1024]
     assert all(math.isclose(math.hypot(*v), 1.0, abs_tol=1e-5) for v in ollama["embeddings"])
     assert ollama["prompt_eval_count"] == (2 + 1) + (4 + 1)
     assert ollama["total_duration"] >= 20_000_000 and ollama["load_duration"] == 2_000_000
 
-    openai = (await client.post("/v1/embeddings", json={
-        "model": "demo-embed:335m", "input": "the sea",
-    })).json()
+    openai = (
+        await client.post(
+            "/v1/embeddings",
+            json={
+                "model": "demo-embed:335m",
+                "input": "the sea",
+            },
+        )
+    ).json()
     assert openai["object"] == "list" and openai["model"] == "demo-embed:335m"
     assert openai["data"][0]["object"] == "embedding" and openai["data"][0]["index"] == 0
     assert openai["data"][0]["embedding"] == ollama["embeddings"][0]  # deterministic
@@ -364,8 +445,9 @@ async def test_capability_mismatches_are_400(client: httpx.AsyncClient) -> None:
     chat_embed = await client.post("/v1/embeddings", json={"model": "demo-fast:1b", "input": "x"})
     assert chat_embed.status_code == 400
     assert chat_embed.json()["error"]["type"] == "invalid_request_error"
-    assert (await client.post("/api/embed", json={"model": "demo-fast:1b", "input": "x"})
-            ).status_code == 400
+    assert (
+        await client.post("/api/embed", json={"model": "demo-fast:1b", "input": "x"})
+    ).status_code == 400
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -383,8 +465,9 @@ async def test_unknown_model_bodies(client: httpx.AsyncClient) -> None:
 
 
 async def test_bad_requests_routes_and_methods(client: httpx.AsyncClient) -> None:
-    bad_json = await client.post("/api/chat", content=b"{not json",
-                                 headers={"Content-Type": "application/json"})
+    bad_json = await client.post(
+        "/api/chat", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert bad_json.status_code == 400 and "invalid JSON" in bad_json.json()["error"]
     unknown = await client.get("/nowhere")
     assert unknown.status_code == 404 and unknown.text == "404 page not found\n"
@@ -394,9 +477,10 @@ async def test_bad_requests_routes_and_methods(client: httpx.AsyncClient) -> Non
 
 
 async def test_require_token() -> None:
-    async with DemoServer(require_token="s3cret-token") as server, httpx.AsyncClient(
-        base_url=server.url
-    ) as http:
+    async with (
+        DemoServer(require_token="s3cret-token") as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
         wrong = "Bearer wrong-token-value"
         ollama = await http.get("/api/tags", headers={"Authorization": wrong})
         assert ollama.status_code == 401 and ollama.json() == {"error": "unauthorized"}
@@ -413,30 +497,40 @@ async def test_require_token() -> None:
 
 
 async def test_reject_stream_options() -> None:
-    async with DemoServer(reject_stream_options=True) as server, httpx.AsyncClient(
-        base_url=server.url
-    ) as http:
-        refused = await http.post("/v1/chat/completions", json=chat(
-            "demo-fast:1b", stream=True, stream_options={"include_usage": True}))
+    async with (
+        DemoServer(reject_stream_options=True) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        refused = await http.post(
+            "/v1/chat/completions",
+            json=chat("demo-fast:1b", stream=True, stream_options={"include_usage": True}),
+        )
         assert refused.status_code == 400
-        assert refused.json() == {"error": {
-            "message": "Unrecognized request argument supplied: stream_options",
-            "type": "invalid_request_error", "param": None, "code": None}}
+        assert refused.json() == {
+            "error": {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
         fine = await http.post("/v1/chat/completions", json=chat("demo-fast:1b", max_tokens=2))
         assert fine.status_code == 200
 
 
 async def test_single_flavour_servers_answer_like_the_other_kind() -> None:
-    async with DemoServer(flavours=frozenset({"ollama"})) as server, httpx.AsyncClient(
-        base_url=server.url
-    ) as http:
+    async with (
+        DemoServer(flavours=frozenset({"ollama"})) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
         missing = await http.get("/v1/models")
         assert missing.status_code == 404 and missing.text == "404 page not found\n"
         assert missing.headers["content-type"].startswith("text/plain")
         assert (await http.get("/api/tags")).status_code == 200
-    async with DemoServer(flavours=frozenset({"openai"})) as server, httpx.AsyncClient(
-        base_url=server.url
-    ) as http:
+    async with (
+        DemoServer(flavours=frozenset({"openai"})) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
         missing = await http.post("/api/chat", json=chat("demo-fast:1b"))
         assert missing.status_code == 404
         assert missing.json()["error"]["message"] == "Invalid URL (POST /api/chat)"
@@ -464,8 +558,10 @@ async def test_status_faults(client: httpx.AsyncClient) -> None:
 async def test_rate_limited_once_alternates(client: httpx.AsyncClient) -> None:
     statuses = []
     for _ in range(4):
-        response = await client.post("/api/chat", json=chat(
-            "fault-rate-limited-once", stream=False, options={"num_predict": 1}))
+        response = await client.post(
+            "/api/chat",
+            json=chat("fault-rate-limited-once", stream=False, options={"num_predict": 1}),
+        )
         statuses.append(response.status_code)
         if response.status_code == 429:
             assert response.headers["retry-after"] == "0"
@@ -484,8 +580,11 @@ async def test_rate_limited_once_alternates(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_generic_http_faults(
-    client: httpx.AsyncClient, model: str, status: int,
-    content_type: str | None, header: tuple[str, str | None] | None,
+    client: httpx.AsyncClient,
+    model: str,
+    status: int,
+    content_type: str | None,
+    header: tuple[str, str | None] | None,
 ) -> None:
     response = await client.post("/v1/chat/completions", json=chat(model))
     assert response.status_code == status
@@ -512,7 +611,8 @@ async def test_error_mid_stream(client: httpx.AsyncClient) -> None:
     events = sse_payloads(lines)
     assert len(events) == 1 + 3 + 1
     assert json.loads(events[-1][1]) == {
-        "error": {"message": "simulated failure mid-stream", "type": "server_error"}}
+        "error": {"message": "simulated failure mid-stream", "type": "server_error"}
+    }
 
 
 async def test_malformed_line_then_normal_end(client: httpx.AsyncClient) -> None:
@@ -525,7 +625,8 @@ async def test_truncated_stream_ends_without_done(client: httpx.AsyncClient) -> 
     _, lines = await stream_lines(client, "/api/chat", chat("fault-truncated"))
     assert len(lines) == 3 and all(json.loads(line)["done"] is False for _, line in lines)
     _, lines = await stream_lines(
-        client, "/v1/chat/completions", chat("fault-truncated", stream=True))
+        client, "/v1/chat/completions", chat("fault-truncated", stream=True)
+    )
     assert len(lines) == 1 + 3 and lines[-1][1] != "data: [DONE]"
     with pytest.raises(httpx.RemoteProtocolError):  # non-streamed: body cut short
         await client.post("/api/chat", json=chat("fault-truncated", stream=False))
@@ -555,9 +656,12 @@ async def test_stall_holds_until_client_leaves(demo: DemoServerThread) -> None:
 
 async def test_stop_with_a_stalled_stream_open_is_prompt() -> None:
     with run_in_thread() as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as http, http.stream(
-            "POST", "/v1/chat/completions", json=chat("fault-stall", stream=True)
-        ) as response:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=5) as http,
+            http.stream(
+                "POST", "/v1/chat/completions", json=chat("fault-stall", stream=True)
+            ) as response,
+        ):
             lines = response.aiter_lines()
             assert (await anext(lines)).startswith("data: ")  # the role chunk
             await wait_for(lambda: server.stats().in_flight == 1)
@@ -600,8 +704,9 @@ async def test_client_leaving_mid_stream_is_quietly_counted_down(
 async def test_reset_during_a_request_still_counts_it_down(
     client: httpx.AsyncClient, demo: DemoServerThread
 ) -> None:
-    async with client.stream("POST", "/api/chat", json=chat(
-        "demo-fast:1b", options={"num_predict": 20})) as response:
+    async with client.stream(
+        "POST", "/api/chat", json=chat("demo-fast:1b", options={"num_predict": 20})
+    ) as response:
         lines = response.aiter_lines()
         await anext(lines)
         demo.reset()
@@ -612,8 +717,9 @@ async def test_reset_during_a_request_still_counts_it_down(
 
 
 async def test_stats_and_reset_over_http(client: httpx.AsyncClient) -> None:
-    await client.post("/api/chat", json=chat("demo-medium:8b", options={"num_predict": 1},
-                                             stream=False))
+    await client.post(
+        "/api/chat", json=chat("demo-medium:8b", options={"num_predict": 1}, stream=False)
+    )
     await client.get("/api/tags", headers={"X-Probe": "yes"})
     stats = (await client.get("/demo/stats")).json()
     assert stats["requests"] == 2 and stats["max_in_flight"] == 1 and stats["in_flight"] == 0
@@ -623,8 +729,11 @@ async def test_stats_and_reset_over_http(client: httpx.AsyncClient) -> None:
     reset = await client.post("/demo/reset")
     assert reset.status_code == 200 and reset.json()["requests"] == 0
     assert (await client.get("/api/ps")).json() == {"models": []}
-    cold_again = (await client.post("/api/chat", json=chat(
-        "demo-medium:8b", options={"num_predict": 1}, stream=False))).json()
+    cold_again = (
+        await client.post(
+            "/api/chat", json=chat("demo-medium:8b", options={"num_predict": 1}, stream=False)
+        )
+    ).json()
     assert cold_again["load_duration"] == 400_000_000
 
 

@@ -1,40 +1,126 @@
-"""The open loop's send: each request's task is handed over ahead of its deadline and
-starts the conversation at the deadline (core/bench/runner.py: _LoadRun._send_at)."""
+"""The open loop's send (core/bench/runner.py, core/api/send_at.py, _held_send.py): each
+request is started ``SEND_LEAD_NS`` ahead of its time, its bytes are held, and they leave
+at that time, never before: from the pool's send thread on a plain TCP connection, from
+the loop where the bytes cannot be held. The process policy while an open loop runs
+(core/bench/open_loop_policy.py) is put back afterwards."""
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 
 import pytest
 
-from ometer_tui.core.bench.runner import BenchmarkRunner, _LoadRun
+from ometer_tui.core.api import _held_send, _transport
+from ometer_tui.core.bench import open_loop_policy
+from ometer_tui.core.bench.events import BenchmarkEvent, RunFinished
+from ometer_tui.core.bench.runner import SEND_LEAD_NS, BenchmarkRunner, _LoadRun
 from ometer_tui.demo.server import DemoServerThread
 from tests.integration.test_engine_gc import plan
 
+#: the kernel's stamps are mapped from the realtime clock: a few microseconds of error
+CLOCK_SLACK_S = 50e-6
 
-async def test_an_open_loop_request_waits_for_its_deadline_in_its_own_task(
+
+def spy_submits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    dues: list[int] = []
+    submit = _held_send.SendThread.submit
+
+    def spy(self: _held_send.SendThread, due_ns: int, job: _held_send._Job) -> None:
+        dues.append(due_ns)
+        submit(self, due_ns, job)
+
+    monkeypatch.setattr(_held_send.SendThread, "submit", spy)
+    return dues
+
+
+async def test_requests_start_ahead_and_leave_at_their_time_from_the_send_thread(
     demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The timetable hands each request to its own task ahead of the deadline (within
-    the spin window); the task starts the conversation at the deadline, never before:
-    at the deadline the send does not wait for a new task's first loop iteration."""
-    handed: list[tuple[int, int]] = []  # (when the task ran first, its deadline)
-    started: list[tuple[int, int]] = []  # (when the conversation started, its deadline)
-    send_at, conversation = _LoadRun._send_at, _LoadRun._conversation
-
-    async def spy_send_at(self: _LoadRun, n: int, due: int) -> None:
-        handed.append((time.perf_counter_ns(), due))
-        await send_at(self, n, due)
+    started: list[tuple[int, int]] = []  # (when the conversation started, its send time)
+    conversation = _LoadRun._conversation
 
     async def spy_conversation(self: _LoadRun, n: int, due: int | None) -> None:
         assert due is not None
         started.append((time.perf_counter_ns(), due))
         await conversation(self, n, due)
 
-    monkeypatch.setattr(_LoadRun, "_send_at", spy_send_at)
     monkeypatch.setattr(_LoadRun, "_conversation", spy_conversation)
-    await BenchmarkRunner(plan(demo.url, 40), lambda e: None).run()
-    assert len(started) == len(handed) == 40
-    assert all(at >= due for at, due in started)  # never early
-    # the machine may be loaded: a sleep can overshoot, but not on every one of 40 waits
-    assert any(at < due for at, due in handed)
+    held = spy_submits(monkeypatch)
+    result = await BenchmarkRunner(plan(demo.url, 40), lambda e: None).run()
+    records = result.models["demo-fast:1b"].records
+    assert len(records) == len(started) == 40 and all(r.ok for r in records)
+    # started ahead: the timetable hands a request over SEND_LEAD_NS before its time
+    # (a loaded machine may wake late, but not for every one of 40)
+    assert any(due - at > SEND_LEAD_NS // 2 for at, due in started)
+    # held and sent by the thread (one whose bytes were ready only after its time, on a
+    # loaded machine, is written by the loop at once: never all of them)
+    assert held
+    for r in records:
+        assert r.load is not None and r.load.schedule_lag_s is not None
+        assert r.load.schedule_lag_s >= -CLOCK_SLACK_S  # never early
+        assert r.send_clock == "kernel"
+
+
+async def test_where_bytes_cannot_be_held_the_loop_waits_for_the_time(
+    demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a socket of its own to write (TLS, no kernel reading: here switched off),
+    the request's task waits for its time in the loop, then sends."""
+    monkeypatch.setattr(_transport, "kernel_stamps_enabled", False)
+    held = spy_submits(monkeypatch)
+    result = await BenchmarkRunner(plan(demo.url, 20), lambda e: None).run()
+    records = result.models["demo-fast:1b"].records
+    assert len(records) == 20 and all(r.ok for r in records)
+    assert held == []
+    for r in records:
+        assert r.load is not None and r.load.schedule_lag_s is not None
+        assert r.load.schedule_lag_s >= 0  # the loop's own stamp, after the wait
+        assert r.send_clock == "loop"
+
+
+async def test_the_process_policy_holds_during_an_open_loop_and_is_put_back(
+    demo: DemoServerThread,
+) -> None:
+    seen: list[tuple[bool, float]] = []
+
+    def on_event(event: BenchmarkEvent) -> None:
+        if isinstance(event, RunFinished) and not event.record.warmup:
+            seen.append((gc.isenabled(), sys.getswitchinterval()))
+
+    before = (gc.isenabled(), sys.getswitchinterval())
+    assert before[0]
+    await BenchmarkRunner(plan(demo.url, 10), on_event).run()
+    # every request, the last included: the policy lasts until the last one is done
+    assert len(seen) == 10
+    short = pytest.approx(open_loop_policy.SWITCH_INTERVAL_S)
+    assert all(not on and interval == short for on, interval in seen)
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+
+
+def test_the_policy_is_put_back_after_an_error_and_when_nested() -> None:
+    before = (gc.isenabled(), sys.getswitchinterval())
+    with pytest.raises(RuntimeError), open_loop_policy.open_loop_policy():
+        with open_loop_policy.open_loop_policy():
+            pass
+        assert not gc.isenabled()  # the inner one's end does not undo the outer's
+        raise RuntimeError("boom")
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+
+
+def test_young_collections_run_in_the_timetables_gaps() -> None:
+    with open_loop_policy.open_loop_policy() as collector:
+        keep = [[] for _ in range(collector.threshold + 10)]  # tracked objects: count rises
+        assert gc.get_count()[0] >= collector.threshold
+        collector.idle(open_loop_policy.GC_ROOM_NS - 1)  # a send due too soon: not now
+        assert (collector.in_gaps, collector.forced) == (0, 0)
+        collector.idle(open_loop_policy.GC_ROOM_NS)  # room enough
+        assert (collector.in_gaps, collector.forced) == (1, 0)
+        assert gc.get_count()[0] < collector.threshold
+        collector.idle(None)  # nothing due, but nothing new to collect either
+        assert collector.in_gaps == 1
+        keep += [[] for _ in range(collector.threshold * open_loop_policy.FORCE_AFTER)]
+        collector.idle(0)  # no gap came while that much piled up: collected anyway
+        assert collector.forced == 1
+    assert len(keep) > 0

@@ -288,7 +288,8 @@ def test_the_comparison_colours_its_verdicts() -> None:
     (pair,) = compare_documents(a, b).pairs
     rows = comparison_table_rows(pair)
     assert (rows["ttft_p50"]["verdict"].plain, str(rows["ttft_p50"]["verdict"].style)) == (
-        "worse", "bold red"
+        "worse",
+        "bold red",
     )
     assert rows["ttft_p90"]["verdict"].plain == "too few runs (need 20)"  # 15 ok runs in B
     assert str(rows["ttft_p90"]["verdict"].style) == "yellow"

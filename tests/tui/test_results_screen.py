@@ -37,14 +37,19 @@ CANARY = "sk-CANARY-0123456789abcdef"
 def info(name: str) -> ModelInfo:
     m = BY_NAME[name]
     return ModelInfo(
-        name=m.name, size_bytes=m.size_bytes, parameter_size=m.parameter_size,
-        quantization=m.quantization, context_length=m.context_length, family=m.family,
+        name=m.name,
+        size_bytes=m.size_bytes,
+        parameter_size=m.parameter_size,
+        quantization=m.quantization,
+        context_length=m.context_length,
+        family=m.family,
         capabilities=m.capabilities,
     )
 
 
-def make_plan(url: str, *names: str, passes: int = 2, warmup: int = 1,
-              endpoint: Endpoint | None = None) -> BenchmarkPlan:
+def make_plan(
+    url: str, *names: str, passes: int = 2, warmup: int = 1, endpoint: Endpoint | None = None
+) -> BenchmarkPlan:
     ep = endpoint or Endpoint(name="demo", url=url, api=ApiFlavour.OLLAMA, simulated=True)
     return BenchmarkPlan(
         endpoint=ep,
@@ -74,8 +79,9 @@ class Host(App[None]):
         raise AssertionError("no results screen")
 
 
-async def wait_for(pilot: Pilot[None], cond: Callable[[], object], limit_s: float = 30.0,
-                   what: str = "condition") -> None:
+async def wait_for(
+    pilot: Pilot[None], cond: Callable[[], object], limit_s: float = 30.0, what: str = "condition"
+) -> None:
     """Poll ``cond`` between UI turns, bounded in time (never a fixed sleep)."""
     deadline = time.monotonic() + limit_s
     while not cond():
@@ -87,11 +93,18 @@ async def wait_for(pilot: Pilot[None], cond: Callable[[], object], limit_s: floa
 async def wait_done(pilot: Pilot[None], app: Host) -> ResultsScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="screen")
     screen = app.results
-    await wait_for(pilot, lambda: not screen.benchmark_running and screen.result.models
-                   and all(m.phase not in (ModelPhase.QUEUED, ModelPhase.RUNNING,
-                                           ModelPhase.WARMING)
-                           for m in screen.result.models.values()),
-                   what="the benchmark to finish")
+    await wait_for(
+        pilot,
+        lambda: (
+            not screen.benchmark_running
+            and screen.result.models
+            and all(
+                m.phase not in (ModelPhase.QUEUED, ModelPhase.RUNNING, ModelPhase.WARMING)
+                for m in screen.result.models.values()
+            )
+        ),
+        what="the benchmark to finish",
+    )
     await pilot.pause()
     return screen
 
@@ -100,8 +113,7 @@ def table_rows(screen: ResultsScreen) -> dict[str, dict[str, str]]:
     table = screen.table
     cols = [c.value or "" for c in table.columns]
     return {
-        row.key.value or "": dict(zip(cols, (c.plain for c in table.get_row(row.key)),
-                                      strict=True))
+        row.key.value or "": dict(zip(cols, (c.plain for c in table.get_row(row.key)), strict=True))
         for row in table.ordered_rows
     }
 
@@ -177,7 +189,7 @@ async def test_sorting_keeps_the_cursor_on_the_same_model(done_app: Host) -> Non
         with_ttft = [m for m in order if raw(screen, m, "ttft") is not None]
         values = [raw(screen, m, "ttft") for m in with_ttft]
         assert values == sorted(values)  # type: ignore[type-var]
-        assert order[len(with_ttft):] == [m for m in FAST if m not in with_ttft]
+        assert order[len(with_ttft) :] == [m for m in FAST if m not in with_ttft]
         assert screen.highlighted_model() == "demo-think:7b"
         header = screen.table.columns[next(k for k in screen.table.columns if k == "ttft")]
         assert header.label.plain.endswith("▲")
@@ -212,14 +224,23 @@ async def test_header_click_sorts(done_app: Host) -> None:
         screen = await wait_done(pilot, done_app)
         table = screen.table
         column_index = [c.value for c in table.columns].index("e2e")
-        event = DataTable.HeaderSelected(table, table.ordered_columns[column_index].key,
-                                         column_index, table.ordered_columns[column_index].label)
+        event = DataTable.HeaderSelected(
+            table,
+            table.ordered_columns[column_index].key,
+            column_index,
+            table.ordered_columns[column_index].label,
+        )
         table.post_message(event)
         await pilot.pause()
         assert screen.sort_state == ("e2e", False)
-        table.post_message(DataTable.HeaderSelected(
-            table, table.ordered_columns[column_index].key, column_index,
-            table.ordered_columns[column_index].label))
+        table.post_message(
+            DataTable.HeaderSelected(
+                table,
+                table.ordered_columns[column_index].key,
+                column_index,
+                table.ordered_columns[column_index].label,
+            )
+        )
         await pilot.pause()
         assert screen.sort_state == ("e2e", True)
 
@@ -261,8 +282,9 @@ async def test_enter_opens_the_runs_of_the_model(done_app: Host) -> None:
         screen.table.move_cursor(row=screen.row_order().index("fault-server-error"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(done_app.screen, RunDetailScreen))
-        errors = [c.plain for c in done_app.screen.query_one(
-            "#detail-runs", DataTable).get_row_at(1)]
+        errors = [
+            c.plain for c in done_app.screen.query_one("#detail-runs", DataTable).get_row_at(1)
+        ]
         assert errors[2] == "500" and errors[-1]
 
 
@@ -288,8 +310,7 @@ async def test_escape_cancels_after_confirmation_and_keeps_finished_runs(
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: not screen.benchmark_running, limit_s=15,
-                       what="the cancel")
+        await wait_for(pilot, lambda: not screen.benchmark_running, limit_s=15, what="the cancel")
         await pilot.pause()
         rows = table_rows(screen)
         assert rows["demo-fast:1b"]["status"] == "done"
@@ -424,11 +445,15 @@ async def test_export_failure_is_shown_not_raised(
 async def test_debug_log_shows_requests_with_masked_auth() -> None:
     with run_in_thread(require_token=CANARY) as server:
         endpoint = Endpoint(
-            name="secured", url=server.url, api=ApiFlavour.OLLAMA, simulated=True,
+            name="secured",
+            url=server.url,
+            api=ApiFlavour.OLLAMA,
+            simulated=True,
             token=TokenRef(value=Secret(CANARY)),
         )
-        plan = make_plan(server.url, "demo-fast:1b", "fault-server-error", passes=1,
-                         warmup=0, endpoint=endpoint)
+        plan = make_plan(
+            server.url, "demo-fast:1b", "fault-server-error", passes=1, warmup=0, endpoint=endpoint
+        )
         app = Host(plan)
         async with app.run_test(size=SIZE) as pilot:
             screen = await wait_done(pilot, app)
@@ -510,8 +535,9 @@ async def test_the_sort_survives_a_new_run_and_the_palette_sorts(
         await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
         # a new run of a plan starts sorted as the last results were
         app.start_benchmark(plan)
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen)
-                       and app.screen is not screen)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen is not screen
+        )
         again = app.screen
         assert isinstance(again, ResultsScreen)
         await wait_for(pilot, lambda: again.query(ResultsTable), what="the table")
@@ -534,26 +560,35 @@ async def test_the_sort_survives_a_new_run_and_the_palette_sorts(
 
 def exchange(n: int, *, status: int, body: str) -> ExchangeLogged:
     return ExchangeLogged(
-        model="m", method="POST", url=f"http://127.0.0.1:1/api/chat?{n}",
-        request_headers={}, request_body="", status=status, response_headers={},
-        response_excerpt=body, error=None if status < 400 else f"{status} boom",
+        model="m",
+        method="POST",
+        url=f"http://127.0.0.1:1/api/chat?{n}",
+        request_headers={},
+        request_body="",
+        status=status,
+        response_headers={},
+        response_excerpt=body,
+        error=None if status < 400 else f"{status} boom",
         elapsed_s=0.01,
     )
 
 
 async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> None:
     ndjson = "\n".join(
-        '{"message":{"content":"' + "word " * 12 + f'"}},"done":false,"n":{i}}}'
-        for i in range(3)
+        '{"message":{"content":"' + "word " * 12 + f'"}},"done":false,"n":{i}}}' for i in range(3)
     )
     plan = make_plan("http://127.0.0.1:1", "demo-fast:1b")
 
     class LogHost(App[None]):
         def on_mount(self) -> None:
             session = BenchmarkSession(self, plan)
-            session.fold.apply([exchange(1, status=200, body=ndjson),
-                                exchange(2, status=500, body='{"error":"boom"}'),
-                                exchange(3, status=200, body="{}")])
+            session.fold.apply(
+                [
+                    exchange(1, status=200, body=ndjson),
+                    exchange(2, status=500, body='{"error":"boom"}'),
+                    exchange(3, status=200, body="{}"),
+                ]
+            )
             self.push_screen(DebugLogScreen(session))
 
     app = LogHost()
@@ -564,7 +599,7 @@ async def test_debug_log_counts_what_it_shows_and_indents_wrapped_bodies() -> No
         assert "3 exchanges" in title
         log = screen.query_one("#debug-log", RichLog)
         lines = [strip.text.rstrip() for strip in log.lines]
-        body = lines[lines.index("← 200 in 10 ms") + 1:]
+        body = lines[lines.index("← 200 in 10 ms") + 1 :]
         body = body[: next(i for i, line in enumerate(body) if line.startswith("#"))]
         assert len(body) > 3  # three NDJSON lines, wrapped at 60 columns
         assert all(line.startswith("    ") for line in body), body  # wrapped lines too

@@ -44,28 +44,56 @@ WORDS = "The sea keeps its own time and every wave arrives exactly when the sche
 def info(name: str) -> ModelInfo:
     m = BY_NAME[name]
     return ModelInfo(
-        name=m.name, size_bytes=m.size_bytes, parameter_size=m.parameter_size,
-        quantization=m.quantization, context_length=m.context_length, family=m.family,
+        name=m.name,
+        size_bytes=m.size_bytes,
+        parameter_size=m.parameter_size,
+        quantization=m.quantization,
+        context_length=m.context_length,
+        family=m.family,
         capabilities=m.capabilities,
     )
 
 
-def record(model: str, i: int, *, ttft: float, interval: float, tokens: int,
-           warmup: bool = False, visible_delay: float = 0.0, fail: bool = False,
-           embed: bool = False) -> RunRecord:
+def record(
+    model: str,
+    i: int,
+    *,
+    ttft: float,
+    interval: float,
+    tokens: int,
+    warmup: bool = False,
+    visible_delay: float = 0.0,
+    fail: bool = False,
+    embed: bool = False,
+) -> RunRecord:
     start = float(i) * 2.0
     if fail:
         return RunRecord(
-            model=model, pass_index=0 if warmup else i, prompt_index=0, warmup=warmup,
-            ok=False, status=500, error="500 simulated internal error (fault: server_error)",
-            error_kind="http", started_at_s=start, finished_at_s=start + 0.02,
+            model=model,
+            pass_index=0 if warmup else i,
+            prompt_index=0,
+            warmup=warmup,
+            ok=False,
+            status=500,
+            error="500 simulated internal error (fault: server_error)",
+            error_kind="http",
+            started_at_s=start,
+            finished_at_s=start + 0.02,
         )
     if embed:
         latency = ttft + 0.001 * i
         return RunRecord(
-            model=model, pass_index=0 if warmup else i, prompt_index=0, warmup=warmup,
-            ok=True, status=200, latency_s=latency, input_tokens=9, input_tps=9 / latency,
-            started_at_s=start, finished_at_s=start + latency,
+            model=model,
+            pass_index=0 if warmup else i,
+            prompt_index=0,
+            warmup=warmup,
+            ok=True,
+            status=200,
+            latency_s=latency,
+            input_tokens=9,
+            input_tps=9 / latency,
+            started_at_s=start,
+            finished_at_s=start + latency,
         )
     jitter = 0.001 * i
     t = ttft + jitter
@@ -73,36 +101,61 @@ def record(model: str, i: int, *, ttft: float, interval: float, tokens: int,
     decode = (tokens - 1) / (e2e - t)
     eval_s = interval * tokens
     return RunRecord(
-        model=model, pass_index=0 if warmup else i, prompt_index=0, warmup=warmup, ok=True,
-        status=200, ttft_s=t, ttft_visible_s=t + visible_delay, e2e_s=e2e,
-        output_tokens=tokens, tokens_source="usage", decode_tps=decode,
-        tpot_s=1 / decode, server_decode_tps=tokens / eval_s, prefill_tps=2000.0,
-        prompt_tokens=17, load_s=0.0,
-        server_timings=ServerTimings(load_s=0.0, prompt_eval_s=0.0085, eval_s=eval_s,
-                                    total_s=e2e - 0.004, eval_count=tokens,
-                                    prompt_eval_count=17),
-        started_at_s=start, finished_at_s=start + e2e,
+        model=model,
+        pass_index=0 if warmup else i,
+        prompt_index=0,
+        warmup=warmup,
+        ok=True,
+        status=200,
+        ttft_s=t,
+        ttft_visible_s=t + visible_delay,
+        e2e_s=e2e,
+        output_tokens=tokens,
+        tokens_source="usage",
+        decode_tps=decode,
+        tpot_s=1 / decode,
+        server_decode_tps=tokens / eval_s,
+        prefill_tps=2000.0,
+        prompt_tokens=17,
+        load_s=0.0,
+        server_timings=ServerTimings(
+            load_s=0.0,
+            prompt_eval_s=0.0085,
+            eval_s=eval_s,
+            total_s=e2e - 0.004,
+            eval_count=tokens,
+            prompt_eval_count=17,
+        ),
+        started_at_s=start,
+        finished_at_s=start + e2e,
         text=" ".join(WORDS.split()[: min(tokens, 14)]) + " …",
     )
 
 
 def fixed_result(passes: int = 5) -> BenchmarkResult:
-    names = ("demo-fast:1b", "demo-think:7b", "demo-slow:70b", "demo-embed:335m",
-             "fault-server-error")
-    endpoint = Endpoint(name="demo (simulated)", url="http://127.0.0.1:11434",
-                        api=ApiFlavour.OLLAMA, simulated=True)
-    plan = BenchmarkPlan(endpoint=endpoint, models=tuple(info(n) for n in names),
-                         passes=passes, warmup=1)
+    names = (
+        "demo-fast:1b",
+        "demo-think:7b",
+        "demo-slow:70b",
+        "demo-embed:335m",
+        "fault-server-error",
+    )
+    endpoint = Endpoint(
+        name="demo (simulated)", url="http://127.0.0.1:11434", api=ApiFlavour.OLLAMA, simulated=True
+    )
+    plan = BenchmarkPlan(
+        endpoint=endpoint, models=tuple(info(n) for n in names), passes=passes, warmup=1
+    )
     result = BenchmarkResult(
-        plan=plan, started_at=datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC),
+        plan=plan,
+        started_at=datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC),
         finished_at=datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC),
         server=ServerInfo(flavour=ApiFlavour.OLLAMA, version="0.12.0"),
         warmup_requests=len(names),
     )
     specs: dict[str, dict[str, Any]] = {
         "demo-fast:1b": {"ttft": 0.031, "interval": 0.005, "tokens": 64},
-        "demo-think:7b": {"ttft": 0.052, "interval": 0.010, "tokens": 40,
-                          "visible_delay": 0.16},
+        "demo-think:7b": {"ttft": 0.052, "interval": 0.010, "tokens": 40, "visible_delay": 0.16},
         "demo-slow:70b": {"ttft": 0.252, "interval": 0.060, "tokens": 24},
         "demo-embed:335m": {"ttft": 0.021, "interval": 0.0, "tokens": 0, "embed": True},
         "fault-server-error": {"ttft": 0.0, "interval": 0.0, "tokens": 0, "fail": True},
@@ -143,9 +196,7 @@ def loaded(app: App[Any], result: BenchmarkResult | None = None) -> BenchmarkSes
 
 
 def results_app(passes: int = 5) -> SnapHost:
-    return SnapHost(
-        lambda app: ResultsScreen(loaded(app, fixed_result(passes)), show_clock=False)
-    )
+    return SnapHost(lambda app: ResultsScreen(loaded(app, fixed_result(passes)), show_clock=False))
 
 
 def test_results_screen(snap_compare: SnapCompare) -> None:
@@ -208,8 +259,10 @@ def test_run_detail_of_a_failing_model(snap_compare: SnapCompare) -> None:
 def test_export_menu(snap_compare: SnapCompare) -> None:
     def screens(app: App[None]) -> list[Any]:
         session = loaded(app)
-        return [ResultsScreen(session, show_clock=False),
-                ExportMenu(session, folder=Path("/home/me/benchmarks"))]
+        return [
+            ResultsScreen(session, show_clock=False),
+            ExportMenu(session, folder=Path("/home/me/benchmarks")),
+        ]
 
     async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause()
@@ -224,8 +277,10 @@ def test_export_menu_60x20(snap_compare: SnapCompare) -> None:
 
     def screens(app: App[None]) -> list[Any]:
         session = loaded(app)
-        return [ResultsScreen(session, show_clock=False),
-                ExportMenu(session, folder=Path("/home/me/benchmarks"))]
+        return [
+            ResultsScreen(session, show_clock=False),
+            ExportMenu(session, folder=Path("/home/me/benchmarks")),
+        ]
 
     assert snap_compare(SnapHost(screens), terminal_size=(60, 20))
 
@@ -303,9 +358,14 @@ async def fake_probe(endpoint: Endpoint, *, flavour: ApiFlavour | None = None) -
 def catalogue_models() -> list[ModelInfo]:
     return [
         ModelInfo(
-            name=m.name, size_bytes=m.size_bytes, parameter_size=m.parameter_size,
-            quantization=m.quantization, context_length=m.context_length, family=m.family,
-            capabilities=m.capabilities, modified_at=m.modified_at,
+            name=m.name,
+            size_bytes=m.size_bytes,
+            parameter_size=m.parameter_size,
+            quantization=m.quantization,
+            context_length=m.context_length,
+            family=m.family,
+            capabilities=m.capabilities,
+            modified_at=m.modified_at,
         )
         for m in CATALOGUE
     ]
@@ -324,8 +384,9 @@ class FakeClient:
         return None
 
 
-def fake_open_client(endpoint: Endpoint, *, flavour: ApiFlavour | None = None,
-                     **_: object) -> FakeClient:
+def fake_open_client(
+    endpoint: Endpoint, *, flavour: ApiFlavour | None = None, **_: object
+) -> FakeClient:
     return FakeClient(flavour or ApiFlavour.OLLAMA)
 
 
@@ -380,8 +441,7 @@ def then(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run
 
 
-def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
-                                            offline: Path) -> None:
+def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare, offline: Path) -> None:
     path = saved_config(offline, keymap={"results.export": "x", "app.help": "f2"})
     app = omapp(path)
 
@@ -396,32 +456,50 @@ def test_help_of_results_with_a_rebound_key(snap_compare: SnapCompare,
 
 
 def exchanges() -> list[ExchangeLogged]:
-    ok_body = '{"model":"demo-fast:1b","messages":[{"role":"user","content":"Write one ' \
-              'paragraph about the sea."}],"stream":true,"options":{"num_predict":64}}'
+    ok_body = (
+        '{"model":"demo-fast:1b","messages":[{"role":"user","content":"Write one '
+        'paragraph about the sea."}],"stream":true,"options":{"num_predict":64}}'
+    )
     return [
         ExchangeLogged(
-            model=None, method="GET", url="http://127.0.0.1:11434/api/version",
-            request_headers={"Accept": "application/json"}, request_body="", status=200,
+            model=None,
+            method="GET",
+            url="http://127.0.0.1:11434/api/version",
+            request_headers={"Accept": "application/json"},
+            request_body="",
+            status=200,
             response_headers={"Content-Type": "application/json"},
-            response_excerpt='{"version":"0.12.0"}', error=None, elapsed_s=0.002,
+            response_excerpt='{"version":"0.12.0"}',
+            error=None,
+            elapsed_s=0.002,
         ),
         ExchangeLogged(
-            model="demo-fast:1b", method="POST", url="http://127.0.0.1:11434/api/chat",
-            request_headers={"Content-Type": "application/json",
-                             "Authorization": "Bearer sk-live-0123456789abcdef"},
-            request_body=ok_body, status=200,
+            model="demo-fast:1b",
+            method="POST",
+            url="http://127.0.0.1:11434/api/chat",
+            request_headers={
+                "Content-Type": "application/json",
+                "Authorization": "Bearer sk-live-0123456789abcdef",
+            },
+            request_body=ok_body,
+            status=200,
             response_headers={"Content-Type": "application/x-ndjson"},
             response_excerpt='{"model":"demo-fast:1b","message":{"role":"assistant",'
-                             '"content":"The"},"done":false}', error=None, elapsed_s=0.349,
+            '"content":"The"},"done":false}',
+            error=None,
+            elapsed_s=0.349,
         ),
         ExchangeLogged(
-            model="fault-server-error", method="POST",
+            model="fault-server-error",
+            method="POST",
             url="http://127.0.0.1:11434/api/chat",
             request_headers={"Content-Type": "application/json"},
-            request_body=ok_body.replace("demo-fast:1b", "fault-server-error"), status=500,
+            request_body=ok_body.replace("demo-fast:1b", "fault-server-error"),
+            status=500,
             response_headers={"Content-Type": "application/json"},
             response_excerpt='{"error":"simulated internal error (fault: server_error)"}',
-            error="500 simulated internal error (fault: server_error)", elapsed_s=0.020,
+            error="500 simulated internal error (fault: server_error)",
+            elapsed_s=0.020,
         ),
     ]
 

@@ -147,9 +147,7 @@ def test_endpoints_server_info(
     assert snap_compare(app, terminal_size=size, run_before=then("down"))
 
 
-def test_endpoints_server_info_unavailable(
-    snap_compare: SnapCompare, setup_offline: Path
-) -> None:
+def test_endpoints_server_info_unavailable(snap_compare: SnapCompare, setup_offline: Path) -> None:
     # hosted: every page asks for other credentials: said once, with the pages
     app = omapp(saved_config(setup_offline), demo=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=then("down", "down"))

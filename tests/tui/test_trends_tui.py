@@ -205,9 +205,10 @@ async def test_mark_two_rows_compare_and_export_each_format(
         assert pair.metric("ttft_p90").verdict is Verdict.TOO_FEW
         cells = compare.query_one("#compare-table-0", FittedTable).cells_of("ttft_p90")
         assert cells["verdict"].plain == "too few runs (need 20)"
-        assert compare.query_one("#compare-table-0", FittedTable).cells_of("ttft_p50")[
-            "verdict"
-        ].plain == "better"
+        assert (
+            compare.query_one("#compare-table-0", FittedTable).cells_of("ttft_p50")["verdict"].plain
+            == "better"
+        )
         renders = {"json": comparison_to_json, "csv": comparison_to_csv,
                    "md": comparison_to_markdown}  # fmt: skip
         for index, (fmt, render) in enumerate(renders.items()):

@@ -75,6 +75,9 @@ import aiohttp
 import httpx
 from aiohttp.client_proto import ResponseHandler
 
+from ometer_tui.core.api._held_send import HeldTransport, SendThread
+from ometer_tui.core.api.send_at import SEND_AT_NS
+
 #: Response header lines longer than aiohttp's 8 KB default are accepted, as httpx does.
 MAX_HEADER_BYTES = 1 << 16
 
@@ -86,6 +89,20 @@ async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
     if holder is not None:
         holder[0] = _perf()
     _read_ready(session)
+
+
+#: Where a request's bytes cannot be held (TLS, a connection just made), its task sleeps
+#: until this close to its send time, then yields to the loop until it comes (the loop's
+#: timers round to the millisecond).
+SPIN_WINDOW_NS = 1_200_000
+
+
+async def _wait_until(due_ns: int) -> None:
+    delay = due_ns - _perf()
+    if delay > SPIN_WINDOW_NS:
+        await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
+    while _perf() < due_ns:  # noqa: ASYNC110 (a deadline, not an event)
+        await asyncio.sleep(0)
 
 
 def _read_ready(session: Any) -> None:
@@ -193,6 +210,9 @@ _PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
 kernel_stamps_enabled = True
 #: Set to False to keep the trace's send stamp (A/B measurements, tests: the fallback).
 kernel_tx_stamps_enabled = True
+#: Set to False to make a request with a send time wait for it in the loop instead of
+#: holding its bytes for the send thread (A/B measurements: benchmarks/schedule_lag.py).
+held_sends_enabled = True
 
 _timestamping_holder: socket.socket | None = None
 
@@ -366,6 +386,24 @@ class _StampingHandler(ResponseHandler):
         self._tx_on = False
         self.tx_sent_ns = 0
         self._tx_open = False
+        #: a held request's send stamp (``_held_send``; 0: not held, or not sent yet)
+        self.held_sent_ns = 0
+
+    @property
+    def send_socket(self) -> socket.socket | None:
+        """The socket's duplicate that a held request is written to (plain TCP read with
+        kernel stamps), else None."""
+        return self._ksock
+
+    def hold(self, due_ns: int, sender: SendThread) -> bool:
+        """Hold the next request's bytes until ``due_ns`` (see :mod:`._held_send`);
+        False if this connection cannot (TLS, no kernel reading, closing)."""
+        real = self.transport
+        if not held_sends_enabled or self._ksock is None or real is None or real.is_closing():
+            return False
+        # aiohttp writes through ``protocol.transport``: the stand-in collects the request
+        self.transport = HeldTransport(self, real, due_ns, sender, self._loop)  # type: ignore[assignment]
+        return True
 
     # -- stamping ------------------------------------------------------------------------
 
@@ -600,9 +638,26 @@ class _StampingConnector(aiohttp.TCPConnector):
         super().__init__(**kwargs)
         hold_kernel_timestamping()
         self.ready = ReadySockets(self._loop)
+        self.sender = SendThread()
         if hasattr(self, "_factory"):
             factory: Any = functools.partial(_StampingHandler, loop=self._loop, ready=self.ready)
             self._factory = factory
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 (aiohttp's signature)
+        """A connection for ``req``; for a request with a send time (:mod:`.send_at`) not
+        yet come, its bytes are held until then (or, where they cannot be, this waits)."""
+        conn = await super().connect(req, traces, timeout)
+        protocol = conn.protocol
+        if isinstance(protocol, _StampingHandler):
+            protocol.held_sent_ns = 0
+        due = SEND_AT_NS.get()
+        if (
+            due is not None
+            and due > _perf()
+            and not (isinstance(protocol, _StampingHandler) and protocol.hold(due, self.sender))
+        ):
+            await _wait_until(due)
+        return conn
 
 
 class _Body(httpx.AsyncByteStream):
@@ -728,8 +783,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 trace_request_ctx=sent,
             )
         stream = _Body(response, request)
-        sent_ns, send_clock = sent[0], "loop"
         protocol = getattr(response, "_protocol", None)
+        held_ns = getattr(protocol, "held_sent_ns", 0)
+        sent_ns, send_clock = (held_ns if isinstance(held_ns, int) and held_ns else sent[0]), "loop"
         tx_ns = getattr(protocol, "tx_sent_ns", 0)
         if isinstance(tx_ns, int) and called_ns <= tx_ns <= _perf():
             sent_ns, send_clock = tx_ns, "kernel"
@@ -776,3 +832,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ready = getattr(session.connector, "ready", None) if session is not None else None
         if isinstance(ready, ReadySockets):
             ready.close()
+        sender = getattr(session.connector, "sender", None) if session is not None else None
+        if isinstance(sender, SendThread):
+            sender.close()

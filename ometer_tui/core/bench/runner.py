@@ -25,6 +25,7 @@ from ometer_tui.core.api.base import (
     RequestError,
     conversation_text,
 )
+from ometer_tui.core.api.send_at import send_at
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
     BenchmarkFinished,
@@ -43,6 +44,7 @@ from ometer_tui.core.bench.metrics import (
     generation_record,
     summarise,
 )
+from ometer_tui.core.bench.open_loop_policy import TimetableCollector, open_loop_policy
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.ratelimit import RateLimiter
 from ometer_tui.core.bench.records import RunRecord
@@ -64,14 +66,45 @@ EventSink = Callable[[BenchmarkEvent], None]
 
 #: Response headers that say what is serving (kept with the results).
 BACKEND_KEYS_KEPT = ("server", "x-backend", "via", "x-powered-by", "openai-model")
-#: Open loop: the timetable's waits sleep until this close to the deadline, then yield to
-#: the loop until it is reached (uvloop's timers round to the millisecond, and wake up
-#: to 1 ms early or late; this keeps the send within a fraction of a millisecond).
-SPIN_WINDOW_NS = 1_200_000
+#: Open loop: each request starts this long before its send time (its payload, httpx,
+#: the pool, the connection), and the transport holds its bytes until that time
+#: (core/api/send_at.py): at the deadline only the socket write is left.
+SEND_LEAD_NS = 8_000_000
 #: A multi-turn load keeps up to this much of each answer to send it back.
 MULTI_TURN_ANSWER_CHARS = 200_000
 #: Connections an open-loop load may hold per model when no --max-concurrency caps it.
 OPEN_LOOP_CONNECTIONS = 1024
+
+
+class _InFlight:
+    """One request in a load's in-flight count, from its send time (an open-loop request
+    is started ``SEND_LEAD_NS`` ahead of it) until it ends."""
+
+    __slots__ = ("_handle", "_load", "_on")
+
+    def __init__(self, load: _LoadRun, due_ns: int | None) -> None:
+        self._load = load
+        self._on = False
+        self._handle: asyncio.TimerHandle | None = None
+        ahead = 0 if due_ns is None else due_ns - time.perf_counter_ns()
+        if ahead > 0:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_at(loop.time() + ahead / 1e9, self._enter)
+        else:
+            self._enter()
+
+    def _enter(self) -> None:
+        load = self._load
+        self._on = True
+        load.in_flight += 1
+        load.max_in_flight = max(load.max_in_flight, load.in_flight)
+
+    def leave(self) -> None:
+        if self._on:
+            self._load.in_flight -= 1
+            self._on = False
+        elif self._handle is not None:
+            self._handle.cancel()
 
 
 class EndpointUnreachable(ClientError):
@@ -714,18 +747,21 @@ class _LoadRun:
             if start_at > self.start_ns:
                 await asyncio.sleep((start_at - self.start_ns) / 1e9)
             self.start_ns = start_at
-        async with asyncio.TaskGroup() as group:
-            if self.spec.arrival is not None:
-                await self._open_loop(group)
-            else:
-                ramp = self.spec.ramp_up_s
-                starts = (
-                    worker_start_times(plan.concurrency, ramp)
-                    if self.shard is None
-                    else self.shard.stream_starts(ramp)
-                )
-                for start_s in starts:
-                    group.create_task(self._closed_worker(start_s))
+        open_loop = self.spec.arrival is not None
+        # an open loop's process policy lasts until its last request is done
+        with open_loop_policy(active=open_loop) as collector:
+            async with asyncio.TaskGroup() as group:
+                if open_loop:
+                    await self._open_loop(group, collector)
+                else:
+                    ramp = self.spec.ramp_up_s
+                    starts = (
+                        worker_start_times(plan.concurrency, ramp)
+                        if self.shard is None
+                        else self.shard.stream_starts(ramp)
+                    )
+                    for start_s in starts:
+                        group.create_task(self._closed_worker(start_s))
         if runner.cancel_requested:
             return
         summary = summarise(self.model.name, entry.records, plan.prices)
@@ -734,13 +770,15 @@ class _LoadRun:
         entry.phase = ModelPhase.FAILED if summary.runs and not summary.ok else ModelPhase.DONE
         runner._emit(ModelFinished(model=self.model.name, summary=summary, phase=entry.phase))
 
-    async def _open_loop(self, group: asyncio.TaskGroup) -> None:
-        """Send on the timetable; each conversation runs in its own task."""
+    async def _open_loop(self, group: asyncio.TaskGroup, collector: TimetableCollector) -> None:
+        """Send on the timetable: each conversation runs in its own task, started
+        ``SEND_LEAD_NS`` before its send time (see open_loop_policy for the collector)."""
         assert self.spec.arrival is not None
         times = arrival_times(self.spec.arrival, self.spec.seed, self.spec.ramp_up_s)
         start = self.start_ns
         perf = time.perf_counter_ns
         shard = self.shard
+        upcoming: deque[int] = deque()  # send times of the requests started, not yet due
         for k, offset in enumerate(times):  # arrival k opens conversation k
             if shard is not None and not shard.owns(k):
                 continue  # another worker's arrival
@@ -748,25 +786,18 @@ class _LoadRun:
             if self._stopped(offset):
                 return
             delay = due - perf()
-            if delay > SPIN_WINDOW_NS:
-                await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
+            if delay > SEND_LEAD_NS:
+                await asyncio.sleep((delay - SEND_LEAD_NS) / 1e9)
             if self.runner.cancel_requested:
                 return
             self.conversations += 1
             self.tracker.on_sent()
-            # the request's own task waits out the last of the window: at the deadline
-            # it sends at once, not one loop iteration later (a new task's first step)
-            group.create_task(self._send_at(k, due))
-
-    async def _send_at(self, n: int, due: int) -> None:
-        """Conversation ``n``, started at ``due`` (``perf_counter_ns``): yields to the
-        loop until then (see SPIN_WINDOW_NS)."""
-        perf = time.perf_counter_ns
-        while perf() < due:  # noqa: ASYNC110 (a deadline, not an event: see SPIN_WINDOW_NS)
-            await asyncio.sleep(0)
-        if self.runner.cancel_requested:
-            return
-        await self._conversation(n, due)
+            group.create_task(self._conversation(k, due))
+            upcoming.append(due)
+            now = perf()
+            while upcoming and upcoming[0] <= now:
+                upcoming.popleft()
+            collector.idle(upcoming[0] - now if upcoming else None)
 
     async def _closed_worker(self, start_s: float) -> None:
         if start_s > 0:
@@ -806,21 +837,21 @@ class _LoadRun:
                 intended_ns = None
             if self.slots is not None:
                 await self.slots.acquire()
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            flight = _InFlight(self, intended_ns)  # counted from the send time on
             try:
-                record, answer = await runner._request(
-                    self.client,
-                    self.model,
-                    1,
-                    planned.prompt_index,
-                    False,
-                    prompt=prompt,
-                    params=params,
-                    history=history,
-                )
+                with send_at(intended_ns):  # the transport holds the bytes until then
+                    record, answer = await runner._request(
+                        self.client,
+                        self.model,
+                        1,
+                        planned.prompt_index,
+                        False,
+                        prompt=prompt,
+                        params=params,
+                        history=history,
+                    )
             finally:
-                self.in_flight -= 1
+                flight.leave()
                 if self.slots is not None:
                     self.slots.release()
             intended_at = lag = None
