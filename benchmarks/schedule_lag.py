@@ -9,14 +9,14 @@ The target (issue #11): p99 <= 1 ms at 200 requests/s for 60 s.
 
 Each request is started ahead of its time and its bytes are held until then
 (``core/api/send_at.py``, ``_held_send.py``); the figures split the lag so a regression
-shows where it is: how the requests were sent (held and sent by the pool's thread, or
-waited for in the loop), how early each request's bytes were ready (its slack: a
-negative one was built too late), and how late the send thread was against the
+shows where it is: how the requests were sent (held and written by the pool's timed
+writer, or waited for in their task), how early each request's bytes were ready (its
+slack: a negative one was built too late), and how late the writer wrote against the
 deadline. The cyclic garbage collector's pauses during the run are timed
 (``gc.callbacks``) by generation, with the late sends (over 1 ms) that had a pause
-inside their lag. A/B switches: ``--hold off`` waits for each send time in the loop
-instead of holding the bytes for the thread; ``--policy off`` leaves the collector and
-the switch interval alone while the open loop runs (``core/bench/open_loop_policy.py``);
+inside their lag. A/B switches: ``--hold off`` makes each request's task wait for its
+send time before it is written, instead of holding its bytes; ``--policy off`` leaves the
+collector alone while the open loop runs (``core/bench/open_loop_policy.py``);
 ``--gc default`` also turns off the engine's collector policy (``gc_policy.py``).
 
     python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
@@ -53,9 +53,9 @@ from ometer_tui.demo.process import demo_process
 
 #: held requests: their send time minus when their bytes were ready, ms (the slack)
 SLACK_MS: list[float] = []
-#: the send thread: its send minus the send time, ms
-THREAD_LATE_MS: list[float] = []
-#: requests with a send time: held for the thread, or waited for in the loop
+#: the timed writer: its write minus the send time, ms
+WRITER_LATE_MS: list[float] = []
+#: requests with a send time: held for the writer, or waited for in their task
 HOLDS = {"held": 0, "loop": 0}
 #: the cyclic garbage collector's pauses: (generation, start ns, end ns)
 GC_PAUSES: list[tuple[int, int, int]] = []
@@ -75,7 +75,7 @@ def _watch_sends() -> None:
     release = _held_send.HeldTransport.release
     hold = _transport._StampingHandler.hold
     send = _held_send._Job.send
-    submit = _held_send.SendThread.submit
+    submit = _held_send.TimedWriter.submit
     dues: dict[int, int] = {}
 
     def timed_release(self: _held_send.HeldTransport, at_once: bool = False) -> None:
@@ -83,24 +83,24 @@ def _watch_sends() -> None:
             SLACK_MS.append((self._due - time.perf_counter_ns()) / 1e6)
         release(self, at_once)
 
-    def counted_hold(self: _transport._StampingHandler, due_ns: int, sender: object) -> bool:
-        held = hold(self, due_ns, sender)  # type: ignore[arg-type]
+    def counted_hold(self: _transport._StampingHandler, due_ns: int, writer: object) -> bool:
+        held = hold(self, due_ns, writer)  # type: ignore[arg-type]
         HOLDS["held" if held else "loop"] += 1
         return held
 
-    def noted_submit(self: _held_send.SendThread, due_ns: int, job: _held_send._Job) -> None:
+    def noted_submit(self: _held_send.TimedWriter, due_ns: int, job: _held_send._Job) -> None:
         dues[id(job)] = due_ns
         submit(self, due_ns, job)
 
     def timed_send(self: _held_send._Job) -> None:
         due = dues.pop(id(self), None)
         if due is not None:
-            THREAD_LATE_MS.append((time.perf_counter_ns() - due) / 1e6)
+            WRITER_LATE_MS.append((time.perf_counter_ns() - due) / 1e6)
         send(self)
 
     _held_send.HeldTransport.release = timed_release  # type: ignore[method-assign]
     _transport._StampingHandler.hold = counted_hold  # type: ignore[method-assign]
-    _held_send.SendThread.submit = noted_submit  # type: ignore[method-assign]
+    _held_send.TimedWriter.submit = noted_submit  # type: ignore[method-assign]
     _held_send._Job.send = timed_send  # type: ignore[method-assign]
 
 
@@ -162,14 +162,14 @@ def main() -> int:
         "--hold",
         choices=("on", "off"),
         default="on",
-        help="on: requests' bytes held for the send thread; off: the loop waits (A/B)",
+        help="on: requests' bytes held for the timed writer; off: their task waits (A/B)",
     )
     parser.add_argument(
         "--policy",
         choices=("on", "off"),
         default="on",
-        help="on: collections in the timetable's gaps and a short switch interval while "
-        "the open loop runs (core/bench/open_loop_policy.py); off: neither (A/B)",
+        help="on: young collections in the timetable's gaps while the open loop runs "
+        "(core/bench/open_loop_policy.py); off: Python's automatic ones (A/B)",
     )
     args = parser.parse_args()
     gc_policy.ENABLED = args.gc == "engine"
@@ -226,16 +226,16 @@ def main() -> int:
     if ms:
         print(f"  schedule lag ms (intended -> sent):  {_quantiles(ms)}")
         print(
-            f"  sends: {HOLDS['held']} held for the thread, {HOLDS['loop']} waited for in "
-            f"the loop, {sum(1 for r in records if r.send_clock == 'kernel')} of "
+            f"  sends: {HOLDS['held']} held for the writer, {HOLDS['loop']} waited for in "
+            f"their task, {sum(1 for r in records if r.send_clock == 'kernel')} of "
             f"{len(records)} stamped by the kernel"
         )
         if SLACK_MS:
             late = sum(1 for x in SLACK_MS if x < 0)
             print(f"    bytes ready before the send time, ms:  {_quantiles(SLACK_MS)}")
             print(f"    ready only after it: {late}")
-        if THREAD_LATE_MS:
-            print(f"    send thread after the send time, ms:  {_quantiles(THREAD_LATE_MS)}")
+        if WRITER_LATE_MS:
+            print(f"    writer after the send time, ms:  {_quantiles(WRITER_LATE_MS)}")
         print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
         _print_gc(records, runner._bench_start_ns, started_ns=round(started * 1e9))
     print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")

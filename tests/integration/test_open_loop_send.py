@@ -1,13 +1,12 @@
 """The open loop's send (core/bench/runner.py, core/api/send_at.py, _held_send.py): each
 request is started ``SEND_LEAD_NS`` ahead of its time, its bytes are held, and they leave
-at that time, never before: from the pool's send thread on a plain TCP connection, from
-the loop where the bytes cannot be held. The process policy while an open loop runs
-(core/bench/open_loop_policy.py) is put back afterwards."""
+at that time, never before: written by the pool's timed writer, or, with holding off,
+after the request's task waited for the time. The collector policy while an open loop
+runs (core/bench/open_loop_policy.py) is put back afterwards."""
 
 from __future__ import annotations
 
 import gc
-import sys
 import time
 
 import pytest
@@ -25,17 +24,17 @@ CLOCK_SLACK_S = 50e-6
 
 def spy_submits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     dues: list[int] = []
-    submit = _held_send.SendThread.submit
+    submit = _held_send.TimedWriter.submit
 
-    def spy(self: _held_send.SendThread, due_ns: int, job: _held_send._Job) -> None:
+    def spy(self: _held_send.TimedWriter, due_ns: int, job: _held_send._Job) -> None:
         dues.append(due_ns)
         submit(self, due_ns, job)
 
-    monkeypatch.setattr(_held_send.SendThread, "submit", spy)
+    monkeypatch.setattr(_held_send.TimedWriter, "submit", spy)
     return dues
 
 
-async def test_requests_start_ahead_and_leave_at_their_time_from_the_send_thread(
+async def test_requests_start_ahead_and_leave_at_their_time_from_the_timed_writer(
     demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[tuple[int, int]] = []  # (when the conversation started, its send time)
@@ -54,8 +53,8 @@ async def test_requests_start_ahead_and_leave_at_their_time_from_the_send_thread
     # started ahead: the timetable hands a request over SEND_LEAD_NS before its time
     # (a loaded machine may wake late, but not for every one of 40)
     assert any(due - at > SEND_LEAD_NS // 2 for at, due in started)
-    # held and sent by the thread (one whose bytes were ready only after its time, on a
-    # loaded machine, is written by the loop at once: never all of them)
+    # held and written at their time (one whose bytes were ready only after its time, on
+    # a loaded machine, is written at once: never all of them)
     assert held
     for r in records:
         assert r.load is not None and r.load.schedule_lag_s is not None
@@ -63,12 +62,12 @@ async def test_requests_start_ahead_and_leave_at_their_time_from_the_send_thread
         assert r.send_clock == "kernel"
 
 
-async def test_where_bytes_cannot_be_held_the_loop_waits_for_the_time(
+async def test_with_holding_off_the_requests_task_waits_for_the_time(
     demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a socket of its own to write (TLS, no kernel reading: here switched off),
-    the request's task waits for its time in the loop, then sends."""
-    monkeypatch.setattr(_transport, "kernel_stamps_enabled", False)
+    """Holding switched off (the A/B switch): the request's task waits for its time in
+    the loop, then sends."""
+    monkeypatch.setattr(_transport, "held_sends_enabled", False)
     held = spy_submits(monkeypatch)
     result = await BenchmarkRunner(plan(demo.url, 20), lambda e: None).run()
     records = result.models["demo-fast:1b"].records
@@ -76,42 +75,39 @@ async def test_where_bytes_cannot_be_held_the_loop_waits_for_the_time(
     assert held == []
     for r in records:
         assert r.load is not None and r.load.schedule_lag_s is not None
-        assert r.load.schedule_lag_s >= 0  # the loop's own stamp, after the wait
-        assert r.send_clock == "loop"
+        assert r.load.schedule_lag_s >= -CLOCK_SLACK_S  # never early
 
 
-async def test_the_process_policy_holds_during_an_open_loop_and_is_put_back(
+async def test_the_collector_policy_holds_during_an_open_loop_and_is_put_back(
     demo: DemoServerThread,
 ) -> None:
-    seen: list[tuple[bool, float]] = []
+    seen: list[bool] = []
 
     def on_event(event: BenchmarkEvent) -> None:
         if isinstance(event, RunFinished) and not event.record.warmup:
-            seen.append((gc.isenabled(), sys.getswitchinterval()))
+            seen.append(gc.isenabled())
 
-    before = (gc.isenabled(), sys.getswitchinterval())
-    assert before[0]
+    assert gc.isenabled()
     await BenchmarkRunner(plan(demo.url, 10), on_event).run()
     # every request, the last included: the policy lasts until the last one is done
-    assert len(seen) == 10
-    short = pytest.approx(open_loop_policy.SWITCH_INTERVAL_S)
-    assert all(not on and interval == short for on, interval in seen)
-    assert (gc.isenabled(), sys.getswitchinterval()) == before
+    assert seen == [False] * 10
+    assert gc.isenabled()
 
 
 def test_the_policy_is_put_back_after_an_error_and_when_nested() -> None:
-    before = (gc.isenabled(), sys.getswitchinterval())
     with pytest.raises(RuntimeError), open_loop_policy.open_loop_policy():
         with open_loop_policy.open_loop_policy():
             pass
         assert not gc.isenabled()  # the inner one's end does not undo the outer's
         raise RuntimeError("boom")
-    assert (gc.isenabled(), sys.getswitchinterval()) == before
+    assert gc.isenabled()
 
 
 def test_young_collections_run_in_the_timetables_gaps() -> None:
     with open_loop_policy.open_loop_policy() as collector:
-        keep = [[] for _ in range(collector.threshold + 10)]  # tracked objects: count rises
+        # tracked objects: the count rises (twice what is needed: another thread of the
+        # process, the demo server's, may free some meanwhile)
+        keep = [[] for _ in range(collector.threshold * 2)]
         assert gc.get_count()[0] >= collector.threshold
         collector.idle(open_loop_policy.GC_ROOM_NS - 1)  # a send due too soon: not now
         assert (collector.in_gaps, collector.forced) == (0, 0)
@@ -120,7 +116,8 @@ def test_young_collections_run_in_the_timetables_gaps() -> None:
         assert gc.get_count()[0] < collector.threshold
         collector.idle(None)  # nothing due, but nothing new to collect either
         assert collector.in_gaps == 1
-        keep += [[] for _ in range(collector.threshold * open_loop_policy.FORCE_AFTER)]
+        keep += [[] for _ in range(collector.threshold * open_loop_policy.FORCE_AFTER * 2)]
+        assert gc.get_count()[0] >= collector.threshold * open_loop_policy.FORCE_AFTER
         collector.idle(0)  # no gap came while that much piled up: collected anyway
         assert collector.forced == 1
     assert len(keep) > 0

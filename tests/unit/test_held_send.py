@@ -1,11 +1,9 @@
 """Requests held until their send time (core/api/_held_send.py): where a request ends,
-the stand-in transport that collects aiohttp's writes, and the thread that sends them."""
+the stand-in transport that collects aiohttp's writes, and the loop's timed writer."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from typing import Any
 
@@ -15,7 +13,7 @@ from ometer_tui.core.api import _held_send
 from ometer_tui.core.api._held_send import (
     MAX_HELD_BYTES,
     HeldTransport,
-    SendThread,
+    TimedWriter,
     request_end,
 )
 
@@ -40,11 +38,11 @@ def test_request_end_waits_for_the_headers_and_gives_up_on_what_it_cannot_tell()
 
 class FakeTransport:
     def __init__(self) -> None:
-        self.written: list[bytes] = []
+        self.written: list[tuple[int, bytes]] = []  # (when, what)
         self.closing = False
 
     def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
+        self.written.append((time.perf_counter_ns(), bytes(data)))
 
     def is_closing(self) -> bool:
         return self.closing
@@ -52,63 +50,60 @@ class FakeTransport:
     def get_extra_info(self, name: str) -> str:
         return f"extra {name}"
 
+    @property
+    def data(self) -> list[bytes]:
+        return [d for _, d in self.written]
+
 
 class Owner:
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self) -> None:
         self.transport: Any = None
         self.held_sent_ns = 0
-        self._sock = sock
-
-    @property
-    def send_socket(self) -> socket.socket | None:
-        return self._sock
 
 
-class RecordingSender(SendThread):
+class RecordingWriter(TimedWriter):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(asyncio.new_event_loop())
         self.jobs: list[tuple[int, Any]] = []
 
     def submit(self, due_ns: int, job: Any) -> None:
         self.jobs.append((due_ns, job))
 
 
-Held = tuple[HeldTransport, Owner, FakeTransport, RecordingSender]
+Held = tuple[HeldTransport, Owner, FakeTransport, RecordingWriter]
 
 
-def held(due_ns: int, sock: socket.socket | None = None) -> Held:
-    owner, real, sender = Owner(sock), FakeTransport(), RecordingSender()
-    proxy = HeldTransport(owner, real, due_ns, sender, asyncio.new_event_loop())  # type: ignore[arg-type]
+def held(due_ns: int) -> Held:
+    owner, real, writer = Owner(), FakeTransport(), RecordingWriter()
+    proxy = HeldTransport(owner, real, due_ns, writer)  # type: ignore[arg-type]
     owner.transport = proxy
-    return proxy, owner, real, sender
+    return proxy, owner, real, writer
 
 
-def test_a_request_is_collected_until_whole_then_handed_to_the_thread() -> None:
-    a, b = socket.socketpair()
-    with a, b:
-        due = time.perf_counter_ns() + 10**9
-        proxy, owner, real, sender = held(due, a)
-        proxy.write(HEAD[:10])
-        proxy.writelines([HEAD[10:], b"he"])
-        assert sender.jobs == [] and real.written == []  # not whole yet
-        assert owner.transport is proxy
-        assert proxy.get_extra_info("peername") == "extra peername"  # the rest is the real one's
-        proxy.write(b"llo")
-        assert owner.transport is real  # put back once whole
-        assert real.written == []
-        [(job_due, job)] = sender.jobs
-        assert job_due == due and job.data == HEAD + b"hello"
-        proxy.write(b"later")  # anything after goes straight through
-        assert real.written == [b"later"]
+def test_a_request_is_collected_until_whole_then_handed_to_the_writer() -> None:
+    due = time.perf_counter_ns() + 10**9
+    proxy, owner, real, writer = held(due)
+    proxy.write(HEAD[:10])
+    proxy.writelines([HEAD[10:], b"he"])
+    assert writer.jobs == [] and real.written == []  # not whole yet
+    assert owner.transport is proxy
+    assert proxy.get_extra_info("peername") == "extra peername"  # the rest is the real one's
+    proxy.write(b"llo")
+    current: Any = owner.transport
+    assert current is real  # put back once whole
+    assert real.written == []
+    [(job_due, job)] = writer.jobs
+    assert job_due == due and job.data == HEAD + b"hello"
+    proxy.write(b"later")  # anything after goes straight through
+    assert real.data == [b"later"]
 
 
 def test_a_request_whose_time_has_come_is_written_at_once() -> None:
-    a, b = socket.socketpair()
-    with a, b:
-        proxy, owner, real, sender = held(time.perf_counter_ns() - 1, a)
-        proxy.write(HEAD + b"hello")
-        assert real.written == [HEAD + b"hello"] and sender.jobs == []
-        assert owner.held_sent_ns > 0 and owner.transport is real
+    proxy, owner, real, writer = held(time.perf_counter_ns() - 1)
+    proxy.write(HEAD + b"hello")
+    assert real.data == [HEAD + b"hello"] and writer.jobs == []
+    current: Any = owner.transport
+    assert owner.held_sent_ns > 0 and current is real
 
 
 @pytest.mark.parametrize(
@@ -119,116 +114,63 @@ def test_a_request_whose_time_has_come_is_written_at_once() -> None:
     ],
 )
 def test_a_request_whose_end_is_unknown_is_written_at_once(data: bytes) -> None:
-    a, b = socket.socketpair()
-    with a, b:
-        proxy, _owner, real, sender = held(time.perf_counter_ns() + 10**9, a)
-        proxy.write(data)
-        assert real.written == [data] and sender.jobs == []
+    proxy, _owner, real, writer = held(time.perf_counter_ns() + 10**9)
+    proxy.write(data)
+    assert real.data == [data] and writer.jobs == []
 
 
 def test_a_request_larger_than_the_cap_is_written_at_once() -> None:
-    a, b = socket.socketpair()
-    with a, b:
-        proxy, _owner, real, sender = held(time.perf_counter_ns() + 10**9, a)
-        big = MAX_HELD_BYTES + 10
-        proxy.write(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % big)
-        proxy.write(b"x" * (MAX_HELD_BYTES + 1))
-        assert sender.jobs == [] and sum(map(len, real.written)) > MAX_HELD_BYTES
+    proxy, _owner, real, writer = held(time.perf_counter_ns() + 10**9)
+    big = MAX_HELD_BYTES + 10
+    proxy.write(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % big)
+    proxy.write(b"x" * (MAX_HELD_BYTES + 1))
+    assert writer.jobs == [] and sum(map(len, real.data)) > MAX_HELD_BYTES
 
 
-def test_without_a_socket_to_write_the_loop_writes_it() -> None:
-    proxy, _owner, real, sender = held(time.perf_counter_ns() + 10**9, None)
-    proxy.write(HEAD + b"hello")
-    assert real.written == [HEAD + b"hello"] and sender.jobs == []
-
-
-async def test_the_thread_sends_at_the_deadline_never_before() -> None:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    sender = SendThread()
-    try:
-        loop = asyncio.get_running_loop()
-        owners = []
-        start = time.perf_counter_ns()
-        dues = [start + d for d in (60_000_000, 20_000_000, 40_000_000)]  # out of order
-        for i, due in enumerate(dues):
-            owner, real = Owner(a), FakeTransport()
-            owner.transport = real
-            owners.append(owner)
-            sender.submit(due, _held_send._Job(owner, a, real, b"%d" % i, loop))  # type: ignore[arg-type]
-        got = b""
-        while len(got) < 3:
-            await asyncio.sleep(0.01)
-            b.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                got += b.recv(10)
-        assert got == b"120"  # earliest deadline first
-        for owner, due in zip(owners, dues, strict=True):
-            assert owner.held_sent_ns >= due  # never early
-        assert sender.sent == 3
-    finally:
-        sender.close()
-        a.close()
-        b.close()
-
-
-async def test_what_the_socket_does_not_take_goes_to_the_loop() -> None:
-    """A send that fails (or is partial) hands the rest to the loop's transport, which
-    reports the error the usual way."""
-    a, b = socket.socketpair()
-    b.close()  # the peer is gone: the send fails
-    sender = SendThread()
-    try:
-        loop = asyncio.get_running_loop()
-        owner, real = Owner(a), FakeTransport()
+async def test_the_writer_writes_at_the_deadline_never_before_earliest_first() -> None:
+    writer = TimedWriter(asyncio.get_running_loop())
+    start = time.perf_counter_ns()
+    dues = [start + d for d in (60_000_000, 20_000_000, 40_000_000)]  # out of order
+    owners = []
+    real = FakeTransport()
+    for i, due in enumerate(dues):
+        owner = Owner()
         owner.transport = real
-        sender.submit(time.perf_counter_ns(), _held_send._Job(owner, a, real, b"data", loop))  # type: ignore[arg-type]
-        for _ in range(200):
-            if real.written:
-                break
-            await asyncio.sleep(0.005)
-        assert real.written == [b"data"]
-    finally:
-        sender.close()
-        a.close()
+        owners.append(owner)
+        writer.submit(due, _held_send._Job(owner, real, b"%d" % i))  # type: ignore[arg-type]
+    for _ in range(400):
+        if len(real.written) == 3:
+            break
+        await asyncio.sleep(0.005)
+    assert real.data == [b"1", b"2", b"0"]  # earliest deadline first
+    for (at, data), due in zip(real.written, sorted(dues), strict=True):
+        assert at >= due, data  # never early
+    for owner, due in zip(owners, dues, strict=True):
+        assert owner.held_sent_ns >= due
+    assert writer.sent == 3
 
 
-async def test_a_connection_closed_meanwhile_sends_nothing() -> None:
-    a, b = socket.socketpair()
-    sender = SendThread()
-    try:
-        loop = asyncio.get_running_loop()
-        owner, real = Owner(a), FakeTransport()
-        owner.transport = None  # connection_lost: the protocol dropped its transport
-        sender.submit(time.perf_counter_ns(), _held_send._Job(owner, a, real, b"data", loop))  # type: ignore[arg-type]
-        for _ in range(100):
-            if sender.sent:
-                break
-            await asyncio.sleep(0.005)
-        assert sender.sent == 1
-        b.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            b.recv(10)
-        assert real.written == [] and owner.held_sent_ns == 0
-    finally:
-        sender.close()
-        a.close()
-        b.close()
+async def test_a_connection_closed_meanwhile_writes_nothing() -> None:
+    writer = TimedWriter(asyncio.get_running_loop())
+    owner, real = Owner(), FakeTransport()
+    owner.transport = None  # connection_lost: the protocol dropped its transport
+    writer.submit(time.perf_counter_ns() + 2_000_000, _held_send._Job(owner, real, b"x"))  # type: ignore[arg-type]
+    closing_owner, closing = Owner(), FakeTransport()
+    closing_owner.transport, closing.closing = closing, True
+    writer.submit(time.perf_counter_ns() + 2_000_000, _held_send._Job(closing_owner, closing, b"y"))  # type: ignore[arg-type]
+    for _ in range(200):
+        if writer.sent == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert writer.sent == 2
+    assert real.written == [] and closing.written == [] and owner.held_sent_ns == 0
 
 
-def test_closing_the_sender_stops_its_thread() -> None:
-    sender = SendThread()
-    a, b = socket.socketpair()
-    with a, b:
-        loop = asyncio.new_event_loop()
-        try:
-            owner, real = Owner(a), FakeTransport()
-            owner.transport = real
-            job = _held_send._Job(owner, a, real, b"x", loop)  # type: ignore[arg-type]
-            sender.submit(time.perf_counter_ns() + 10**10, job)
-            thread = sender._thread
-            assert thread is not None and thread.is_alive()
-            sender.close()
-            assert not thread.is_alive()
-        finally:
-            loop.close()
+async def test_closing_the_writer_drops_what_waits() -> None:
+    writer = TimedWriter(asyncio.get_running_loop())
+    owner, real = Owner(), FakeTransport()
+    owner.transport = real
+    writer.submit(time.perf_counter_ns() + 20_000_000, _held_send._Job(owner, real, b"x"))  # type: ignore[arg-type]
+    writer.close()
+    await asyncio.sleep(0.05)
+    assert real.written == [] and writer.sent == 0

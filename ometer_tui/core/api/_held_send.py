@@ -1,65 +1,52 @@
-"""Requests held until their intended send time, and a thread that sends them on time.
+"""Requests held until their intended send time, and written by the loop at that time.
 
 An open loop builds each request a few milliseconds before it is due (see
-:mod:`.send_at`). On a connection whose socket the transport can write directly (plain
-TCP on Linux: the kernel-reading protocol already holds a duplicate of the socket),
-aiohttp's writes go into a :class:`HeldTransport` instead of the loop's transport; once
-the request's bytes are complete they are handed to the pool's :class:`SendThread`, which
-sleeps until the deadline and writes them to the socket itself.
+:mod:`.send_at`): the payload, httpx, the pool, the connection. aiohttp's writes then go
+into a :class:`HeldTransport` instead of the connection's transport; once the request's
+bytes are complete they are handed to the pool's :class:`TimedWriter`, which writes them
+to the real transport at the deadline from a loop callback: a timer until
+:data:`SPIN_WINDOW_NS` before it (the loop's timers round to the millisecond), then a
+check at every loop iteration. At the deadline only the socket write is left, so a send
+waits at most for the one callback the loop is running then (a finished run's record, a
+burst of chunks), not for a request to be built.
 
-Why a thread: the event loop that reads the streams in flight runs callbacks of up to a
-few milliseconds (a finished run's record, a burst of chunks), and a send due in the
-middle of one waited for it (``benchmarks/schedule_lag.py``: p99 4.2 ms at 200
-requests/s). The thread needs the interpreter only for the ``send`` call: it gets it
-when the loop waits for I/O, or at the loop's next switch point (the engine shortens
-Python's switch interval while an open loop runs: ``core/bench/open_loop_policy.py``).
+Measured by ``benchmarks/schedule_lag.py`` (200 requests/s, 2 cores): a send thread of
+its own (tried first) sent the median request within 3 us, but its tail was worse than
+the loop's (p99 3-4.5 ms against 2.5-2.8): the thread needs the interpreter at the
+deadline, and gets it only when the loop thread lets it go.
 
-Whatever cannot be held is sent at once through the loop's transport, as before: a
-request whose bytes do not say where they end, one larger than :data:`MAX_HELD_BYTES`,
-one whose time has already come. A send the thread cannot finish (a full socket buffer,
-an error) hands what is left to the loop's transport, which reports the error the usual
-way. The thread's own stamp, just before its ``send``, is the request's sent time where
-the kernel gives no transmit stamp.
+Whatever cannot be held is written at once, as before: a request whose bytes do not say
+where they end, one larger than :data:`MAX_HELD_BYTES`, one whose time has already come.
+The stamp just before the write is the request's sent time where the kernel gives no
+transmit stamp.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
-import socket
-import sys
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 _perf = time.perf_counter_ns
 
-#: Requests larger than this are written at once (a big vision payload: the socket
-#: buffer would not take it in one send anyway).
+#: Requests larger than this are written at once (a big vision payload).
 MAX_HELD_BYTES = 1 << 20
 #: Requests whose time is this close (or past) when their bytes are complete are written
-#: by the loop at once: handing them to the thread would only add its wake-up.
-WRITE_NOW_NS = 50_000
-#: The thread wakes this long before a deadline and spins the rest with the interpreter
-#: held (waking from a sleep and taking the interpreter back take ~0.1 ms here).
-SPIN_NS = 150_000
-#: Linux ``prctl(PR_SET_TIMERSLACK, ...)``: the thread's sleeps end within this many ns
-#: of their deadline instead of the default 50 us.
-_PR_SET_TIMERSLACK = 29
-SEND_THREAD_TIMER_SLACK_NS = 1_000
+#: at once.
+WRITE_NOW_NS = 20_000
+#: The writer's timer fires this long before a deadline; from there it checks at every
+#: loop iteration (uvloop's timers round to the millisecond, and fire up to 1 ms late).
+SPIN_WINDOW_NS = 1_200_000
 
 
 class HeldOwner(Protocol):
-    """The protocol whose request is held: its socket duplicate and its transport."""
+    """The protocol whose request is held: its transport and the held send's stamp."""
 
     transport: Any
     held_sent_ns: int
-
-    @property
-    def send_socket(self) -> socket.socket | None: ...
 
 
 def request_end(data: bytes) -> int | None:
@@ -93,7 +80,7 @@ class HeldTransport:
     """Stands in for a connection's transport while its request waits for its time.
 
     Collects aiohttp's writes; when they make a whole request, puts the real transport
-    back and sends the bytes: through the thread before the deadline, or at once.
+    back and sends the bytes: through the writer before the deadline, or at once.
     Everything else is the real transport's.
     """
 
@@ -102,14 +89,12 @@ class HeldTransport:
         owner: HeldOwner,
         real: asyncio.Transport,
         due_ns: int,
-        sender: SendThread,
-        loop: asyncio.AbstractEventLoop,
+        writer: TimedWriter,
     ) -> None:
         self._owner = owner
         self._real = real
         self._due = due_ns
-        self._sender = sender
-        self._loop = loop
+        self._writer = writer
         self._buf = bytearray()
         self._released = False
         #: the request's length once its headers are in (-1 before; None: not known)
@@ -138,7 +123,7 @@ class HeldTransport:
         end, have = self._end, len(self._buf)
         if have <= MAX_HELD_BYTES and (end == -1 or (end is not None and have < end)):
             return  # the headers or the body are still coming
-        # whole: to the thread; its end unknown or too large: at once (more may follow)
+        # whole: to the writer; its end unknown or too large: at once (more may follow)
         self.release(at_once=end is None or end == -1 or have > MAX_HELD_BYTES)
 
     def release(self, at_once: bool = False) -> None:
@@ -153,117 +138,80 @@ class HeldTransport:
         data, self._buf = bytes(self._buf), bytearray()
         if not data:
             return
-        sock = owner.send_socket
-        if at_once or sock is None or self._due - _perf() <= WRITE_NOW_NS:
-            owner.held_sent_ns = _perf()
-            self._real.write(data)
-            return
-        self._sender.submit(self._due, _Job(owner, sock, self._real, data, self._loop))
+        job = _Job(owner, self._real, data)
+        if at_once or self._due - _perf() <= WRITE_NOW_NS:
+            job.send()
+        else:
+            self._writer.submit(self._due, job)
 
 
 class _Job:
-    __slots__ = ("data", "loop", "owner", "real", "sock")
+    __slots__ = ("data", "owner", "real")
 
-    def __init__(
-        self,
-        owner: HeldOwner,
-        sock: socket.socket,
-        real: asyncio.Transport,
-        data: bytes,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    def __init__(self, owner: HeldOwner, real: asyncio.Transport, data: bytes) -> None:
         self.owner = owner
-        self.sock = sock
         self.real = real
         self.data = data
-        self.loop = loop
 
     def send(self) -> None:
-        """Write the request to the socket now (in the thread); what the socket does not
-        take, or an error, goes to the loop's transport."""
+        """Write the request now; nothing if its connection closed meanwhile (a
+        cancelled run)."""
         if self.real.is_closing() or self.owner.transport is not self.real:
-            return  # closed meanwhile (a cancelled run): nothing to send
-        data = self.data
+            return
         self.owner.held_sent_ns = _perf()
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent = 0  # the loop's transport meets the same error and reports it
-        if sent < len(data):
-            rest = data[sent:]
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to report
-                self.loop.call_soon_threadsafe(self._write_rest, rest)
-
-    def _write_rest(self, rest: bytes) -> None:
-        if not self.real.is_closing():
-            self.real.write(rest)
+        self.real.write(self.data)
 
 
-class SendThread:
-    """One thread per pool that writes held requests at their deadlines, earliest first."""
+class TimedWriter:
+    """One per pool: writes held requests at their deadlines, earliest first, from the
+    event loop (see the module)."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._heap: list[tuple[int, int, _Job]] = []
         self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        #: sends made, and how late each was against its deadline (ns), for benchmarks
+        self._handle: asyncio.Handle | None = None
+        self._armed_for: int | None = None
+        #: requests written at their deadline (tests, benchmarks)
         self.sent = 0
 
     def submit(self, due_ns: int, job: _Job) -> None:
-        with self._cond:
-            if self._stopping:
-                job.real.write(job.data)
-                return
-            heapq.heappush(self._heap, (due_ns, next(self._seq), job))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ometer-send", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        heapq.heappush(self._heap, (due_ns, next(self._seq), job))
+        if self._armed_for is None or due_ns < self._armed_for:
+            self._arm()
 
     def close(self) -> None:
-        """Stop the thread; requests still waiting are dropped (their connections are
-        being closed with the pool)."""
-        with self._cond:
-            self._stopping = True
-            self._heap.clear()
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1.0)
+        """Drop what is waiting (its connections are being closed with the pool)."""
+        self._heap.clear()
+        self._arm()
 
-    def _run(self) -> None:
-        _tight_timer_slack()
-        cond, heap = self._cond, self._heap
-        while True:
-            with cond:
-                while True:
-                    if self._stopping:
-                        return
-                    if heap:
-                        due = heap[0][0]
-                        wait = due - SPIN_NS - _perf()
-                        if wait <= 0:
-                            _, _, job = heapq.heappop(heap)
-                            break
-                        cond.wait(wait / 1e9)
-                    else:
-                        cond.wait()
-            while _perf() < due:  # the last few microseconds, holding the interpreter
-                pass
+    def _arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self._heap:
+            self._armed_for = None
+            return
+        due = self._armed_for = self._heap[0][0]
+        delay = due - SPIN_WINDOW_NS - _perf()
+        loop = self._loop
+        if delay > 0:
+            self._handle = loop.call_later(delay / 1e9, self._tick)
+        else:
+            self._handle = loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        heap = self._heap
+        now = _perf()
+        while heap and heap[0][0] <= now:
+            _, _, job = heapq.heappop(heap)
             job.send()
             self.sent += 1
-
-
-def _tight_timer_slack() -> None:
-    """Ask Linux to end this thread's sleeps within a microsecond (best effort)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_TIMERSLACK, SEND_THREAD_TIMER_SLACK_NS, 0, 0, 0)
+            now = _perf()
+        if heap and heap[0][0] - now <= SPIN_WINDOW_NS:
+            # the next deadline is near: look again at the loop's next iteration
+            self._armed_for = heap[0][0]
+            self._handle = self._loop.call_soon(self._tick)
+        else:
+            self._arm()

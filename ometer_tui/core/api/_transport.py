@@ -75,7 +75,7 @@ import aiohttp
 import httpx
 from aiohttp.client_proto import ResponseHandler
 
-from ometer_tui.core.api._held_send import HeldTransport, SendThread
+from ometer_tui.core.api._held_send import SPIN_WINDOW_NS, HeldTransport, TimedWriter
 from ometer_tui.core.api.send_at import SEND_AT_NS
 
 #: Response header lines longer than aiohttp's 8 KB default are accepted, as httpx does.
@@ -91,13 +91,9 @@ async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
     _read_ready(session)
 
 
-#: Where a request's bytes cannot be held (TLS, a connection just made), its task sleeps
-#: until this close to its send time, then yields to the loop until it comes (the loop's
-#: timers round to the millisecond).
-SPIN_WINDOW_NS = 1_200_000
-
-
 async def _wait_until(due_ns: int) -> None:
+    """Where a request's bytes are not held (holding switched off, a protocol not ours),
+    its task waits for its send time: a sleep, then a yield at every loop iteration."""
     delay = due_ns - _perf()
     if delay > SPIN_WINDOW_NS:
         await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
@@ -210,8 +206,8 @@ _PLAIN_TCP_TRANSPORTS = frozenset({"_SelectorSocketTransport", "TCPTransport"})
 kernel_stamps_enabled = True
 #: Set to False to keep the trace's send stamp (A/B measurements, tests: the fallback).
 kernel_tx_stamps_enabled = True
-#: Set to False to make a request with a send time wait for it in the loop instead of
-#: holding its bytes for the send thread (A/B measurements: benchmarks/schedule_lag.py).
+#: Set to False to make a request with a send time wait for it in the loop before it is
+#: written, instead of holding its bytes (A/B measurements: benchmarks/schedule_lag.py).
 held_sends_enabled = True
 
 _timestamping_holder: socket.socket | None = None
@@ -389,20 +385,14 @@ class _StampingHandler(ResponseHandler):
         #: a held request's send stamp (``_held_send``; 0: not held, or not sent yet)
         self.held_sent_ns = 0
 
-    @property
-    def send_socket(self) -> socket.socket | None:
-        """The socket's duplicate that a held request is written to (plain TCP read with
-        kernel stamps), else None."""
-        return self._ksock
-
-    def hold(self, due_ns: int, sender: SendThread) -> bool:
+    def hold(self, due_ns: int, writer: TimedWriter) -> bool:
         """Hold the next request's bytes until ``due_ns`` (see :mod:`._held_send`);
-        False if this connection cannot (TLS, no kernel reading, closing)."""
+        False if this connection cannot (closing, or holding switched off)."""
         real = self.transport
-        if not held_sends_enabled or self._ksock is None or real is None or real.is_closing():
+        if not held_sends_enabled or real is None or real.is_closing():
             return False
         # aiohttp writes through ``protocol.transport``: the stand-in collects the request
-        self.transport = HeldTransport(self, real, due_ns, sender, self._loop)  # type: ignore[assignment]
+        self.transport = HeldTransport(self, real, due_ns, writer)  # type: ignore[assignment]
         return True
 
     # -- stamping ------------------------------------------------------------------------
@@ -638,7 +628,7 @@ class _StampingConnector(aiohttp.TCPConnector):
         super().__init__(**kwargs)
         hold_kernel_timestamping()
         self.ready = ReadySockets(self._loop)
-        self.sender = SendThread()
+        self.writer = TimedWriter(self._loop)
         if hasattr(self, "_factory"):
             factory: Any = functools.partial(_StampingHandler, loop=self._loop, ready=self.ready)
             self._factory = factory
@@ -654,7 +644,7 @@ class _StampingConnector(aiohttp.TCPConnector):
         if (
             due is not None
             and due > _perf()
-            and not (isinstance(protocol, _StampingHandler) and protocol.hold(due, self.sender))
+            and not (isinstance(protocol, _StampingHandler) and protocol.hold(due, self.writer))
         ):
             await _wait_until(due)
         return conn
@@ -832,6 +822,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ready = getattr(session.connector, "ready", None) if session is not None else None
         if isinstance(ready, ReadySockets):
             ready.close()
-        sender = getattr(session.connector, "sender", None) if session is not None else None
-        if isinstance(sender, SendThread):
-            sender.close()
+        writer = getattr(session.connector, "writer", None) if session is not None else None
+        if isinstance(writer, TimedWriter):
+            writer.close()

@@ -1,50 +1,41 @@
 """What the engine's process does while an open loop holds a timetable.
 
-Two things can keep a held request (``core/api/_held_send.py``) from leaving at its
-time even though its bytes are ready and its thread is awake: the thread waiting for the
-interpreter, and the cyclic garbage collector, whose pauses hold the interpreter for
-0.5-3 ms (``benchmarks/schedule_lag.py`` times them). While an open loop runs,
-:func:`open_loop_policy`
+The cyclic garbage collector's pauses hold the event loop for 0.5-3 ms
+(``benchmarks/schedule_lag.py`` times them), and a held request (``core/api/_held_send.py``)
+due in the middle of one leaves when it ends. While an open loop runs,
+:func:`open_loop_policy` turns the collector's automatic runs off and lets the timetable
+run the young collections itself (:meth:`TimetableCollector.idle`), at moments when no
+send is due for :data:`GC_ROOM_NS`: the same generations, as often (every
+``gc.get_threshold()[0]`` new objects, every :data:`~.gc_policy.RUN_GEN1_THRESHOLD` th one
+a generation-1 collection), only moved into the timetable's gaps. Where the gaps are too
+short for that long, a collection runs anyway once :data:`FORCE_AFTER` times the
+threshold has piled up (memory stays bounded).
 
-* shortens Python's thread switch interval to :data:`SWITCH_INTERVAL_S` (from 5 ms):
-  a thread woken for a send gets the interpreter within about that long when the loop is
-  busy running Python (immediately when the loop waits for I/O); and
-* turns the collector's automatic runs off and lets the timetable run the young
-  collections itself (:meth:`TimetableCollector.idle`), at moments when no send is due
-  for :data:`GC_ROOM_NS`: the same generations, as often (every
-  ``gc.get_threshold()[0]`` new objects, every :data:`~.gc_policy.RUN_GEN1_THRESHOLD`
-  th one a generation-1 collection), only moved into the timetable's gaps. Where the
-  gaps are too short for that long, a collection runs anyway once
-  :data:`FORCE_AFTER` times the threshold has piled up (memory stays bounded).
-
-Both are put back when the open loop ends, fails or is cancelled; nested open loops in
-one process (several endpoints at once) share one policy (the outermost sets and
-restores it).
+The collector is put back when the open loop ends, fails or is cancelled (its last
+request done); nested open loops in one process (several endpoints at once) share one
+policy (the outermost sets and restores it).
 """
 
 from __future__ import annotations
 
 import gc
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ometer_tui.core.bench.gc_policy import RUN_GEN1_THRESHOLD
 
-#: The interpreter's thread switch interval while an open loop runs (Python's: 5 ms).
-SWITCH_INTERVAL_S = 0.0002
 #: A young collection runs only when no send is due for this long (a generation-1
 #: collection took up to 3.1 ms here with a minute of records kept).
 GC_ROOM_NS = 4_000_000
 #: ... unless this many times the generation-0 threshold has piled up meanwhile.
 FORCE_AFTER = 20
-#: False leaves the collector and the switch interval alone (A/B measurements).
+#: False leaves the collector alone (A/B measurements).
 ENABLED = True
 
 _lock = threading.Lock()
 _depth = 0
-_saved: tuple[float, bool] | None = None
+_saved: bool | None = None  # whether the collector was enabled
 
 
 class TimetableCollector:
@@ -87,8 +78,7 @@ def open_loop_policy(active: bool = True) -> Iterator[TimetableCollector]:
         return
     with _lock:
         if _depth == 0:
-            _saved = (sys.getswitchinterval(), gc.isenabled())
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
+            _saved = gc.isenabled()
             gc.disable()
         _depth += 1
     try:
@@ -97,8 +87,6 @@ def open_loop_policy(active: bool = True) -> Iterator[TimetableCollector]:
         with _lock:
             _depth -= 1
             if _depth == 0 and _saved is not None:
-                interval, enabled = _saved
-                _saved = None
-                sys.setswitchinterval(interval)
+                enabled, _saved = _saved, None
                 if enabled:
                     gc.enable()
