@@ -174,3 +174,48 @@ async def test_closing_the_writer_drops_what_waits() -> None:
     writer.close()
     await asyncio.sleep(0.05)
     assert real.written == [] and writer.sent == 0
+
+
+async def test_a_send_checkpoint_writes_what_is_due_at_once_and_rearms() -> None:
+    """``write_due`` (called inside the engine's long stretches of work) writes a request
+    whose time has come without waiting for the loop's next iteration, and leaves the
+    later one to the timer."""
+    writer = TimedWriter(asyncio.get_running_loop())
+    real = FakeTransport()
+    owners = [Owner(), Owner()]
+    for owner in owners:
+        owner.transport = real
+    now = time.perf_counter_ns()
+    writer.submit(now + 3_000_000, _held_send._Job(owners[0], real, b"soon"))  # type: ignore[arg-type]
+    writer.submit(now + 60_000_000, _held_send._Job(owners[1], real, b"later"))  # type: ignore[arg-type]
+    writer.write_due()
+    assert real.written == []  # nothing due yet: a clock read, nothing else
+    while time.perf_counter_ns() < now + 3_000_000:  # no loop turn on purpose
+        pass
+    writer.write_due()  # synchronously, the loop never ran meanwhile
+    assert real.data == [b"soon"] and writer.sent == 1
+    for _ in range(400):
+        if writer.sent == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert real.data == [b"soon", b"later"]
+    assert real.written[1][0] >= now + 60_000_000
+
+
+async def test_every_read_checkpoint_is_a_send_checkpoint() -> None:
+    from ometer_tui.core.api._transport import ReadySockets
+
+    calls: list[int] = []
+
+    class Counting(TimedWriter):
+        def write_due(self) -> None:
+            calls.append(1)
+
+    ready = ReadySockets(asyncio.get_running_loop())
+    try:
+        ready.writer = Counting(asyncio.get_running_loop())
+        ready.read_ready_every(10**12)  # no read now (gap not passed): still a send check
+        ready.read_ready()
+        assert len(calls) == 2
+    finally:
+        ready.close()

@@ -274,10 +274,12 @@ class ReadySockets:
     being sent, and a body being read (at most every ``BODY_CHECKPOINT_GAP_NS``).
     """
 
-    __slots__ = ("_epoll", "_handlers", "_last_ns", "_loop")
+    __slots__ = ("_epoll", "_handlers", "_last_ns", "_loop", "writer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        #: the pool's timed writer: every read checkpoint is a send checkpoint too
+        self.writer: TimedWriter | None = None
         self._handlers: dict[int, _StampingHandler] = {}
         self._last_ns = 0
         self._epoll: Any = None
@@ -312,6 +314,8 @@ class ReadySockets:
 
     def read_ready(self) -> None:
         """Read every watched socket that has data waiting."""
+        if self.writer is not None:
+            self.writer.write_due()
         epoll = self._epoll
         if not self._handlers or epoll is None:
             return
@@ -331,7 +335,10 @@ class ReadySockets:
             handler._kernel_read(drain=bool(mask & _ERROR_EVENTS))
 
     def read_ready_every(self, gap_ns: int) -> None:
-        """A read checkpoint on a frequent path: only if the last was ``gap_ns`` ago."""
+        """A read checkpoint on a frequent path: only if the last was ``gap_ns`` ago (a
+        send checkpoint every time)."""
+        if self.writer is not None:
+            self.writer.write_due()
         if self._handlers and _perf() - self._last_ns >= gap_ns:
             self.read_ready()
 
@@ -629,6 +636,7 @@ class _StampingConnector(aiohttp.TCPConnector):
         hold_kernel_timestamping()
         self.ready = ReadySockets(self._loop)
         self.writer = TimedWriter(self._loop)
+        self.ready.writer = self.writer
         if hasattr(self, "_factory"):
             factory: Any = functools.partial(_StampingHandler, loop=self._loop, ready=self.ready)
             self._factory = factory
