@@ -6,13 +6,17 @@ runs (core/bench/open_loop_policy.py) is put back afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
+from dataclasses import replace
+from typing import Literal
 
 import pytest
 
 from ometer_tui.core.api import _held_send, _transport
 from ometer_tui.core.bench import open_loop_policy
+from ometer_tui.core.bench import runner as runner_module
 from ometer_tui.core.bench.events import BenchmarkEvent, RunFinished
 from ometer_tui.core.bench.runner import SEND_LEAD_NS, BenchmarkRunner, _LoadRun
 from ometer_tui.demo.server import DemoServerThread
@@ -121,3 +125,35 @@ def test_young_collections_run_in_the_timetables_gaps() -> None:
         collector.idle(0)  # no gap came while that much piled up: collected anyway
         assert collector.forced == 1
     assert len(keep) > 0
+
+
+async def test_with_a_concurrency_cap_a_slot_is_taken_at_the_send_time_not_ahead(
+    demo: DemoServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--max-concurrency`` caps requests on the wire: a request started ahead of its
+    time must not hold a slot before it (that would lower the cap for the others)."""
+    due_of: dict[object, int] = {}
+    taken: list[tuple[object, int]] = []
+    conversation = _LoadRun._conversation
+
+    async def spy_conversation(self: _LoadRun, n: int, due: int | None) -> None:
+        assert due is not None
+        due_of[asyncio.current_task()] = due
+        await conversation(self, n, due)
+
+    class SpySemaphore(asyncio.Semaphore):
+        async def acquire(self) -> Literal[True]:
+            got = await super().acquire()
+            taken.append((asyncio.current_task(), time.perf_counter_ns()))
+            return got
+
+    monkeypatch.setattr(_LoadRun, "_conversation", spy_conversation)
+    monkeypatch.setattr(runner_module.asyncio, "Semaphore", SpySemaphore)
+    capped = plan(demo.url, 10)
+    assert capped.load is not None
+    capped = replace(capped, load=replace(capped.load, max_concurrency=5))
+    result = await BenchmarkRunner(capped, lambda e: None).run()
+    assert len(result.models["demo-fast:1b"].records) == 10
+    slots = [(task, at) for task, at in taken if task in due_of]
+    assert len(slots) == 10
+    assert all(at >= due_of[task] for task, at in slots)

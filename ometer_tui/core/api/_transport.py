@@ -75,8 +75,8 @@ import aiohttp
 import httpx
 from aiohttp.client_proto import ResponseHandler
 
-from ometer_tui.core.api._held_send import SPIN_WINDOW_NS, HeldTransport, TimedWriter
-from ometer_tui.core.api.send_at import SEND_AT_NS
+from ometer_tui.core.api._held_send import HeldTransport, TimedWriter
+from ometer_tui.core.api.send_at import SEND_AT_NS, wait_until
 
 #: Response header lines longer than aiohttp's 8 KB default are accepted, as httpx does.
 MAX_HEADER_BYTES = 1 << 16
@@ -89,16 +89,6 @@ async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
     if holder is not None:
         holder[0] = _perf()
     _read_ready(session)
-
-
-async def _wait_until(due_ns: int) -> None:
-    """Where a request's bytes are not held (holding switched off, a protocol not ours),
-    its task waits for its send time: a sleep, then a yield at every loop iteration."""
-    delay = due_ns - _perf()
-    if delay > SPIN_WINDOW_NS:
-        await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
-    while _perf() < due_ns:  # noqa: ASYNC110 (a deadline, not an event)
-        await asyncio.sleep(0)
 
 
 def _read_ready(session: Any) -> None:
@@ -654,7 +644,7 @@ class _StampingConnector(aiohttp.TCPConnector):
             and due > _perf()
             and not (isinstance(protocol, _StampingHandler) and protocol.hold(due, self.writer))
         ):
-            await _wait_until(due)
+            await wait_until(due)  # not held: this task waits for the time
         return conn
 
 

@@ -15,9 +15,13 @@ for a slot).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+
+from ometer_tui.core.api._held_send import SPIN_WINDOW_NS
 
 #: ``time.perf_counter_ns()`` at which the request being sent in this task is due
 SEND_AT_NS: ContextVar[int | None] = ContextVar("ometer_send_at_ns", default=None)
@@ -32,3 +36,15 @@ def send_at(due_ns: int | None) -> Iterator[None]:
         yield
     finally:
         SEND_AT_NS.reset(token)
+
+
+async def wait_until(due_ns: int) -> None:
+    """Wait for ``due_ns`` (``perf_counter_ns``) in the loop: a sleep to
+    :data:`SPIN_WINDOW_NS` before it (the loop's timers round to the millisecond), then a
+    yield at every loop iteration until it comes."""
+    perf = time.perf_counter_ns
+    delay = due_ns - perf()
+    if delay > SPIN_WINDOW_NS:
+        await asyncio.sleep((delay - SPIN_WINDOW_NS) / 1e9)
+    while perf() < due_ns:  # noqa: ASYNC110 (a deadline, not an event)
+        await asyncio.sleep(0)

@@ -25,7 +25,7 @@ from ometer_tui.core.api.base import (
     RequestError,
     conversation_text,
 )
-from ometer_tui.core.api.send_at import send_at
+from ometer_tui.core.api.send_at import send_at, wait_until
 from ometer_tui.core.bench.events import (
     BenchmarkEvent,
     BenchmarkFinished,
@@ -837,6 +837,10 @@ class _LoadRun:
                 prompt = followup_text(planned, turn)
                 intended_ns = None
             if self.slots is not None:
+                if intended_ns is not None:
+                    # --max-concurrency caps requests on the wire: a slot is taken at the
+                    # send time, not ahead of it (the request is then built after it)
+                    await wait_until(intended_ns)
                 await self.slots.acquire()
             flight = _InFlight(self, intended_ns)  # counted from the send time on
             try:
