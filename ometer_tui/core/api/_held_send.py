@@ -186,15 +186,20 @@ class TimedWriter:
         stretches of work on the loop, as it reads bodies: a deadline that comes then does
         not wait for the stretch to end). Costs a clock read when nothing is due."""
         heap = self._heap
-        if not heap or heap[0][0] > _perf():
-            return
+        if heap and heap[0][0] <= _perf():
+            self._write_due_now()
+            self._arm()
+
+    def _write_due_now(self) -> int:
+        """Write every request whose time has come, earliest first; returns the clock."""
+        heap = self._heap
         now = _perf()
         while heap and heap[0][0] <= now:
             _, _, job = heapq.heappop(heap)
             job.send()
             self.sent += 1
             now = _perf()
-        self._arm()
+        return now
 
     def close(self) -> None:
         """Drop what is waiting (its connections are being closed with the pool)."""
@@ -219,12 +224,7 @@ class TimedWriter:
     def _tick(self) -> None:
         self._handle = None
         heap = self._heap
-        now = _perf()
-        while heap and heap[0][0] <= now:
-            _, _, job = heapq.heappop(heap)
-            job.send()
-            self.sent += 1
-            now = _perf()
+        now = self._write_due_now()
         if heap and heap[0][0] - now <= SPIN_WINDOW_NS:
             # the next deadline is near: look again at the loop's next iteration
             self._armed_for = heap[0][0]
