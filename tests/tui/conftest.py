@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.models import ApiFlavour, Endpoint
 from ometer_tui.core.settings import Settings, save_settings
 from ometer_tui.demo.server import DemoServerThread
 from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.session import BenchmarkSession
+from tests.tui.picker_helpers import FakeResults
 
 SIZE = (120, 36)
 
@@ -62,3 +65,14 @@ async def _settle(pilot: Pilot[None]) -> None:
 @pytest.fixture
 def settle() -> Settle:
     return _settle
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[BenchmarkPlan]:
+    """The plans a run would start, in order (:class:`FakeResults`); nothing runs."""
+    import ometer_tui.tui.screens.results as results
+
+    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
+    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)
+    FakeResults.plans.clear()
+    return FakeResults.plans

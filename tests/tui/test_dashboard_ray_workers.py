@@ -25,18 +25,14 @@ from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.results_header import PhraseLine
 from ometer_tui.tui.widgets.workers_strip import WorkersStrip
 from tests.tui.conftest import AppFactory, Settle
-from tests.tui.test_model_picker import SIZE, FakeResults, open_picker
+from tests.tui.picker_helpers import FakeResults, open_picker
+from tests.tui.test_model_picker import SIZE
 from tests.tui.test_session import until
 
 
 async def test_the_ray_field_reaches_the_plan_and_is_remembered(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)

@@ -4,13 +4,8 @@ the model filter's ``=NAME`` for a model the server serves but does not list."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widgets import Collapsible, Input, Select, Static
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
@@ -18,43 +13,12 @@ from ometer_tui.core.bench.workloads.arrivals import ArrivalKind
 from ometer_tui.core.bench.workloads.lengths import Fixed
 from ometer_tui.core.bench.workloads.options import LoadOptions
 from ometer_tui.core.settings import Defaults, Settings, load_settings, save_settings
-from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
-from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.load_form import LoadSection
+from tests.tui.conftest import AppFactory, Settle
+from tests.tui.picker_helpers import open_picker
 
 SIZE = (120, 36)
-AppFactory = Callable[..., OmeterApp]
-Settle = Callable[[Pilot[None]], Awaitable[None]]
-
-
-class FakeResults(Screen[None]):
-    """Captures the plan instead of running it."""
-
-    plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
-
-    def __init__(self, session: Any, **_: Any) -> None:
-        super().__init__()
-        FakeResults.plans.append(session.plan)
-
-
-@pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> list[BenchmarkPlan]:
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
-    return FakeResults.plans
-
-
-async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = app.screen
-    assert isinstance(screen, ModelPickerScreen)
-    return screen
 
 
 def value(screen: ModelPickerScreen, field_id: str) -> str:

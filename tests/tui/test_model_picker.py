@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.models import Endpoint
 from ometer_tui.demo.catalogue import CATALOGUE
-from ometer_tui.tui.app import OmeterApp
 from ometer_tui.tui.screens.model_picker import ModelPickerScreen
-from ometer_tui.tui.session import BenchmarkSession
+from tests.tui.conftest import AppFactory, Settle
+from tests.tui.picker_helpers import FakeResults, open_picker
 
 SIZE = (120, 36)
-AppFactory = Callable[..., OmeterApp]
-Settle = Callable[[Pilot[None]], Awaitable[None]]
 
 
 def shown_names(screen: ModelPickerScreen) -> list[str]:
@@ -38,25 +33,6 @@ def marks(screen: ModelPickerScreen) -> list[str]:
 def write_bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
-
-
-class FakeResults(Screen[None]):
-    """Captures the plan instead of running it."""
-
-    plans: list[BenchmarkPlan] = []  # noqa: RUF012 - test capture
-
-    def __init__(self, session: Any, **_: Any) -> None:
-        super().__init__()
-        FakeResults.plans.append(session.plan)
-
-
-async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = app.screen
-    assert isinstance(screen, ModelPickerScreen)
-    return screen
 
 
 async def type_filter(pilot: Pilot[None], screen: ModelPickerScreen, text: str) -> None:
@@ -148,13 +124,8 @@ async def test_filter_box_reaches_the_list_and_space_selects(
 
 
 async def test_run_builds_plan_from_panel(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
@@ -177,13 +148,8 @@ async def test_run_builds_plan_from_panel(
 
 
 async def test_enter_runs_highlighted_model_when_none_selected(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         await open_picker(app, pilot, settle)
@@ -312,15 +278,10 @@ async def test_typing_on_the_table_starts_the_filter(
 
 
 async def test_enter_in_a_run_field_starts_the_run_and_the_footer_says_so(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
     # issue 8 defect 13: Enter in a field runs; the footer shows that key; the focused
     # field's row is marked (its label bold in the accent colour).
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
@@ -348,14 +309,9 @@ async def test_enter_in_a_run_field_starts_the_run_and_the_footer_says_so(
 
 
 async def test_run_panel_has_top_k_and_the_completions_switch(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
     # issue 8 defect 20: what `ometer-tui run --top-k N --completions` has, the panel has
-    import ometer_tui.tui.screens.results as results
-
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
@@ -408,12 +364,11 @@ async def test_the_plan_is_kept_when_leaving_and_coming_back(
 
 
 async def test_the_run_panel_and_headless_build_the_same_plan(
-    make_app: AppFactory, demo_config: Path, settle: Settle, monkeypatch: pytest.MonkeyPatch
+    make_app: AppFactory, demo_config: Path, settle: Settle, captured: list[BenchmarkPlan]
 ) -> None:
     # issue 8: one plan builder; the panel's values as typed and `ometer-tui run`'s
     # flags give equal plans (the panel used to drop [defaults] top_k and fall back to
     # concurrency 1 on an empty field)
-    import ometer_tui.tui.screens.results as results
     from ometer_tui.cli import build_parser
     from ometer_tui.core.settings import Defaults, Settings, save_settings
     from ometer_tui.headless import _plan
@@ -423,9 +378,6 @@ async def test_the_run_panel_and_headless_build_the_same_plan(
         defaults=Defaults(top_k=40, concurrency=3, prompts=("one", "two")),
     )
     save_settings(settings, demo_config)
-    monkeypatch.setattr(results, "ResultsScreen", FakeResults)
-    monkeypatch.setattr(BenchmarkSession, "start", lambda self: None)  # nothing runs
-    FakeResults.plans.clear()
     app = make_app(demo_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_picker(app, pilot, settle)
