@@ -26,16 +26,16 @@ Which clock stamps a read (``extensions["arrival"].clock``, kept per run):
   still writes) and the protocol reads a duplicate of the socket's descriptor itself,
   with ``recvmsg``, whose ancillary data carries the time the newest segment in the read
   reached the socket (on the realtime clock: mapped onto ``perf_counter_ns`` by reading
-  both clocks at the read). An event loop that is busy or blocked when the bytes arrive
-  (finishing a wave of runs, a repaint, the GC) therefore no longer delays the stamp.
-  The kernel's limit: a read that drains several segments carries the newest one's time,
-  so a chunk is exact as long as it is read before the next chunk arrives, and stamped
-  no later than that next chunk otherwise. Hence the read checkpoints of
-  :class:`ReadySockets`: the duplicates of all of a pool's sockets sit in one private
-  ``epoll`` that the loop watches (one ``add_reader``; works the same on asyncio's
-  selector loops and uvloop), and that the engine also polls, without waiting, at each
-  request it sends and while it reads bodies, so that a busy loop still reads each
-  socket soon after its data arrives.
+  both clocks at the read as one instant, :func:`clock_pair`). An event loop that is busy
+  or blocked when the bytes arrive (finishing a wave of runs, a repaint, the GC)
+  therefore no longer delays the stamp. The kernel's limit: a read that drains several
+  segments carries the newest one's time, so a chunk is exact as long as it is read
+  before the next chunk arrives, and stamped no later than that next chunk otherwise.
+  Hence the read checkpoints of :class:`ReadySockets`: the duplicates of all of a
+  pool's sockets sit in one private ``epoll`` that the loop watches (one
+  ``add_reader``; works the same on asyncio's selector loops and uvloop), and that the
+  engine also polls, without waiting, at each request it sends and while it reads
+  bodies, so that a busy loop still reads each socket soon after its data arrives.
 - ``"loop"``: when the bytes reach the protocol's ``data_received`` (TLS, which is read
   by the loop's TLS layer; no ``SO_TIMESTAMPNS``; the set-up failed; a read that came
   without a stamp).
@@ -82,6 +82,34 @@ from ometer_tui.core.api.send_at import SEND_AT_NS, wait_until
 MAX_HEADER_BYTES = 1 << 16
 
 _perf = time.perf_counter_ns
+_real = time.time_ns
+
+#: Two perf_counter reads around the realtime read further apart than this mean the
+#: thread was switched out (the GIL, a VM stall) in between: the pair is read again.
+CLOCK_PAIR_SPREAD_NS = 20_000
+CLOCK_PAIR_TRIES = 3
+
+
+def clock_pair() -> tuple[int, int]:
+    """``(perf_counter_ns, time_ns)`` read as one instant, to map a kernel stamp (on the
+    realtime clock) onto ``perf_counter_ns``.
+
+    Whatever passes between two plain reads shifts every stamp mapped with them by as
+    much: a switch to another thread holding the GIL (up to its 5 ms interval) or a VM
+    stall made a stamp read ~0.5 ms before its bytes were sent. So the realtime read is
+    bracketed by two perf reads and the pair read again, up to three times, while they
+    are more than 20 us apart; the tightest bracket's midpoint is taken."""
+    best_spread, best = -1, (0, 0)
+    for _ in range(CLOCK_PAIR_TRIES):
+        before = _perf()
+        real = _real()
+        after = _perf()
+        spread = after - before
+        if best_spread < 0 or spread < best_spread:
+            best_spread, best = spread, ((before + after) // 2, real)
+        if spread <= CLOCK_PAIR_SPREAD_NS:
+            break
+    return best
 
 
 async def _stamp_sent(session: Any, ctx: SimpleNamespace, _params: Any) -> None:
@@ -511,7 +539,7 @@ class _StampingHandler(ResponseHandler):
             except OSError:  # no error queue here: stop asking
                 self._tx_on = False
                 break
-            now, real = _perf(), time.time_ns()  # read together, as for received data
+            now, real = clock_pair()  # as for received data
             got = True
             stamp = 0
             is_send = False
@@ -572,7 +600,7 @@ class _StampingHandler(ResponseHandler):
                 self._read_error = exc
                 transport.abort()
                 return
-            now, real = _perf(), time.time_ns()  # read together: the clocks' offset now
+            now, real = clock_pair()  # the clocks' offset now
             if self._tx_open:  # the response's first read: its request was sent before
                 self._read_tx_stamps()
                 self._tx_open = False
