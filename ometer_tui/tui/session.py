@@ -21,7 +21,9 @@ each ``StepStarted`` and ``StepFinished`` is kept (``step_now``; ``step_points``
 -> point per finished step, for the sweep chart; ``finished_steps``, for the live step
 table, with the last step's ``step_verdict``) and published as ``steps``. A request
 with SLOs alone is a plain run: its SLOs are :attr:`BenchmarkSession.plain_slo`, which
-the results apply to each row's requests.
+the results apply to each row's requests; when it ends, the result keeps them as the
+one step headless makes of such a run (``sweep.single_run_record``), so the history and
+the exports have the SLOs it was judged by, and a loaded one shows its SLO rows again.
 
 Trends: once a result is complete (finished, cancelled, or loaded from the history) and
 the history is on, each row's baseline is looked up once, in a thread
@@ -200,8 +202,12 @@ class BenchmarkSession:
 
     @property
     def plain_slo(self) -> SloTargets:
-        """The SLOs of a plain run (empty: none, or a series: its steps judge them)."""
-        if self.steps is None or self.steps.series:
+        """The SLOs of a plain run (empty: none, or a series: its steps judge them); a
+        loaded result's, when it was a single run saved with its SLOs."""
+        if self.steps is None:
+            record = self.result.sweep
+            return record.slo if record is not None and record.single_run else SloTargets()
+        if self.steps.series:
             return SloTargets()
         return self.steps.slo
 
@@ -384,6 +390,11 @@ class BenchmarkSession:
             bridge.outcome, cancel_requested=bridge.cancel_requested, error=bridge.error
         )
         self.step_now = None
+        if self.steps is not None and not self.steps.series and self.result.sweep is None:
+            from ometer_tui.core.bench.sweep import single_run_record  # loaded by results
+
+            # SLOs alone: saved and exported as the one step headless makes of them
+            self.result.sweep = single_run_record(self.result, self.steps.slo)
         self.telemetry = _final_telemetry(self.result) or bridge.take_telemetry()
         self._look_up_trends()
         if self.history is not None and self.measured:

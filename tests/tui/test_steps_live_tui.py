@@ -28,6 +28,7 @@ from ometer_tui.core.bench.sweep import SweepJob
 from ometer_tui.core.bench.sweep_form import StepsRequest
 from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.tui.app import OmeterApp
+from ometer_tui.tui.screens.history import HistoryScreen
 from ometer_tui.tui.screens.results import ResultsScreen
 from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.form import FormCheckbox
@@ -191,8 +192,7 @@ async def test_a_plain_run_with_settings_slos_is_not_a_series_and_shows_goodput(
         await until(pilot, lambda: not session.running, "the end")
         await settle(pilot)
         assert session.error is None
-        assert session.result.sweep is None  # a plain run: no series, no step record
-        assert session.step_points == [] and session.finished_steps == []
+        assert session.step_points == [] and session.finished_steps == []  # no series
         panel = results.query_one(StepsPanel)
         assert panel.mode == "slo" and panel.display
         title = str(panel.query_one("#steps-title", Static).render())
@@ -202,3 +202,25 @@ async def test_a_plain_run_with_settings_slos_is_not_a_series_and_shows_goodput(
         assert row[0] == "demo-fast:1b" and row[1] == f"{len(measured)}/0"
         assert row[2] == "100%" and row[3] == "meets"
         assert float(row[4]) > 0  # goodput: requests meeting the SLOs per second
+        # kept with the result as the one step headless makes of SLOs alone...
+        record = session.result.sweep
+        assert record is not None and record.single_run
+        assert record.slo == SloTargets((("ttft", 5000.0),), 95.0)
+        [step] = record.steps
+        [model] = step.models
+        assert model.check is not None and model.check.ok and len(model.records) == len(measured)
+        # ...so the history has them: opened again, the same SLO rows under the same title
+        await until(pilot, lambda: session.history_id is not None, "the history save")
+        shown = panel.rows
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        await until(pilot, lambda: history.loaded, "the list")
+        history.table.move_to(str(session.history_id))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ResultsScreen), "the opened result")
+        await settle(pilot)
+        opened = app.screen.query_one(StepsPanel)
+        assert opened.mode == "slo" and opened.rows == shown
+        assert str(opened.query_one("#steps-title", Static).render()) == title

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 import pytest
 
 from ometer_tui.core.bench.events import ModelPhase
-from ometer_tui.core.bench.plan import BenchmarkPlan
+from ometer_tui.core.bench.fold import empty_result
+from ometer_tui.core.bench.plan import BenchmarkPlan, combine_plans
 from ometer_tui.core.bench.records import ModelSummary
 from ometer_tui.core.bench.repeat import mean_ci, t975
+from ometer_tui.core.bench.result import BenchmarkResult
 from ometer_tui.core.bench.slo import SloTargets
 from ometer_tui.core.bench.steps import (
     LoadKind,
@@ -25,6 +28,7 @@ from ometer_tui.core.bench.sweep import (
     SweepError,
     is_saturated,
     parse_sweep,
+    single_run_record,
     step_plan,
 )
 from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
@@ -144,3 +148,65 @@ def test_repeat_stats_group_the_repeats_of_each_step() -> None:
     ci = stats[1][3]["throughput_rps"]
     assert ci.n == 3 and ci.mean == pytest.approx(2.0)
     assert ci.half_width == pytest.approx(4.3027 * 0.2 / 3**0.5, rel=1e-4)
+
+
+# ------------------------------------------------------- a single run with SLOs
+
+
+def _single_run(ttfts_ms: list[int], *, warmup: bool = False) -> BenchmarkResult:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit.test_metrics import observation, record
+
+    plan = BenchmarkPlan(
+        endpoint=Endpoint(name="e", url="http://127.0.0.1:1"),
+        models=(ModelInfo(name="m"),),
+        prompts=("hi",),
+        passes=len(ttfts_ms),
+    )
+    result = empty_result(plan)
+    started = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    result.started_at, result.finished_at = started, started + timedelta(seconds=4)
+    result.models["m"].records = [
+        record(observation(ttft_ms=t, gap_ms=10, tokens=8, usage=8), warmup=warmup)
+        for t in ttfts_ms
+    ]
+    return result
+
+
+def test_a_single_run_with_slos_becomes_the_one_step_headless_makes() -> None:
+    result = _single_run([40, 60, 900])
+    slo = SloTargets((("ttft", 100.0),), 50.0)
+    record = single_run_record(result, slo)
+    assert record is not None and record.single_run
+    assert (record.mode, record.repeat, record.spec, record.slo) == (
+        "repeat",
+        1,
+        "concurrency 1",
+        slo,
+    )
+    [step] = record.steps
+    assert step.duration_s == 4.0 and step.role == "repeat"
+    [m] = step.models
+    assert m.slo is not None and m.slo.attainment == pytest.approx(2 / 3)  # 900 ms misses
+    assert m.check is not None and m.check.ok  # p50 is 60 ms
+    # the export keeps it, and a result read back is again a single run with its SLOs
+    from ometer_tui.core.export import to_dict
+    from ometer_tui.core.export_read import result_from_dict
+
+    result.sweep = record
+    back = result_from_dict(to_dict(result)).sweep
+    assert back is not None and back.single_run and back.slo == slo
+    assert back.steps[0].models[0].check == m.check
+
+
+def test_no_single_run_record_without_slos_runs_or_with_several_endpoints() -> None:
+    slo = SloTargets((("ttft", 100.0),))
+    assert single_run_record(_single_run([40]), SloTargets()) is None
+    assert single_run_record(_single_run([40], warmup=True), slo) is None
+    several = _single_run([40])
+    one = several.plan
+    several.plan = combine_plans(
+        [one, replace(one, endpoint=Endpoint(name="f", url=one.endpoint.url))]
+    )
+    assert single_run_record(several, slo) is None

@@ -227,6 +227,17 @@ class SweepRecord:
         return out
 
     @property
+    def single_run(self) -> bool:
+        """One run judged by SLOs (SLOs without a sweep, a search or repeats: see
+        ``sweep.single_run_record``), shown as a plain run's SLO rows."""
+        return (
+            self.mode == "repeat"
+            and self.repeat == 1
+            and not self.slo.empty
+            and len(self.indices()) == 1
+        )
+
+    @property
     def any_meets_slo(self) -> bool | None:
         verdicts = [s.meets_slo for s in self.steps]
         if self.slo.empty or not verdicts:

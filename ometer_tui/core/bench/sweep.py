@@ -519,12 +519,7 @@ class SweepRunner:
         )
         for name, mr in result.models.items():
             _shift(mr.records, offset)
-            summary = mr.summary or summarise(name, mr.records, plan.prices)
-            model_step = ModelStep(name, summary, mr.phase, list(mr.records))
-            if not self.slo.empty:
-                model_step.slo = compute_slo_figures(mr.records, self.slo)
-                model_step.check = percentile_check(mr.records, self.slo)
-            step.models.append(model_step)
+            step.models.append(model_step(name, mr, self.slo, plan))
             mine = self._result.models.setdefault(name, ModelResult(info=mr.info))
             mine.records.extend(mr.records)
             for key, value in mr.backend.items():
@@ -600,6 +595,44 @@ class SweepRunner:
             else:
                 mr.phase = ModelPhase.DONE if phases else ModelPhase.QUEUED
         self._emit(SweepFinished(record, self._cancelled))
+
+
+def model_step(name: str, mr: ModelResult, slo: SloTargets, plan: BenchmarkPlan) -> ModelStep:
+    """One model's part of a step: its summary and, with SLOs, their figures and the
+    percentile verdict over its records."""
+    summary = mr.summary or summarise(name, mr.records, plan.prices)
+    step = ModelStep(name, summary, mr.phase, list(mr.records))
+    if not slo.empty:
+        step.slo = compute_slo_figures(mr.records, slo)
+        step.check = percentile_check(mr.records, slo)
+    return step
+
+
+def single_run_record(result: BenchmarkResult, slo: SloTargets) -> SweepRecord | None:
+    """A finished single run judged by SLOs, as the one step ``SweepRunner.repeat(1)``
+    makes of it (headless ``--slo`` without a sweep): the SLOs and each model's figures
+    and verdict are then saved, exported and shown again with the result. ``None``
+    without SLOs, without a measured run, or for several endpoints (a series takes one
+    endpoint: its steps name models, not rows)."""
+    measured = any(not r.warmup for mr in result.models.values() for r in mr.records)
+    if slo.empty or not measured or result.multi_endpoint:
+        return None
+    plan = result.plan
+    load = plan_load(plan)
+    record = SweepRecord("repeat", load.kind, load.label(), slo, 1)
+    ended = result.finished_at or datetime.now(UTC)
+    step = StepResult(
+        index=0,
+        load=load,
+        repeat=0,
+        role="repeat",
+        started_s=0.0,
+        duration_s=max(0.0, (ended - result.started_at).total_seconds()),
+        cancelled=result.cancelled,
+    )
+    step.models = [model_step(name, mr, slo, plan) for name, mr in result.models.items()]
+    record.steps.append(step)
+    return record
 
 
 def _shift(records: list[RunRecord], offset_s: float) -> None:

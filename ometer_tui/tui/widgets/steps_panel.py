@@ -100,7 +100,7 @@ class StepsPanel(Vertical, can_focus=False):
         figures (hidden when there is none of them)."""
         session = self.session
         record = session.result.sweep
-        if record is not None and record.steps and not session.running:
+        if record is not None and record.steps and not session.running and not record.single_run:
             self._show_final(record)
             return
         live = session.live_record()
