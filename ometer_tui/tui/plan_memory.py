@@ -40,10 +40,14 @@ def _draft_to_json(draft: RunDraft) -> dict[str, Any]:
 def _draft_from_json(data: object) -> RunDraft | None:
     from ometer_tui.tui.widgets.load_form import LOAD_FIELD_IDS
     from ometer_tui.tui.widgets.run_panel import RUN_FIELDS, RunDraft
+    from ometer_tui.tui.widgets.steps_form import STEPS_FIELD_IDS
 
     if not isinstance(data, dict):
         return None
+    # every section's fields: the Steps section's (sweep, SLOs...) were once dropped here,
+    # so a restart lost them and with them the settings' [slo] the draft had filled in
     known = {field_id for field_id, _, _ in RUN_FIELDS} | set(LOAD_FIELD_IDS)
+    known |= set(STEPS_FIELD_IDS)
     values = data.get("values")
     prompts = data.get("prompts")
     selected = data.get("selected")

@@ -415,13 +415,16 @@ def test_plan_memory_round_trip_and_a_bad_state_file_is_ignored(tmp_path: Path) 
     from ometer_tui.tui.widgets.run_panel import RunDraft
 
     path = state_path(tmp_path / "cfg" / "config.toml")
-    draft = RunDraft(prompts="a\nb", values=MappingProxyType({"passes": "4", "bogus": "x"}),
+    # a field of each section: the run fields, Load and Steps (sweep, SLOs, percentile)
+    kept = {"passes": "4", "rate": "20", "sweep": "concurrency=1,2", "slo": "ttft:200",
+            "percentile": "95"}  # fmt: skip
+    draft = RunDraft(prompts="a\nb", values=MappingProxyType({**kept, "bogus": "x"}),
                      completion_api=True, selected=frozenset({"m1", "m2"}))  # fmt: skip
     PlanMemory(path).remember("box", draft)
     again = PlanMemory(path).get("box")
     assert again is not None
     assert again.prompts == "a\nb" and again.completion_api and again.selected == {"m1", "m2"}
-    assert dict(again.values) == {"passes": "4"}  # unknown fields are dropped
+    assert dict(again.values) == kept  # unknown fields are dropped
     path.write_text("{not json")
     assert PlanMemory(path).get("box") is None  # ignored, the panel starts from defaults
     path.write_text('{"version": 99, "endpoints": {}}')
