@@ -36,9 +36,11 @@ def add_worker_arguments(group: argparse._ArgumentGroup) -> None:
         "--workers",
         type=_workers,
         metavar="N",
-        help=f"split the load across N engine workers (1..{MAX_WORKERS}; default 1, or "
-        "[defaults] workers): each gets a share of the streams, or of the open loop's "
-        "arrivals; the result is merged into one",
+        help=f"split the load across N engine workers (1..{MAX_WORKERS}; default: "
+        "[defaults] workers, else chosen from the load and this machine): each gets a "
+        "share of the streams, or of the open loop's arrivals; the result is merged into "
+        "one. Several endpoints: each runs on N workers of its own, one endpoint after the "
+        "other; with --endpoints-parallel the N are shared among them (at least one each)",
     )
 
 
@@ -69,10 +71,10 @@ def check(plan: BenchmarkPlan, workers: int) -> str | None:
     """Why ``plan`` cannot run on ``workers`` workers (one line), or ``None``."""
     if workers <= 1:
         return None
-    from ometer_tui.core.bench.shards import ShardError, split_plan
+    from ometer_tui.core.bench.shards import ShardError, endpoint_workers
 
     try:
-        split_plan(plan, workers)
+        endpoint_workers(plan, workers)
     except ShardError as exc:
         return str(exc)
     return None
@@ -82,12 +84,27 @@ def describe(plan: BenchmarkPlan, workers: int) -> str | None:
     """The progress line saying how the load is split (``None`` for one engine)."""
     if workers <= 1:
         return None
-    from ometer_tui.core.bench.shards import worker_count
+    from ometer_tui.core.bench.shards import endpoint_workers
 
-    n = worker_count(plan, workers)
+    counts = endpoint_workers(plan, workers)
+    n = max(counts)
     fewer = f" (of {workers} asked: no more than there are streams)" if n < workers else ""
-    split = "one worker" if n == 1 else f"the load split across {n} workers"
-    return f"ometer-tui: {split}{fewer}"
+    if not plan.multi_endpoint:
+        split = "one worker" if n == 1 else f"the load split across {n} workers"
+        return f"ometer-tui: {split}{fewer}"
+    each = ", ".join(
+        f"{part.endpoint.name} {_workers_text(c)}"
+        for part, c in zip(plan.parts, counts, strict=True)
+    )
+    if plan.endpoints_parallel:
+        return f"ometer-tui: the endpoints at the same time on {sum(counts)} workers: {each}"
+    if len(set(counts)) == 1:
+        return f"ometer-tui: one endpoint after the other, each on {_workers_text(n)}{fewer}"
+    return f"ometer-tui: one endpoint after the other: {each}{fewer}"
+
+
+def _workers_text(n: int) -> str:
+    return f"{n} worker{'s' if n != 1 else ''}"
 
 
 def runner_factory(workers: int) -> MakeRunner:

@@ -46,16 +46,24 @@ def test_workers_split_every_repeat_the_same_way(tmp_path: Path) -> None:
     assert sum(r["warmup"] for r in model["runs"]) == 3 * 2  # every step on 3 workers
 
 
-def test_several_endpoints_with_workers_are_refused_in_one_line(tmp_path: Path) -> None:
+def test_workers_split_each_of_several_endpoints_and_merge_their_rows(tmp_path: Path) -> None:
     result = ometer(
         "run", "--demo", "--api", "ollama", "--api", "openai", "--model", "demo-fast:1b",
-        "--passes", "1", "--warmup", "0", "--workers", "2", config=tmp_path / "c.toml",
+        "--passes", "2", "--prompt", "a", "--concurrency", "2", "--warmup", "1",
+        "--max-tokens", "4", "--workers", "2", "--format", "json", "--telemetry", "off",
+        config=tmp_path / "c.toml",
     )  # fmt: skip
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "ometer-tui: --workers: a benchmark of several endpoints runs on one worker; "
-        "give one endpoint, or --workers 1"
-    )
+    assert result.returncode == 0, result.stderr
+    assert "one endpoint after the other, each on 2 workers" in result.stderr
+    doc = json.loads(result.stdout)
+    rows = {m["endpoint"]: m for m in doc["models"]}
+    assert len(rows) == 2 and len(doc["endpoints"]) == 2
+    for model in rows.values():
+        assert model["name"] == "demo-fast:1b"
+        runs = [r for r in model["runs"] if not r["warmup"]]
+        assert sorted(r["pass"] for r in runs) == [1, 2]
+        assert model["summary"]["runs"] == 2 and model["summary"]["ok"] == 2
+        assert sum(r["warmup"] for r in model["runs"]) == 2  # each worker warms its own
 
 
 def test_fewer_workers_than_asked_are_said() -> None:

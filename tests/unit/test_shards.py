@@ -32,7 +32,6 @@ from ometer_tui.core.bench.shard_spec import ShardSpec
 from ometer_tui.core.bench.shards import (
     MergedRunner,
     Runner,
-    ShardError,
     WorkerFailed,
     runner_for,
     split_plan,
@@ -207,15 +206,6 @@ def test_an_open_loop_shares_one_timetable_and_splits_its_connections() -> None:
     assert all(s.load and s.load.arrival == load.arrival and s.load.seed == 0 for s in shards)
     assert [s.shard.lanes for s in shards if s.shard] == [2, 2]
     assert worker_count(plan_of(load=replace(load, max_concurrency=2)), 8) == 2
-
-
-def test_several_endpoints_are_refused_in_one_line() -> None:
-    one = plan_of()
-    two = replace(one, endpoint=Endpoint(name="other", url="http://127.0.0.1:8"))
-    both = replace(one, endpoint_plans=(one, two))
-    with pytest.raises(ShardError, match="several endpoints") as caught:
-        split_plan(both, 2)
-    assert "\n" not in str(caught.value)
 
 
 # -- the merge ------------------------------------------------------------------------

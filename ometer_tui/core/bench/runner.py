@@ -261,28 +261,10 @@ class BenchmarkRunner:
         """Every endpoint's part: all probed first, then run one after the other (or at
         the same time with ``plan.endpoints_parallel``)."""
         result = self._result
-        self._parts = parts = [
-            BenchmarkRunner(
-                part,
-                self._emit,
-                log_exchanges=self._log_exchanges,
-                rng=self._rng,
-                _part_of=result,
-            )
-            for part in self.plan.parts
-        ]
-        for part in parts:
-            part._cancel_requested = self._cancel_requested
+        parts = self._make_parts()
         clients: list[ApiClient] = []
         try:
-            for part in parts:
-                try:
-                    clients.append(await part._open_client())
-                    await part._probe(clients[-1])
-                except EndpointUnreachable as exc:
-                    exc.endpoint = part.plan.endpoint.name
-                    raise
-            result.server = result.servers.get(parts[0].plan.endpoint.name)
+            await self._open_parts(parts, clients)
             rows = list(result.models.values())
             self._started(
                 BenchmarkStarted(
@@ -296,6 +278,50 @@ class BenchmarkRunner:
         finally:
             for client in clients:
                 await asyncio.shield(client.aclose())
+
+    def _make_parts(self) -> list[BenchmarkRunner]:
+        """One runner per endpoint, filling this runner's result."""
+        self._parts = [
+            BenchmarkRunner(
+                part,
+                self._emit,
+                log_exchanges=self._log_exchanges,
+                rng=self._rng,
+                _part_of=self._result,
+            )
+            for part in self.plan.parts
+        ]
+        for part in self._parts:
+            part._cancel_requested = self._cancel_requested
+        return self._parts
+
+    async def _open_parts(self, parts: list[BenchmarkRunner], clients: list[ApiClient]) -> None:
+        """Open every endpoint's client (into ``clients``, for the caller to close) and
+        probe it: its server lands in ``result.servers``, the first's in ``result.server``;
+        one that cannot be reached raises :class:`EndpointUnreachable` naming it."""
+        for part in parts:
+            try:
+                clients.append(await part._open_client())
+                await part._probe(clients[-1])
+            except EndpointUnreachable as exc:
+                exc.endpoint = part.plan.endpoint.name
+                raise
+        self._result.server = self._result.servers.get(parts[0].plan.endpoint.name)
+
+    async def probe(self) -> BenchmarkResult:
+        """Every endpoint of a plan on several opened and probed as :meth:`run` does
+        before its start, then closed; nothing is run. ``result.servers`` (and
+        ``result.server``) hold what they said; one that cannot be reached raises
+        :class:`EndpointUnreachable` naming it. For a runner that runs the plan
+        elsewhere (``shards.MergedRunner``: once in the parent, not per worker)."""
+        parts = self._make_parts()
+        clients: list[ApiClient] = []
+        try:
+            await self._open_parts(parts, clients)
+        finally:
+            for client in clients:
+                await asyncio.shield(client.aclose())
+        return self._result
 
     async def _run_parts(self, parts: list[tuple[BenchmarkRunner, ApiClient]]) -> None:
         async def one(part: BenchmarkRunner, client: ApiClient) -> None:

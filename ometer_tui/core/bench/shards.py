@@ -1,20 +1,10 @@
 """One plan split across several workers (``--workers``), their events merged into the
 stream one engine would emit for the whole plan.
 
-What is split (:func:`split_plan`):
+How the plan is cut is :mod:`ometer_tui.core.bench.shard_split` (re-exported here):
+each endpoint's streams or open-loop arrivals, rate limits and error budget shared out.
+How the merge runs it (:class:`MergedRunner`):
 
-* closed loop: the streams per model (``concurrency``) as evenly as possible, and the
-  work with them: job ``j`` of the plan's passes x prompts (or conversation ``j`` of a
-  load, up to ``--requests``) goes to stream ``j % concurrency`` and so to the worker
-  holding that stream. A worker is never made without a stream or without work.
-  ``--duration`` applies to every worker as it is; a ramp-up starts each worker's
-  streams when one engine would have started them.
-* open loop: every worker computes the same timetable (same seed) and sends arrival
-  ``k`` when ``k % workers`` is its index; conversation numbers stay the whole plan's, so
-  every request is the prompt one engine would send at that point of the timetable.
-  ``--max-concurrency`` is split; ``--requests`` counts the whole timetable's arrivals.
-* rate limits (rpm, tpm) are split evenly; an error budget (``--max-errors``) too (each
-  worker judges its share; ``--max-error-rate`` applies to each as it is).
 * warm-up: every worker sends the plan's warm-up requests for its own connections and
   its own first requests (workers do not wait for each other, so a worker that skipped
   them could measure while another still warms the model up). The result says so:
@@ -22,19 +12,31 @@ What is split (:func:`split_plan`):
 * models one after the other (``parallel_models`` below the number of models): every
   model is run by its own set of workers, a model starting when a slot is free, as one
   engine does; models at once: one set of workers runs them all.
-* several endpoints: refused (:class:`ShardError`), one line.
+* several endpoints: every endpoint is probed once, here, before any worker starts (one
+  that cannot be reached stops the benchmark before it starts, ``EndpointUnreachable``
+  naming it, as one engine does); then each endpoint's plan runs on its own workers
+  (``shard_split.endpoint_workers``): one endpoint after the other (the next starts
+  when every worker of the previous one has finished), or all at once with
+  ``endpoints_parallel``. Rows are keyed by (endpoint, model) (``result.row_key``) and
+  the events of a row name its endpoint, as one engine's do.
+* worker numbers (``WorkerLoad.worker``, ``WorkerFailed``): each worker takes the lowest
+  number free when it is made and gives it back when it ends, so two workers running
+  at the same time never share one, and a set that follows another (models or
+  endpoints one after the other) takes the numbers over. ``workers`` in the reports is
+  the most that run at a time.
 
-What the merge promises (:class:`MergedRunner`): one ``BenchmarkStarted``; a model is
-WARMING/RUNNING when its first worker is, DONE/FAILED/CANCELLED when every worker has
-finished it, with ``summarise()`` of the union of its records and the load figures of
-that union (the most requests in flight is the sum of the workers' peaks); progress
-counted across workers; one ``BenchmarkFinished``. Records share one time origin
+What the merge promises: one ``BenchmarkStarted``; a row is WARMING/RUNNING when its
+first worker is, DONE/FAILED/CANCELLED when every worker has finished it, with
+``summarise()`` of the union of its records and the load figures of that union (the
+most requests in flight is the sum of the workers' peaks); progress counted across
+workers; one ``BenchmarkFinished``. Records share one time origin
 (``ShardSpec.origin_ns``), so time series read as one engine's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -56,9 +58,9 @@ from ometer_tui.core.bench.events import (
 )
 from ometer_tui.core.bench.fold import empty_result
 from ometer_tui.core.bench.metrics import summarise
-from ometer_tui.core.bench.plan import BenchmarkPlan, RateLimit
+from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import ModelSummary, RunRecord
-from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.result import BenchmarkResult, ModelResult, row_key
 from ometer_tui.core.bench.runner import (
     BenchmarkRunner,
     EndpointUnreachable,
@@ -66,6 +68,12 @@ from ometer_tui.core.bench.runner import (
     planned_runs_per_model,
 )
 from ometer_tui.core.bench.shard_spec import ShardSpec
+from ometer_tui.core.bench.shard_split import (
+    ShardError,
+    endpoint_workers,
+    split_plan,
+    worker_count,
+)
 from ometer_tui.core.bench.workloads.summary import LoadSummary, summarise_load
 from ometer_tui.core.models import ModelInfo
 
@@ -80,6 +88,7 @@ __all__ = [
     "ShardSpec",
     "WorkerFailed",
     "default_shard_factory",
+    "endpoint_workers",
     "in_loop_shard_factory",
     "process_shard_factory",
     "runner_for",
@@ -99,98 +108,19 @@ class Runner(Protocol):
     def cancel(self) -> None: ...
 
 
-#: (shard plan, worker index, worker count, event sink) -> the runner of that shard
+#: (shard plan, worker number, workers at a time, event sink) -> the runner of that shard
 ShardFactory = Callable[[BenchmarkPlan, int, int, EventSink], Runner]
 
 
-class ShardError(ValueError):
-    """The plan cannot be split across workers as asked (one line, for the user)."""
-
-
 class WorkerFailed(RuntimeError):
-    """A worker's run raised; the others were cancelled, finished runs are kept."""
+    """A worker's run raised; the others were cancelled, finished runs are kept.
+    ``endpoint``: in a benchmark of several endpoints, the one the worker ran."""
 
-    def __init__(self, worker: int, error: BaseException) -> None:
-        super().__init__(f"worker {worker} failed: {type(error).__name__}: {error}")
+    def __init__(self, worker: int, error: BaseException, endpoint: str | None = None) -> None:
+        on = "" if endpoint is None else f" ({endpoint})"
+        super().__init__(f"worker {worker}{on} failed: {type(error).__name__}: {error}")
         self.worker = worker
-
-
-def _even(total: int, parts: int, index: int) -> int:
-    """Part ``index`` of ``total`` split as evenly as possible into ``parts``."""
-    return total // parts + (1 if index < total % parts else 0)
-
-
-def worker_count(plan: BenchmarkPlan, workers: int) -> int:
-    """How many workers ``plan`` is split into when ``workers`` are asked: never more
-    than it has streams (closed loop), connections (``--max-concurrency``) or requests."""
-    if workers < 1:
-        raise ShardError(f"--workers: must be at least 1 (got {workers})")
-    load = plan.load
-    if load is None:
-        streams = min(plan.concurrency, plan.runs_per_model)
-    elif load.arrival is None:
-        streams = plan.concurrency
-    else:
-        streams = load.max_concurrency or workers
-    if load is not None and load.stop.max_requests is not None:
-        streams = min(streams, load.stop.max_requests)
-    return max(1, min(workers, streams))
-
-
-def split_plan(
-    plan: BenchmarkPlan,
-    workers: int,
-    *,
-    origin_ns: int | None = None,
-    start_ns: int | None = None,
-    rate_parts: int = 1,
-) -> list[BenchmarkPlan]:
-    """Shard ``i`` of the ``n`` plans ``plan`` splits into (n: :func:`worker_count`).
-
-    The union of the shards' work is the plan's exactly (see the module's docstring).
-    ``origin_ns``: the shared time origin (``ShardSpec.origin_ns``); ``start_ns``: the
-    shared start of the load (``ShardSpec.start_ns``). ``rate_parts``:
-    further groups the rate limits are shared with (models run as separate sets of
-    workers at once). Each shard plan has ``workers=1``: it is one engine.
-    """
-    if plan.endpoint_plans:
-        raise ShardError(
-            "--workers: a benchmark of several endpoints runs on one worker; "
-            "give one endpoint, or --workers 1"
-        )
-    n = worker_count(plan, workers)
-    load = plan.load
-    open_loop = load is not None and load.arrival is not None
-    lanes = n if open_loop else plan.concurrency
-    rpm, tpm = plan.rate_limit.requests_per_minute, plan.rate_limit.tokens_per_minute
-    parts = n * rate_parts
-    rate = RateLimit(
-        requests_per_minute=None if rpm is None else rpm / parts,
-        tokens_per_minute=None if tpm is None else tpm / parts,
-    )
-    shards: list[BenchmarkPlan] = []
-    for i in range(n):
-        spec = ShardSpec(index=i, count=n, lanes=lanes, origin_ns=origin_ns, start_ns=start_ns)
-        shard_load = load
-        if load is not None:
-            stop = load.stop
-            if stop.max_errors is not None:
-                stop = replace(stop, max_errors=max(1, _even(stop.max_errors, n, i)))
-            mc = load.max_concurrency
-            if open_loop and mc is not None:
-                mc = _even(mc, n, i)
-            shard_load = replace(load, stop=stop, max_concurrency=mc)
-        shards.append(
-            replace(
-                plan,
-                concurrency=plan.concurrency if open_loop else len(spec.residues),
-                load=shard_load,
-                rate_limit=rate,
-                workers=1,
-                shard=spec,
-            )
-        )
-    return shards
+        self.endpoint = endpoint
 
 
 # -- shard factories ------------------------------------------------------------------
@@ -233,21 +163,12 @@ def workers_to_run(
 ) -> tuple[int, WorkersChoice | None]:
     """How many workers ``plan`` runs on: ``plan.workers`` when set, else chosen by
     self-calibration (``calibrate.workers_for``: one engine for a light load, else what
-    this machine's workers hold, measured once and cached). An automatic choice that the
-    plan cannot be split into (several endpoints) falls back to one engine, with a note;
-    a number the user set is kept (``split_plan`` then says why it cannot be done).
-    Blocking (it may measure for a few seconds): call it off any running loop."""
+    this machine's workers hold, measured once and cached; endpoints at the same time
+    add up, one after the other the heaviest counts). Blocking (it may measure for a
+    few seconds): call it off any running loop."""
     from ometer_tui.core.bench.calibrate import workers_for
 
-    workers, choice = workers_for(plan, note=note)
-    if plan.workers is None and workers > 1:
-        try:
-            split_plan(plan, workers)
-        except ShardError as exc:
-            if note is not None:
-                note(f"one engine: {exc}")
-            return 1, choice
-    return workers, choice
+    return workers_for(plan, note=note)
 
 
 def workers_told(
@@ -300,14 +221,56 @@ def runner_for(
 
 @dataclass(slots=True)
 class _Row:
-    """One model's merge state."""
+    """One (endpoint, model) row's merge state."""
 
     entry: ModelResult
+    plan: BenchmarkPlan  # its endpoint's plan (prices, load)
     total: int  # measured runs the whole plan expects of it (0: unknown)
     done: int = 0
     shards: int = 0  # workers running it
     finished: dict[int, tuple[ModelSummary, ModelPhase]] = field(default_factory=dict)
     merged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One endpoint's plan as the merge runs it."""
+
+    plan: BenchmarkPlan
+    tag: str | None  # its name on rows and events (several endpoints); None: one endpoint
+    workers: int  # workers in each of its sets (shard_split.endpoint_workers)
+
+    @property
+    def groups(self) -> list[tuple[ModelInfo, ...]]:
+        """Its models at once (one set of workers), or one set per model."""
+        plan = self.plan
+        if plan.parallel_models >= len(plan.models):
+            return [plan.models]
+        return [(m,) for m in plan.models]  # each its own set of workers, gated below
+
+    @property
+    def concurrent(self) -> int:
+        """Its sets of workers that run at once."""
+        groups = len(self.groups)
+        return 1 if groups == 1 else min(self.plan.parallel_models, groups)
+
+
+class _Numbers:
+    """Worker numbers: the lowest free one for each worker made, given back when it
+    ends (see the module's docstring). ``size``: the most that run at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = list(range(size))
+
+    def take(self) -> int:
+        if not self._free:  # never expected: the size is the plan's most at a time
+            self.size += 1
+            return self.size - 1
+        return heapq.heappop(self._free)
+
+    def give(self, number: int) -> None:
+        heapq.heappush(self._free, number)
 
 
 def _record_order(r: RunRecord) -> tuple[bool, float, int, int, int, int]:
@@ -317,8 +280,9 @@ def _record_order(r: RunRecord) -> tuple[bool, float, int, int, int, int]:
 
 
 class MergedRunner:
-    """Runs ``plan`` as ``workers`` shards made by ``shard_factory``, concurrently on the
-    current loop, and reports the events one engine would emit for the whole plan.
+    """Runs ``plan`` as shards made by ``shard_factory`` (``workers`` asked: see
+    ``shard_split``), concurrently on the current loop, and reports the events one
+    engine would emit for the whole plan (several endpoints: see the module).
 
     The Runner shape: ``run()``, ``cancel()`` (any thread: reaches every shard),
     ``result`` (the merged result so far), ``cancel_requested``. A shard whose ``run()``
@@ -347,14 +311,19 @@ class MergedRunner:
         self._log_exchanges = log_exchanges
         self._result = empty_result(plan)
         self._cancel_requested = False
-        self._failure: tuple[int, BaseException] | None = None
+        self._failure: tuple[int, BaseException, str | None] | None = None
         self._live: list[Runner] = []
         self._started = False
-        total = planned_runs_per_model(plan)
-        self._rows = {
-            name: _Row(entry=entry, total=total) for name, entry in self._result.models.items()
-        }
-        self._shard_results: list[BenchmarkResult] = []
+        self._numbers = _Numbers(0)
+        self._rows: dict[str, _Row] = {}
+        for part in plan.parts:
+            tag = part.endpoint.name if plan.multi_endpoint else None
+            total = planned_runs_per_model(part)
+            for m in part.models:
+                key = row_key(tag, m.name)
+                self._rows[key] = _Row(entry=self._result.models[key], plan=part, total=total)
+        #: (the endpoint's tag, a shard's result), for what its servers said
+        self._shard_results: list[tuple[str | None, BenchmarkResult]] = []
 
     @property
     def result(self) -> BenchmarkResult:
@@ -372,76 +341,100 @@ class MergedRunner:
 
     # -- running ----------------------------------------------------------------------
 
-    def _groups(self) -> list[tuple[ModelInfo, ...]]:
-        plan = self.plan
-        if plan.parallel_models >= len(plan.models):
-            return [plan.models]
-        return [(m,) for m in plan.models]  # each its own set of workers, gated below
+    def _halted(self) -> bool:
+        return self._cancel_requested or self._failure is not None
 
     async def run(self) -> BenchmarkResult:
         problems = self.plan.validate()
         if problems:
             raise ValueError("; ".join(problems))
         plan = self.plan
-        split_plan(plan, self._workers)  # refuses what cannot be split, before any start
-        groups = self._groups()
-        concurrent = 1 if len(groups) == 1 else min(plan.parallel_models, len(groups))
-        self._result.warmup_requests = (
-            plan.warmup * len(plan.models) * worker_count(plan, self._workers)
+        counts = endpoint_workers(plan, self._workers)  # refused before any start
+        parts = [
+            _Part(part, part.endpoint.name if plan.multi_endpoint else None, n)
+            for part, n in zip(plan.parts, counts, strict=True)
+        ]
+        peaks = [worker_count(p.plan, p.workers) * p.concurrent for p in parts]
+        self._numbers = _Numbers(sum(peaks) if plan.endpoints_parallel else max(peaks))
+        self._result.warmup_requests = sum(
+            p.plan.warmup * len(p.plan.models) * worker_count(p.plan, p.workers) for p in parts
         )
+        if plan.multi_endpoint and not self._cancel_requested:
+            await self._probe()  # EndpointUnreachable: nothing has started
         origin = time.perf_counter_ns()
         self._result.started_at = datetime.now(UTC)
-        gate = asyncio.Semaphore(concurrent)
+        if plan.multi_endpoint and not self._cancel_requested:
+            self._announce()  # one engine's start: every endpoint probed, none run yet
+        if plan.endpoints_parallel:
+            await asyncio.gather(*(self._run_part(p, origin) for p in parts))
+        else:
+            for part in parts:  # the next starts when every worker of this one ended
+                await self._run_part(part, origin)
+        return self._finish()
+
+    async def _probe(self) -> None:
+        """Every endpoint probed once, here, as one engine does before its start."""
+        probed = await BenchmarkRunner(
+            self.plan, self._emit, log_exchanges=self._log_exchanges
+        ).probe()
+        self._result.servers = dict(probed.servers)
+        self._result.server = probed.server
+
+    async def _run_part(self, part: _Part, origin: int) -> None:
+        gate = asyncio.Semaphore(part.concurrent)
 
         async def gated(models: tuple[ModelInfo, ...]) -> None:
             async with gate:
-                if self._cancel_requested or self._failure is not None:
-                    return
-                await self._run_group(models, origin, concurrent)
+                if not self._halted():
+                    await self._run_group(part, models, origin)
 
-        await asyncio.gather(*(gated(g) for g in groups))
-        return self._finish()
+        await asyncio.gather(*(gated(g) for g in part.groups))
 
-    async def _run_group(self, models: tuple[ModelInfo, ...], origin: int, rate_parts: int) -> None:
+    async def _run_group(self, part: _Part, models: tuple[ModelInfo, ...], origin: int) -> None:
         plan = replace(
-            self.plan, models=models, parallel_models=min(self.plan.parallel_models, len(models))
+            part.plan, models=models, parallel_models=min(part.plan.parallel_models, len(models))
         )
         lead = self._start_lead_s
         start = time.perf_counter_ns() + round(lead * 1e9) if lead > 0 else None
         shards = split_plan(
-            plan, self._workers, origin_ns=origin, start_ns=start, rate_parts=rate_parts
+            plan, part.workers, origin_ns=origin, start_ns=start, rate_parts=part.concurrent
         )
-        n = len(shards)
         for m in models:
-            self._rows[m.name].shards = n
-        runners: list[Runner] = []
-        for i, shard in enumerate(shards):
+            self._rows[row_key(part.tag, m.name)].shards = len(shards)
+        numbers = self._numbers
+        runners: list[tuple[int, Runner]] = []
+        for shard in shards:
+            worker = numbers.take()
             try:  # a worker that cannot even be made (a process that will not start)
-                runners.append(self._factory(shard, i, n, self._sink(i)))
+                runners.append(
+                    (worker, self._factory(shard, worker, numbers.size, self._sink(worker, part)))
+                )
             except Exception as exc:  # named and re-raised by run()
-                self._fail(i, exc)
+                numbers.give(worker)
+                self._fail(worker, exc, part.tag)
                 break
-        self._live.extend(runners)
-        if self._cancel_requested or self._failure is not None:
-            for runner in runners:
+        self._live.extend(runner for _, runner in runners)
+        if self._halted():
+            for _, runner in runners:
                 runner.cancel()
 
-        async def one(i: int, runner: Runner) -> None:
+        async def one(worker: int, runner: Runner) -> None:
             try:
-                self._shard_results.append(await runner.run())
+                self._shard_results.append((part.tag, await runner.run()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # named and re-raised by run()
-                self._fail(i, exc)
-                self._shard_results.append(runner.result)
+                self._fail(worker, exc, part.tag)
+                self._shard_results.append((part.tag, runner.result))
             finally:
                 self._live.remove(runner)
+                numbers.give(worker)
 
-        await asyncio.gather(*(one(i, r) for i, r in enumerate(runners)))
+        await asyncio.gather(*(one(w, r) for w, r in runners))
 
-    def _fail(self, worker: int, exc: BaseException) -> None:
+    def _fail(self, worker: int, exc: BaseException, tag: str | None) -> None:
         if self._failure is None:
-            self._failure = (worker, exc)
+            self._failure = (worker, exc, tag)
         for runner in list(self._live):
             runner.cancel()
 
@@ -459,14 +452,14 @@ class MergedRunner:
         for row in self._rows.values():
             if not row.merged:
                 self._merge_row(row, settle=True)
-        for shard in self._shard_results:  # what the servers said, first seen
-            if result.server is None:
+        for tag, shard in self._shard_results:  # what the servers said, first seen
+            if result.server is None and tag is None:
                 result.server = shard.server
-            for key, mr in shard.models.items():
-                own = result.models.get(key)
+            for name, mr in shard.models.items():
+                own = result.models.get(row_key(tag, name))
                 if own is not None:
-                    for name, value in mr.backend.items():
-                        own.backend.setdefault(name, value)
+                    for key, value in mr.backend.items():
+                        own.backend.setdefault(key, value)
         result.finished_at = datetime.now(UTC)
         result.cancelled = cancelled
         if self._started or failure is not None:
@@ -477,15 +470,32 @@ class MergedRunner:
 
     # -- merging events -----------------------------------------------------------
 
-    def _sink(self, worker: int) -> EventSink:
+    def _announce(self) -> None:
+        """The one ``BenchmarkStarted``: every row, as one engine announces them."""
+        self._started = True
+        rows = list(self._result.models.values())
+        runs = sum(row.total for row in self._rows.values())
+        warmups = self._result.warmup_requests
+        self._emit(
+            BenchmarkStarted(
+                models=tuple(mr.info for mr in rows),
+                total_runs=runs + warmups,
+                warmup_requests=warmups,
+                endpoints=tuple(mr.endpoint or "" for mr in rows)
+                if self.plan.multi_endpoint
+                else (),
+            )
+        )
+
+    def _sink(self, worker: int, part: _Part) -> EventSink:
         def on_event(event: BenchmarkEvent) -> None:
-            self._on_event(worker, event)
+            self._on_event(worker, part.tag, event)
 
         return on_event
 
-    def _on_event(self, worker: int, event: BenchmarkEvent) -> None:
+    def _on_event(self, worker: int, tag: str | None, event: BenchmarkEvent) -> None:
         if isinstance(event, RunFinished):
-            row = self._rows.get(event.record.model)
+            row = self._rows.get(row_key(tag, event.record.model))
             if row is None:
                 return
             row.entry.records.append(event.record)
@@ -496,10 +506,11 @@ class MergedRunner:
                     record=event.record,
                     model_done=row.done,
                     model_total=max(row.total, row.done),
+                    endpoint=tag,
                 )
             )
         elif isinstance(event, ModelPhaseChanged):
-            row = self._rows.get(event.model)
+            row = self._rows.get(row_key(tag, event.model))
             if row is None or row.merged:
                 return
             order = (ModelPhase.QUEUED, ModelPhase.WARMING, ModelPhase.RUNNING)
@@ -510,39 +521,32 @@ class MergedRunner:
                 and order.index(event.phase) > order.index(now)
             ):
                 row.entry.phase = event.phase
-                self._emit(ModelPhaseChanged(model=event.model, phase=event.phase))
+                self._emit(ModelPhaseChanged(model=event.model, phase=event.phase, endpoint=tag))
         elif isinstance(event, ModelFinished):
-            row = self._rows.get(event.model)
+            row = self._rows.get(row_key(tag, event.model))
             if row is None:
                 return
             row.finished[worker] = (event.summary, event.phase)
             if len(row.finished) >= row.shards and not row.merged:
                 self._merge_row(row)
         elif isinstance(event, BenchmarkStarted):
-            if not self._started:
-                self._started = True
-                plan = self.plan
-                runs = planned_runs_per_model(plan) * len(plan.models)
-                self._emit(
-                    BenchmarkStarted(
-                        models=plan.models,
-                        total_runs=runs + self._result.warmup_requests,
-                        warmup_requests=self._result.warmup_requests,
-                    )
-                )
+            if not self._started:  # one endpoint: when its first worker starts
+                self._announce()
         elif isinstance(event, BenchmarkFinished):
             return  # one for the whole plan, at the end
         elif isinstance(event, ExchangeLogged):
             if self._log_exchanges:
                 self._emit(event)
-        elif isinstance(event, RunRetrying | WorkerLoad):
+        elif isinstance(event, RunRetrying):
+            self._emit(event if tag is None else replace(event, endpoint=tag))
+        elif isinstance(event, WorkerLoad):
             self._emit(event)
 
     def _merge_row(self, row: _Row, *, settle: bool = False) -> None:
-        """Every worker finished this model (or the run ends: ``settle``): its one
+        """Every worker finished this row (or the run ends: ``settle``): its one
         ``ModelFinished``, from the union of its records."""
         row.merged = True
-        entry, plan = row.entry, self.plan
+        entry, plan = row.entry, row.plan
         entry.records.sort(key=_record_order)
         summary = summarise(entry.info.name, entry.records, plan.prices)
         loads = [s.load for s, _ in row.finished.values() if s.load is not None]
@@ -556,7 +560,11 @@ class MergedRunner:
         entry.summary = summary
         entry.phase = phase
         if self._started:  # nothing is said of a benchmark that never started
-            self._emit(ModelFinished(model=entry.info.name, summary=summary, phase=phase))
+            self._emit(
+                ModelFinished(
+                    model=entry.info.name, summary=summary, phase=phase, endpoint=entry.endpoint
+                )
+            )
 
 
 def _merged_load(
