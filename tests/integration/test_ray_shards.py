@@ -337,7 +337,7 @@ async def test_a_killed_actor_is_an_error_naming_the_worker(
     actor = runner._actor
     assert actor is not None
     ray.kill(actor, no_restart=True)
-    with pytest.raises(RayWorkerLost, match="Ray worker 1 of 2") as lost:
+    with pytest.raises(RayWorkerLost, match="Ray worker 2 of 2") as lost:
         await asyncio.wait_for(task, 30)
     assert lost.value.worker == 1
 
@@ -361,7 +361,7 @@ def test_headless_run_with_ray_gives_the_local_runs(ray_cluster: str, tmp_path: 
     on_ray, err = runs(["--ray", ray_cluster])  # one worker per node: 2
     assert on_ray == local == [(1, 8), (2, 8), (3, 8)]
     assert f"Ray cluster at {ray_cluster}: 2 node(s), 2 worker(s)" in err
-    assert "ray worker 0 of 2: node " in err and "ray worker 1 of 2: node " in err
+    assert "ray worker 1 of 2: node " in err and "ray worker 2 of 2: node " in err
     assert "clock offset" in err
 
 
@@ -427,8 +427,8 @@ def test_headless_sweep_runs_each_step_on_ray(ray_cluster: str, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert [s["load"]["value"] for s in doc["steps"]] == [1, 2]
-    assert "ray worker 0 of 1: node " in done.stderr  # step 0: one stream, one worker
-    assert "ray worker 1 of 2: node " in done.stderr  # step 1: split over two
+    assert "ray worker 1 of 1: node " in done.stderr  # step 0: one stream, one worker
+    assert "ray worker 2 of 2: node " in done.stderr  # step 1: split over two
 
 
 async def test_the_dashboard_runs_a_plan_on_the_cluster(
@@ -500,7 +500,7 @@ async def test_last_a_lost_node_is_an_error_naming_its_worker(
     (remote,) = [p for p in placed if p.node_id != head_node]
     (local,) = [p for p in placed if p.node_id == head_node]
     os.killpg(procs[1].pid, signal.SIGKILL)
-    with pytest.raises(RayWorkerLost, match=f"Ray worker {remote.worker} of 2") as lost:
+    with pytest.raises(RayWorkerLost, match=f"Ray worker {remote.worker + 1} of 2") as lost:
         await asyncio.wait_for(tasks[remote.worker], 60)
     assert lost.value.worker == remote.worker
     runners[local.worker].cancel()

@@ -328,7 +328,7 @@ async def test_a_worker_that_cannot_be_made_is_named() -> None:
 
     plan = plan_of(models=(A,), load=LoadSpec(stop=StopConditions(duration_s=30.0)))
     runner = MergedRunner(plan, lambda e: None, workers=3, shard_factory=make)
-    with pytest.raises(WorkerFailed, match="worker 2 failed: OSError: cannot start"):
+    with pytest.raises(WorkerFailed, match="worker 3 failed: OSError: cannot start"):
         await asyncio.wait_for(runner.run(), 10)
     assert runner.result.cancelled
 
@@ -373,7 +373,7 @@ async def test_a_failing_worker_cancels_the_others_and_is_named() -> None:
     events: list[BenchmarkEvent] = []
     runner = MergedRunner(plan, events.append, workers=2, shard_factory=make)
     with pytest.raises(
-        WorkerFailed, match="worker 1 failed: RuntimeError: the worker's process"
+        WorkerFailed, match="worker 2 failed: RuntimeError: the worker's process"
     ) as caught:
         await asyncio.wait_for(runner.run(), 10)
     assert caught.value.worker == 1

@@ -235,7 +235,7 @@ async def test_a_failed_worker_is_named_with_its_endpoint(demo: DemoServerThread
 
     plan = two_endpoints(demo, parallel=False, warmup=0)
     runner = MergedRunner(plan, lambda e: None, workers=2, shard_factory=make)
-    with pytest.raises(WorkerFailed, match=r"worker 0 \(right\) failed: OSError: cannot"):
+    with pytest.raises(WorkerFailed, match=r"worker 1 \(right\) failed: OSError: cannot"):
         await runner.run()
     kept = [mr for mr in runner.result.models.values() if mr.endpoint == "left"]
     assert all(mr.phase is ModelPhase.DONE and len(mr.records) == 4 for mr in kept)

@@ -113,11 +113,12 @@ class RayUnavailable(RayError):
 
 
 class RayWorkerLost(RayError):
-    """A shard's Ray actor died (its node was lost, it was killed, it crashed)."""
+    """A shard's Ray actor died (its node was lost, it was killed, it crashed).
+    ``worker``: its 0-based index (the message counts from 1, as the workers strip)."""
 
     def __init__(self, worker: int, workers: int, node: str | None, reason: str) -> None:
         where = f" on node {node}" if node else ""
-        super().__init__(f"Ray worker {worker} of {workers}{where} died: {reason}")
+        super().__init__(f"Ray worker {worker + 1} of {workers}{where} died: {reason}")
         self.worker = worker
         self.node = node
 
@@ -437,7 +438,7 @@ class Placement:
 
     def describe(self) -> str:
         return (
-            f"ray worker {self.worker} of {self.workers}: node {self.host} "
+            f"ray worker {self.worker + 1} of {self.workers}: node {self.host} "
             f"({self.node_id[:12]}), {self.clock.describe()}"
         )
 

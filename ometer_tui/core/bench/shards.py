@@ -114,11 +114,12 @@ ShardFactory = Callable[[BenchmarkPlan, int, int, EventSink], Runner]
 
 class WorkerFailed(RuntimeError):
     """A worker's run raised; the others were cancelled, finished runs are kept.
-    ``endpoint``: in a benchmark of several endpoints, the one the worker ran."""
+    ``worker``: its 0-based index (the message counts from 1, as the workers strip
+    does); ``endpoint``: in a benchmark of several endpoints, the one the worker ran."""
 
     def __init__(self, worker: int, error: BaseException, endpoint: str | None = None) -> None:
         on = "" if endpoint is None else f" ({endpoint})"
-        super().__init__(f"worker {worker}{on} failed: {type(error).__name__}: {error}")
+        super().__init__(f"worker {worker + 1}{on} failed: {type(error).__name__}: {error}")
         self.worker = worker
         self.endpoint = endpoint
 
@@ -446,7 +447,7 @@ class MergedRunner:
             and not self._started
             and isinstance(failure[1], EndpointUnreachable)
         ):
-            failure[1].add_note(f"(worker {failure[0]})")
+            failure[1].add_note(f"(worker {failure[0] + 1})")
             raise failure[1]
         cancelled = self._cancel_requested or failure is not None
         for row in self._rows.values():
