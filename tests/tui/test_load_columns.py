@@ -92,7 +92,7 @@ def test_columns_only_with_a_load_and_lag_only_for_an_open_loop() -> None:
     assert not LOAD_KEYS & {c.key for c in base_columns(plan("a", load=None))}
     open_keys = [c.key for c in base_columns(plan("a"))]
     assert [k for k in open_keys if k in LOAD_KEYS] == [
-        "req_s", "lag_p99", "in_flight", "in_tok", "out_tok"
+        "req_s", "lag_p99", "in_tok", "out_tok", "in_flight"
     ]  # fmt: skip
     assert open_keys.index("req_s") > open_keys.index("err")  # after the run counts
     closed = {c.key for c in base_columns(plan("a", load=CLOSED))}

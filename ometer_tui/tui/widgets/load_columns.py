@@ -114,10 +114,10 @@ def load_columns(plan: BenchmarkPlan, mode: str | None) -> list[ColumnSpec]:
 
     Priorities (larger dropped first on narrow terminals; ``err`` is never dropped):
     the achieved rate right after the always-shown figures, the lag p99 with e2e, the
-    output length with TTFT p99, the input length (the tool makes synthetic prompts to
-    the asked length; an answer's length is the server's) with p90, then the ``±``
-    (:data:`LOAD_SD_PRIORITY`), and the most in flight (a figure known only at the end,
-    the live count being in the header) with the minor columns."""
+    output length with TTFT p99, then with p90 the input length (the tool makes
+    synthetic prompts to the asked length; an answer's length is the server's) and the
+    most in flight (a figure known only at the end, the live count being in the header),
+    then the ``±`` (:data:`LOAD_SD_PRIORITY`)."""
     if mode is None:
         return []
     offered = offered_rate(plan)
@@ -129,9 +129,9 @@ def load_columns(plan: BenchmarkPlan, mode: str | None) -> list[ColumnSpec]:
         cols.append(ColumnSpec("lag_p99", "lag p99", 7, Kind.TIME, Better.LOWER, 2, LAG_LEGEND))
     return [
         *cols,
-        ColumnSpec("in_flight", "max infl", 4, Kind.COUNT, priority=6, legend=IN_FLIGHT_LEGEND),
         ColumnSpec("in_tok", "in tok", in_width, Kind.COUNT, priority=4, legend=IN_LEGEND),
         ColumnSpec("out_tok", "out tok", out_width, Kind.COUNT, priority=3, legend=OUT_LEGEND),
+        ColumnSpec("in_flight", "max infl", 4, Kind.COUNT, priority=4, legend=IN_FLIGHT_LEGEND),
     ]  # fmt: skip
 
 
