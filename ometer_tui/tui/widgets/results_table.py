@@ -10,6 +10,10 @@ What the figures are (the legend says it too): TTFT, vTTFT, e2e and latency are 
 deviation, and ``ok`` is the n every figure of its row rests on. p90/p99 (TTFT) need
 n >= 5. Embedding models have their own latency column and no TTFT.
 
+A benchmark with a load (``plan.load``) adds the load columns (:mod:`load_columns`:
+achieved request rate of the offered, schedule lag p99, lengths got/asked, the most
+requests in flight), from the core's load summary.
+
 Trends (given with the result, from the history): a ``Δ`` column after TTFT, vTTFT,
 tok/s, e2e and err says how the figure moved against the latest comparable saved
 result: ``▲12%``/``▼5%`` beyond noise (green better, red worse), ``≈`` within it. They
