@@ -25,7 +25,7 @@ from ometer_tui.core.models import Endpoint, ModelInfo
 from ometer_tui.demo.server import DemoServerThread
 from ometer_tui.tui.formatting import DASH
 from ometer_tui.tui.widgets.fitted_table import fit_widths
-from ometer_tui.tui.widgets.load_columns import LOAD_TITLES
+from ometer_tui.tui.widgets.load_columns import LOAD_TITLES, MANY_RUNS, LiveLoads
 from ometer_tui.tui.widgets.results_table import (
     ResultsTable,
     apply_colours,
@@ -210,6 +210,30 @@ def test_a_saved_result_without_the_plans_load_gets_its_columns() -> None:
     # the history keeps no load in the plan: the columns come from the saved figures
     cols = {c.key for c in columns_for_view(plan("a", load=None), per_run=False, load="open")}
     assert cols >= LOAD_KEYS
+
+
+def test_live_figures_follow_new_runs_and_a_big_load_refreshes_once_a_second() -> None:
+    p = plan("a")
+    now = [0.0]
+    loads = LiveLoads(clock=lambda: now[0])
+    mr = model(p, "a", [run("a", i) for i in range(3)])
+    first = loads.get(mr, p)
+    assert first is not None and first.requests_sent == 3
+    assert loads.get(mr, p) is first  # nothing new: not walked again
+    mr.records.append(run("a", 3))
+    second = loads.get(mr, p)
+    assert second is not None and second.requests_sent == 4  # every new run counts
+    mr.records.extend(run("a", i) for i in range(4, MANY_RUNS + 2))
+    big = loads.get(mr, p)
+    assert big is not None and big.requests_sent == MANY_RUNS + 2
+    mr.records.append(run("a", MANY_RUNS + 2))
+    assert loads.get(mr, p) is big  # a big load: within the second, the last figures
+    now[0] = 1.0
+    later = loads.get(mr, p)
+    assert later is not None and later.requests_sent == MANY_RUNS + 3
+    # a re-run's new list of runs is never taken for the old one
+    other = model(p, "a", [run("a", 0)])
+    assert (loads.get(other, p) or first).requests_sent == 1
 
 
 # ------------------------------------------------------------------------------ widget

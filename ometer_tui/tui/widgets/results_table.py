@@ -65,6 +65,7 @@ from ometer_tui.tui.widgets.fitted_table import FittedTable
 from ometer_tui.tui.widgets.load_columns import (
     LOAD_SD_PRIORITY,
     LOAD_TITLES,
+    LiveLoads,
     load_cells,
     load_columns,
     load_mode,
@@ -424,8 +425,10 @@ def build_row(
     *,
     progress: Progress | None = None,
     per_run: int = 0,
+    loads: LiveLoads | None = None,
 ) -> Row:
-    """Every column's cell for one model (uncoloured; see :func:`apply_colours`)."""
+    """Every column's cell for one model (uncoloured; see :func:`apply_colours`);
+    ``loads``: the widget's cache of the load figures (none: computed here)."""
     runs = measured(mr.records)
     ok = sum(1 for r in runs if r.ok)
     errors = len(runs) - ok
@@ -484,7 +487,7 @@ def build_row(
         row["ttft"] = Cell(None, NOT_STREAMED, "yellow", right=True)
     if not embed and tps is None and any(r.ok and r.buffered for r in runs):
         row["tps"] = Cell(None, BUFFERED, "yellow", right=True)
-    load = row_load(mr, plan)
+    load = loads.get(mr, plan) if loads is not None else row_load(mr, plan)
     if load is not None or plan.load is not None:
         row.update(load_cells(load))
     if plan.prices is not None:
@@ -666,6 +669,7 @@ class ResultsTable(FittedTable):
         self._adjusted = False  # some row's requests were sent changed (issue #14)
         #: the load's mode from the saved figures, for a plan without a load (history)
         self._saved_load: str | None = None
+        self._loads = LiveLoads()  # each row's load figures, recomputed when they move
         #: marked row keys (two to compare), the first marked first
         self.marked: list[str] = []
 
@@ -706,7 +710,9 @@ class ResultsTable(FittedTable):
             return
         per_run = per_run_count(self.plan) if self._per_run else 0
         rows = {
-            name: build_row(mr, self.plan, progress=self._progress.get(name), per_run=per_run)
+            name: build_row(
+                mr, self.plan, progress=self._progress.get(name), per_run=per_run, loads=self._loads
+            )
             for name, mr in result.models.items()
         }
         if self._trend_legend and not per_run:
