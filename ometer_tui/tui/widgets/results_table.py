@@ -10,6 +10,10 @@ What the figures are (the legend says it too): TTFT, vTTFT, e2e and latency are 
 deviation, and ``ok`` is the n every figure of its row rests on. p90/p99 (TTFT) need
 n >= 5. Embedding models have their own latency column and no TTFT.
 
+A benchmark with a load (``plan.load``) adds the load columns (:mod:`load_columns`:
+achieved request rate of the offered, schedule lag p99, lengths got/asked, the most
+requests in flight), from the core's load summary.
+
 Trends (given with the result, from the history): a ``Δ`` column after TTFT, vTTFT,
 tok/s, e2e and err says how the figure moved against the latest comparable saved
 result: ``▲12%``/``▼5%`` beyond noise (green better, red worse), ``≈`` within it. They
@@ -21,8 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -44,6 +47,7 @@ from ometer_tui.core.bench.metrics import FEW_VALUES
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import Stats
 from ometer_tui.core.bench.result import BenchmarkResult, ModelResult
+from ometer_tui.core.bench.runner import planned_runs_per_model
 from ometer_tui.core.compare import Verdict
 from ometer_tui.core.models import Workload
 from ometer_tui.core.trends import Trend
@@ -57,7 +61,28 @@ from ometer_tui.tui.formatting import (
     fmt_rate,
     fmt_seconds,
 )
-from ometer_tui.tui.widgets.fitted_table import FitColumn, FittedTable
+from ometer_tui.tui.widgets.fitted_table import FittedTable
+from ometer_tui.tui.widgets.load_columns import (
+    LOAD_SD_PRIORITY,
+    LOAD_TITLES,
+    LiveLoads,
+    load_cells,
+    load_columns,
+    load_mode,
+    row_load,
+)
+from ometer_tui.tui.widgets.results_cells import (
+    BAD,
+    GOOD,
+    MIDDLE,
+    MODEL_MIN_WIDTH,
+    Better,
+    Cell,
+    ColumnSpec,
+    Kind,
+    Raw,
+    Row,
+)
 
 #: Per-run columns are shown for at most this many measured runs per model.
 MAX_PER_RUN_COLUMNS = 12
@@ -65,77 +90,6 @@ MAX_PER_RUN_COLUMNS = 12
 MIN_N_FOR_PERCENTILES = FEW_VALUES
 #: The legend of the columns that show medians.
 MEDIANS = "TTFT, e2e: medians"
-#: The model column is never cut below this (it is cut in the middle: ends are kept).
-MODEL_MIN_WIDTH = 10
-
-Raw = float | int | str | None
-
-GOOD, MIDDLE, BAD = "green", "yellow", "red"
-
-
-class Kind(StrEnum):
-    TEXT = "text"
-    STATUS = "status"
-    TIME = "time"  # seconds
-    RATE = "rate"  # tokens per second
-    COUNT = "count"
-    ERRORS = "errors"
-    MONEY = "money"
-    BYTES = "bytes"
-    CONTEXT = "context"
-
-
-class Better(StrEnum):
-    LOWER = "lower"
-    HIGHER = "higher"
-    NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnSpec:
-    key: str
-    label: str
-    width: int
-    kind: Kind = Kind.TEXT
-    better: Better = Better.NONE
-    #: 0 = always shown; larger numbers are dropped first on narrow terminals
-    priority: int = 0
-    #: what the column means, for the legend ("" = needs no word)
-    legend: str = ""
-    #: cut the model name to make room for this column rather than drop it
-    squeeze: bool = False
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind not in (Kind.TEXT, Kind.STATUS)
-
-    @property
-    def render_width(self) -> int:
-        """Width in cells: room for the content and for the label plus a sort arrow."""
-        return max(self.width, len(self.label) + 2)
-
-    def fit_column(self) -> FitColumn:
-        model = self.key == "model"
-        return FitColumn(
-            self.key, self.label, width=self.width, priority=self.priority,
-            minimum=min(MODEL_MIN_WIDTH, self.width) if model or self.key == "endpoint" else None,
-            cut="middle" if model else "end", squeeze=self.squeeze,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    raw: Raw
-    text: str
-    style: str = ""
-    right: bool = False
-
-    def render(self) -> Text:
-        """A ``Text`` (never markup-parsed: model names may contain ``[``)."""
-        return Text(self.text, style=self.style, justify="right" if self.right else "left")
-
-
-Row = dict[str, Cell]
 
 
 # ------------------------------------------------------------------------------ columns
@@ -174,6 +128,8 @@ def column_title(key: str) -> str:
     """A column's name in words; per-run columns by their run (``TTFT of run 2``)."""
     if key in TITLES:
         return TITLES[key]
+    if key in LOAD_TITLES:
+        return LOAD_TITLES[key]
     for prefix, what in (("ttft", "TTFT"), ("tps", "tok/s")):
         if key.startswith(prefix) and key[len(prefix) :].isdigit():
             return f"{what} of run {key[len(prefix) :]}"
@@ -181,7 +137,11 @@ def column_title(key: str) -> str:
 
 
 def status_column_width(plan: BenchmarkPlan) -> int:
+    """Room for ``running n/N``: N is the plan's runs, or the requests a load expects
+    (a Poisson load may send a few more; 9999 when its count is not known beforehand)."""
     n = plan.runs_per_model
+    if plan.load is not None:
+        n = math.ceil(planned_runs_per_model(plan) * 1.1) or 9999
     return max(len("cancelled"), len(f"running {n}/{n}"))
 
 
@@ -190,13 +150,19 @@ def has_embeddings(plan: BenchmarkPlan) -> bool:
 
 
 def base_columns(
-    plan: BenchmarkPlan, *, errors: bool = False, embeddings: bool | None = None
+    plan: BenchmarkPlan,
+    *,
+    errors: bool = False,
+    embeddings: bool | None = None,
+    load: str | None = None,
 ) -> list[ColumnSpec]:
     """The aggregate columns, in display order, sized up front.
 
     ``errors``: some model has failed runs (adds the main-error column);
     ``embeddings``: some model is an embedding model (adds the latency column; by
-    default from the plan's models).
+    default from the plan's models); ``load``: the load's mode when the plan has none
+    (a result from the history: its saved figures'; see :func:`load_mode`). A load adds
+    the load columns (:mod:`load_columns`).
     """
     name_width = max((len(m.name) for m in plan.models), default=10)
     status_width = status_column_width(plan)
@@ -225,6 +191,10 @@ def base_columns(
     ]
     if errors:
         cols.append(ColumnSpec("error", "error", 9, Kind.TEXT, priority=1, squeeze=True))
+    load_cols = load_columns(plan, load_mode(plan) or load)
+    if load_cols:  # a load test wants its lengths before the TTFT spread
+        cols = [replace(c, priority=LOAD_SD_PRIORITY) if c.key == "sd" else c for c in cols]
+    cols += load_cols
     cols.append(ColumnSpec("tokens", "tokens", 6, Kind.COUNT, priority=7))
     if plan.prices is not None:
         cols.append(ColumnSpec("cost", "cost", 8, Kind.MONEY, Better.LOWER, priority=3))
@@ -339,9 +309,11 @@ def columns_for_view(
     errors: bool = False,
     shown_runs: int | None = None,
     trends: str = "",
+    load: str | None = None,
 ) -> list[ColumnSpec]:
-    """``trends``: the legend of the Δ columns (``""``: no trends, no Δ columns)."""
-    base = base_columns(plan, errors=errors)
+    """``trends``: the legend of the Δ columns (``""``: no trends, no Δ columns);
+    ``load``: as :func:`base_columns`."""
+    base = base_columns(plan, errors=errors, load=load)
     if not per_run:
         return with_trend_columns(base, trends) if trends else base
     kept = [
@@ -360,17 +332,42 @@ def legend_text(
     adjusted: bool = False,
 ) -> Text:
     """What the shown columns mean (only those shown); ``adjusted``: some row carries
-    the :data:`ADJUSTED_MARK`."""
+    the :data:`ADJUSTED_MARK`. Two entries that say the same of two columns are one
+    (``in tok: mean got/asked`` and ``out tok: …`` make ``in/out tok: …``)."""
     seen: list[str] = [ADJUSTED_LEGEND] if adjusted else []
     for col in columns:
         if col.legend and col.legend not in seen:
             seen.append(col.legend)
+    seen = merged_legends(seen)
     if per_run_total:
         runs = f"TTFT1…{per_run_shown}, TPS1…{per_run_shown}: each measured run (✗ failed)"
         if per_run_shown < per_run_total:
             runs += f"; runs 1–{per_run_shown} of {per_run_total} fit"
         seen.append(runs)
     return Text(" · ".join(seen), style="dim")
+
+
+def merged_legends(entries: Sequence[str]) -> list[str]:
+    """``A: x`` and a later ``B: x`` as one ``A/B: x`` (at A's place; ``in tok: x`` and
+    ``out tok: x`` as ``in/out tok: x``)."""
+    out: list[str] = []
+    for entry in entries:
+        name, sep, meaning = entry.partition(": ")
+        twin = next((i for i, e in enumerate(out) if sep and e.partition(": ")[2] == meaning),
+                    None)  # fmt: skip
+        if twin is None:
+            out.append(entry)
+        else:
+            out[twin] = f"{_joined(out[twin].partition(': ')[0], name)}{sep}{meaning}"
+    return out
+
+
+def _joined(a: str, b: str) -> str:
+    """``in tok`` and ``out tok`` -> ``in/out tok``; ``A`` and ``B`` -> ``A/B``."""
+    (head_a, _, last_a), (head_b, _, last_b) = a.rpartition(" "), b.rpartition(" ")
+    if head_a and head_b and last_a == last_b:
+        return f"{head_a}/{head_b} {last_a}"
+    return f"{a}/{b}"
 
 
 # ---------------------------------------------------------------------------------- rows
@@ -428,8 +425,10 @@ def build_row(
     *,
     progress: Progress | None = None,
     per_run: int = 0,
+    loads: LiveLoads | None = None,
 ) -> Row:
-    """Every column's cell for one model (uncoloured; see :func:`apply_colours`)."""
+    """Every column's cell for one model (uncoloured; see :func:`apply_colours`);
+    ``loads``: the widget's cache of the load figures (none: computed here)."""
     runs = measured(mr.records)
     ok = sum(1 for r in runs if r.ok)
     errors = len(runs) - ok
@@ -488,6 +487,9 @@ def build_row(
         row["ttft"] = Cell(None, NOT_STREAMED, "yellow", right=True)
     if not embed and tps is None and any(r.ok and r.buffered for r in runs):
         row["tps"] = Cell(None, BUFFERED, "yellow", right=True)
+    load = loads.get(mr, plan) if loads is not None else row_load(mr, plan)
+    if load is not None or plan.load is not None:
+        row.update(load_cells(load))
     if plan.prices is not None:
         cost: float | None
         if mr.summary is not None and mr.summary.cost_usd is not None:
@@ -665,6 +667,9 @@ class ResultsTable(FittedTable):
         self._trends: Mapping[str, Trend] = {}
         self._trend_legend = ""
         self._adjusted = False  # some row's requests were sent changed (issue #14)
+        #: the load's mode from the saved figures, for a plan without a load (history)
+        self._saved_load: str | None = None
+        self._loads = LiveLoads()  # each row's load figures, recomputed when they move
         #: marked row keys (two to compare), the first marked first
         self.marked: list[str] = []
 
@@ -686,9 +691,14 @@ class ResultsTable(FittedTable):
             r for m in result.models.values() for r in m.records if not r.ok and not r.warmup
         )
         legend = trend_legend(self._trends) if self._trends else ""
-        if errors != self._errors or legend != self._trend_legend:
+        saved_load = None
+        if self.plan.load is None:  # a result from the history: its saved load figures
+            saved_load = load_mode(self.plan, (m.summary.load for m in result.models.values()
+                                               if m.summary is not None))  # fmt: skip
+        if (errors, legend, saved_load) != (self._errors, self._trend_legend, self._saved_load):
             self._errors = errors
             self._trend_legend = legend
+            self._saved_load = saved_load
             self._set_specs()
         self._adjusted = any(adjusted(r) for m in result.models.values() for r in m.records)
         self._render_rows()
@@ -700,7 +710,9 @@ class ResultsTable(FittedTable):
             return
         per_run = per_run_count(self.plan) if self._per_run else 0
         rows = {
-            name: build_row(mr, self.plan, progress=self._progress.get(name), per_run=per_run)
+            name: build_row(
+                mr, self.plan, progress=self._progress.get(name), per_run=per_run, loads=self._loads
+            )
             for name, mr in result.models.items()
         }
         if self._trend_legend and not per_run:
@@ -719,7 +731,7 @@ class ResultsTable(FittedTable):
     def _set_specs(self) -> None:
         self._result_columns = columns_for_view(
             self.plan, per_run=self._per_run, errors=self._errors, shown_runs=self._shown_runs,
-            trends=self._trend_legend,
+            trends=self._trend_legend, load=self._saved_load,
         )  # fmt: skip
         self.set_columns([c.fit_column() for c in self._result_columns])
         self._post_legend()
@@ -779,7 +791,8 @@ class ResultsTable(FittedTable):
         """Sort by ``key`` (best first unless ``descending`` says otherwise)."""
         spec = next((c for c in self._result_columns if c.key == key), None)
         if key is not None and spec is None:
-            spec = next((c for c in base_columns(self.plan, errors=True) if c.key == key), None)
+            every = base_columns(self.plan, errors=True, load=self._saved_load)
+            spec = next((c for c in every if c.key == key), None)
         if descending is None:
             descending = default_descending(spec) if spec is not None else False
         self._sort = (key, descending)

@@ -46,6 +46,19 @@ class LoadSummary:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def schedule_lag_p99_s(self) -> float | None:
+        """Schedule lag p99 where enough sends back it (n >= 5, as every p99 shown);
+        ``None`` for a closed loop (no timetable) or too few sends."""
+        lag = self.schedule_lag_s
+        return lag.shown("p99") if lag is not None else None
+
+    @property
+    def peak_in_flight(self) -> int | None:
+        """The most requests in flight at once, known once the model's load has ended
+        (``None`` before: the runs still in flight have no record yet)."""
+        return self.max_in_flight or None
+
     def describe(self) -> str:
         """One line: mode, sends, achieved rate, lag, latency from intended, lengths."""
         parts = [f"{self.mode} loop", f"{self.requests_sent} sent"]
@@ -156,11 +169,12 @@ def summarise_load(
 
 def live_load_summary(
     records: Sequence[RunRecord], spec: LoadSpec | None, final: LoadFigures | None = None
-) -> LoadFigures | None:
-    """A model's load figures as a screen shows them: the runner's own summary once the
-    model is done (``final``: with the most requests in flight and why it stopped),
-    meanwhile the figures of the runs finished so far; ``None`` without a load."""
-    if final is not None:
+) -> LoadSummary | None:
+    """A model's load figures as a screen shows them (the model detail, the results
+    table's load columns): the runner's own summary once the model is done (``final``:
+    with the most requests in flight and why it stopped), meanwhile the figures of the
+    runs finished so far; ``None`` without a load."""
+    if isinstance(final, LoadSummary):
         return final
     if spec is None:
         return None
