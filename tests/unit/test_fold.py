@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ometer_tui.core.api.base import ExchangeLogged
 from ometer_tui.core.bench.events import (
     BenchmarkFinished,
@@ -24,6 +26,9 @@ from ometer_tui.core.bench.fold import (
 from ometer_tui.core.bench.metrics import summarise
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import RunRecord
+from ometer_tui.core.bench.workloads.arrivals import ArrivalKind, ArrivalSpec
+from ometer_tui.core.bench.workloads.spec import LoadSpec
+from ometer_tui.core.bench.workloads.stop import StopConditions
 from ometer_tui.core.models import Endpoint, ModelInfo
 
 A = ModelInfo("a")
@@ -261,3 +266,27 @@ def test_counts_are_the_current_steps_and_none_when_not_planned() -> None:
     assert fold.counts() == (5, None)  # not "5/1", nor "8/4"
     fold.finish(None, error="stopped")
     assert fold.series and fold.counts() == (8, None)  # every step's
+
+
+def test_a_finished_open_loop_for_a_duration_counts_what_it_sent() -> None:
+    """Its total was an estimate (Poisson 10/s for 2 s: about 20): done, it shows what it
+    sent with no bar, not "done 17/20" as if unfinished; cancelled, how far it got."""
+    load = LoadSpec(
+        arrival=ArrivalSpec(10.0, ArrivalKind.POISSON),
+        stop=StopConditions(duration_s=2.0),
+    )
+    plan = replace(PLAN, models=(A,), warmup=0, load=load)
+    for cancelled, shown in ((False, None), (True, 20)):
+        fold = ResultFold(plan)
+        fold.apply([BenchmarkStarted(models=(A,), total_runs=20, warmup_requests=0)])
+        fold.apply([RunFinished(rec("a", i), i + 1, 20) for i in range(17)])
+        assert fold.counts() == (17, 20)  # while it runs: against the estimate
+        final = fold.result
+        final.cancelled = cancelled
+        fold.finish(final, cancel_requested=cancelled)
+        assert fold.counts() == (17, shown)
+    closed = ResultFold(replace(PLAN, models=(A,), warmup=0))  # a plan's own count stays
+    closed.apply([BenchmarkStarted(models=(A,), total_runs=3, warmup_requests=0)])
+    closed.apply([RunFinished(rec("a", i), i + 1, 3) for i in range(3)])
+    closed.finish(closed.result)
+    assert closed.counts() == (3, 3)
