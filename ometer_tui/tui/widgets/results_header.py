@@ -57,11 +57,13 @@ def title_phrases(plan: BenchmarkPlan) -> list[Phrase]:
     head.append("Results ", style="bold")
     head.append(" + ".join(e.name for e in plan.endpoints), style="bold cyan")
     n, m = plan.runs_per_model, len(plan.models)
-    runs = f"{m} model{'s' if m != 1 else ''} × {n} run{'s' if n != 1 else ''}"
+    models = f"{m} model{'s' if m != 1 else ''}"
+    load = plan.load  # a load's requests are its rate, duration or count, not passes
+    runs = f"{models} · {load.brief()}" if load else f"{models} × {n} run{'s' if n != 1 else ''}"
     phrases = [Phrase(head), Phrase(Text(runs), 0)]
     if plan.warmup:
         phrases.append(Phrase(Text(f"+{plan.warmup} warm-up"), 2))
-    if plan.concurrency > 1:
+    if plan.concurrency > 1 and not (load and load.arrival):  # open loop: its rate
         phrases.append(Phrase(Text(f"concurrency {plan.concurrency}"), 1))
     if plan.parallel_models > 1:
         phrases.append(Phrase(Text(f"{plan.parallel_models} models at once"), 1))

@@ -45,6 +45,15 @@ class LoadSpec:
     def synthetic(self) -> bool:
         return self.dataset is None and self.input_tokens is not None
 
+    def brief(self) -> str:
+        """A few words for a header: ``open 10/s, 60 s``, ``closed, 100 req``."""
+        parts = [f"open {self.arrival.rate:g}/s" if self.arrival is not None else "closed"]
+        if self.stop.duration_s is not None:
+            parts.append(f"{self.stop.duration_s:g} s")
+        if self.stop.max_requests is not None:
+            parts.append(f"{self.stop.max_requests} req")
+        return ", ".join(parts)
+
     def expected_requests(self) -> int | None:
         """How many requests the load sends, where that is known beforehand."""
         stop = self.stop
