@@ -174,3 +174,19 @@ def test_a_worker_lagging_at_low_cpu_says_the_machine_is_busy_not_the_client() -
     # 34% with nothing else running), not other processes
     board.apply(load(0, workers=1, lag=9.7, cpu=34.0), 3.0)
     assert board.warning(3.5) == "the client is the bottleneck here (worker 1 lag p99 9.7 ms)"
+
+
+def test_after_the_end_a_peak_at_low_cpu_says_the_machine_was_busy() -> None:
+    """The end's warning follows the worst report's CPU as the live one does: a loop late
+    at 7% CPU was other processes' doing (seen in tmux: 10 req/s, 6.4 ms at 7% CPU was
+    called "the client was the bottleneck")."""
+    board = WorkerBoard()
+    board.apply(load(0, workers=1, lag=6.4, cpu=7.0, chunks=288.0), 1.0)
+    board.apply(load(0, workers=1, lag=1.1, cpu=60.0), 2.0)  # later, busier, not late
+    assert board.warning() == (
+        "the machine was busy at times: worker 1 ran late (lag p99 up to 6.4 ms at 7% CPU)"
+    )
+    board.apply(load(0, workers=1, lag=8.0, cpu=80.0), 3.0)  # a worse peak, its own doing
+    assert (
+        board.warning() == "the client was the bottleneck at times (worker 1 lag p99 up to 8.0 ms)"
+    )

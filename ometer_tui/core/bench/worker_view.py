@@ -112,6 +112,7 @@ class _Seen:
     report: WorkerLoad
     at: float  # ``now`` when it was applied
     peak_lag_ms: float
+    peak: WorkerLoad  # the report with that lag (its CPU says whose doing the lag was)
 
 
 class WorkerBoard:
@@ -138,8 +139,10 @@ class WorkerBoard:
             self._first_at = now
         self._workers = max(self._workers, event.workers, event.worker + 1)
         before = self._seen.get(event.worker)
-        peak = event.lag_p99_ms if before is None else max(before.peak_lag_ms, event.lag_p99_ms)
-        self._seen[event.worker] = _Seen(event, now, peak)
+        if before is None or event.lag_p99_ms > before.peak_lag_ms:
+            self._seen[event.worker] = _Seen(event, now, event.lag_p99_ms, event)
+        else:
+            self._seen[event.worker] = _Seen(event, now, before.peak_lag_ms, before.peak)
         if event.overloaded and event.worker not in self._warned:
             self._warned.add(event.worker)
             return True
@@ -242,7 +245,9 @@ class WorkerBoard:
         """While it runs (``now`` given): ``the client is the bottleneck here (worker 2
         lag p99 7.2 ms)`` when a live worker's lag p99 is past the limit. After the end
         (``now`` ``None``): ``the client was the bottleneck at times (worker 2 lag p99
-        up to 7.2 ms)`` when any report was. ``None``: no worker was."""
+        up to 7.2 ms)`` when any report was; when that worst report came at low CPU
+        (:func:`machine_busy`), ``the machine was busy at times: worker 1 ran late (lag
+        p99 up to 6.4 ms at 7% CPU)``, as while it runs. ``None``: no worker was."""
         if now is not None:
             over = [r for r in self.rows(now) if r.overloaded]
             if not over:
@@ -254,6 +259,12 @@ class WorkerBoard:
         peak, worker = max(peaks, default=(0.0, 0))
         if peak <= WORKER_LAG_WARN_MS:
             return None
+        worst = self._seen[worker].peak
+        if machine_busy(worst):
+            return (
+                f"the machine was busy at times: {worker_label(worker)} ran late (lag p99 "
+                f"up to {peak:.1f} ms at {worst.cpu_percent:.0f}% CPU)"
+            )
         return (
             f"the client was the bottleneck at times ({worker_label(worker)} lag p99 "
             f"up to {peak:.1f} ms)"
