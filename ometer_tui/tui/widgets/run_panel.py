@@ -104,6 +104,13 @@ class RunPanel(Vertical):
         padding: 0 1;
         border-left: solid $primary-muted;
     }
+    /* a choice list as wide as the panel's content (27: 30 less its border and
+       padding), moved left over the 13-column labels from its 14-column field: "Long
+       prompt / RAG" on one line, not cut into "Long / prompt / / RAG" */
+    RunPanel Select > SelectOverlay {
+        min-width: 27;
+        offset-x: -13;
+    }
     RunPanel > .panel-title {
         height: 1;
         color: $text-accent;

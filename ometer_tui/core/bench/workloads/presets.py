@@ -77,7 +77,7 @@ PRESETS: tuple[LoadPreset, ...] = (
     ),
     LoadPreset(
         "load",
-        "Load test at R requests/s",
+        "Load test (R req/s)",
         "Open loop: Poisson arrivals at 2/s (edit Rate) for 60 s, at most 64 in flight, "
         f"256-token prompts, 32-token answers. Demo: type ={DEMO_CAPACITY_MODEL} in the "
         "filter for its capacity model (its knee: about 3 requests/s).",
