@@ -29,14 +29,14 @@ def test_flags_become_a_load_spec() -> None:
         "--rate", "20", "--burstiness", "0.5", "--max-concurrency", "8", "--ramp-up", "5",
         "--duration", "30", "--requests", "500", "--max-errors", "10",
         "--input-tokens", "uniform:100,900", "--output-tokens", "128",
-        "--shared-prefix", "1000", "--turns", "2", "--seed", "4",
+        "--shared-prefix", "50", "--turns", "2", "--seed", "4",
     )  # fmt: skip
     assert spec.arrival.rate == 20 and spec.arrival.kind is ArrivalKind.GAMMA
     assert spec.arrival.burstiness == 0.5 and spec.max_concurrency == 8
     assert spec.ramp_up_s == 5 and spec.stop.duration_s == 30 and spec.stop.max_requests == 500
     assert spec.stop.max_errors == 10
     assert spec.input_tokens == Uniform(100, 900) and spec.output_tokens == Fixed(128)
-    assert (spec.shared_prefix_tokens, spec.turns, spec.seed) == (1000, 2, 4)
+    assert (spec.shared_prefix_tokens, spec.turns, spec.seed) == (50, 2, 4)
     assert spec_of("--rate", "3", "--requests", "5").arrival.kind is ArrivalKind.POISSON
     builtin = spec_of("--dataset", "builtin", "--dataset-lengths", "100,", "--requests", "5")
     assert builtin.dataset is not None and len(builtin.dataset.entries) > 50

@@ -73,7 +73,7 @@ async def test_the_panel_s_load_equals_headless_from_the_same_flags_and_defaults
         await pilot.pause()
         assert not screen.query_one("#rate", Input).disabled
         set_fields(screen, rate="4", arrival="gamma", burstiness="0.5", duration_s="30",
-                   max_concurrency="6", input_tokens="uniform:10,20", turns="2",
+                   max_concurrency="6", input_tokens="uniform:30,40", turns="2",
                    ramp_up_s="3")  # fmt: skip
         await pilot.pause()
         assert section.title == "Load: open 4/s, 30 s, 20 req"
@@ -83,7 +83,7 @@ async def test_the_panel_s_load_equals_headless_from_the_same_flags_and_defaults
     (panel_plan,) = captured
     argv = ["run", "--model", models[0].name, "--rate", "4", "--arrival", "gamma",
             "--burstiness", "0.5", "--duration", "30", "--max-concurrency", "6",
-            "--input-tokens", "uniform:10,20", "--turns", "2", "--ramp-up", "3"]  # fmt: skip
+            "--input-tokens", "uniform:30,40", "--turns", "2", "--ramp-up", "3"]  # fmt: skip
     headless_plan = _plan(build_parser().parse_args(argv), settings, endpoint, models)
     assert panel_plan == headless_plan
     load = panel_plan.load

@@ -159,6 +159,9 @@ def test_options_fall_back_on_the_defaults_and_a_closed_loop_drops_their_rate() 
          "dataset /nonexistent/d.jsonl: not found"),
         (LoadOptions(dataset_lengths=(1, 2), requests=3),
          "dataset_lengths: filters a dataset; none was given"),
+        (LoadOptions(shared_prefix=200, input_tokens=Fixed(100), requests=3),
+         "shared_prefix: 200 tokens is not shorter than the shortest prompt input_tokens "
+         "asks (100 tokens"),
     ],
 )  # fmt: skip
 def test_combinations_are_checked_naming_the_panel_s_fields(

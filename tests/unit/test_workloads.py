@@ -233,6 +233,24 @@ def test_pairs_belong_in_input_tokens_only() -> None:
     assert LoadSpec(stop=stop, input_tokens=pairs).validate() == []
 
 
+@pytest.mark.parametrize(
+    ("spec", "least"),
+    [("100", 100), ("normal:400,100,150,600", 150), ("uniform:180,400", 180),
+     ("pairs:500/8,190/8", 190)],
+)  # fmt: skip
+def test_a_shared_prefix_must_be_shorter_than_the_shortest_prompt(spec: str, least: int) -> None:
+    """--input-tokens is the whole prompt, the prefix included: a 200-token prefix in
+    100-token prompts sent 235-token prompts ("asked 100, got 235"), silently."""
+    stop = StopConditions(max_requests=1)
+    lengths = parse_length_spec(spec)
+    [problem] = LoadSpec(stop=stop, input_tokens=lengths, shared_prefix_tokens=200).validate()
+    assert problem.startswith("--shared-prefix: 200 tokens is not shorter than the shortest")
+    assert f"({least} tokens" in problem
+    longer = LoadSpec(stop=stop, input_tokens=lengths, shared_prefix_tokens=least - 1)
+    assert longer.validate() == []
+    assert LoadSpec(stop=stop, shared_prefix_tokens=200).validate() == []  # the plan's prompts
+
+
 # -- datasets ---------------------------------------------------------------------------
 
 

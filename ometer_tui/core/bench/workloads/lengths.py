@@ -84,6 +84,17 @@ class Pairs:
 LengthSpec = Fixed | Normal | Uniform | Pairs
 
 
+def shortest(spec: LengthSpec) -> int:
+    """The shortest length ``spec`` can ask (a pairs spec: its shortest input)."""
+    if isinstance(spec, Fixed):
+        return spec.tokens
+    if isinstance(spec, Normal):
+        return spec.min_tokens
+    if isinstance(spec, Uniform):
+        return spec.low
+    return min(pair[0] for pair in spec.pairs)
+
+
 def _int(text: str, flag: str, spec: str, what: str) -> int:
     try:
         value = int(text.strip())

@@ -31,7 +31,7 @@ from ometer_tui.core.bench.workloads.lengths import (
     length_text,
     parse_length_spec,
 )
-from ometer_tui.core.bench.workloads.spec import MAX_TURNS, LoadSpec
+from ometer_tui.core.bench.workloads.spec import MAX_TURNS, LoadSpec, prefix_problem
 from ometer_tui.core.bench.workloads.stop import StopConditions
 from ometer_tui.core.numbers import NumberError, number_problem, parse_number
 
@@ -331,6 +331,11 @@ def resolve_load(
             f"{n('input_tokens')} pairs: and {n('output_tokens')}: give the outputs in the "
             "pairs only"
         )
+    problem = prefix_problem(
+        o.shared_prefix, o.input_tokens, (n("shared_prefix"), n("input_tokens"))
+    )
+    if problem is not None:
+        raise WorkloadError(problem)
     if o.requests is None and o.duration_s is None:
         raise WorkloadError(
             f"{n('requests')} or {n('duration_s')}: a load needs one to know when to stop"

@@ -6,13 +6,33 @@ from dataclasses import dataclass, field
 
 from ometer_tui.core.bench.workloads.arrivals import ArrivalSpec
 from ometer_tui.core.bench.workloads.datasets import Dataset
-from ometer_tui.core.bench.workloads.lengths import LengthSpec, Pairs
+from ometer_tui.core.bench.workloads.lengths import LengthSpec, Pairs, shortest
 from ometer_tui.core.bench.workloads.stop import StopConditions
 
 #: At most this many distinct requests are prepared per model; a longer load reuses
 #: them in order (prefix caches may then hit: the README says so).
 MAX_PREPARED = 4096
 MAX_TURNS = 100
+
+
+def prefix_problem(
+    prefix: int | None,
+    input_tokens: LengthSpec | None,
+    names: tuple[str, str] = ("--shared-prefix", "--input-tokens"),
+) -> str | None:
+    """A shared prefix no shorter than the shortest prompt asked (``--input-tokens`` is
+    the whole prompt, the prefix included; a 200-token prefix in 100-token prompts sent
+    235-token prompts, silently); ``names``: how the two are called (flags, fields)."""
+    if not prefix or input_tokens is None:
+        return None
+    least = shortest(input_tokens)
+    if least > prefix:
+        return None
+    return (
+        f"{names[0]}: {prefix} tokens is not shorter than the shortest prompt {names[1]} "
+        f"asks ({least} tokens: the whole prompt, the prefix included); ask for longer "
+        "prompts or a shorter prefix"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,9 @@ class LoadSpec:
             problems.append(
                 f"--shared-prefix: must be 0 or more tokens (got {self.shared_prefix_tokens})"
             )
+        problem = prefix_problem(self.shared_prefix_tokens, self.input_tokens)
+        if problem is not None:
+            problems.append(problem)
         if not 1 <= self.turns <= MAX_TURNS:
             problems.append(f"--turns: must be 1..{MAX_TURNS} (got {self.turns})")
         if self.dataset is not None and self.input_tokens is not None:
