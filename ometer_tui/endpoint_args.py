@@ -186,20 +186,26 @@ def plan_header(plan: BenchmarkPlan) -> str:
     if not plan.multi_endpoint:
         endpoint = plan.endpoint
         label = " [SIMULATED demo endpoint]" if endpoint.simulated else ""
-        return (
-            f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: "
-            f"{len(plan.models)} model(s) x {plan.runs_per_model} run(s), "
-            f"warm-up {plan.warmup}, concurrency {plan.concurrency}"
-        )
+        return f"ometer-tui: {endpoint.name} ({endpoint.display_url}){label}: {_what(plan)}"
     how = "at the same time" if plan.endpoints_parallel else "one after the other"
     lines = [f"ometer-tui: {len(plan.parts)} endpoints, {how}:"]
     for part in plan.parts:
         ep = part.endpoint
         label = " [SIMULATED demo endpoint]" if ep.simulated else ""
         api = f", api {ep.api.value}" if ep.api is not None else ""
-        lines.append(
-            f"  {ep.name} ({ep.display_url}{api}){label}: {len(part.models)} model(s) x "
-            f"{part.runs_per_model} run(s), warm-up {part.warmup}, "
-            f"concurrency {part.concurrency}"
-        )
+        lines.append(f"  {ep.name} ({ep.display_url}{api}){label}: {_what(part)}")
     return "\n".join(lines)
+
+
+def _what(plan: BenchmarkPlan) -> str:
+    """``2 model(s) x 3 run(s), warm-up 1, concurrency 4``; a load says its shape
+    instead of passes (``1 model(s), open 4/s, 8 s, warm-up 1``), an open loop no
+    concurrency (its rate is the load)."""
+    load, models = plan.load, f"{len(plan.models)} model(s)"
+    if load is None:
+        text = f"{models} x {plan.runs_per_model} run(s), warm-up {plan.warmup}"
+    else:
+        text = f"{models}, {load.brief()}, warm-up {plan.warmup}"
+    if load is None or load.arrival is None:
+        text += f", concurrency {plan.concurrency}"
+    return text

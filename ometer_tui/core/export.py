@@ -741,11 +741,15 @@ def _plan_bits(plan: BenchmarkPlan, warmup_requests: int | None) -> str:
     p = plan.params
     if warmup_requests is None:
         warmup_requests = plan.warmup * len(plan.models)
+    load = plan.load  # a load: its shape, not passes (an open loop: no concurrency)
     bits = [
-        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)",
+        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)" if load is None else load.brief(),
         f"warm-up {plan.warmup} ({warmup_requests} request"
         f"{'' if warmup_requests == 1 else 's'} in all, not measured)",
-        f"concurrency {plan.concurrency}",
+    ]
+    if load is None or load.arrival is None:
+        bits.append(f"concurrency {plan.concurrency}")
+    bits += [
         f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",
         f"temperature {p.temperature if p.temperature is not None else 'server default'}",
     ]

@@ -533,3 +533,25 @@ def test_render_matches_formats() -> None:
     assert render(result, ExportFormat.CSV) == to_csv(result)
     assert render(result, ExportFormat.MD) == to_markdown(result)
     assert render(result, "table") == to_table(result)
+
+
+def test_a_loads_plan_line_says_its_shape_not_passes() -> None:
+    """A load sends what its rate, duration or count say: "3 passes × 1 prompt(s)" and,
+    for an open loop, "concurrency 1" meant nothing (the headless header likewise)."""
+    from dataclasses import replace
+
+    from ometer_tui.core.bench.workloads.arrivals import ArrivalSpec
+    from ometer_tui.core.bench.workloads.spec import LoadSpec
+    from ometer_tui.core.bench.workloads.stop import StopConditions
+    from ometer_tui.endpoint_args import plan_header
+
+    result = _result()
+    load = LoadSpec(arrival=ArrivalSpec(4.0), stop=StopConditions(duration_s=8.0))
+    result.plan = replace(result.plan, load=load)
+    [line] = [x for x in to_table(result).splitlines() if x.startswith("Plan: ")]
+    assert line.startswith("Plan: open 4/s, 8 s, warm-up ") and "concurrency" not in line
+    assert plan_header(result.plan).endswith(": 2 model(s), open 4/s, 8 s, warm-up 1")
+    closed = replace(load, arrival=None, stop=StopConditions(max_requests=50))
+    result.plan = replace(result.plan, load=closed, concurrency=4)
+    [line] = [x for x in to_markdown(result).splitlines() if x.startswith("Plan: ")]
+    assert line.startswith("Plan: closed, 50 req, warm-up ") and "concurrency 4" in line
