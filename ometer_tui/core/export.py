@@ -734,20 +734,41 @@ def _plan_line(result: BenchmarkResult) -> str:
         lines = {part.endpoint.name: _plan_bits(part, None) for part in plan.parts}
         if len(set(lines.values())) > 1:
             return "\n".join(f"Plan on {name}: {line}." for name, line in lines.items())
-    return "Plan: " + _plan_bits(plan, result.warmup_requests) + "."
+    return "Plan: " + _plan_bits(plan, result.warmup_requests, _saved_load(result)) + "."
 
 
-def _plan_bits(plan: BenchmarkPlan, warmup_requests: int | None) -> str:
+def _saved_load(result: BenchmarkResult) -> tuple[str, bool] | None:
+    """A load read back from a document (whose plan keeps no load spec), from what its
+    models' load figures say: (``open loop at 8 req/s offered``, open?); ``None``: none."""
+    if result.plan.load is not None:
+        return None
+    for mr in _ordered_models(result):
+        load = mr.summary.load if mr.summary is not None else None
+        if load is not None:
+            rate = f" at {load.offered_rate:g} req/s offered" if load.offered_rate else ""
+            return f"{load.mode} loop{rate}", load.mode == "open"
+    return None
+
+
+def _plan_bits(
+    plan: BenchmarkPlan, warmup_requests: int | None, saved: tuple[str, bool] | None = None
+) -> str:
     p = plan.params
     if warmup_requests is None:
         warmup_requests = plan.warmup * len(plan.models)
     load = plan.load  # a load: its shape, not passes (an open loop: no concurrency)
+    if load is not None:
+        shape, open_loop = load.brief(), load.arrival is not None
+    elif saved is not None:
+        shape, open_loop = saved
+    else:
+        shape, open_loop = f"{plan.passes} passes × {len(plan.prompts)} prompt(s)", False
     bits = [
-        f"{plan.passes} passes × {len(plan.prompts)} prompt(s)" if load is None else load.brief(),
+        shape,
         f"warm-up {plan.warmup} ({warmup_requests} request"
         f"{'' if warmup_requests == 1 else 's'} in all, not measured)",
     ]
-    if load is None or load.arrival is None:
+    if not open_loop:
         bits.append(f"concurrency {plan.concurrency}")
     bits += [
         f"max_tokens {p.max_tokens if p.max_tokens is not None else 'server default'}",

@@ -555,3 +555,24 @@ def test_a_loads_plan_line_says_its_shape_not_passes() -> None:
     result.plan = replace(result.plan, load=closed, concurrency=4)
     [line] = [x for x in to_markdown(result).splitlines() if x.startswith("Plan: ")]
     assert line.startswith("Plan: closed, 50 req, warm-up ") and "concurrency 4" in line
+
+
+def test_a_saved_loads_plan_line_comes_from_its_load_figures() -> None:
+    """A document's plan keeps no load spec: read back (the HTML report, a result from
+    the history), the plan line takes the load from the models' figures instead of
+    "3 passes × 1 prompt(s), concurrency 1"."""
+    from dataclasses import replace
+
+    from ometer_tui.core.bench.workloads.summary import LoadSummary
+    from ometer_tui.core.export_read import result_from_dict
+
+    result = _result()
+    figures = LoadSummary("open", 8.0, 6.6, 20, 3, "20 requests sent (--requests)")
+    for mr in result.models.values():
+        if mr.summary is not None:
+            mr.summary = replace(mr.summary, load=figures)
+    back = result_from_dict(json.loads(to_json(result)))
+    assert back.plan.load is None
+    [line] = [x for x in to_table(back).splitlines() if x.startswith("Plan: ")]
+    assert line.startswith("Plan: open loop at 8 req/s offered, warm-up ")
+    assert "concurrency" not in line and "passes" not in line

@@ -224,6 +224,9 @@ class LoadFigures(Protocol):
     """A load's per-model figures (``workloads.summary.LoadSummary``; named by what it
     offers so this module does not import the one that imports it)."""
 
+    mode: str  # "open" (timetable) or "closed" (streams)
+    offered_rate: float | None  # the timetable's rate, requests/s (open loop)
+
     def as_dict(self) -> dict[str, Any]: ...
 
     def describe(self) -> str: ...
