@@ -731,17 +731,26 @@ def _plan_line(result: BenchmarkResult) -> str:
     """The plan in one line; several endpoints whose plans differ get one line each."""
     plan = result.plan
     if result.multi_endpoint:
-        lines = {part.endpoint.name: _plan_bits(part, None) for part in plan.parts}
+        lines = {part.endpoint.name: _plan_bits(part, None, _spec_shape(part))
+                 for part in plan.parts}  # fmt: skip
         if len(set(lines.values())) > 1:
             return "\n".join(f"Plan on {name}: {line}." for name, line in lines.items())
-    return "Plan: " + _plan_bits(plan, result.warmup_requests, _saved_load(result)) + "."
+    return "Plan: " + _plan_bits(plan, result.warmup_requests, load_shape(result)) + "."
 
 
-def _saved_load(result: BenchmarkResult) -> tuple[str, bool] | None:
-    """A load read back from a document (whose plan keeps no load spec), from what its
-    models' load figures say: (``open loop at 8 req/s offered``, open?); ``None``: none."""
-    if result.plan.load is not None:
-        return None
+def _spec_shape(plan: BenchmarkPlan) -> tuple[str, bool] | None:
+    load = plan.load
+    return None if load is None else (load.brief(), load.arrival is not None)
+
+
+def load_shape(result: BenchmarkResult) -> tuple[str, bool] | None:
+    """What a load is, where a plan line (and the results screen's title) would say its
+    passes: (``open 4/s, 8 s``, an open loop?) from the plan's load; for a result read
+    back from a document, whose plan keeps no load spec, from its models' load figures
+    (``open loop at 8 req/s offered``); ``None``: no load."""
+    shape = _spec_shape(result.plan)
+    if shape is not None:
+        return shape
     for mr in _ordered_models(result):
         load = mr.summary.load if mr.summary is not None else None
         if load is not None:
@@ -751,20 +760,15 @@ def _saved_load(result: BenchmarkResult) -> tuple[str, bool] | None:
 
 
 def _plan_bits(
-    plan: BenchmarkPlan, warmup_requests: int | None, saved: tuple[str, bool] | None = None
+    plan: BenchmarkPlan, warmup_requests: int | None, shape: tuple[str, bool] | None
 ) -> str:
     p = plan.params
     if warmup_requests is None:
         warmup_requests = plan.warmup * len(plan.models)
-    load = plan.load  # a load: its shape, not passes (an open loop: no concurrency)
-    if load is not None:
-        shape, open_loop = load.brief(), load.arrival is not None
-    elif saved is not None:
-        shape, open_loop = saved
-    else:
-        shape, open_loop = f"{plan.passes} passes × {len(plan.prompts)} prompt(s)", False
+    # a load: its shape, not passes (an open loop: no concurrency)
+    text, open_loop = shape or (f"{plan.passes} passes × {len(plan.prompts)} prompt(s)", False)
     bits = [
-        shape,
+        text,
         f"warm-up {plan.warmup} ({warmup_requests} request"
         f"{'' if warmup_requests == 1 else 's'} in all, not measured)",
     ]

@@ -576,3 +576,11 @@ def test_a_saved_loads_plan_line_comes_from_its_load_figures() -> None:
     [line] = [x for x in to_table(back).splitlines() if x.startswith("Plan: ")]
     assert line.startswith("Plan: open loop at 8 req/s offered, warm-up ")
     assert "concurrency" not in line and "passes" not in line
+    # the results screen's title of that result (opened from the history) says it too
+    from ometer_tui.core.export import load_shape
+    from ometer_tui.tui.widgets.results_header import title_phrases
+
+    assert load_shape(back) == ("open loop at 8 req/s offered", True)
+    shown = [str(p.text) for p in title_phrases(back.plan, load_shape(back))]
+    assert "2 models · open loop at 8 req/s offered" in shown
+    assert not any(t.startswith("concurrency") for t in shown)

@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from ometer_tui.core.bench.result import BenchmarkResult
+from ometer_tui.core.export import load_shape
 from ometer_tui.tui.results_phrases import header_phrases
 from ometer_tui.tui.screens.confirm import ConfirmScreen
 from ometer_tui.tui.session import BenchmarkSession, SessionChanged
@@ -88,7 +89,8 @@ class ResultsScreen(ChartKeys, WorkerKeys, Screen[None]):
     # ------------------------------------------------------------------ composition
 
     def compose(self) -> ComposeResult:
-        yield ResultsHeader(self.session.plan, id="results-header")
+        shape = load_shape(self.session.result)  # (a loaded result: from its figures)
+        yield ResultsHeader(self.session.plan, load_shape=shape, id="results-header")
         yield WorkersStrip(self.session, id="results-workers")
         yield ResultsTable(self.session.plan, sort=self._sort, id="results-table")
         yield ChartPanel(self.session, id="results-charts")

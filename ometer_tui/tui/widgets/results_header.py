@@ -51,19 +51,22 @@ def fit_phrases(phrases: Sequence[Phrase], width: int, *, separator: str = SEPAR
     return text
 
 
-def title_phrases(plan: BenchmarkPlan) -> list[Phrase]:
+def title_phrases(plan: BenchmarkPlan, load_shape: tuple[str, bool] | None = None) -> list[Phrase]:
+    """The title line: endpoints, models and runs (a load: its shape, ``load_shape`` as
+    ``export.load_shape`` gives it, also for a result read back), warm-up, concurrency."""
     ep = plan.endpoint
     head = Text()
     head.append("Results ", style="bold")
     head.append(" + ".join(e.name for e in plan.endpoints), style="bold cyan")
     n, m = plan.runs_per_model, len(plan.models)
     models = f"{m} model{'s' if m != 1 else ''}"
-    load = plan.load  # a load's requests are its rate, duration or count, not passes
-    runs = f"{models} · {load.brief()}" if load else f"{models} × {n} run{'s' if n != 1 else ''}"
+    # a load's requests are its rate, duration or count, not passes
+    shape, open_loop = load_shape or (f"× {n} run{'s' if n != 1 else ''}", False)
+    runs = f"{models} {shape}" if load_shape is None else f"{models} · {shape}"
     phrases = [Phrase(head), Phrase(Text(runs), 0)]
     if plan.warmup:
         phrases.append(Phrase(Text(f"+{plan.warmup} warm-up"), 2))
-    if plan.concurrency > 1 and not (load and load.arrival):  # open loop: its rate
+    if plan.concurrency > 1 and not open_loop:  # open loop: its rate is the load
         phrases.append(Phrase(Text(f"concurrency {plan.concurrency}"), 1))
     if plan.parallel_models > 1:
         phrases.append(Phrase(Text(f"{plan.parallel_models} models at once"), 1))
@@ -131,14 +134,21 @@ class ResultsHeader(Vertical):
     }
     """
 
-    def __init__(self, plan: BenchmarkPlan, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        plan: BenchmarkPlan,
+        *,
+        load_shape: tuple[str, bool] | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self._plan = plan
+        self._load_shape = load_shape
         self._state: tuple[int, int | None, list[Phrase]] = (0, 1, [])
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield PhraseLine(title_phrases(self._plan), id="results-title")
+            yield PhraseLine(title_phrases(self._plan, self._load_shape), id="results-title")
             if self._plan.endpoint.simulated:
                 yield Static(Text(" SIMULATED ", style="bold"), id="results-simulated")
         with Horizontal():
