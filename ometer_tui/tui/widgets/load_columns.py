@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ometer_tui.core.bench.plan import BenchmarkPlan
 from ometer_tui.core.bench.records import RunRecord
 from ometer_tui.core.bench.result import ModelResult
-from ometer_tui.core.bench.workloads.lengths import Fixed, LengthSpec, Normal, Pairs, Uniform
+from ometer_tui.core.bench.workloads.lengths import LengthSpec, Pairs, bounds
 from ometer_tui.core.bench.workloads.spec import LoadSpec
 from ometer_tui.core.bench.workloads.summary import LoadSummary, live_load_summary
 from ometer_tui.tui.formatting import DASH, fmt_rate, fmt_seconds
@@ -85,15 +85,7 @@ def length_text(actual: float | None, asked: float | None) -> str:
 
 def _most(spec: LengthSpec | None, which: int = 0) -> int | None:
     """The longest length ``spec`` asks (``which``: 0 input, 1 output of a pairs spec)."""
-    if spec is None:
-        return None
-    if isinstance(spec, Fixed):
-        return spec.tokens
-    if isinstance(spec, Normal):
-        return spec.max_tokens
-    if isinstance(spec, Uniform):
-        return spec.high
-    return max((pair[which] for pair in spec.pairs), default=None)
+    return None if spec is None else bounds(spec, which)[1]
 
 
 def length_widths(load: LoadSpec | None) -> tuple[int, int]:

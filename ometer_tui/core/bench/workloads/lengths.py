@@ -84,15 +84,22 @@ class Pairs:
 LengthSpec = Fixed | Normal | Uniform | Pairs
 
 
+def bounds(spec: LengthSpec, which: int = 0) -> tuple[int, int]:
+    """The shortest and longest lengths ``spec`` can ask (``which``: a pairs spec's
+    input, 0, or output, 1)."""
+    if isinstance(spec, Fixed):
+        return spec.tokens, spec.tokens
+    if isinstance(spec, Normal):
+        return spec.min_tokens, spec.max_tokens
+    if isinstance(spec, Uniform):
+        return spec.low, spec.high
+    lengths = [pair[which] for pair in spec.pairs]
+    return min(lengths), max(lengths)
+
+
 def shortest(spec: LengthSpec) -> int:
     """The shortest length ``spec`` can ask (a pairs spec: its shortest input)."""
-    if isinstance(spec, Fixed):
-        return spec.tokens
-    if isinstance(spec, Normal):
-        return spec.min_tokens
-    if isinstance(spec, Uniform):
-        return spec.low
-    return min(pair[0] for pair in spec.pairs)
+    return bounds(spec)[0]
 
 
 def _int(text: str, flag: str, spec: str, what: str) -> int:
