@@ -19,6 +19,12 @@ send time before it is written, instead of holding its bytes; ``--policy off`` l
 collector alone while the open loop runs (``core/bench/open_loop_policy.py``);
 ``--gc default`` also turns off the engine's collector policy (``gc_policy.py``).
 
+Stalls of the whole machine (this VM pauses every process now and then) are told apart
+from the engine's own lateness by a separate process, a probe that sleeps 1 ms at a
+time on the same monotonic clock and notes every wake-up more than 5 ms late, and by the
+kernel's steal time (``/proc/stat``) over the run: printed with how many of the late
+sends (over 1 ms) had such a stall inside their lag.
+
     python benchmarks/schedule_lag.py                 # the README's figures (~70 s)
     python benchmarks/schedule_lag.py --seconds 5     # a smoke run
     python benchmarks/schedule_lag.py --seconds 20 --hold off --policy off   # A/B
@@ -27,9 +33,11 @@ collector alone while the open loop runs (``core/bench/open_loop_policy.py``);
 from __future__ import annotations
 
 import argparse
+import atexit
 import bisect
 import gc
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -102,6 +110,64 @@ def _watch_sends() -> None:
     _transport._StampingHandler.hold = counted_hold  # type: ignore[method-assign]
     _held_send.TimedWriter.submit = noted_submit  # type: ignore[method-assign]
     _held_send._Job.send = timed_send  # type: ignore[method-assign]
+
+
+#: The stall probe: a process of its own that sleeps 1 ms at a time and prints each
+#: wake-up later than 5 ms as "<start ns> <length ns>" (time.monotonic_ns: the clock
+#: of perf_counter_ns on Linux, so its stalls line up with the sends).
+STALL_PROBE = """
+import sys, time
+while True:
+    before = time.monotonic_ns()
+    time.sleep(0.001)
+    late = time.monotonic_ns() - before - 1_000_000
+    if late > 5_000_000:
+        print(before, late + 1_000_000, flush=True)
+"""
+
+
+def _steal_ticks() -> int | None:
+    """The kernel's steal time (ticks the hypervisor ran something else), all CPUs."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _print_stalls(
+    probe: subprocess.Popen[str], records: list[RunRecord], bench_start_ns: int, steal: int
+) -> None:
+    """What the probe saw, the steal time, and the late sends a stall explains."""
+    probe.terminate()
+    out, _ = probe.communicate(timeout=5)
+    stalls = sorted(
+        (int(start), int(start) + int(length))
+        for start, length in (line.split() for line in out.splitlines() if line.strip())
+    )
+    lengths = sorted((end - start) / 1e6 for start, end in stalls)
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    stolen = "" if steal < 0 else f"; steal time {steal * tick_ms:.0f} ms"
+    if not lengths:
+        print(f"  machine stalls (a 1 ms sleeper in its own process woke > 5 ms late): 0{stolen}")
+        return
+    late = [
+        (
+            bench_start_ns + round(r.load.intended_at_s * 1e9),
+            bench_start_ns + round(r.started_at_s * 1e9),
+        )
+        for r in records
+        if r.load is not None
+        and r.load.intended_at_s is not None
+        and r.load.schedule_lag_s is not None
+        and r.load.schedule_lag_s > 1e-3
+    ]
+    hit = sum(1 for due, sent in late if any(s < sent and e > due for s, e in stalls))
+    print(
+        f"  machine stalls (a 1 ms sleeper in its own process woke > 5 ms late): "
+        f"{len(lengths)}, max {lengths[-1]:.1f} ms{stolen}"
+    )
+    print(f"  late sends (> 1 ms) with a machine stall inside their lag: {hit} of {len(late)}")
 
 
 def _quantiles(values: list[float]) -> str:
@@ -183,6 +249,9 @@ def main() -> int:
     _watch_sends()
     gc.callbacks.append(_time_gc)
     before = os.getloadavg()
+    steal_before = _steal_ticks()
+    probe = subprocess.Popen([sys.executable, "-c", STALL_PROBE], stdout=subprocess.PIPE, text=True)
+    atexit.register(probe.kill)  # whatever happens below
     with demo_process() as server:
         plan = BenchmarkPlan(
             endpoint=Endpoint(
@@ -238,6 +307,9 @@ def main() -> int:
             print(f"    writer after the send time, ms:  {_quantiles(WRITER_LATE_MS)}")
         print(f"  over 1 ms: {sum(1 for x in ms if x > 1.0)} of {len(ms)}")
         _print_gc(records, runner._bench_start_ns, started_ns=round(started * 1e9))
+    steal_after = _steal_ticks()
+    steal = -1 if steal_before is None or steal_after is None else steal_after - steal_before
+    _print_stalls(probe, records, runner._bench_start_ns, steal)
     print(f"  load average before {before[0]:.2f}, after {after[0]:.2f} (1 min)")
     return 0
 
