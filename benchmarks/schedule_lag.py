@@ -151,7 +151,18 @@ def _print_stalls(
     if not lengths:
         print(f"  machine stalls (a 1 ms sleeper in its own process woke > 5 ms late): 0{stolen}")
         return
-    late = [
+    late = _late_sends(records, bench_start_ns)
+    hit = sum(1 for due, sent in late if any(s < sent and e > due for s, e in stalls))
+    print(
+        f"  machine stalls (a 1 ms sleeper in its own process woke > 5 ms late): "
+        f"{len(lengths)}, max {lengths[-1]:.1f} ms{stolen}"
+    )
+    print(f"  late sends (> 1 ms) with a machine stall inside their lag: {hit} of {len(late)}")
+
+
+def _late_sends(records: list[RunRecord], bench_start_ns: int) -> list[tuple[int, int]]:
+    """(due, sent) in ns on the engine's clock of every send more than 1 ms late."""
+    return [
         (
             bench_start_ns + round(r.load.intended_at_s * 1e9),
             bench_start_ns + round(r.started_at_s * 1e9),
@@ -162,12 +173,6 @@ def _print_stalls(
         and r.load.schedule_lag_s is not None
         and r.load.schedule_lag_s > 1e-3
     ]
-    hit = sum(1 for due, sent in late if any(s < sent and e > due for s, e in stalls))
-    print(
-        f"  machine stalls (a 1 ms sleeper in its own process woke > 5 ms late): "
-        f"{len(lengths)}, max {lengths[-1]:.1f} ms{stolen}"
-    )
-    print(f"  late sends (> 1 ms) with a machine stall inside their lag: {hit} of {len(late)}")
 
 
 def _quantiles(values: list[float]) -> str:
@@ -190,17 +195,7 @@ def _print_gc(records: list[RunRecord], bench_start_ns: int, started_ns: int) ->
                 f"p50 {percentile(took, 50):.3f}  p99 {percentile(took, 99):.3f}  "
                 f"max {took[-1]:.3f} ms"
             )
-    late = [
-        (
-            bench_start_ns + round(r.load.intended_at_s * 1e9),
-            bench_start_ns + round(r.started_at_s * 1e9),
-        )
-        for r in records
-        if r.load is not None
-        and r.load.intended_at_s is not None
-        and r.load.schedule_lag_s is not None
-        and r.load.schedule_lag_s > 1e-3
-    ]
+    late = _late_sends(records, bench_start_ns)
     starts = sorted((start, end) for _, start, end in pauses)
     hit = 0
     for due, sent in late:

@@ -34,7 +34,8 @@ from ometer_tui.tui.session import BenchmarkSession
 from ometer_tui.tui.widgets.form import FormCheckbox
 from ometer_tui.tui.widgets.steps_panel import StepsPanel
 from tests.support.figures import same_figures
-from tests.tui.test_sweep_tui import open_picker, set_fields, with_slo
+from tests.tui.picker_helpers import open_picker
+from tests.tui.test_sweep_tui import set_fields, with_slo
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]

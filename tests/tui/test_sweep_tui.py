@@ -28,6 +28,7 @@ from ometer_tui.tui.widgets.chart_panel import ChartPanel
 from ometer_tui.tui.widgets.results_header import PhraseLine
 from ometer_tui.tui.widgets.steps_panel import StepsPanel
 from tests.support.figures import same_figures
+from tests.tui.picker_helpers import open_picker
 
 SIZE = (120, 36)
 AppFactory = Callable[..., OmeterApp]
@@ -37,15 +38,6 @@ Settle = Callable[[Pilot[None]], Awaitable[None]]
 def with_slo(path: Path, slo: SloTargets) -> None:
     settings = Settings(endpoints=list(load_settings(path).endpoints), slo=slo)
     save_settings(settings, path)
-
-
-async def open_picker(app: OmeterApp, pilot: Pilot[None], settle: Settle) -> ModelPickerScreen:
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = app.screen
-    assert isinstance(screen, ModelPickerScreen)
-    return screen
 
 
 def set_fields(screen: ModelPickerScreen, **values: str) -> None:
